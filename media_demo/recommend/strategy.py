@@ -1,0 +1,128 @@
+"""Which articles to recommend to one reader, and why.
+
+The strategy follows the Snowplow media demo and improves on it:
+
+1. the reader's top categories (up to two, at least one read each) fill the
+   first slots with the unread article of that category closest to what the
+   reader has been reading ("More in Technology");
+2. the remaining slots go to the articles most similar to the last article
+   read, by TF-IDF cosine similarity ("Because you read ...");
+3. a reader with no history, or with everything nearby already read, gets the
+   most-read articles across all readers ("Popular with readers").
+
+Never an article already read, never the same article twice.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+
+from media_demo.articles import Article, Corpus
+from media_demo.recommend.index import ArticleIndex
+from media_demo.recommend.popularity import ReadStats
+
+DEFAULT_COUNT = 3
+TOP_CATEGORIES = 2
+RECENT_READS_FOR_TASTE = 5
+
+
+@dataclass(frozen=True)
+class ReaderProfile:
+    """The attributes the strategy needs, already read from the engine."""
+
+    articles_read: Sequence[str] = ()  # oldest to most recently read
+    last_read: str | None = None
+    category_reads: Mapping[str, int] = field(default_factory=dict)
+    categories_by_recency: Sequence[str] = ()  # oldest to most recently read
+
+    @property
+    def has_history(self) -> bool:
+        return bool(self.articles_read or self.last_read)
+
+    def top_categories(self, limit: int = TOP_CATEGORIES) -> list[str]:
+        """Categories with at least one read, most read first; ties go to the most recent."""
+        recency = {c: i for i, c in enumerate(self.categories_by_recency)}
+        read = [c for c, n in self.category_reads.items() if n > 0]
+        return sorted(read, key=lambda c: (-self.category_reads[c], -recency.get(c, -1), c))[:limit]
+
+
+@dataclass(frozen=True)
+class Recommendation:
+    """One recommended article and the human reason for it."""
+
+    article: Article
+    reason: str
+    kind: str  # "category" | "similar" | "popular"
+
+    def as_json(self) -> dict[str, str]:
+        a = self.article
+        return {"slug": a.slug, "title": a.title, "category": a.category, "excerpt": a.excerpt, "reason": self.reason}
+
+
+def _taste_score(candidate: str, recent: Sequence[str], index: ArticleIndex) -> float:
+    """Mean similarity of a candidate to the reader's most recent reads."""
+    known = [slug for slug in recent if slug in index]
+    if not known or candidate not in index:
+        return 0.0
+    return sum(index.similarity(candidate, slug) for slug in known) / len(known)
+
+
+def recommend(
+    profile: ReaderProfile,
+    corpus: Corpus,
+    index: ArticleIndex,
+    stats: ReadStats,
+    count: int = DEFAULT_COUNT,
+) -> list[Recommendation]:
+    """Up to `count` recommendations for one reader, best first."""
+    if count < 1:
+        raise ValueError(f"count: must be >= 1, got {count}")
+    read = set(profile.articles_read)
+    if profile.last_read:
+        read.add(profile.last_read)
+    chosen: list[Recommendation] = []
+    taken: set[str] = set()
+
+    def add(article: Article, reason: str, kind: str) -> None:
+        chosen.append(Recommendation(article, reason, kind))
+        taken.add(article.slug)
+
+    def available(slug: str) -> bool:
+        return slug not in read and slug not in taken and slug in corpus
+
+    recent = list(profile.articles_read)[-RECENT_READS_FOR_TASTE:]
+    for category in profile.top_categories():
+        if len(chosen) >= count:
+            break
+        candidates = [a for a in corpus.in_category(category) if available(a.slug)]
+        if candidates:
+            # max() keeps the first of equal scores: corpus order is newest first.
+            best = max(candidates, key=lambda a: _taste_score(a.slug, recent, index))
+            add(best, f"More in {best.category_label}", "category")
+
+    last = corpus.get(profile.last_read) if profile.last_read else None
+    if last is not None and last.slug in index:
+        for slug in index.ranked(last.slug):
+            if len(chosen) >= count:
+                break
+            if available(slug):
+                add(corpus.get(slug), f"Because you read “{last.title}”", "similar")  # type: ignore[arg-type]
+
+    if len(chosen) < count:
+        for slug, _readers in stats.most_read(len(corpus), exclude=read | taken):
+            if len(chosen) >= count:
+                break
+            article = corpus.get(slug)
+            if article is not None:
+                add(article, "Popular with readers", "popular")
+    return chosen
+
+
+def strategy_name(recommendations: Sequence[Recommendation]) -> str:
+    """A label for the API's metadata: personalised, popular, or empty."""
+    if not recommendations:
+        return "empty"
+    if all(r.kind == "popular" for r in recommendations):
+        return "popular"
+    return "personalised"

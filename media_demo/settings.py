@@ -1,0 +1,50 @@
+"""Every environment variable the app reads, in one typed place."""
+
+from functools import cache
+from pathlib import Path
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+DATA_DIR = PROJECT_ROOT / "data"
+
+
+class Settings(BaseSettings):
+    """Runtime configuration; the defaults run everything embedded on one laptop."""
+
+    model_config = SettingsConfigDict(env_prefix="", extra="ignore")
+
+    media_demo_db: Path = Field(
+        default=DATA_DIR / "media_demo.db",
+        description="SQLite file holding the event log (git-ignored).",
+    )
+    articles_dir: Path = Field(
+        default=DATA_DIR / "articles",
+        description="Folder of Markdown articles with front matter.",
+    )
+    schemas_dir: Path = Field(
+        default=DATA_DIR / "schemas",
+        description="Iglu-style folder of the JSON Schemas for self-describing data.",
+    )
+    snowplow_collector_url: str | None = Field(
+        default=None,
+        description="When set, events go over HTTP to this Snowplow collector "
+        "instead of straight into the embedded engine.",
+    )
+    snowplow_app_id: str = Field(default="daily-current", description="Tracker app_id.")
+    flush_interval_seconds: float = Field(
+        default=0.05,
+        description="Longest time an accepted event waits before its group commit.",
+    )
+
+    @property
+    def database_url(self) -> str:
+        """SQLAlchemy URL of the event log, so PostgreSQL can replace SQLite later."""
+        return f"sqlite:///{self.media_demo_db}"
+
+
+@cache
+def get_settings() -> Settings:
+    """Read the environment once per process."""
+    return Settings()

@@ -1,0 +1,181 @@
+"""The durable event log: good and bad events in SQLite through sqlmodel.
+
+Writes are group-committed by one writer thread: callers append and may wait
+until their events are durable, and every waiting caller shares one commit.
+SQLite runs in WAL mode with `synchronous=NORMAL`, which survives a killed
+process (kill -9) without losing a committed transaction.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+
+from sqlalchemy import event as sa_event
+from sqlalchemy import insert
+from sqlmodel import Field, Session, SQLModel, create_engine, func, select
+
+from media_demo.signals.events import BadEvent, CanonicalEvent
+
+
+class EventRow(SQLModel, table=True):
+    """One good event, stored as its canonical JSON plus columns to filter on."""
+
+    __tablename__ = "events"
+
+    seq: int | None = Field(default=None, primary_key=True)
+    event_id: str = Field(index=True)
+    event_name: str | None = Field(default=None, index=True)
+    domain_userid: str | None = Field(default=None, index=True)
+    derived_tstamp: float
+    body: bytes
+
+
+class BadEventRow(SQLModel, table=True):
+    """A payload that failed validation, with the reason."""
+
+    __tablename__ = "bad_events"
+
+    id: int | None = Field(default=None, primary_key=True)
+    received_at: dt.datetime
+    reason: str
+    payload: str
+
+
+def _sqlite_pragmas(dbapi_connection, _record) -> None:  # noqa: ANN001
+    cursor = dbapi_connection.cursor()
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute("PRAGMA synchronous=NORMAL")
+    cursor.execute("PRAGMA busy_timeout=5000")
+    cursor.close()
+
+
+class EventLog:
+    """Append-only log of good and bad events with group commits."""
+
+    def __init__(self, url: str, flush_interval: float = 0.05) -> None:
+        if url.startswith("sqlite:///"):
+            Path(url.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
+        self.engine = create_engine(url, connect_args={"check_same_thread": False} if "sqlite" in url else {})
+        if url.startswith("sqlite"):
+            sa_event.listen(self.engine, "connect", _sqlite_pragmas)
+        SQLModel.metadata.create_all(self.engine, tables=[EventRow.__table__, BadEventRow.__table__])
+        self._flush_interval = flush_interval
+        self._lock = threading.Condition()
+        self._pending: list[CanonicalEvent | BadEvent] = []
+        self._appended = 0  # tickets handed out
+        self._durable = 0  # tickets committed
+        self._error: BaseException | None = None
+        self._closed = False
+        self._writer = threading.Thread(target=self._write_loop, name="event-log-writer", daemon=True)
+        self._writer.start()
+
+    def append(self, event: CanonicalEvent | BadEvent) -> int:
+        """Queue one event for the next group commit; returns its ticket."""
+        with self._lock:
+            if self._closed:
+                raise RuntimeError("event log is closed")
+            self._pending.append(event)
+            self._appended += 1
+            self._lock.notify_all()
+            return self._appended
+
+    def wait_durable(self, ticket: int, timeout: float = 10.0) -> None:
+        """Block until the event with `ticket` (and all before it) is committed."""
+        with self._lock:
+            if not self._lock.wait_for(lambda: self._durable >= ticket or self._error is not None, timeout):
+                raise TimeoutError(f"event log: commit of ticket {ticket} took over {timeout}s")
+            if self._error is not None and self._durable < ticket:
+                raise RuntimeError("event log: commit failed") from self._error
+
+    def flush(self, timeout: float = 10.0) -> None:
+        """Commit everything appended so far."""
+        with self._lock:
+            ticket = self._appended
+        self.wait_durable(ticket, timeout)
+
+    def close(self) -> None:
+        """Commit what is pending and stop the writer."""
+        with self._lock:
+            if self._closed:
+                return
+            self._closed = True
+            self._lock.notify_all()
+        self._writer.join()
+        self.engine.dispose()
+
+    def _write_loop(self) -> None:
+        while True:
+            with self._lock:
+                self._lock.wait_for(lambda: self._pending or self._closed, timeout=self._flush_interval)
+                batch, self._pending = self._pending, []
+                last_ticket = self._appended
+                closing = self._closed
+            if batch:
+                try:
+                    self._commit(batch)
+                except BaseException as exc:  # report to waiters instead of dying silently
+                    with self._lock:
+                        self._error = exc
+                        self._lock.notify_all()
+                    raise
+            with self._lock:
+                self._durable = last_ticket
+                self._lock.notify_all()
+            if closing and not batch:
+                return
+
+    def _commit(self, batch: list[CanonicalEvent | BadEvent]) -> None:
+        good = [
+            {
+                "event_id": e.event_id,
+                "event_name": e.atomic.get("event_name"),
+                "domain_userid": e.atomic.get("domain_userid"),
+                "derived_tstamp": e.timestamp,
+                "body": e.to_json(),
+            }
+            for e in batch
+            if isinstance(e, CanonicalEvent)
+        ]
+        bad = [
+            {
+                "received_at": dt.datetime.fromtimestamp(e.received_at, tz=dt.UTC),
+                "reason": e.reason,
+                "payload": e.payload,
+            }
+            for e in batch
+            if isinstance(e, BadEvent)
+        ]
+        with self.engine.begin() as connection:
+            if good:
+                connection.execute(insert(EventRow), good)
+            if bad:
+                connection.execute(insert(BadEventRow), bad)
+
+    def events(self, batch_size: int = 5000) -> Iterator[CanonicalEvent]:
+        """Every committed good event in arrival order."""
+        last = 0
+        with Session(self.engine) as session:
+            while True:
+                rows = session.exec(
+                    select(EventRow.seq, EventRow.body).where(EventRow.seq > last).order_by(EventRow.seq).limit(batch_size)
+                ).all()
+                if not rows:
+                    return
+                for seq, body in rows:
+                    yield CanonicalEvent.from_json(body)
+                last = rows[-1][0]
+
+    def bad_events(self, limit: int = 100) -> list[BadEventRow]:
+        """The most recent bad events, newest first."""
+        with Session(self.engine) as session:
+            return list(session.exec(select(BadEventRow).order_by(BadEventRow.id.desc()).limit(limit)).all())
+
+    def counts(self) -> dict[str, int]:
+        """How many good and bad events are committed."""
+        with Session(self.engine) as session:
+            good = session.exec(select(func.count()).select_from(EventRow)).one()
+            bad = session.exec(select(func.count()).select_from(BadEventRow)).one()
+        return {"good": good, "bad": bad}

@@ -1,0 +1,17 @@
+"""Server-side Snowplow tracking and reader identity (no Reflex imports)."""
+
+from media_demo.tracking.emitters import InProcessEmitter, http_emitter
+from media_demo.tracking.identity import ReaderSession, is_domain_userid, new_domain_userid, touch_session
+from media_demo.tracking.tracker import NewsroomTracker, Page, Reader
+
+__all__ = [
+    "InProcessEmitter",
+    "NewsroomTracker",
+    "Page",
+    "Reader",
+    "ReaderSession",
+    "http_emitter",
+    "is_domain_userid",
+    "new_domain_userid",
+    "touch_session",
+]

@@ -1,0 +1,65 @@
+"""First-party reader identity: a long-lived `domain_userid` and rotating sessions.
+
+Like the Snowplow JavaScript tracker's `_sp_id` cookie: the reader keeps one
+UUID v4 for years; a session ends after 30 minutes without activity and the
+next event starts a new `domain_sessionid` with the session index plus one.
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+
+SESSION_TIMEOUT_SECONDS = 30 * 60
+USER_COOKIE = "dc_duid"
+SESSION_COOKIE = "dc_session"
+USER_COOKIE_MAX_AGE = 2 * 365 * 24 * 3600
+
+
+def is_domain_userid(value: object) -> bool:
+    """True for a canonical UUID string (what we issue as `domain_userid`)."""
+    if not isinstance(value, str):
+        return False
+    try:
+        return str(uuid.UUID(value)) == value.lower()
+    except ValueError:
+        return False
+
+
+def new_domain_userid() -> str:
+    return str(uuid.uuid4())
+
+
+@dataclass(frozen=True, slots=True)
+class ReaderSession:
+    """The current session: its id, its index for this reader, and the last activity."""
+
+    session_id: str
+    index: int
+    last_activity: float
+
+    def to_cookie(self) -> str:
+        return f"{self.session_id}.{self.index}.{int(self.last_activity)}"
+
+    @classmethod
+    def from_cookie(cls, value: str | None) -> ReaderSession | None:
+        """Parse the cookie; None for a missing or tampered value."""
+        if not value:
+            return None
+        try:
+            session_id, index, last = value.split(".")
+            return cls(str(uuid.UUID(session_id)), int(index), float(last))
+        except ValueError:
+            return None
+
+    def is_expired(self, now: float) -> bool:
+        return now - self.last_activity > SESSION_TIMEOUT_SECONDS
+
+
+def touch_session(previous: ReaderSession | None, now: float) -> ReaderSession:
+    """The session for an event at `now`: the same one while active, else a new one."""
+    if previous is None:
+        return ReaderSession(str(uuid.uuid4()), 1, now)
+    if previous.is_expired(now):
+        return ReaderSession(str(uuid.uuid4()), previous.index + 1, now)
+    return ReaderSession(previous.session_id, previous.index, max(now, previous.last_activity))
