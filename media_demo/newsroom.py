@@ -30,10 +30,10 @@ from media_demo.tracking import InProcessEmitter, NewsroomTracker, http_emitter
 class Newsroom:
     """Everything the app needs at run time, built once per process."""
 
-    def __init__(self, settings: Settings, corpus: Corpus | None = None) -> None:
+    def __init__(self, settings: Settings, corpus: Corpus | None = None, index: ArticleIndex | None = None) -> None:
         self.settings = settings
         self.corpus = corpus or load_corpus(settings.articles_dir)
-        self.index = ArticleIndex.from_texts([a.slug for a in self.corpus], [a.text for a in self.corpus])
+        self.index = index or ArticleIndex.for_corpus(self.corpus)
         self.registry = SchemaRegistry.from_folder(settings.schemas_dir)
         self.engine = AttributeEngine([reader_profile_group(self.corpus.categories)])
         self.read_stats = ReadStats()
@@ -116,6 +116,18 @@ class Newsroom:
 
 
 @cache
+def get_corpus() -> Corpus:
+    """The published articles, loaded and validated once per process."""
+    return load_corpus(get_settings().articles_dir)
+
+
+@cache
+def get_index() -> ArticleIndex:
+    """The TF-IDF index of the published articles."""
+    return ArticleIndex.for_corpus(get_corpus())
+
+
+@cache
 def get_newsroom() -> Newsroom:
     """This process's newsroom, built on first use from the environment.
 
@@ -123,4 +135,4 @@ def get_newsroom() -> Newsroom:
     own engine over the same event log; point them at one shared Signals API
     (remote mode) rather than relying on this object being shared.
     """
-    return Newsroom(get_settings())
+    return Newsroom(get_settings(), get_corpus(), get_index())

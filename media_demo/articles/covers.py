@@ -18,7 +18,7 @@ import random
 import re
 import sys
 import tempfile
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -65,7 +65,6 @@ class ArticleInfo:
     slug: str
     category: str
     tags: tuple[str, ...] = ()
-    title: str = ""
 
 
 @dataclass(frozen=True)
@@ -112,9 +111,44 @@ PALETTES: dict[str, tuple[Palette, ...]] = {
     ),
 }
 
-FALLBACK_PALETTES = (
-    Palette(("#22262e", "#3a404c"), ("#c9a66b", "#8aa1b1", "#d98c73"), "#111318", "#f2eee8", True),
-)
+FALLBACK_PALETTES = (Palette(("#22262e", "#3a404c"), ("#c9a66b", "#8aa1b1", "#d98c73"), "#111318", "#f2eee8", True),)
+
+
+# Tag words that make a motif more likely (see `_pick_motif`), space-separated.
+MOTIF_KEYWORDS: dict[str, dict[str, str]] = {
+    "technology": {
+        "chip": "chips chip semiconductors hardware computing processors quantum",
+        "network": "ai networks internet data cloud software security social",
+        "bus": "energy batteries grid robotics devices telecoms storage",
+        "hub": "startups apps smartphones privacy platforms regulation space",
+    },
+    "business": {
+        "chart": "markets stocks finance economy inflation banking rates trade",
+        "skyline": "cities property housing real estate retail offices urban",
+        "bars": "jobs labour wages startups manufacturing exports earnings",
+    },
+    "science": {
+        "orbits": "space astronomy comets planets solar satellites telescopes moon mars asteroids stars galaxies",
+        "molecule": "chemistry genetics dna proteins molecules materials physics quantum drugs cells microbes",
+        "contours": "climate geology ocean oceans sea deep earth glaciers volcanoes seamounts sediment marine ice",
+    },
+    "health": {
+        "pulse": "heart cardiology fitness exercise hospitals stroke blood ageing care running injuries nurses",
+        "rest": "sleep rest circadian insomnia mental stress anxiety apnoea shift fatigue night",
+        "leaves": "nutrition food diet plants gut microbiome wellbeing nature allergies air herbal",
+        "cells": "vaccines cancer immunology virus infection antibiotic bacteria resistance phage diagnosis",
+    },
+    "culture": {
+        "stage": "theatre film cinema opera dance music festival comedy performance concerts",
+        "papercut": "art painting design exhibition museums craft books literature photography fashion",
+        "arcs": "architecture heritage history television media games poetry radio language",
+    },
+    "sport": {
+        "track": "athletics running marathon track sprint olympics cycling swimming rowing records",
+        "pitch": "football soccer rugby hockey league cup transfers clubs",
+        "ball": "tennis cricket baseball golf basketball netball volleyball",
+    },
+}
 
 
 def seed_for(slug: str) -> int:
@@ -147,8 +181,24 @@ def _el(tag: str, content: str = "", **attrs: float | str | None) -> str:
     return f"<{head}>{content}</{tag}>" if content else f"<{head}/>"
 
 
-def _pts(points: Iterable[Point]) -> str:
-    return " ".join(f"{_n(x)},{_n(y)}" for x, y in points)
+def _circle(cx: float, cy: float, r: float, **attrs: float | str | None) -> str:
+    return _el("circle", cx=cx, cy=cy, r=r, **attrs)
+
+
+def _path(d: str, **attrs: float | str | None) -> str:
+    return _el("path", d=d, **attrs)
+
+
+def _line(x1: float, y1: float, x2: float, y2: float, **attrs: float | str | None) -> str:
+    return _el("line", x1=x1, y1=y1, x2=x2, y2=y2, **attrs)
+
+
+def _ellipse(cx: float, cy: float, rx: float, ry: float, **attrs: float | str | None) -> str:
+    return _el("ellipse", cx=cx, cy=cy, rx=rx, ry=ry, **attrs)
+
+
+def _rect(x: float, y: float, width: float, height: float, **attrs: float | str | None) -> str:
+    return _el("rect", x=x, y=y, width=width, height=height, **attrs)
 
 
 def _polyline_d(points: Sequence[Point], closed: bool = False) -> str:
@@ -220,18 +270,44 @@ class _Canvas:
     def add(self, *elements: str) -> None:
         self.body.extend(elements)
 
-    def linear(self, name: str, stops: Sequence[tuple[float, str, float]], x1: float = 0.0,
-               y1: float = 0.0, x2: float = 0.0, y2: float = 1.0, **attrs: float | str | None) -> str:
+    def linear(
+        self,
+        name: str,
+        stops: Sequence[tuple[float, str, float]],
+        x1: float = 0.0,
+        y1: float = 0.0,
+        x2: float = 0.0,
+        y2: float = 1.0,
+        **attrs: float | str | None,
+    ) -> str:
         content = "".join(_el("stop", offset=float(o), stop_color=c, stop_opacity=float(a)) for o, c, a in stops)
-        self.defs.append(_el("linearGradient", content, id=self.prefix + name, x1=float(x1), y1=float(y1),
-                             x2=float(x2), y2=float(y2), **attrs))
+        self.defs.append(
+            _el(
+                "linearGradient",
+                content,
+                id=self.prefix + name,
+                x1=float(x1),
+                y1=float(y1),
+                x2=float(x2),
+                y2=float(y2),
+                **attrs,
+            )
+        )
         return self.ref(name)
 
-    def radial(self, name: str, stops: Sequence[tuple[float, str, float]], cx: float = 0.5,
-               cy: float = 0.5, r: float = 0.5, **attrs: float | str | None) -> str:
+    def radial(
+        self,
+        name: str,
+        stops: Sequence[tuple[float, str, float]],
+        cx: float = 0.5,
+        cy: float = 0.5,
+        r: float = 0.5,
+        **attrs: float | str | None,
+    ) -> str:
         content = "".join(_el("stop", offset=float(o), stop_color=c, stop_opacity=float(a)) for o, c, a in stops)
-        self.defs.append(_el("radialGradient", content, id=self.prefix + name, cx=float(cx), cy=float(cy),
-                             r=float(r), **attrs))
+        self.defs.append(
+            _el("radialGradient", content, id=self.prefix + name, cx=float(cx), cy=float(cy), r=float(r), **attrs)
+        )
         return self.ref(name)
 
     def define(self, name: str, tag: str, content: str, **attrs: float | str | None) -> str:
@@ -269,35 +345,45 @@ def _backdrop(c: _Canvas, rng: random.Random, p: Palette) -> Point:
     angle = rng.uniform(-0.6, 0.6)
     x2, y2 = 0.5 + 0.5 * math.sin(angle), 0.5 + 0.5 * math.cos(angle)
     bg = c.linear("bg", [(0, p.background[0], 1), (1, p.background[1], 1)], 1 - x2, 1 - y2, x2, y2)
-    c.add(_el("rect", width=W, height=H, fill=bg))
+    c.add(_rect(0.0, 0.0, W, H, fill=bg))
     focal = (W * rng.choice((0.33, 0.5, 0.67)) + rng.uniform(-60, 60), H * rng.uniform(0.38, 0.6))
     glow_colour = p.light if p.dark else p.accents[2]
     pool = c.radial("pool", [(0, glow_colour, 0.22 if p.dark else 0.3), (1, glow_colour, 0)])
-    c.add(_el("ellipse", cx=focal[0], cy=focal[1], rx=W * 0.55, ry=H * 0.7, fill=pool))
+    c.add(_ellipse(focal[0], focal[1], W * 0.55, H * 0.7, fill=pool))
     return focal
 
 
 def _finish(c: _Canvas, p: Palette) -> None:
     """Add paper grain and a gentle vignette over the whole picture."""
-    grain = (
-        _el("feTurbulence", type="fractalNoise", baseFrequency="0.85", numOctaves="2", seed="7",
-            stitchTiles="stitch")
-        + _el("feColorMatrix", type="saturate", values="0")
-    )
+    grain = _el(
+        "feTurbulence", type="fractalNoise", baseFrequency="0.85", numOctaves="2", seed="7", stitchTiles="stitch"
+    ) + _el("feColorMatrix", type="saturate", values="0")
     c.define("grain", "filter", grain, x="0", y="0", width="100%", height="100%")
-    c.add(_el("rect", width=W, height=H, filter=c.ref("grain"), opacity=0.07 if p.dark else 0.09,
-              style="mix-blend-mode:multiply" if not p.dark else None))
+    c.add(
+        _rect(
+            0.0,
+            0.0,
+            W,
+            H,
+            filter=c.ref("grain"),
+            opacity=0.07 if p.dark else 0.09,
+            style="mix-blend-mode:multiply" if not p.dark else None,
+        )
+    )
     vignette = c.radial("vig", [(0.55, p.ink, 0), (1, p.ink, 0.42 if p.dark else 0.16)], r=0.75)
-    c.add(_el("rect", width=W, height=H, fill=vignette))
+    c.add(_rect(0.0, 0.0, W, H, fill=vignette))
 
 
-def _pick_motif(rng: random.Random, tags: Sequence[str], keywords: dict[str, frozenset[str]]) -> str:
-    """Choose the motif whose keywords best match the tags; ties fall to the seed."""
+def _pick_motif(rng: random.Random, tags: Sequence[str], keywords: dict[str, str]) -> str:
+    """Draw a motif, each weighted by how many of its keywords the tags mention.
+
+    Tags make a fitting motif likely rather than certain, so a run of articles with
+    similar tags still gets some variety.
+    """
     words = {word for tag in tags for word in re.split(r"[^a-z0-9]+", tag.lower()) if word}
-    scores = {name: len(words & kws) for name, kws in keywords.items()}
-    best = max(scores.values())
-    candidates = sorted(name for name, score in scores.items() if score == best)
-    return rng.choice(candidates)
+    names = sorted(keywords)
+    weights = [1 + 3 * len(words & set(keywords[name].split())) for name in names]
+    return rng.choices(names, weights=weights)[0]
 
 
 # ------------------------------------------------------------------- technology
@@ -325,26 +411,28 @@ def _trace_cells(
 def _technology(c: _Canvas, rng: random.Random, p: Palette, focal: Point, tags: Sequence[str]) -> None:
     step = 30.0
     cols, rows = int(W / step), int(H / step)
-    dots = c.define("dots", "pattern", _el("circle", cx=step / 2, cy=step / 2, r=1.4, fill=p.light),
-                    width=step, height=step, patternUnits="userSpaceOnUse")
+    dots = c.define(
+        "dots",
+        "pattern",
+        _circle(step / 2, step / 2, 1.4, fill=p.light),
+        width=step,
+        height=step,
+        patternUnits="userSpaceOnUse",
+    )
     fade = c.radial("fade", [(0, "#fff", 1), (1, "#fff", 0)], cx=focal[0] / W, cy=focal[1] / H, r=0.7)
-    c.define("fadem", "mask", _el("rect", width=W, height=H, fill=fade))
-    c.add(_el("rect", width=W, height=H, fill=dots, opacity=0.22, mask=c.ref("fadem")))
+    c.define("fadem", "mask", _rect(0.0, 0.0, W, H, fill=fade))
+    c.add(_rect(0.0, 0.0, W, H, fill=dots, opacity=0.22, mask=c.ref("fadem")))
     glow = c.glow("glow", 5)
 
-    motif = _pick_motif(rng, tags, {
-        "chip": frozenset({"chips", "chip", "semiconductors", "hardware", "computing", "processors", "quantum"}),
-        "network": frozenset({"ai", "networks", "internet", "data", "cloud", "software", "security", "social"}),
-        "bus": frozenset({"energy", "batteries", "grid", "robotics", "devices", "telecoms", "storage"}),
-        "hub": frozenset({"startups", "apps", "smartphones", "privacy", "platforms", "regulation", "space"}),
-    })
+    motif = _pick_motif(rng, tags, MOTIF_KEYWORDS["technology"])
     fx, fy = round(focal[0] / step), round(focal[1] / step)
     hub = (fx, fy)
 
     # A sparse field of unlit traces sets the scene behind every motif.
     field = [
-        _trace_cells(rng, (rng.randint(-2, cols + 2), rng.randint(-2, rows + 2)), rng.randrange(0, 8, 2),
-                     rng.randint(2, 4))
+        _trace_cells(
+            rng, (rng.randint(-2, cols + 2), rng.randint(-2, rows + 2)), rng.randrange(0, 8, 2), rng.randint(2, 4)
+        )
         for _ in range(rng.randint(14, 20))
     ]
     main: list[list[tuple[int, int]]] = []
@@ -366,9 +454,9 @@ def _technology(c: _Canvas, rng: random.Random, p: Palette, focal: Point, tags: 
             # Jog only diagonally so that parallel lines never fold onto each other.
             template, x, y = [(0, 0)], 0, 0
             for index in range(rng.randint(3, 6)):
-                dx, dy = _DIRS[(direction + rng.choice((-1, 1))) % 8 if index % 2 else direction]
+                jx, jy = _DIRS[(direction + rng.choice((-1, 1))) % 8 if index % 2 else direction]
                 length = rng.randint(1, 3) if index % 2 else rng.randint(3, 8)
-                x, y = x + dx * length, y + dy * length
+                x, y = x + jx * length, y + jy * length
                 template.append((x, y))
             lanes = rng.randint(5, 9)
             for k in range(lanes):
@@ -387,13 +475,20 @@ def _technology(c: _Canvas, rng: random.Random, p: Palette, focal: Point, tags: 
         is_lit = i - len(field) in lit
         points = [(x * step, y * step) for x, y in cells]
         colour = rng.choice(p.accents[:2]) if is_lit else rng.choice(p.accents)
-        (bright if is_lit else dim).append(_el("path", d=_polyline_d(points), stroke=colour))
+        (bright if is_lit else dim).append(_path(_polyline_d(points), stroke=colour))
         ex, ey = points[-1]
-        pads.append(_el("circle", cx=ex, cy=ey, r=6.0 if is_lit else 4.5,
-                        stroke=colour if is_lit else p.light, stroke_opacity=0.9 if is_lit else 0.35))
+        pads.append(
+            _circle(
+                ex,
+                ey,
+                6.0 if is_lit else 4.5,
+                stroke=colour if is_lit else p.light,
+                stroke_opacity=0.9 if is_lit else 0.35,
+            )
+        )
     line = {"fill": "none", "stroke_linejoin": "round", "stroke_linecap": "round"}
     c.add(_el("g", "".join(dim[: len(field)]), stroke_width=2.0, stroke_opacity=0.22, **line))
-    c.add(_el("g", "".join(dim[len(field):]), stroke_width=3.0, stroke_opacity=0.5, **line))
+    c.add(_el("g", "".join(dim[len(field) :]), stroke_width=3.0, stroke_opacity=0.5, **line))
     c.add(_el("g", "".join(bright), stroke_width=3.5, filter=glow, **line))
     c.add(_el("g", "".join(pads), fill=p.background[0], stroke_width=2.0))
 
@@ -401,14 +496,24 @@ def _technology(c: _Canvas, rng: random.Random, p: Palette, focal: Point, tags: 
         size = (half - 0.5) * 2 * step
         x0, y0 = fx * step - size / 2, fy * step - size / 2
         body = c.linear("chip", [(0, _mix(p.background[1], p.light, 0.12), 1), (1, p.ink, 1)])
-        c.add(_el("rect", x=x0 + 8, y=y0 + 14, width=size, height=size, rx=16.0, fill=p.ink, opacity=0.5))
-        c.add(_el("rect", x=x0, y=y0, width=size, height=size, rx=16.0, fill=body, stroke=p.accents[0],
-                  stroke_width=2.5, filter=glow))
+        c.add(_rect(x0 + 8, y0 + 14, size, size, rx=16.0, fill=p.ink, opacity=0.5))
+        c.add(_rect(x0, y0, size, size, rx=16.0, fill=body, stroke=p.accents[0], stroke_width=2.5, filter=glow))
         inset = size * 0.2
-        c.add(_el("rect", x=x0 + inset, y=y0 + inset, width=size - 2 * inset, height=size - 2 * inset, rx=8.0,
-                  fill="none", stroke=p.light, stroke_opacity=0.3, stroke_width=1.5))
+        c.add(
+            _rect(
+                x0 + inset,
+                y0 + inset,
+                size - 2 * inset,
+                size - 2 * inset,
+                rx=8.0,
+                fill="none",
+                stroke=p.light,
+                stroke_opacity=0.3,
+                stroke_width=1.5,
+            )
+        )
         core = c.radial("core", [(0, p.accents[2], 0.95), (1, p.accents[2], 0)])
-        c.add(_el("circle", cx=fx * step, cy=fy * step, r=size * 0.32, fill=core))
+        c.add(_circle(fx * step, fy * step, size * 0.32, fill=core))
     elif motif == "network":
         nodes = [(rng.uniform(60, W - 60), rng.uniform(60, H - 60)) for _ in range(rng.randint(16, 22))]
         nodes.append(focal)
@@ -416,23 +521,38 @@ def _technology(c: _Canvas, rng: random.Random, p: Palette, focal: Point, tags: 
         for i, a in enumerate(nodes):
             near = sorted(range(len(nodes)), key=lambda j, a=a: math.dist(a, nodes[j]))[1:4]
             edges.update((min(i, j), max(i, j)) for j in near)
-        c.add(_el("g", "".join(_el("line", x1=nodes[i][0], y1=nodes[i][1], x2=nodes[j][0], y2=nodes[j][1])
-                               for i, j in sorted(edges)),
-                  stroke=p.accents[1], stroke_width=1.5, stroke_opacity=0.5))
+        c.add(
+            _el(
+                "g",
+                "".join(_line(nodes[i][0], nodes[i][1], nodes[j][0], nodes[j][1]) for i, j in sorted(edges)),
+                stroke=p.accents[1],
+                stroke_width=1.5,
+                stroke_opacity=0.5,
+            )
+        )
         halo = c.radial("halo", [(0, p.accents[2], 0.8), (1, p.accents[2], 0)])
         for i, (x, y) in enumerate(nodes):
             big = i == len(nodes) - 1 or rng.random() < 0.2
             if big:
-                c.add(_el("circle", cx=x, cy=y, r=rng.uniform(30, 50) * (1.6 if i == len(nodes) - 1 else 1),
-                          fill=halo))
-            c.add(_el("circle", cx=x, cy=y, r=7.0 if big else 4.0, fill=p.light if big else p.accents[0]))
+                c.add(_circle(x, y, rng.uniform(30, 50) * (1.6 if i == len(nodes) - 1 else 1), fill=halo))
+            c.add(_circle(x, y, 7.0 if big else 4.0, fill=p.light if big else p.accents[0]))
     else:
         halo = c.radial("halo", [(0, p.accents[2], 0.75), (1, p.accents[2], 0)])
         cx, cy = hub[0] * step, hub[1] * step
-        c.add(_el("circle", cx=cx, cy=cy, r=130.0, fill=halo))
-        c.add(_el("circle", cx=cx, cy=cy, r=2.1 * step, fill="none", stroke=p.light, stroke_opacity=0.35,
-                  stroke_width=1.5, stroke_dasharray="3 9"))
-        c.add(_el("circle", cx=cx, cy=cy, r=12.0, fill=p.light, filter=glow))
+        c.add(_circle(cx, cy, 130.0, fill=halo))
+        c.add(
+            _circle(
+                cx,
+                cy,
+                2.1 * step,
+                fill="none",
+                stroke=p.light,
+                stroke_opacity=0.35,
+                stroke_width=1.5,
+                stroke_dasharray="3 9",
+            )
+        )
+        c.add(_circle(cx, cy, 12.0, fill=p.light, filter=glow))
 
 
 # --------------------------------------------------------------------- business
@@ -453,17 +573,13 @@ def _fit(values: Sequence[float], top: float, bottom: float) -> list[float]:
 
 
 def _business(c: _Canvas, rng: random.Random, p: Palette, focal: Point, tags: Sequence[str]) -> None:
-    motif = _pick_motif(rng, tags, {
-        "chart": frozenset({"markets", "stocks", "finance", "economy", "inflation", "banking", "rates", "trade"}),
-        "skyline": frozenset({"cities", "property", "housing", "real", "estate", "retail", "offices", "urban"}),
-        "bars": frozenset({"jobs", "labour", "wages", "startups", "manufacturing", "exports", "earnings"}),
-    })
+    motif = _pick_motif(rng, tags, MOTIF_KEYWORDS["business"])
     ground = H * rng.uniform(0.82, 0.88)
     rising = rng.random() < 0.8
     drift = -H * 0.03 if rising else H * 0.02
 
     # Faint ledger lines behind everything.
-    rules = "".join(_el("line", x1=0.0, y1=y, x2=W, y2=y) for y in [ground - k * 70.0 for k in range(1, 9)])
+    rules = "".join(_line(0.0, y, W, y) for y in [ground - k * 70.0 for k in range(1, 9)])
     c.add(_el("g", rules, stroke=p.ink if not p.dark else p.light, stroke_opacity=0.09, stroke_width=1.0))
 
     if motif == "skyline":
@@ -483,12 +599,18 @@ def _business(c: _Canvas, rng: random.Random, p: Palette, focal: Point, tags: Se
                 + (f"M{_n(x + w * 0.45)},{_n(t)}v-{_n(rng.uniform(20, 60))}h4V{_n(t)}Z" if rng.random() < 0.15 else "")
                 for x, t, w in shapes
             )
-            c.add(_el("path", d=d, fill=colour))
+            c.add(_path(d, fill=colour))
             if layer == 2:
-                win = c.define("win", "pattern", _el("rect", x=5.0, y=6.0, width=7.0, height=10.0, fill=p.light),
-                               width=18.0, height=22.0, patternUnits="userSpaceOnUse")
-                c.add(_el("path", d=d, fill=win, opacity=0.28))
-        c.add(_el("rect", y=ground, width=W, height=H - ground, fill=p.ink, fill_opacity=0.85))
+                win = c.define(
+                    "win",
+                    "pattern",
+                    _rect(5.0, 6.0, 7.0, 10.0, fill=p.light),
+                    width=18.0,
+                    height=22.0,
+                    patternUnits="userSpaceOnUse",
+                )
+                c.add(_path(d, fill=win, opacity=0.28))
+        c.add(_rect(0.0, ground, W, H - ground, fill=p.ink, fill_opacity=0.85))
     else:
         count = rng.randint(10, 14)
         xs = [W * i / (count - 1) for i in range(count)]
@@ -499,13 +621,15 @@ def _business(c: _Canvas, rng: random.Random, p: Palette, focal: Point, tags: Se
             fill = c.linear(f"area{layer}", [(0, colour, 1), (1, _mix(colour, p.ink, 0.25), 1)])
             if motif == "bars" and layer == 2:
                 bar_w = W / count * 0.56
-                d = "".join(f"M{_n(x - bar_w / 2)},{_n(ground)}V{_n(y)}h{_n(bar_w)}V{_n(ground)}Z"
-                            for x, y in zip(xs, ys, strict=True))
-                c.add(_el("path", d=d, fill=fill))
+                d = "".join(
+                    f"M{_n(x - bar_w / 2)},{_n(ground)}V{_n(y)}h{_n(bar_w)}V{_n(ground)}Z"
+                    for x, y in zip(xs, ys, strict=True)
+                )
+                c.add(_path(d, fill=fill))
             else:
                 d = _smooth_d(list(zip(xs, ys, strict=True))) + f"L{_n(W)},{_n(ground)}L0,{_n(ground)}Z"
-                c.add(_el("path", d=d, fill=fill))
-        c.add(_el("rect", y=ground, width=W, height=H - ground, fill=p.ink, fill_opacity=0.9))
+                c.add(_path(d, fill=fill))
+        c.add(_rect(0.0, ground, W, H - ground, fill=p.ink, fill_opacity=0.9))
 
     # The trend line: a crisp polyline with a highlighted last point.
     count = rng.randint(7, 11)
@@ -514,13 +638,24 @@ def _business(c: _Canvas, rng: random.Random, p: Palette, focal: Point, tags: Se
     ys = _fit(_walk(rng, count, 0.0, drift, H * 0.035), top, top + H * rng.uniform(0.25, 0.4))
     line = list(zip(xs, ys, strict=True))
     stroke = p.light if p.dark else p.ink
-    c.add(_el("path", d=_polyline_d(line), fill="none", stroke=p.ink, stroke_opacity=0.25, stroke_width=9.0,
-              stroke_linejoin="round", transform="translate(0 6)"))
-    c.add(_el("path", d=_polyline_d(line), fill="none", stroke=stroke, stroke_width=4.0, stroke_linejoin="round"))
-    c.add(_el("g", "".join(_el("circle", cx=x, cy=y, r=5.0) for x, y in line[:-1]), fill=stroke))
+    c.add(
+        _path(
+            _polyline_d(line),
+            fill="none",
+            stroke=p.ink,
+            stroke_opacity=0.25,
+            stroke_width=9.0,
+            stroke_linejoin="round",
+            transform="translate(0 6)",
+        )
+    )
+    c.add(_path(_polyline_d(line), fill="none", stroke=stroke, stroke_width=4.0, stroke_linejoin="round"))
+    c.add(_el("g", "".join(_circle(x, y, 5.0) for x, y in line[:-1]), fill=stroke))
     lx, ly = line[-1]
-    c.add(_el("circle", cx=lx, cy=ly, r=22.0, fill=p.accents[1], fill_opacity=0.3),
-          _el("circle", cx=lx, cy=ly, r=10.0, fill=p.accents[1], stroke=stroke, stroke_width=3.0))
+    c.add(
+        _circle(lx, ly, 22.0, fill=p.accents[1], fill_opacity=0.3),
+        _circle(lx, ly, 10.0, fill=p.accents[1], stroke=stroke, stroke_width=3.0),
+    )
 
 
 # ---------------------------------------------------------------------- science
@@ -532,22 +667,16 @@ def _sphere(c: _Canvas, name: str, colour: str, p: Palette) -> str:
 
 def _stars(c: _Canvas, rng: random.Random, p: Palette, count: int) -> None:
     dots = "".join(
-        _el("circle", cx=rng.uniform(0, W), cy=rng.uniform(0, H), r=rng.choice((0.8, 1.1, 1.5, 2.2)),
-            opacity=rng.choice((0.3, 0.5, 0.8)))
+        _circle(
+            rng.uniform(0, W), rng.uniform(0, H), rng.choice((0.8, 1.1, 1.5, 2.2)), opacity=rng.choice((0.3, 0.5, 0.8))
+        )
         for _ in range(count)
     )
     c.add(_el("g", dots, fill=p.light))
 
 
 def _science(c: _Canvas, rng: random.Random, p: Palette, focal: Point, tags: Sequence[str]) -> None:
-    motif = _pick_motif(rng, tags, {
-        "orbits": frozenset({"space", "astronomy", "comets", "planets", "solar", "satellites", "telescopes",
-                             "moon", "mars", "asteroids", "stars", "galaxies", "cosmology"}),
-        "molecule": frozenset({"chemistry", "genetics", "dna", "proteins", "molecules", "materials", "physics",
-                               "quantum", "drugs", "cells", "microbes"}),
-        "contours": frozenset({"climate", "geology", "ocean", "oceans", "sea", "deep", "earth", "glaciers",
-                               "volcanoes", "seamounts", "sediment", "marine", "ice", "mapping"}),
-    })
+    motif = _pick_motif(rng, tags, MOTIF_KEYWORDS["science"])
     line_colour = p.light if p.dark else p.ink
     if motif == "orbits":
         if p.dark:
@@ -557,35 +686,58 @@ def _science(c: _Canvas, rng: random.Random, p: Palette, focal: Point, tags: Seq
         flat = rng.uniform(0.28, 0.42)
         sun_r = rng.uniform(45, 75)
         corona = c.radial("corona", [(0, p.accents[2], 0.55), (1, p.accents[2], 0)])
-        c.add(_el("circle", cx=cx, cy=cy, r=sun_r * 3.2, fill=corona))
+        c.add(_circle(cx, cy, sun_r * 3.2, fill=corona))
         rings = rng.randint(4, 6)
         rotate = f"rotate({_n(math.degrees(tilt))} {_n(cx)} {_n(cy)})"
         planets = []
         for i in range(rings):
             rx = sun_r * 1.9 + i * rng.uniform(70, 95)
             dash = "6 10" if rng.random() < 0.3 else None
-            c.add(_el("ellipse", cx=cx, cy=cy, rx=rx, ry=rx * flat, fill="none", stroke=line_colour,
-                      stroke_opacity=0.45 - 0.04 * i, stroke_width=1.6, stroke_dasharray=dash, transform=rotate))
+            c.add(
+                _ellipse(
+                    cx,
+                    cy,
+                    rx,
+                    rx * flat,
+                    fill="none",
+                    stroke=line_colour,
+                    stroke_opacity=0.45 - 0.04 * i,
+                    stroke_width=1.6,
+                    stroke_dasharray=dash,
+                    transform=rotate,
+                )
+            )
             t = rng.uniform(0, 2 * math.pi)
             px, py = _rotate((rx * math.cos(t), rx * flat * math.sin(t)), tilt)
             planets.append((cx + px, cy + py, rng.uniform(6, 17), i % 3))
-        c.add(_el("circle", cx=cx, cy=cy, r=sun_r, fill=_sphere(c, "sun", p.accents[0], p)))
+        c.add(_circle(cx, cy, sun_r, fill=_sphere(c, "sun", p.accents[0], p)))
         for i, (x, y, r, colour) in enumerate(planets):
             fill = _sphere(c, f"pl{i}", p.accents[colour], p)
-            c.add(_el("circle", cx=x, cy=y, r=r, fill=fill))
+            c.add(_circle(x, y, r, fill=fill))
             if r > 13 and rng.random() < 0.6:
-                c.add(_el("ellipse", cx=x, cy=y, rx=r * 1.9, ry=r * 0.5, fill="none", stroke=p.light,
-                          stroke_opacity=0.7, stroke_width=2.0, transform=f"rotate(-18 {_n(x)} {_n(y)})"))
+                c.add(
+                    _ellipse(
+                        x,
+                        y,
+                        r * 1.9,
+                        r * 0.5,
+                        fill="none",
+                        stroke=p.light,
+                        stroke_opacity=0.7,
+                        stroke_width=2.0,
+                        transform=f"rotate(-18 {_n(x)} {_n(y)})",
+                    )
+                )
         # A comet streaks across the frame.
         hx, hy = rng.uniform(W * 0.1, W * 0.9), rng.uniform(H * 0.1, H * 0.35)
         angle = rng.uniform(2.4, 3.0) if hx > W / 2 else rng.uniform(0.15, 0.7)
         tail = 260.0
         tx, ty = hx + tail * math.cos(angle), hy - tail * math.sin(angle)
-        streak = c.linear("tail", [(0, p.light, 0), (1, p.light, 0.9)], tx, ty, hx, hy,
-                          gradientUnits="userSpaceOnUse")
-        c.add(_el("path", d=f"M{_n(tx)},{_n(ty)}L{_n(hx)},{_n(hy)}", stroke=streak, stroke_width=3.0,
-                  stroke_linecap="round"),
-              _el("circle", cx=hx, cy=hy, r=4.0, fill=p.light))
+        streak = c.linear("tail", [(0, p.light, 0), (1, p.light, 0.9)], tx, ty, hx, hy, gradientUnits="userSpaceOnUse")
+        c.add(
+            _path(f"M{_n(tx)},{_n(ty)}L{_n(hx)},{_n(hy)}", stroke=streak, stroke_width=3.0, stroke_linecap="round"),
+            _circle(hx, hy, 4.0, fill=p.light),
+        )
         return
 
     if motif == "contours":
@@ -600,25 +752,41 @@ def _science(c: _Canvas, rng: random.Random, p: Palette, focal: Point, tags: Seq
                 scaled = [(k, a * (0.6 + 0.4 * level / levels), ph) for k, a, ph in harmonics]
                 paths.append(_smooth_d(_blob_points(px, py, r, scaled, 18), closed=True))
             fill_level = rng.randint(1, 3)
-            c.add(_el("path", d=paths[fill_level], fill=p.accents[0], fill_opacity=0.22))
-            c.add(_el("path", d=paths[0], fill=p.accents[2], fill_opacity=0.5))
-            c.add(_el("g", "".join(_el("path", d=d, stroke_width=2.2 if i % 4 == 3 else 1.2)
-                                   for i, d in enumerate(paths)),
-                      fill="none", stroke=line_colour, stroke_opacity=0.5))
+            c.add(_path(paths[fill_level], fill=p.accents[0], fill_opacity=0.22))
+            c.add(_path(paths[0], fill=p.accents[2], fill_opacity=0.5))
+            c.add(
+                _el(
+                    "g",
+                    "".join(_path(d, stroke_width=2.2 if i % 4 == 3 else 1.2) for i, d in enumerate(paths)),
+                    fill="none",
+                    stroke=line_colour,
+                    stroke_opacity=0.5,
+                )
+            )
         # A survey transect with sampling stations.
         y0 = rng.uniform(H * 0.25, H * 0.75)
         stations = [(x, y0 + rng.uniform(-70, 70)) for x in (W * 0.08, W * 0.36, W * 0.64, W * 0.92)]
-        c.add(_el("path", d=_polyline_d(stations), fill="none", stroke=p.accents[1], stroke_width=2.5,
-                  stroke_dasharray="10 8"))
+        c.add(_path(_polyline_d(stations), fill="none", stroke=p.accents[1], stroke_width=2.5, stroke_dasharray="10 8"))
         for x, y in stations:
-            c.add(_el("circle", cx=x, cy=y, r=9.0, fill=p.accents[1], stroke=p.light, stroke_width=3.0))
+            c.add(_circle(x, y, 9.0, fill=p.accents[1], stroke=p.light, stroke_width=3.0))
         return
 
     # Molecule: a ball-and-stick model grown on a hexagonal lattice.
-    hexes = c.define("hex", "pattern", _el("path", d="M0,0L26,15V45L0,60L-26,45V15ZM26,45L52,60", fill="none",
-                                           stroke=line_colour, stroke_width=1.0, transform="translate(26 0)"),
-                     width=52.0, height=90.0, patternUnits="userSpaceOnUse")
-    c.add(_el("rect", width=W, height=H, fill=hexes, opacity=0.12))
+    hexes = c.define(
+        "hex",
+        "pattern",
+        _path(
+            "M0,0L26,15V45L0,60L-26,45V15ZM26,45L52,60",
+            fill="none",
+            stroke=line_colour,
+            stroke_width=1.0,
+            transform="translate(26 0)",
+        ),
+        width=52.0,
+        height=90.0,
+        patternUnits="userSpaceOnUse",
+    )
+    c.add(_rect(0.0, 0.0, W, H, fill=hexes, opacity=0.12))
     bond = rng.uniform(78, 96)
     base = rng.uniform(0, math.pi / 3)
     atoms: list[Point] = [_rotate((bond, 0.0), base + k * math.pi / 3, (0.0, 0.0)) for k in range(6)]
@@ -643,18 +811,28 @@ def _science(c: _Canvas, rng: random.Random, p: Palette, focal: Point, tags: Seq
         if rng.random() < 0.25:
             nx, ny = (y2 - y1) / bond * 6, -(x2 - x1) / bond * 6
             for s in (-1, 1):
-                c.add(_el("line", x1=x1 + nx * s, y1=y1 + ny * s, x2=x2 + nx * s, y2=y2 + ny * s,
-                          stroke=line_colour, stroke_width=4.0, stroke_opacity=0.8))
+                c.add(
+                    _line(
+                        x1 + nx * s,
+                        y1 + ny * s,
+                        x2 + nx * s,
+                        y2 + ny * s,
+                        stroke=line_colour,
+                        stroke_width=4.0,
+                        stroke_opacity=0.8,
+                    )
+                )
         else:
-            c.add(_el("line", x1=x1, y1=y1, x2=x2, y2=y2, stroke=line_colour, stroke_width=7.0,
-                      stroke_opacity=0.8, stroke_linecap="round"))
+            c.add(
+                _line(x1, y1, x2, y2, stroke=line_colour, stroke_width=7.0, stroke_opacity=0.8, stroke_linecap="round")
+            )
     fills = [_sphere(c, f"atom{k}", p.accents[k], p) for k in range(3)]
     shade = c.radial("atomshadow", [(0, p.ink, 0.45), (1, p.ink, 0)])
     for x, y in atoms:
         kind = rng.choices((0, 1, 2), weights=(5, 2, 2))[0]
         r = (26.0, 18.0, 14.0)[kind] * rng.uniform(0.9, 1.1)
-        c.add(_el("circle", cx=x + 6, cy=y + 9, r=r * 1.3, fill=shade))
-        c.add(_el("circle", cx=x, cy=y, r=r, fill=fills[kind]))
+        c.add(_circle(x + 6, y + 9, r * 1.3, fill=shade))
+        c.add(_circle(x, y, r, fill=fills[kind]))
 
 
 # ----------------------------------------------------------------------- health
@@ -665,15 +843,24 @@ def _leaf(length: float, width: float) -> str:
     return blade
 
 
+# One beat of an electrocardiogram: (x offset, height as a share of the R peak).
+_HEARTBEAT = (
+    (40, 0.0),
+    (55, 0.09),
+    (70, 0.0),
+    (95, 0.0),
+    (104, -0.1),
+    (120, 1.0),
+    (136, -0.35),
+    (146, 0.0),
+    (175, 0.0),
+    (195, 0.17),
+    (215, 0.0),
+)
+
+
 def _health(c: _Canvas, rng: random.Random, p: Palette, focal: Point, tags: Sequence[str]) -> None:
-    motif = _pick_motif(rng, tags, {
-        "pulse": frozenset({"heart", "cardiology", "fitness", "exercise", "hospitals", "nhs", "sleep", "stroke",
-                            "blood", "ageing", "care"}),
-        "leaves": frozenset({"nutrition", "food", "diet", "plants", "gut", "microbiome", "wellbeing", "nature",
-                             "allergies", "air", "herbal"}),
-        "cells": frozenset({"vaccines", "cancer", "immunology", "genetics", "virus", "infection", "drugs",
-                            "research", "antibiotics", "diabetes"}),
-    })
+    motif = _pick_motif(rng, tags, MOTIF_KEYWORDS["health"])
     # Soft organic blobs make the ground of every health cover.
     for i in range(rng.randint(4, 6)):
         cx = rng.uniform(-0.05, 1.05) * W
@@ -681,8 +868,13 @@ def _health(c: _Canvas, rng: random.Random, p: Palette, focal: Point, tags: Sequ
         r = rng.uniform(150, 300)
         colour = p.accents[i % 3]
         fill = c.radial(f"blob{i}", [(0, colour, 0.85), (1, colour, 0.45)], cx=0.4, cy=0.35, r=0.8)
-        c.add(_el("path", d=_smooth_d(_blob_points(cx, cy, r, _harmonics(rng, 0.12)), closed=True), fill=fill,
-                  opacity=0.55 if i < 2 else 0.7))
+        c.add(
+            _path(
+                _smooth_d(_blob_points(cx, cy, r, _harmonics(rng, 0.12)), closed=True),
+                fill=fill,
+                opacity=0.55 if i < 2 else 0.7,
+            )
+        )
 
     if motif == "cells":
         # Cells under the microscope: a membrane, a nucleus and a few organelles each.
@@ -691,12 +883,22 @@ def _health(c: _Canvas, rng: random.Random, p: Palette, focal: Point, tags: Sequ
             x, y = rng.uniform(40, W - 40), rng.uniform(40, H - 40)
             r = rng.uniform(18, 60)
             outline = _smooth_d(_blob_points(x, y, r, _harmonics(rng, 0.07), 10), closed=True)
-            c.add(_el("path", d=outline, fill=body, stroke=p.accents[2], stroke_width=1.5, stroke_opacity=0.5))
+            c.add(_path(outline, fill=body, stroke=p.accents[2], stroke_width=1.5, stroke_opacity=0.5))
             nx, ny = x + r * rng.uniform(-0.25, 0.25), y + r * rng.uniform(-0.25, 0.25)
-            c.add(_el("circle", cx=nx, cy=ny, r=r * 0.3, fill=p.accents[2], fill_opacity=0.45,
-                      stroke=p.accents[2], stroke_opacity=0.7, stroke_width=1.2))
+            c.add(
+                _circle(
+                    nx,
+                    ny,
+                    r * 0.3,
+                    fill=p.accents[2],
+                    fill_opacity=0.45,
+                    stroke=p.accents[2],
+                    stroke_opacity=0.7,
+                    stroke_width=1.2,
+                )
+            )
             dots = "".join(
-                _el("circle", cx=x + r * 0.6 * math.cos(a), cy=y + r * 0.6 * math.sin(a), r=r * 0.06)
+                _circle(x + r * 0.6 * math.cos(a), y + r * 0.6 * math.sin(a), r * 0.06)
                 for a in (rng.uniform(0, 2 * math.pi) for _ in range(3))
             )
             c.add(_el("g", dots, fill=p.accents[1], fill_opacity=0.8))
@@ -707,8 +909,15 @@ def _health(c: _Canvas, rng: random.Random, p: Palette, focal: Point, tags: Sequ
             tx, ty = bx + rng.uniform(-260, 260), rng.uniform(0.08, 0.35) * H
             mx, my = (bx + tx) / 2 + rng.uniform(-140, 140), (by + ty) / 2
             colour = p.accents[2] if sprig == 0 else p.accents[0]
-            c.add(_el("path", d=f"M{_n(bx)},{_n(by)}Q{_n(mx)},{_n(my)} {_n(tx)},{_n(ty)}", fill="none",
-                      stroke=colour, stroke_width=5.0, stroke_linecap="round"))
+            c.add(
+                _path(
+                    f"M{_n(bx)},{_n(by)}Q{_n(mx)},{_n(my)} {_n(tx)},{_n(ty)}",
+                    fill="none",
+                    stroke=colour,
+                    stroke_width=5.0,
+                    stroke_linecap="round",
+                )
+            )
             count = rng.randint(5, 8)
             for k in range(count):
                 t = 0.25 + 0.75 * k / count
@@ -718,84 +927,193 @@ def _health(c: _Canvas, rng: random.Random, p: Palette, focal: Point, tags: Sequ
                 gy = 2 * (1 - t) * (my - by) + 2 * t * (ty - my)
                 heading = math.degrees(math.atan2(gy, gx)) + (50 if k % 2 else -50)
                 length = rng.uniform(90, 150) * (1.1 - 0.4 * t)
-                c.add(_el("g", _el("path", d=_leaf(length, length * 0.32), fill=colour, fill_opacity=0.92)
-                          + _el("path", d=f"M4,0L{_n(length * 0.85)},0", stroke=p.light, stroke_width=2.0,
-                                stroke_opacity=0.6),
-                          transform=f"translate({_n(x)} {_n(y)}) rotate({_n(heading)})"))
+                c.add(
+                    _el(
+                        "g",
+                        _path(_leaf(length, length * 0.32), fill=colour, fill_opacity=0.92)
+                        + _path(f"M4,0L{_n(length * 0.85)},0", stroke=p.light, stroke_width=2.0, stroke_opacity=0.6),
+                        transform=f"translate({_n(x)} {_n(y)}) rotate({_n(heading)})",
+                    )
+                )
 
-    # The pulse line crosses every health cover; its beat sits near the focal point.
+    elif motif == "rest":
+        moon = p.light if p.dark else _mix(p.ink, p.accents[0], 0.35)
+        mx, my, mr = focal[0], focal[1] - rng.uniform(40, 90), rng.uniform(85, 120)
+        halo = c.radial("moonglow", [(0, moon, 0.35), (1, moon, 0)])
+        c.add(_circle(mx, my, mr * 2.6, fill=halo))
+        c.define(
+            "crescent",
+            "mask",
+            _circle(mx, my, mr, fill="#fff") + _circle(mx + mr * 0.45, my - mr * 0.3, mr * 0.88, fill="#000"),
+        )
+        c.add(_circle(mx, my, mr, fill=moon, mask=c.ref("crescent")))
+        sparkles = []
+        for _ in range(rng.randint(6, 10)):
+            x, y, r = rng.uniform(0.05, 0.95) * W, rng.uniform(0.05, 0.5) * H, rng.uniform(6, 14)
+            sparkles.append(
+                f"M{_n(x)},{_n(y - r)}Q{_n(x)},{_n(y)} {_n(x + r)},{_n(y)}Q{_n(x)},{_n(y)} {_n(x)},"
+                f"{_n(y + r)}Q{_n(x)},{_n(y)} {_n(x - r)},{_n(y)}Q{_n(x)},{_n(y)} {_n(x)},{_n(y - r)}Z"
+            )
+        c.add(_path("".join(sparkles), fill=moon, fill_opacity=0.8))
+        # Slow breathing waves along the bottom of the frame.
+        for k in range(4):
+            base = H * (0.68 + 0.08 * k)
+            phase, amp = rng.uniform(0, 2 * math.pi), rng.uniform(12, 26)
+            wave = [(x, base + amp * math.sin(x / 180 + phase)) for x in range(-60, int(W) + 120, 60)]
+            c.add(
+                _path(
+                    _smooth_d(wave) + f"L{_n(W + 60)},{_n(H + 10)}L-60,{_n(H + 10)}Z",
+                    fill=p.accents[k % 2],
+                    fill_opacity=0.35 + 0.12 * k,
+                )
+            )
+    if motif == "rest" or (motif != "pulse" and rng.random() < 0.6):
+        return
+
+    # The pulse line: bold on its own motif, a quiet thread elsewhere; its beat sits near the focal point.
     y0 = focal[1] + rng.uniform(-40, 60)
     beat = rng.uniform(300, 380)
     points: list[Point] = [(-20.0, y0)]
     x = focal[0] - beat * round(focal[0] / beat) - beat * 0.2
     amp = rng.uniform(120, 170)
     while x < W + beat:
-        points += [
-            (x + 40, y0), (x + 55, y0 - 14), (x + 70, y0), (x + 95, y0), (x + 104, y0 + 16),
-            (x + 120, y0 - amp), (x + 136, y0 + amp * 0.35), (x + 146, y0), (x + 175, y0),
-            (x + 195, y0 - 26), (x + 215, y0), (x + beat, y0),
-        ]
+        points += [(x + dx, y0 - amp * rise) for dx, rise in _HEARTBEAT]
+        points.append((x + beat, y0))
         x += beat
     stroke = p.ink if not p.dark else p.light
     d = _polyline_d(points)
-    c.add(_el("path", d=d, fill="none", stroke=p.light if not p.dark else p.accents[1], stroke_opacity=0.5,
-              stroke_width=14.0, stroke_linejoin="round", stroke_linecap="round"))
-    c.add(_el("path", d=d, fill="none", stroke=stroke, stroke_width=4.5 if motif == "pulse" else 3.0,
-              stroke_linejoin="round", stroke_linecap="round", stroke_opacity=1.0 if motif == "pulse" else 0.75))
+    c.add(
+        _path(
+            d,
+            fill="none",
+            stroke=p.light if not p.dark else p.accents[1],
+            stroke_opacity=0.5,
+            stroke_width=14.0,
+            stroke_linejoin="round",
+            stroke_linecap="round",
+        )
+    )
+    c.add(
+        _path(
+            d,
+            fill="none",
+            stroke=stroke,
+            stroke_width=4.5 if motif == "pulse" else 3.0,
+            stroke_linejoin="round",
+            stroke_linecap="round",
+            stroke_opacity=1.0 if motif == "pulse" else 0.75,
+        )
+    )
 
 
 # ---------------------------------------------------------------------- culture
 
 
 def _culture(c: _Canvas, rng: random.Random, p: Palette, focal: Point, tags: Sequence[str]) -> None:
-    motif = _pick_motif(rng, tags, {
-        "stage": frozenset({"theatre", "film", "cinema", "opera", "dance", "music", "festival", "comedy",
-                            "performance", "concerts"}),
-        "papercut": frozenset({"art", "painting", "design", "exhibition", "museums", "craft", "books",
-                               "literature", "photography", "fashion"}),
-        "arcs": frozenset({"architecture", "heritage", "history", "television", "media", "games", "poetry",
-                           "radio", "language"}),
-    })
+    motif = _pick_motif(rng, tags, MOTIF_KEYWORDS["culture"])
     shadow = c.shadow("drop", 6, 10, 9, 0.35)
     colours = [*p.accents, p.light]
     if motif == "stage":
         floor = H * rng.uniform(0.74, 0.8)
         beam = c.linear("beam", [(0, p.light, 0.5), (1, p.light, 0.05)])
         sx = focal[0]
-        c.add(_el("path", d=f"M{_n(sx - 40)},-10L{_n(sx + 40)},-10L{_n(sx + 230)},{_n(floor)}"
-                  f"L{_n(sx - 230)},{_n(floor)}Z", fill=beam))
-        c.add(_el("rect", y=floor, width=W, height=H - floor, fill=p.ink, fill_opacity=0.85))
+        for _ in range(rng.randint(1, 2)):
+            top = sx + rng.uniform(-260, 260)
+            c.add(
+                _path(
+                    f"M{_n(top - 35)},-10L{_n(top + 35)},-10L{_n(sx + 230)},{_n(floor)}L{_n(sx - 230)},{_n(floor)}Z",
+                    fill=beam,
+                )
+            )
+        c.add(_rect(0.0, floor, W, H - floor, fill=p.ink, fill_opacity=0.85))
         pool = c.radial("spot", [(0, p.light, 0.7), (1, p.light, 0)])
-        c.add(_el("ellipse", cx=sx, cy=floor + 30, rx=260.0, ry=38.0, fill=pool))
+        c.add(_ellipse(sx, floor + 30, 260.0, 38.0, fill=pool))
         # A few cut-out props on stage, catching the light.
-        c.add(_el("circle", cx=sx + rng.uniform(-60, 60), cy=floor - 150, r=rng.uniform(50, 80),
-                  fill=p.accents[0], filter=shadow))
-        c.add(_el("path", d=f"M{_n(sx - 120)},{_n(floor)}A120,120 0 0 1 {_n(sx + 120)},{_n(floor)}Z",
-                  fill=p.accents[2], filter=shadow))
+        tints = [p.accents[0], p.accents[2], p.light]
+        rng.shuffle(tints)
+        props = rng.randrange(3)
+        if props == 0:  # a sun rising over a dome
+            dome = rng.uniform(95, 150)
+            c.add(
+                _circle(
+                    sx + rng.uniform(-70, 70),
+                    floor - dome - rng.uniform(10, 50),
+                    rng.uniform(45, 80),
+                    fill=tints[0],
+                    filter=shadow,
+                )
+            )
+            c.add(
+                _path(
+                    f"M{_n(sx - dome)},{_n(floor)}A{_n(dome)},{_n(dome)} 0 0 1 {_n(sx + dome)},{_n(floor)}Z",
+                    fill=tints[1],
+                    filter=shadow,
+                )
+            )
+        elif props == 1:  # a row of rounded flats, like organ pipes
+            count = rng.randint(3, 5)
+            for k in range(count):
+                x, h = sx + (k - (count - 1) / 2) * 90, rng.uniform(150, 300)
+                c.add(
+                    _path(
+                        f"M{_n(x - 38)},{_n(floor)}V{_n(floor - h + 38)}A38,38 0 0 1 {_n(x + 38)},"
+                        f"{_n(floor - h + 38)}V{_n(floor)}Z",
+                        fill=tints[k % 3],
+                        filter=shadow,
+                    )
+                )
+        else:  # two overlapping discs, a duet
+            r = rng.uniform(100, 150)
+            side = rng.choice((-1, 1))
+            c.add(_circle(sx, floor - r, r, fill=tints[0], filter=shadow))
+            c.add(_circle(sx + side * r * 0.5, floor - r * 0.55, r * 0.55, fill=tints[1], filter=shadow))
         # Curtains with folds from a repeating gradient.
-        folds = c.linear("folds", [(0, p.accents[1], 1), (0.5, p.ink, 0.9), (1, p.accents[1], 1)], 0, 0, 0.09, 0,
-                         spreadMethod="reflect")
+        fold = rng.uniform(0.05, 0.1)
+        folds = c.linear(
+            "folds",
+            [(0, p.accents[1], 1), (0.5, p.ink, 0.9), (1, p.accents[1], 1)],
+            0,
+            0,
+            fold,
+            0,
+            spreadMethod="reflect",
+        )
         for side in (-1, 1):
             edge = 0.0 if side < 0 else W
-            inner = W * rng.uniform(0.2, 0.27)
+            inner = W * rng.uniform(0.16, 0.28)
             x_in = edge - side * inner
-            tie = H * rng.uniform(0.5, 0.62)
+            tie = H * rng.uniform(0.42, 0.66)
             x_tie = edge - side * inner * 0.45
-            d = (f"M{_n(edge)},-5L{_n(x_in)},-5Q{_n(x_in)},{_n(tie * 0.7)} {_n(x_tie)},{_n(tie)}"
-                 f"Q{_n(x_tie + side * 40)},{_n(tie + 120)} {_n(x_tie + side * 30)},{_n(H + 5)}L{_n(edge)},{_n(H + 5)}Z")
-            c.add(_el("path", d=d, fill=folds, filter=shadow))
+            d = (
+                f"M{_n(edge)},-5L{_n(x_in)},-5Q{_n(x_in)},{_n(tie * 0.7)} {_n(x_tie)},{_n(tie)}"
+                f"Q{_n(x_tie + side * 40)},{_n(tie + 120)} {_n(x_tie + side * 30)},{_n(H + 5)}L{_n(edge)},{_n(H + 5)}Z"
+            )
+            c.add(_path(d, fill=folds, filter=shadow))
+        swags = rng.randint(5, 7)
+        span, drop = W / (swags - 1), rng.uniform(110, 160)
         swag = "".join(
-            f"M{_n(x)},0Q{_n(x + 100)},{_n(150)} {_n(x + 200)},0Z" for x in range(-50, int(W) + 50, 200)
+            f"M{_n(k * span - span / 2)},0Q{_n(k * span)},{_n(drop)} {_n(k * span + span / 2)},0Z" for k in range(swags)
         )
-        c.add(_el("path", d=swag, fill=p.accents[1], filter=shadow))
-        c.add(_el("rect", width=W, height=26.0, fill=p.ink, fill_opacity=0.9))
+        c.add(_path(swag, fill=p.accents[1], filter=shadow))
+        c.add(_rect(0.0, 0.0, W, 26.0, fill=p.ink, fill_opacity=0.9))
+        if rng.random() < 0.5:
+            # The front row of the audience in silhouette.
+            gap = rng.uniform(85, 110)
+            x = -rng.uniform(0, gap)
+            heads = []
+            while x < W + gap:
+                r = rng.uniform(24, 32)
+                y = H - rng.uniform(48, 62)
+                heads.append(_circle(x, y - r * 0.9, r) + _rect(x - r * 1.7, y + r * 0.4, r * 3.4, H, rx=r * 1.2))
+                x += gap
+            c.add(_el("g", "".join(heads), fill=p.ink))
         return
 
     if motif == "arcs":
         base = H * rng.uniform(0.78, 0.92)
-        c.add(_el("rect", y=base, width=W, height=H - base, fill=p.ink, fill_opacity=0.5))
+        c.add(_rect(0.0, base, W, H - base, fill=p.ink, fill_opacity=0.5))
         sun = rng.uniform(0.15, 0.85) * W
-        c.add(_el("circle", cx=sun, cy=base - rng.uniform(280, 380), r=rng.uniform(45, 70), fill=p.accents[1]))
+        c.add(_circle(sun, base - rng.uniform(280, 380), rng.uniform(45, 70), fill=p.accents[1]))
         for group in range(rng.randint(2, 3)):
             cx = focal[0] + (group - 1) * rng.uniform(300, 420)
             outer = rng.uniform(210, 340)
@@ -805,55 +1123,108 @@ def _culture(c: _Canvas, rng: random.Random, p: Palette, focal: Point, tags: Seq
             for k in range(bands):
                 r = outer - k * band
                 colour = colours[(k + group) % len(colours)]
-                arcs.append(_el("path", d=f"M{_n(cx - r)},{_n(base)}A{_n(r)},{_n(r)} 0 0 1 {_n(cx + r)},{_n(base)}Z",
-                                fill=colour))
+                arcs.append(
+                    _path(f"M{_n(cx - r)},{_n(base)}A{_n(r)},{_n(r)} 0 0 1 {_n(cx + r)},{_n(base)}Z", fill=colour)
+                )
             c.add(_el("g", "".join(arcs), filter=shadow))
         return
 
     # Paper-cut: layered flat shapes with soft drop shadows, like a cut-paper collage.
-    big = rng.uniform(220, 300)
-    c.add(_el("circle", cx=focal[0] + rng.uniform(-80, 80), cy=focal[1] - 30, r=big, fill=p.accents[1],
-              filter=shadow))
-    arch_w, arch_h = rng.uniform(200, 260), rng.uniform(380, 470)
+    big = rng.uniform(200, 300)
+    c.add(_circle(focal[0] + rng.uniform(-80, 80), focal[1] - 30, big, fill=p.accents[1], filter=shadow))
     ax = focal[0] + rng.choice((-1, 1)) * rng.uniform(150, 280)
-    c.add(_el("path", d=f"M{_n(ax - arch_w / 2)},{_n(H + 10)}V{_n(H - arch_h + arch_w / 2)}"
-              f"A{_n(arch_w / 2)},{_n(arch_w / 2)} 0 0 1 {_n(ax + arch_w / 2)},{_n(H - arch_h + arch_w / 2)}"
-              f"V{_n(H + 10)}Z", fill=p.accents[0], filter=shadow))
+    form = rng.randrange(3)
+    if form == 0:  # an arch, like a doorway or a gallery niche
+        arch_w, arch_h = rng.uniform(200, 260), rng.uniform(380, 470)
+        c.add(
+            _path(
+                f"M{_n(ax - arch_w / 2)},{_n(H + 10)}V{_n(H - arch_h + arch_w / 2)}"
+                f"A{_n(arch_w / 2)},{_n(arch_w / 2)} 0 0 1 {_n(ax + arch_w / 2)},{_n(H - arch_h + arch_w / 2)}"
+                f"V{_n(H + 10)}Z",
+                fill=p.accents[0],
+                filter=shadow,
+            )
+        )
+    elif form == 1:  # stacked half-discs
+        for k, colour in enumerate((p.accents[0], p.light, p.accents[2])):
+            r, y = 150 - 25 * k, H * 0.95 - 115 * k
+            c.add(
+                _path(f"M{_n(ax - r)},{_n(y)}A{_n(r)},{_n(r)} 0 0 1 {_n(ax + r)},{_n(y)}Z", fill=colour, filter=shadow)
+            )
+    else:  # a tilted card
+        w, h = rng.uniform(220, 280), rng.uniform(300, 380)
+        c.add(
+            _rect(
+                ax - w / 2,
+                H * 0.35,
+                w,
+                h,
+                fill=p.accents[0],
+                filter=shadow,
+                transform=f"rotate({_n(rng.uniform(-12, 12))} {_n(ax)} {_n(H * 0.6)})",
+            )
+        )
     # A wavy ribbon across the frame.
     wave_y = H * rng.uniform(0.55, 0.72)
-    amp, thick = rng.uniform(30, 60), rng.uniform(60, 90)
-    top = [(x, wave_y + amp * math.sin(x / 150 + rng.random())) for x in range(-40, int(W) + 80, 80)]
+    amp, thick, phase = rng.uniform(25, 55), rng.uniform(55, 85), rng.uniform(0, 2 * math.pi)
+    top = [(float(x), wave_y + amp * math.sin(x / 170 + phase)) for x in range(-40, int(W) + 80, 60)]
     bottom = [(x, y + thick) for x, y in reversed(top)]
-    c.add(_el("path", d=_smooth_d(top) + _smooth_d(bottom).replace("M", "L", 1) + "Z", fill=p.accents[2],
-              filter=shadow))
-    # Matisse-like fronds: long leaves with scalloped edges.
+    c.add(_path(_smooth_d(top) + _smooth_d(bottom).replace("M", "L", 1) + "Z", fill=p.accents[2], filter=shadow))
+    # Cut-paper leaves, each with its vein cut out.
     for _ in range(rng.randint(2, 3)):
-        x, y = rng.uniform(0.08, 0.92) * W, rng.uniform(0.3, 1.0) * H
-        length, width, lobes = rng.uniform(200, 300), rng.uniform(70, 100), rng.choice((2.5, 3.5))
-        upper, lower = [], []
-        for i in range(1, 16):
-            t = i / 16
-            swell = math.sin(math.pi * t) ** 0.7
-            upper.append((t * length, -width * swell * (0.35 + 0.65 * abs(math.sin(lobes * math.pi * t)))))
-            lower.append((t * length, width * swell * (0.35 + 0.65 * abs(math.sin(lobes * math.pi * t + 0.6)))))
-        outline = [(0.0, 0.0), *upper, (length, 0.0), *reversed(lower)]
-        angle = rng.uniform(-150, -30)
-        c.add(_el("path", d=_smooth_d(outline, closed=True), fill=rng.choice(colours), filter=shadow,
-                  transform=f"translate({_n(x)} {_n(y)}) rotate({_n(angle)})"))
+        x, y = rng.uniform(0.1, 0.9) * W, rng.uniform(0.45, 1.0) * H
+        length = rng.uniform(180, 280)
+        tint = rng.choice((p.accents[0], p.accents[2], p.light))
+        leaf = _path(_leaf(length, length * 0.38), fill=tint) + _path(
+            f"M{_n(length * 0.12)},0L{_n(length * 0.8)},0",
+            stroke=p.background[0],
+            stroke_width=5.0,
+            stroke_linecap="round",
+        )
+        c.add(
+            _el("g", leaf, filter=shadow, transform=f"translate({_n(x)} {_n(y)}) rotate({_n(rng.uniform(-150, -30))})")
+        )
     for _ in range(rng.randint(4, 7)):
-        c.add(_el("circle", cx=rng.uniform(0, W), cy=rng.uniform(0, H), r=rng.uniform(10, 26),
-                  fill=rng.choice(colours), filter=shadow))
+        c.add(
+            _circle(rng.uniform(0, W), rng.uniform(0, H), rng.uniform(10, 26), fill=rng.choice(colours), filter=shadow)
+        )
 
 
 # ------------------------------------------------------------------------ sport
 
 
-def _ball(c: _Canvas, x: float, y: float, r: float, colour: str, p: Palette) -> None:
-    c.add(_el("circle", cx=x, cy=y, r=r, fill=_sphere(c, "ball", colour, p)))
-    seam = (f"M{_n(x - r * 0.75)},{_n(y - r * 0.65)}Q{_n(x - r * 0.1)},{_n(y)} {_n(x - r * 0.75)},{_n(y + r * 0.65)}"
-            f"M{_n(x + r * 0.75)},{_n(y - r * 0.65)}Q{_n(x + r * 0.1)},{_n(y)} {_n(x + r * 0.75)},{_n(y + r * 0.65)}")
-    c.add(_el("path", d=seam, fill="none", stroke=p.light, stroke_width=r * 0.09, stroke_opacity=0.85,
-              stroke_linecap="round"))
+def _ball(c: _Canvas, x: float, y: float, r: float, colour: str, p: Palette, football: bool = False) -> None:
+    """A shaded ball: stitched seams, or a football's panels when ``football`` is set."""
+    if not football:
+        c.add(_circle(x, y, r, fill=_sphere(c, "ball", colour, p)))
+        seam = (
+            f"M{_n(x - r * 0.75)},{_n(y - r * 0.65)}Q{_n(x - r * 0.1)},{_n(y)} {_n(x - r * 0.75)},{_n(y + r * 0.65)}"
+            f"M{_n(x + r * 0.75)},{_n(y - r * 0.65)}Q{_n(x + r * 0.1)},{_n(y)} {_n(x + r * 0.75)},{_n(y + r * 0.65)}"
+        )
+        c.add(
+            _path(seam, fill="none", stroke=p.light, stroke_width=r * 0.09, stroke_opacity=0.85, stroke_linecap="round")
+        )
+        return
+    shade = c.radial(
+        "ball", [(0, "#ffffff", 1), (0.6, p.light, 1), (1, _mix(p.light, p.ink, 0.45), 1)], cx=0.35, cy=0.3, r=0.8
+    )
+    c.define("ballclip", "clipPath", _circle(x, y, r))
+    corners = [
+        (x + r * 0.36 * math.cos(a), y + 0.05 * r + r * 0.36 * math.sin(a))
+        for a in (-math.pi / 2 + k * 2 * math.pi / 5 for k in range(5))
+    ]
+    spokes = "".join(f"M{_n(px)},{_n(py)}L{_n(px + (px - x) * 1.4)},{_n(py + (py - y) * 1.4)}" for px, py in corners)
+    panels = "".join(_circle(x + (px - x) * 2.6, y + (py - y) * 2.6, r * 0.3) for px, py in corners)
+    c.add(
+        _el(
+            "g",
+            _circle(x, y, r, fill=shade)
+            + _el("g", panels, fill=p.ink, fill_opacity=0.8)
+            + _path(_polyline_d(corners, closed=True), fill=p.ink, fill_opacity=0.85)
+            + _path(spokes, stroke=p.ink, stroke_opacity=0.6, stroke_width=r * 0.05),
+            clip_path=c.ref("ballclip"),
+        )
+    )
 
 
 def _streaks(c: _Canvas, rng: random.Random, p: Palette, count: int, y_range: tuple[float, float]) -> None:
@@ -863,85 +1234,135 @@ def _streaks(c: _Canvas, rng: random.Random, p: Palette, count: int, y_range: tu
         x2 = rng.uniform(0.2, 1.05) * W
         x1 = x2 - rng.uniform(180, 560)
         w = rng.uniform(2, 9)
-        shapes.append(_el("path", d=f"M{_n(x1)},{_n(y)}L{_n(x2)},{_n(y - w / 2)}A{_n(w / 2)},{_n(w / 2)} 0 0 1 "
-                          f"{_n(x2)},{_n(y + w / 2)}Z", fill=rng.choice((*p.accents, p.light)),
-                          fill_opacity=rng.choice((0.35, 0.6, 0.85))))
+        shapes.append(
+            _path(
+                f"M{_n(x1)},{_n(y)}L{_n(x2)},{_n(y - w / 2)}A{_n(w / 2)},{_n(w / 2)} 0 0 1 {_n(x2)},{_n(y + w / 2)}Z",
+                fill=rng.choice((*p.accents, p.light)),
+                fill_opacity=rng.choice((0.35, 0.6, 0.85)),
+            )
+        )
     c.add(_el("g", "".join(shapes)))
 
 
 def _sport(c: _Canvas, rng: random.Random, p: Palette, focal: Point, tags: Sequence[str]) -> None:
-    motif = _pick_motif(rng, tags, {
-        "track": frozenset({"athletics", "running", "marathon", "track", "sprint", "olympics", "cycling",
-                            "swimming", "rowing", "records"}),
-        "pitch": frozenset({"football", "soccer", "rugby", "hockey", "league", "cup", "transfers", "clubs"}),
-        "ball": frozenset({"tennis", "cricket", "baseball", "golf", "basketball", "netball", "volleyball"}),
-    })
+    motif = _pick_motif(rng, tags, MOTIF_KEYWORDS["sport"])
     if motif == "track":
-        cx = rng.choice((-0.15, 1.15)) * W
-        cy = H * rng.uniform(0.9, 1.2)
-        flat = rng.uniform(0.42, 0.55)
+        cx = rng.choice((0.04, 0.96)) * W + rng.uniform(-40, 40)
+        cy = H * rng.uniform(1.08, 1.2)
+        flat = rng.uniform(0.55, 0.65)
         lanes = 8
-        lane_w = rng.uniform(46, 56)
-        inner = rng.uniform(380, 520)
+        lane_w = rng.uniform(42, 50)
+        inner = rng.uniform(560, 660)
         outer = inner + lanes * lane_w
         surface = c.linear("lane", [(0, p.accents[0], 1), (1, p.accents[0], 0.8)])
-        c.add(_el("ellipse", cx=cx, cy=cy, rx=outer + 30, ry=(outer + 30) * flat, fill=surface))
-        c.add(_el("ellipse", cx=cx, cy=cy, rx=inner, ry=inner * flat, fill=p.background[1], stroke=p.light,
-                  stroke_width=4.0))
-        c.add(_el("g", "".join(_el("ellipse", cx=cx, cy=cy, rx=inner + k * lane_w, ry=(inner + k * lane_w) * flat)
-                               for k in range(1, lanes + 1)),
-                  fill="none", stroke=p.light, stroke_width=3.0, stroke_opacity=0.9))
+        c.add(_ellipse(cx, cy, outer + 30, (outer + 30) * flat, fill=surface))
+        c.add(_ellipse(cx, cy, inner, inner * flat, fill=p.background[1], stroke=p.light, stroke_width=4.0))
+        c.add(
+            _el(
+                "g",
+                "".join(_ellipse(cx, cy, inner + k * lane_w, (inner + k * lane_w) * flat) for k in range(1, lanes + 1)),
+                fill="none",
+                stroke=p.light,
+                stroke_width=3.0,
+                stroke_opacity=0.9,
+            )
+        )
         # Staggered start marks, one per lane.
         marks = []
         for k in range(lanes):
-            angle = -math.pi / 2 + (0.25 + 0.05 * k) * (1 if cx < 0 else -1)
+            angle = -math.pi / 2 + (0.3 + 0.035 * k) * (1 if cx < W / 2 else -1)
             r1, r2 = inner + k * lane_w + 6, inner + (k + 1) * lane_w - 6
-            marks.append(_el("line", x1=cx + r1 * math.cos(angle), y1=cy + r1 * flat * math.sin(angle),
-                             x2=cx + r2 * math.cos(angle), y2=cy + r2 * flat * math.sin(angle)))
+            marks.append(
+                _line(
+                    cx + r1 * math.cos(angle),
+                    cy + r1 * flat * math.sin(angle),
+                    cx + r2 * math.cos(angle),
+                    cy + r2 * flat * math.sin(angle),
+                )
+            )
         c.add(_el("g", "".join(marks), stroke=p.accents[1], stroke_width=5.0))
-        _streaks(c, rng, p, rng.randint(10, 16), (H * 0.08, H * 0.45))
+        # Light trails sweep round the bend, one per busy lane.
+        trails = []
+        for k in rng.sample(range(lanes), k=rng.randint(3, 5)):
+            r = inner + (k + 0.5) * lane_w
+            start = rng.uniform(-2.3, -1.1) if cx < W / 2 else rng.uniform(-2.5, -1.3)
+            end = start + rng.uniform(0.25, 0.5)
+            x1, y1 = cx + r * math.cos(start), cy + r * flat * math.sin(start)
+            x2, y2 = cx + r * math.cos(end), cy + r * flat * math.sin(end)
+            trails.append(
+                _path(
+                    f"M{_n(x1)},{_n(y1)}A{_n(r)},{_n(r * flat)} 0 0 1 {_n(x2)},{_n(y2)}",
+                    stroke=rng.choice((p.accents[1], p.light)),
+                    stroke_width=rng.uniform(6, 14),
+                    stroke_opacity=rng.choice((0.55, 0.8, 0.95)),
+                )
+            )
+        c.add(_el("g", "".join(trails), fill="none", stroke_linecap="round", filter=c.glow("glow", 4)))
+        _streaks(c, rng, p, rng.randint(4, 6), (H * 0.05, H * 0.18))
         return
 
     if motif == "pitch":
-        stripe = W / 10
-        c.add(_el("g", "".join(_el("rect", x=k * stripe, width=stripe, height=H) for k in range(0, 10, 2)),
-                  fill=p.ink, fill_opacity=0.12))
-        lines = (
-            _el("line", x1=W / 2, y1=-5.0, x2=W / 2, y2=H + 5)
-            + _el("circle", cx=W / 2, cy=H / 2, r=120.0)
-            + _el("circle", cx=W / 2, cy=H / 2, r=5.0, fill=p.light)
-            + _el("rect", x=-5.0, y=H / 2 - 190, width=170.0, height=380.0)
-            + _el("rect", x=W - 165, y=H / 2 - 190, width=170.0, height=380.0)
-            + _el("path", d=f"M165,{_n(H / 2 - 70)}A95,95 0 0 1 165,{_n(H / 2 + 70)}")
-            + _el("path", d=f"M{_n(W - 165)},{_n(H / 2 - 70)}A95,95 0 0 0 {_n(W - 165)},{_n(H / 2 + 70)}")
+        # The pitch is framed at a slight angle and crop, so no two covers share a view.
+        frame = (
+            f"translate({_n(W / 2)} {_n(H / 2)}) rotate({_n(rng.uniform(-14, 14))}) "
+            f"scale({rng.uniform(1.0, 1.45):.2f}) translate({_n(-W / 2 + rng.uniform(-180, 180))} {_n(-H / 2)})"
         )
-        c.add(_el("g", lines, fill="none", stroke=p.light, stroke_width=4.0, stroke_opacity=0.55))
+        stripe = W / 10
+        c.add(
+            _el(
+                "g",
+                "".join(_rect(k * stripe, -H, stripe, 3 * H) for k in range(-10, 20, 2)),
+                fill=p.ink,
+                fill_opacity=0.12,
+                transform=frame,
+            )
+        )
+        lines = (
+            _line(W / 2, -H, W / 2, 2 * H)
+            + _circle(W / 2, H / 2, 120.0)
+            + _circle(W / 2, H / 2, 5.0, fill=p.light)
+            + _rect(-5.0, H / 2 - 190, 170.0, 380.0)
+            + _rect(W - 165, H / 2 - 190, 170.0, 380.0)
+            + _rect(-5.0, -H, W + 10, 3 * H)
+            + _path(f"M165,{_n(H / 2 - 70)}A95,95 0 0 1 165,{_n(H / 2 + 70)}")
+            + _path(f"M{_n(W - 165)},{_n(H / 2 - 70)}A95,95 0 0 0 {_n(W - 165)},{_n(H / 2 + 70)}")
+        )
+        c.add(_el("g", lines, fill="none", stroke=p.light, stroke_width=4.0, stroke_opacity=0.55, transform=frame))
     else:
         _streaks(c, rng, p, rng.randint(18, 26), (H * 0.1, H * 0.9))
 
     # A ball on its flight path, with fading ghosts behind it.
     sx, sy = rng.uniform(0.05, 0.2) * W, H * rng.uniform(0.8, 0.95)
-    bx, by = focal[0] + rng.uniform(80, 220), focal[1] - rng.uniform(40, 140)
-    apex = min(sy, by) - rng.uniform(120, 220)
+    bx, by = focal[0] + rng.uniform(80, 220), max(focal[1] - rng.uniform(40, 140), H * 0.32)
+    apex = max(min(sy, by) - rng.uniform(100, 200), H * 0.12)
     control = ((sx + bx) / 2, 2 * apex - (sy + by) / 2)
     arc = f"M{_n(sx)},{_n(sy)}Q{_n(control[0])},{_n(control[1])} {_n(bx)},{_n(by)}"
-    c.add(_el("path", d=arc, fill="none", stroke=p.light, stroke_width=3.0, stroke_dasharray="4 14",
-              stroke_linecap="round", stroke_opacity=0.8))
+    c.add(
+        _path(
+            arc,
+            fill="none",
+            stroke=p.light,
+            stroke_width=3.0,
+            stroke_dasharray="4 14",
+            stroke_linecap="round",
+            stroke_opacity=0.8,
+        )
+    )
     radius = rng.uniform(36, 52)
     for k, t in enumerate((0.55, 0.7, 0.82, 0.92)):
         gx = (1 - t) ** 2 * sx + 2 * (1 - t) * t * control[0] + t**2 * bx
         gy = (1 - t) ** 2 * sy + 2 * (1 - t) * t * control[1] + t**2 * by
-        c.add(_el("circle", cx=gx, cy=gy, r=radius * (0.7 + 0.07 * k), fill=p.light, fill_opacity=0.08 + 0.06 * k))
-    c.add(_el("ellipse", cx=bx + 30, cy=H * 0.93, rx=radius * 1.3, ry=radius * 0.25, fill=p.ink, fill_opacity=0.35))
-    _ball(c, bx, by, radius, p.accents[1], p)
+        c.add(_circle(gx, gy, radius * (0.7 + 0.07 * k), fill=p.light, fill_opacity=0.08 + 0.06 * k))
+    c.add(_ellipse(bx + 30, H * 0.93, radius * 1.3, radius * 0.25, fill=p.ink, fill_opacity=0.35))
+    _ball(c, bx, by, radius, p.accents[1], p, football=motif == "pitch")
 
 
 def _fallback(c: _Canvas, rng: random.Random, p: Palette, focal: Point, tags: Sequence[str]) -> None:
     for i in range(rng.randint(4, 6)):
         cx, cy = rng.uniform(0, W), rng.uniform(0, H)
         d = _smooth_d(_blob_points(cx, cy, rng.uniform(120, 260), _harmonics(rng, 0.12)), closed=True)
-        c.add(_el("path", d=d, fill=p.accents[i % 3], fill_opacity=0.5))
-    c.add(_el("circle", cx=focal[0], cy=focal[1], r=60.0, fill=p.light, fill_opacity=0.8))
+        c.add(_path(d, fill=p.accents[i % 3], fill_opacity=0.5))
+    c.add(_circle(focal[0], focal[1], 60.0, fill=p.light, fill_opacity=0.8))
 
 
 Motif = Callable[[_Canvas, random.Random, Palette, Point, Sequence[str]], None]
@@ -989,7 +1410,7 @@ def load_article(path: Path) -> ArticleInfo:
         raw_tags = [part.strip() for part in raw_tags.split(",")]
     tags = tuple(str(tag).strip().lower() for tag in raw_tags if str(tag).strip())
     category = str(post.metadata.get("category") or "").strip().lower()
-    return ArticleInfo(slug=slug, category=category, tags=tags, title=str(post.metadata.get("title") or ""))
+    return ArticleInfo(slug=slug, category=category, tags=tags)
 
 
 def load_articles(articles_dir: Path = ARTICLES_DIR) -> list[ArticleInfo]:
@@ -1000,7 +1421,7 @@ def load_articles(articles_dir: Path = ARTICLES_DIR) -> list[ArticleInfo]:
             continue  # FORMAT.md and other notes
         try:
             articles.append(load_article(path))
-        except Exception as error:  # noqa: BLE001 - a half-written file must not stop the run
+        except Exception as error:  # a half-written file must not stop the run
             print(f"covers: skipping {path.name}: {error}", file=sys.stderr)
     return articles
 

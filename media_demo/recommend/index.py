@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 
 import numpy as np
 from sklearn.feature_extraction.text import TfidfVectorizer
+
+from media_demo.articles import Article
 
 
 class ArticleIndex:
@@ -46,6 +48,12 @@ class ArticleIndex:
         similarity = (matrix @ matrix.T).toarray()
         np.clip(similarity, 0.0, 1.0, out=similarity)  # rounding can step just past 1
         return cls(ids, similarity)
+
+    @classmethod
+    def for_corpus(cls, articles: Iterable[Article]) -> ArticleIndex:
+        """Index articles on their title and body."""
+        articles = list(articles)
+        return cls.from_texts([a.slug for a in articles], [a.text for a in articles])
 
     def __len__(self) -> int:
         return len(self.ids)

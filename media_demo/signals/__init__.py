@@ -1,7 +1,7 @@
 """The embedded attribute engine, Signals-style (no Reflex imports)."""
 
 from media_demo.signals.engine import AttributeEngine
-from media_demo.signals.enrich import InvalidPayload, enrich, enrich_or_bad
+from media_demo.signals.enrich import InvalidPayloadError, enrich, enrich_or_bad
 from media_demo.signals.events import BadEvent, CanonicalEvent
 from media_demo.signals.iglu import SchemaKey, SchemaRegistry
 from media_demo.signals.store import EventLog
@@ -11,7 +11,7 @@ __all__ = [
     "BadEvent",
     "CanonicalEvent",
     "EventLog",
-    "InvalidPayload",
+    "InvalidPayloadError",
     "SchemaKey",
     "SchemaRegistry",
     "enrich",

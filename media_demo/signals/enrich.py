@@ -56,7 +56,7 @@ STRING_FIELDS = {
 MAX_FIELD_CHARS = 8192
 
 
-class InvalidPayload(ValueError):
+class InvalidPayloadError(ValueError):
     """The payload breaks the tracker protocol; the message is the bad-event reason."""
 
 
@@ -72,7 +72,7 @@ def _millis(payload: Mapping[str, Any], name: str) -> float | None:
     try:
         return int(raw) / 1000.0
     except (TypeError, ValueError):
-        raise InvalidPayload(f"field '{name}' must be epoch milliseconds, got {raw!r}") from None
+        raise InvalidPayloadError(f"field '{name}' must be epoch milliseconds, got {raw!r}") from None
 
 
 def _json_field(payload: Mapping[str, Any], plain: str, encoded: str) -> Any:
@@ -85,22 +85,22 @@ def _json_field(payload: Mapping[str, Any], plain: str, encoded: str) -> Any:
         try:
             raw = base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
         except (binascii.Error, ValueError):
-            raise InvalidPayload(f"field '{name}' is not valid base64") from None
+            raise InvalidPayloadError(f"field '{name}' is not valid base64") from None
     else:
         return None
     try:
         return orjson.loads(raw)
     except orjson.JSONDecodeError:
-        raise InvalidPayload(f"field '{name}' is not valid JSON") from None
+        raise InvalidPayloadError(f"field '{name}' is not valid JSON") from None
 
 
 def _self_describing(doc: Any, field: str) -> tuple[SchemaKey, Any]:
     if not isinstance(doc, dict) or "schema" not in doc or "data" not in doc:
-        raise InvalidPayload(f"field '{field}' must be a self-describing JSON with 'schema' and 'data'")
+        raise InvalidPayloadError(f"field '{field}' must be a self-describing JSON with 'schema' and 'data'")
     try:
         return SchemaKey.parse(doc["schema"]), doc["data"]
     except ValueError as exc:
-        raise InvalidPayload(f"field '{field}': {exc}") from None
+        raise InvalidPayloadError(f"field '{field}': {exc}") from None
 
 
 def _url_parts(prefix: str, url: str | None) -> dict[str, Any]:
@@ -124,17 +124,17 @@ def _url_parts(prefix: str, url: str | None) -> dict[str, Any]:
 def enrich(payload: Mapping[str, Any], registry: SchemaRegistry, collector_time: float | None = None) -> CanonicalEvent:
     """Validate one tracker payload and build its canonical event.
 
-    Raises `InvalidPayload` whose message is the reason the event is bad.
+    Raises `InvalidPayloadError` whose message is the reason the event is bad.
     """
     collector_time = time.time() if collector_time is None else collector_time
     e = payload.get("e")
     if not e:
-        raise InvalidPayload("field 'e' (event type) is missing")
+        raise InvalidPayloadError("field 'e' (event type) is missing")
     event_id = payload.get("eid")
     try:
         event_id = str(uuid.UUID(str(event_id)))
     except ValueError:
-        raise InvalidPayload(f"field 'eid' must be a UUID, got {event_id!r}") from None
+        raise InvalidPayloadError(f"field 'eid' must be a UUID, got {event_id!r}") from None
 
     atomic: dict[str, Any] = {"event_id": event_id, "event_format": "jsonschema"}
     for source, target in STRING_FIELDS.items():
@@ -142,43 +142,43 @@ def enrich(payload: Mapping[str, Any], registry: SchemaRegistry, collector_time:
         if value not in (None, ""):
             text = str(value)
             if len(text) > MAX_FIELD_CHARS:
-                raise InvalidPayload(f"field '{source}' is longer than {MAX_FIELD_CHARS} characters")
+                raise InvalidPayloadError(f"field '{source}' is longer than {MAX_FIELD_CHARS} characters")
             atomic[target] = text
     if not (atomic.get("domain_userid") or atomic.get("user_id") or atomic.get("network_userid")):
-        raise InvalidPayload("no user identifier: one of 'duid', 'uid' or 'nuid' is required")
+        raise InvalidPayloadError("no user identifier: one of 'duid', 'uid' or 'nuid' is required")
     if payload.get("vid") not in (None, ""):
         try:
             atomic["domain_sessionidx"] = int(payload["vid"])
         except (TypeError, ValueError):
-            raise InvalidPayload(f"field 'vid' must be an integer, got {payload['vid']!r}") from None
+            raise InvalidPayloadError(f"field 'vid' must be an integer, got {payload['vid']!r}") from None
 
     event_schema = event_data = None
     if e == "ue":
         outer = _json_field(payload, "ue_pr", "ue_px")
         if outer is None:
-            raise InvalidPayload("self-describing event without 'ue_pr' or 'ue_px'")
+            raise InvalidPayloadError("self-describing event without 'ue_pr' or 'ue_px'")
         _, inner = _self_describing(outer, "ue_pr/ue_px")
         key, event_data = _self_describing(inner, "ue_pr/ue_px data")
         if (reason := registry.validate(key.uri, event_data)) is not None:
-            raise InvalidPayload(reason)
+            raise InvalidPayloadError(reason)
         event_schema = key.uri
         atomic.update(event="unstruct", event_vendor=key.vendor, event_name=key.name, event_version=key.version)
     elif e in EVENT_TYPES:
         event, vendor, name, version = EVENT_TYPES[e]
         atomic.update(event=event, event_vendor=vendor, event_name=name, event_version=version)
     else:
-        raise InvalidPayload(f"unknown event type e={e!r}")
+        raise InvalidPayloadError(f"unknown event type e={e!r}")
 
     entities: list[dict[str, Any]] = []
     contexts = _json_field(payload, "co", "cx")
     if contexts is not None:
         _, items = _self_describing(contexts, "co/cx")
         if not isinstance(items, list):
-            raise InvalidPayload("field 'co/cx' data must be a list of entities")
+            raise InvalidPayloadError("field 'co/cx' data must be a list of entities")
         for item in items:
             key, data = _self_describing(item, "co/cx entity")
             if (reason := registry.validate(key.uri, data)) is not None:
-                raise InvalidPayload(reason)
+                raise InvalidPayloadError(reason)
             entities.append({"schema": key.uri, "data": data})
 
     created, sent, true = _millis(payload, "dtm"), _millis(payload, "stm"), _millis(payload, "ttm")
@@ -207,6 +207,6 @@ def enrich_or_bad(
     collector_time = time.time() if collector_time is None else collector_time
     try:
         return enrich(payload, registry, collector_time)
-    except InvalidPayload as exc:
+    except InvalidPayloadError as exc:
         raw = orjson.dumps(dict(payload), default=str).decode()
         return BadEvent(reason=str(exc), payload=raw, received_at=collector_time)

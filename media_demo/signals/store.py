@@ -44,7 +44,7 @@ class BadEventRow(SQLModel, table=True):
     payload: str
 
 
-def _sqlite_pragmas(dbapi_connection, _record) -> None:  # noqa: ANN001
+def _sqlite_pragmas(dbapi_connection, _record) -> None:
     cursor = dbapi_connection.cursor()
     cursor.execute("PRAGMA journal_mode=WAL")
     cursor.execute("PRAGMA synchronous=NORMAL")
@@ -160,11 +160,14 @@ class EventLog:
         with Session(self.engine) as session:
             while True:
                 rows = session.exec(
-                    select(EventRow.seq, EventRow.body).where(EventRow.seq > last).order_by(EventRow.seq).limit(batch_size)
+                    select(EventRow.seq, EventRow.body)
+                    .where(EventRow.seq > last)
+                    .order_by(EventRow.seq)
+                    .limit(batch_size)
                 ).all()
                 if not rows:
                     return
-                for seq, body in rows:
+                for _seq, body in rows:
                     yield CanonicalEvent.from_json(body)
                 last = rows[-1][0]
 

@@ -1,0 +1,60 @@
+"""The backend's HTTP API (Starlette), mounted in front of Reflex's own routes.
+
+Errors are always JSON with a 4xx status: a bad request never becomes a 500
+or an HTML traceback.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
+from starlette.responses import JSONResponse
+from starlette.routing import Route
+
+from media_demo.newsroom import Newsroom
+from media_demo.tracking import is_domain_userid
+
+MAX_RECOMMENDATIONS = 20
+
+
+def error(status: int, message: str) -> JSONResponse:
+    return JSONResponse({"error": message, "status": status}, status_code=status)
+
+
+def build_api(newsroom: Callable[[], Newsroom]) -> Starlette:
+    """The API app; `newsroom` is called per request so tests can supply their own."""
+
+    async def recommended_articles(request: Request) -> JSONResponse:
+        domain_userid = request.query_params.get("domain_userid", "")
+        if not domain_userid:
+            return error(400, "query parameter 'domain_userid' is required")
+        if not is_domain_userid(domain_userid):
+            return error(400, f"query parameter 'domain_userid' must be a UUID, got {domain_userid[:64]!r}")
+        raw_count = request.query_params.get("count", "3")
+        if not raw_count.isdigit() or not 1 <= int(raw_count) <= MAX_RECOMMENDATIONS:
+            return error(400, f"query parameter 'count' must be a whole number from 1 to {MAX_RECOMMENDATIONS}")
+        document = newsroom().recommendations_document(domain_userid.lower(), int(raw_count))
+        return JSONResponse(document, headers={"Cache-Control": "no-store"})
+
+    async def health(_request: Request) -> JSONResponse:
+        room = newsroom()
+        return JSONResponse({"status": "ok", "articles": len(room.corpus), "events": room.log.counts()})
+
+    async def unknown_api_route(request: Request) -> JSONResponse:
+        return error(404, f"no API route {request.url.path}")
+
+    async def http_error(_request: Request, exc: Exception) -> JSONResponse:
+        assert isinstance(exc, HTTPException)
+        return error(exc.status_code, str(exc.detail))
+
+    return Starlette(
+        routes=[
+            Route("/api/recommended-articles", recommended_articles, methods=["GET"]),
+            Route("/api/health", health, methods=["GET"]),
+            Route("/api/{path:path}", unknown_api_route, methods=["GET", "POST", "PUT", "DELETE", "PATCH"]),
+        ],
+        exception_handlers={HTTPException: http_error},
+    )

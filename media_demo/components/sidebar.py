@@ -1,0 +1,104 @@
+"""The live sidebar: "Recommended for you" and "Trending now", both from real reads."""
+
+from __future__ import annotations
+
+import reflex as rx
+
+from media_demo.state.cards import RecommendationCard, TrendingCard
+from media_demo.state.reader import ReaderState
+
+
+def _recommendation(item: RecommendationCard) -> rx.Component:
+    return rx.el.li(
+        rx.link(
+            rx.el.img(src=item.cover, alt="", class_name="rec-thumb", loading="lazy"),
+            rx.el.div(
+                rx.el.span(item.reason, class_name=f"rec-reason rec-reason-{item.kind}"),
+                rx.el.span(item.title, class_name="rec-title"),
+                rx.el.span(item.category_label, class_name="rec-category"),
+                class_name="rec-text",
+            ),
+            href=item.href,
+            class_name="rec-link",
+        ),
+        class_name="rec",
+        custom_attrs={
+            "data-testid": "recommendation",
+            "data-slug": item.slug,
+            "data-category": item.category,
+            "data-kind": item.kind,
+        },
+    )
+
+
+def _loading() -> rx.Component:
+    return rx.el.ul(
+        *[rx.el.li(class_name="rec-skeleton") for _ in range(3)],
+        class_name="rec-list",
+        aria_busy="true",
+        aria_label="Loading recommendations",
+    )
+
+
+def _empty() -> rx.Component:
+    return rx.el.div(
+        rx.el.p("Nothing to recommend yet.", class_name="empty-title"),
+        rx.el.p("Read a story or two and this panel will fill with picks chosen for you, as you read."),
+        class_name="empty-state",
+        custom_attrs={"data-testid": "recommendations-empty"},
+    )
+
+
+def recommendations_panel() -> rx.Component:
+    """Recommendations for this reader; updates live as they read."""
+    return rx.el.section(
+        rx.el.h2("Recommended for you", class_name="panel-title"),
+        rx.cond(
+            ReaderState.recommendations_loaded,
+            rx.cond(
+                ReaderState.recommendations.length() > 0,
+                rx.el.ul(rx.foreach(ReaderState.recommendations, _recommendation), class_name="rec-list"),
+                _empty(),
+            ),
+            _loading(),
+        ),
+        class_name="panel recommendations",
+        custom_attrs={"data-testid": "recommendations"},
+        aria_live="polite",
+    )
+
+
+def _trending_item(item: TrendingCard, position: rx.Var[int]) -> rx.Component:
+    return rx.el.li(
+        rx.el.span(position + 1, class_name="trend-rank"),
+        rx.el.div(
+            rx.link(item.title, href=item.href, class_name="trend-title"),
+            rx.el.span(
+                item.category_label,
+                " · ",
+                item.readers,
+                rx.cond(item.readers == 1, " reader", " readers"),
+                class_name="trend-meta",
+            ),
+        ),
+        class_name="trend",
+        custom_attrs={"data-testid": "trending-item", "data-slug": item.slug},
+    )
+
+
+def trending_panel() -> rx.Component:
+    """The most-read stories across all readers (distinct readers, not page loads)."""
+    return rx.el.section(
+        rx.el.h2("Trending now", class_name="panel-title"),
+        rx.cond(
+            ReaderState.trending.length() > 0,
+            rx.el.ol(rx.foreach(ReaderState.trending, _trending_item), class_name="trend-list"),
+            rx.el.p("No stories read yet today. Be the first.", class_name="muted"),
+        ),
+        class_name="panel trending",
+        custom_attrs={"data-testid": "trending"},
+    )
+
+
+def sidebar() -> rx.Component:
+    return rx.el.aside(recommendations_panel(), trending_panel(), class_name="sidebar")

@@ -1,0 +1,48 @@
+"""An article: headline, standfirst, cover, body, and TF-IDF "More like this"."""
+
+from __future__ import annotations
+
+import reflex as rx
+
+from media_demo import routes
+from media_demo.articles import Article, Corpus
+from media_demo.components.article_card import article_card, kicker, meta_line
+from media_demo.components.layout import page_frame
+from media_demo.components.sidebar import sidebar
+from media_demo.recommend import ArticleIndex
+
+MORE_LIKE_THIS = 3
+
+
+def article_page(corpus: Corpus, index: ArticleIndex, article: Article) -> rx.Component:
+    similar = [corpus.get(slug) for slug, _ in index.similar(article.slug, MORE_LIKE_THIS)]
+    return page_frame(
+        corpus.categories,
+        rx.el.div(
+            rx.el.div(
+                rx.el.article(
+                    kicker(article),
+                    rx.el.h1(article.title, class_name="headline"),
+                    rx.el.p(article.excerpt, class_name="standfirst"),
+                    meta_line(article),
+                    rx.el.figure(
+                        rx.el.img(src=routes.cover_url(article.slug), alt="", class_name="article-cover"),
+                        class_name="article-figure",
+                    ),
+                    rx.el.div(rx.markdown(article.body), class_name="article-body"),
+                    rx.el.ul(*[rx.el.li(tag, class_name="tag") for tag in article.tags], class_name="tags"),
+                    class_name="story",
+                    custom_attrs={"data-testid": "article", "data-slug": article.slug},
+                ),
+                rx.el.section(
+                    rx.el.h2("More like this", class_name="section-title"),
+                    rx.el.div(*[article_card(a) for a in similar if a is not None], class_name="card-grid"),
+                    class_name="more-like-this",
+                ),
+                class_name="main-column",
+            ),
+            sidebar(),
+            class_name="with-sidebar",
+        ),
+        active=article.category,
+    )

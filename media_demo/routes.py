@@ -1,0 +1,21 @@
+"""Route constants and URL builders, so no page spells a path by hand."""
+
+from __future__ import annotations
+
+HOME = "/"
+NOT_FOUND = "404"
+ARTICLE_PREFIX = "/article/"
+CATEGORY_PREFIX = "/category/"
+
+
+def article_url(slug: str) -> str:
+    return f"{ARTICLE_PREFIX}{slug}"
+
+
+def category_url(category: str) -> str:
+    return f"{CATEGORY_PREFIX}{category}"
+
+
+def cover_url(slug: str) -> str:
+    """The cover illustration shipped in `assets/covers/`."""
+    return f"/covers/{slug}.svg"

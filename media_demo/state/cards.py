@@ -1,0 +1,60 @@
+"""The small, serialisable shapes that Reflex states send to the page."""
+
+from __future__ import annotations
+
+import dataclasses
+
+from media_demo import routes
+from media_demo.articles import Article
+from media_demo.recommend import Recommendation
+
+
+@dataclasses.dataclass
+class RecommendationCard:
+    """One item of the "Recommended for you" panel."""
+
+    slug: str = ""
+    title: str = ""
+    category: str = ""
+    category_label: str = ""
+    excerpt: str = ""
+    reason: str = ""
+    kind: str = ""
+    href: str = ""
+    cover: str = ""
+
+    @classmethod
+    def of(cls, recommendation: Recommendation) -> RecommendationCard:
+        a = recommendation.article
+        return cls(
+            slug=a.slug,
+            title=a.title,
+            category=a.category,
+            category_label=a.category_label,
+            excerpt=a.excerpt,
+            reason=recommendation.reason,
+            kind=recommendation.kind,
+            href=routes.article_url(a.slug),
+            cover=routes.cover_url(a.slug),
+        )
+
+
+@dataclasses.dataclass
+class TrendingCard:
+    """One line of "Trending now": an article and how many people really read it."""
+
+    slug: str = ""
+    title: str = ""
+    category_label: str = ""
+    href: str = ""
+    readers: int = 0
+
+    @classmethod
+    def of(cls, article: Article, readers: int) -> TrendingCard:
+        return cls(
+            slug=article.slug,
+            title=article.title,
+            category_label=article.category_label,
+            href=routes.article_url(article.slug),
+            readers=readers,
+        )
