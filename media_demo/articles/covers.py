@@ -168,7 +168,7 @@ def _n(value: float) -> str:
     return "0" if text == "-0" else text
 
 
-def _el(tag: str, content: str = "", **attrs: float | str | None) -> str:
+def _el(tag: str, content: str = "", /, **attrs: float | str | None) -> str:
     """Build one SVG element; ``fill_opacity`` becomes ``fill-opacity`` and so on."""
     parts = [tag]
     for key, value in attrs.items():
@@ -320,14 +320,21 @@ class _Canvas:
         )
         return self.define(name, "filter", content, x="-50%", y="-50%", width="200%", height="200%")
 
-    def shadow(self, name: str, dx: float, dy: float, blur: float, opacity: float) -> str:
+    def shadow(self, name: str, dx: float, dy: float, blur: float, opacity: float, spread: int = 30) -> str:
+        """A soft drop shadow; ``spread`` (percent of the shape's box) must leave room for blur and offset."""
         content = (
             _el("feGaussianBlur", in_="SourceAlpha", stdDeviation=float(blur))
             + _el("feOffset", dx=float(dx), dy=float(dy), result="o")
             + _el("feComponentTransfer", _el("feFuncA", type="linear", slope=float(opacity)), result="s")
             + _el("feMerge", _el("feMergeNode", in_="s") + _el("feMergeNode", in_="SourceGraphic"))
         )
-        return self.define(name, "filter", content, x="-20%", y="-20%", width="140%", height="140%")
+        box = {
+            "x": f"-{spread}%",
+            "y": f"-{spread}%",
+            "width": f"{100 + 2 * spread}%",
+            "height": f"{100 + 2 * spread}%",
+        }
+        return self.define(name, "filter", content, **box)
 
     def render(self) -> str:
         head = (
@@ -470,7 +477,9 @@ def _technology(c: _Canvas, rng: random.Random, p: Palette, focal: Point, tags: 
             main.append(_trace_cells(rng, start, direction, rng.randint(2, 4), first=rng.randint(2, 6)))
 
     lit = set(rng.sample(range(len(main)), k=min(len(main), max(4, len(tags) + 3)))) if main else set()
-    dim, bright, pads = [], [], []
+    dim: list[str] = []
+    bright: list[str] = []
+    pads: list[str] = []
     for i, cells in enumerate(field + main):
         is_lit = i - len(field) in lit
         points = [(x * step, y * step) for x, y in cells]
@@ -517,10 +526,10 @@ def _technology(c: _Canvas, rng: random.Random, p: Palette, focal: Point, tags: 
     elif motif == "network":
         nodes = [(rng.uniform(60, W - 60), rng.uniform(60, H - 60)) for _ in range(rng.randint(16, 22))]
         nodes.append(focal)
-        edges = set()
+        edges: set[tuple[int, int]] = set()
         for i, a in enumerate(nodes):
-            near = sorted(range(len(nodes)), key=lambda j, a=a: math.dist(a, nodes[j]))[1:4]
-            edges.update((min(i, j), max(i, j)) for j in near)
+            nearest = sorted((math.dist(a, b), j) for j, b in enumerate(nodes))[1:4]
+            edges.update((min(i, j), max(i, j)) for _, j in nearest)
         c.add(
             _el(
                 "g",
@@ -531,11 +540,11 @@ def _technology(c: _Canvas, rng: random.Random, p: Palette, focal: Point, tags: 
             )
         )
         halo = c.radial("halo", [(0, p.accents[2], 0.8), (1, p.accents[2], 0)])
-        for i, (x, y) in enumerate(nodes):
+        for i, (nx, ny) in enumerate(nodes):
             big = i == len(nodes) - 1 or rng.random() < 0.2
             if big:
-                c.add(_circle(x, y, rng.uniform(30, 50) * (1.6 if i == len(nodes) - 1 else 1), fill=halo))
-            c.add(_circle(x, y, 7.0 if big else 4.0, fill=p.light if big else p.accents[0]))
+                c.add(_circle(nx, ny, rng.uniform(30, 50) * (1.6 if i == len(nodes) - 1 else 1), fill=halo))
+            c.add(_circle(nx, ny, 7.0 if big else 4.0, fill=p.light if big else p.accents[0]))
     else:
         halo = c.radial("halo", [(0, p.accents[2], 0.75), (1, p.accents[2], 0)])
         cx, cy = hub[0] * step, hub[1] * step
@@ -1012,6 +1021,7 @@ def _health(c: _Canvas, rng: random.Random, p: Palette, focal: Point, tags: Sequ
 def _culture(c: _Canvas, rng: random.Random, p: Palette, focal: Point, tags: Sequence[str]) -> None:
     motif = _pick_motif(rng, tags, MOTIF_KEYWORDS["culture"])
     shadow = c.shadow("drop", 6, 10, 9, 0.35)
+    small_shadow = c.shadow("dropsm", 6, 10, 9, 0.35, spread=150)  # leaves and dots are small next to the blur
     colours = [*p.accents, p.light]
     if motif == "stage":
         floor = H * rng.uniform(0.74, 0.8)
@@ -1113,16 +1123,19 @@ def _culture(c: _Canvas, rng: random.Random, p: Palette, focal: Point, tags: Seq
         base = H * rng.uniform(0.78, 0.92)
         c.add(_rect(0.0, base, W, H - base, fill=p.ink, fill_opacity=0.5))
         sun = rng.uniform(0.15, 0.85) * W
-        c.add(_circle(sun, base - rng.uniform(280, 380), rng.uniform(45, 70), fill=p.accents[1]))
-        for group in range(rng.randint(2, 3)):
-            cx = focal[0] + (group - 1) * rng.uniform(300, 420)
-            outer = rng.uniform(210, 340)
-            bands = rng.randint(4, 6)
+        c.add(_circle(sun, base - rng.uniform(280, 400), rng.uniform(40, 90), fill=p.accents[1]))
+        groups = rng.randint(1, 3)
+        spacing = rng.uniform(300, 420)
+        offset = rng.randrange(len(colours))
+        for group in range(groups):
+            cx = focal[0] + (group - (groups - 1) / 2) * spacing
+            outer = rng.uniform(200, 300) if groups > 1 else rng.uniform(320, 420)
+            bands = rng.randint(4, 7)
             band = outer / (bands + 1)
             arcs = []
             for k in range(bands):
                 r = outer - k * band
-                colour = colours[(k + group) % len(colours)]
+                colour = colours[(k + group + offset) % len(colours)]
                 arcs.append(
                     _path(f"M{_n(cx - r)},{_n(base)}A{_n(r)},{_n(r)} 0 0 1 {_n(cx + r)},{_n(base)}Z", fill=colour)
                 )
@@ -1167,26 +1180,34 @@ def _culture(c: _Canvas, rng: random.Random, p: Palette, focal: Point, tags: Seq
     # A wavy ribbon across the frame.
     wave_y = H * rng.uniform(0.55, 0.72)
     amp, thick, phase = rng.uniform(25, 55), rng.uniform(55, 85), rng.uniform(0, 2 * math.pi)
-    top = [(float(x), wave_y + amp * math.sin(x / 170 + phase)) for x in range(-40, int(W) + 80, 60)]
-    bottom = [(x, y + thick) for x, y in reversed(top)]
-    c.add(_path(_smooth_d(top) + _smooth_d(bottom).replace("M", "L", 1) + "Z", fill=p.accents[2], filter=shadow))
-    # Cut-paper leaves, each with its vein cut out.
+    upper = [(float(x), wave_y + amp * math.sin(x / 170 + phase)) for x in range(-40, int(W) + 80, 60)]
+    lower = [(x, y + thick) for x, y in reversed(upper)]
+    c.add(_path(_smooth_d(upper) + _smooth_d(lower).replace("M", "L", 1) + "Z", fill=p.accents[2], filter=shadow))
+    # Cut-paper leaves, each with a creased vein.
     for _ in range(rng.randint(2, 3)):
         x, y = rng.uniform(0.1, 0.9) * W, rng.uniform(0.45, 1.0) * H
         length = rng.uniform(180, 280)
-        tint = rng.choice((p.accents[0], p.accents[2], p.light))
+        # Tints and shades of the palette, so a leaf never vanishes against a shape of its own colour.
+        tint = rng.choice((p.light, _mix(p.accents[0], p.light, 0.45), _mix(p.accents[2], p.ink, 0.35)))
         leaf = _path(_leaf(length, length * 0.38), fill=tint) + _path(
             f"M{_n(length * 0.12)},0L{_n(length * 0.8)},0",
-            stroke=p.background[0],
-            stroke_width=5.0,
+            stroke=_mix(tint, p.ink, 0.3),
+            stroke_width=4.0,
             stroke_linecap="round",
         )
         c.add(
-            _el("g", leaf, filter=shadow, transform=f"translate({_n(x)} {_n(y)}) rotate({_n(rng.uniform(-150, -30))})")
+            _el(
+                "g",
+                leaf,
+                filter=small_shadow,
+                transform=f"translate({_n(x)} {_n(y)}) rotate({_n(rng.uniform(-150, -30))})",
+            )
         )
     for _ in range(rng.randint(4, 7)):
         c.add(
-            _circle(rng.uniform(0, W), rng.uniform(0, H), rng.uniform(10, 26), fill=rng.choice(colours), filter=shadow)
+            _circle(
+                rng.uniform(0, W), rng.uniform(0, H), rng.uniform(10, 26), fill=rng.choice(colours), filter=small_shadow
+            )
         )
 
 
@@ -1407,7 +1428,9 @@ def load_article(path: Path) -> ArticleInfo:
         raise ValueError(f"{path.name}: invalid slug {slug!r}")
     raw_tags = post.metadata.get("tags") or []
     if isinstance(raw_tags, str):
-        raw_tags = [part.strip() for part in raw_tags.split(",")]
+        raw_tags = raw_tags.split(",")
+    if not isinstance(raw_tags, list | tuple):
+        raw_tags = []
     tags = tuple(str(tag).strip().lower() for tag in raw_tags if str(tag).strip())
     category = str(post.metadata.get("category") or "").strip().lower()
     return ArticleInfo(slug=slug, category=category, tags=tags)
@@ -1456,7 +1479,7 @@ def generate_covers(articles_dir: Path = ARTICLES_DIR, covers_dir: Path = COVERS
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Command-line entry point: regenerate all covers (or only the given slugs)."""
-    parser = argparse.ArgumentParser(prog="python -m media_demo.articles.covers", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(prog="python -m media_demo.articles.covers", description="Regenerate cover art.")
     parser.add_argument("slugs", nargs="*", help="only these slugs (default: every article)")
     parser.add_argument("--articles-dir", type=Path, default=ARTICLES_DIR)
     parser.add_argument("--covers-dir", type=Path, default=COVERS_DIR)
@@ -1471,6 +1494,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             print(f"covers: no article named {slug!r}", file=sys.stderr)
     changed = 0
     for article in articles:
+        if article.category not in CATEGORIES:
+            print(f"covers: {article.slug}: unknown category {article.category!r}, using neutral art", file=sys.stderr)
         if write_cover(article, args.covers_dir):
             changed += 1
     print(f"covers: {len(articles)} covers, {changed} written, {len(articles) - changed} unchanged")

@@ -89,7 +89,7 @@ def group_id(name: str, version: int) -> str:
 
 def compile_group(group: StreamAttributeGroup) -> CompiledGroup:
     """Compile a group, indexing its attributes by the events they listen to."""
-    key = group.attribute_key.key or group.attribute_key.name
+    key = group.attribute_key.name
     if key is None:
         raise ValueError(f"group {group.name!r}: attribute key has no name")
     attributes = [compile_attribute(a) for a in group.attributes]

@@ -6,7 +6,7 @@ from collections.abc import Callable
 from typing import Any
 from urllib.parse import urlsplit
 
-from snowplow_tracker import Emitter
+from snowplow_tracker import AsyncEmitter
 
 PayloadSink = Callable[[dict[str, Any]], Any]
 
@@ -36,12 +36,15 @@ class InProcessEmitter:
         """Nothing is buffered: each payload was delivered in `input`."""
 
 
-def http_emitter(collector_url: str) -> Emitter:
-    """A standard POST emitter for a real Snowplow collector (`https://host[:port]`)."""
+def http_emitter(collector_url: str) -> AsyncEmitter:
+    """A standard POST emitter for a real Snowplow collector (`https://host[:port]`).
+
+    Asynchronous, so a slow collector never blocks the page's event handler.
+    """
     parts = urlsplit(collector_url if "://" in collector_url else f"https://{collector_url}")
     if not parts.hostname:
         raise ValueError(f"SNOWPLOW_COLLECTOR_URL: no host in {collector_url!r}")
-    return Emitter(
+    return AsyncEmitter(
         parts.hostname,
         protocol=parts.scheme or "https",
         port=parts.port,

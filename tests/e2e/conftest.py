@@ -1,0 +1,68 @@
+"""The real app (AppHarness: Reflex backend + dev frontend) driven by headless Chromium."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from playwright.sync_api import Browser, ConsoleMessage, Page, sync_playwright
+from reflex.testing import AppHarness
+
+PROJECT_ROOT = Path(__file__).resolve().parents[2]
+CHROMIUM = Path(os.environ.get("CHROMIUM_PATH", "/usr/bin/chromium"))
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+# Vite compiles each route the first time it is visited: be patient, not flaky.
+TIMEOUT_MS = 60_000
+
+
+@pytest.fixture(scope="session")
+def browser() -> Iterator[Browser]:
+    if not CHROMIUM.exists():
+        message = f"Chromium not found at {CHROMIUM} (apt-get install chromium)"
+        if os.environ.get("REQUIRE_BROWSER") == "1":
+            pytest.fail(message)
+        pytest.skip(message)
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        yield browser
+        browser.close()
+
+
+@pytest.fixture(scope="session")
+def app(browser: Browser) -> Iterator[AppHarness]:
+    """The whole app, started once for the session (about 30-60 s)."""
+    with AppHarness.create(root=PROJECT_ROOT) as harness:
+        assert harness.frontend_url is not None
+        yield harness
+
+
+class ConsoleErrors(list):
+    """Console errors and uncaught page errors seen by one page."""
+
+    def record(self, message: ConsoleMessage) -> None:
+        if message.type == "error":
+            self.append(f"console: {message.text}")
+
+
+@pytest.fixture
+def page(app: AppHarness, browser: Browser) -> Iterator[tuple[Page, ConsoleErrors]]:
+    """A fresh reader: a new browser context has no cookies, so a new domain_userid."""
+    context = browser.new_context(base_url=app.frontend_url, viewport={"width": 1280, "height": 900})
+    context.set_default_timeout(TIMEOUT_MS)
+    tab = context.new_page()
+    errors = ConsoleErrors()
+    tab.on("console", errors.record)
+    tab.on("pageerror", lambda exc: errors.append(f"pageerror: {exc}"))
+    yield tab, errors
+    context.close()

@@ -1,0 +1,73 @@
+"""A reader reads three technology stories; the home page has changed when they return."""
+
+from __future__ import annotations
+
+import re
+
+from playwright.sync_api import Page, expect
+
+from media_demo.newsroom import get_corpus
+from tests.e2e.conftest import ConsoleErrors
+
+PANEL_SETTLED = "[data-testid=recommendations-empty], [data-testid=recommendation]"
+
+
+def read_article_from_listing(tab: Page, slug: str) -> None:
+    """Open a story from a card, wait until the visit is tracked, then go back."""
+    listing_url = tab.url
+    tab.locator(f"[data-testid=article-card][data-slug='{slug}'] .card-title-link").first.click()
+    tab.wait_for_url(f"**/article/{slug}")
+    # The story's own read mark appears once the server has tracked the article view.
+    expect(tab.locator("[data-testid=article] [data-testid=read-indicator]")).to_be_visible()
+    tab.go_back()
+    tab.wait_for_url(listing_url)
+
+
+def test_recommendations_update_live_without_a_reload(page: tuple[Page, ConsoleErrors]) -> None:
+    tab, errors = page
+    tab.goto("/")
+    tab.wait_for_selector(PANEL_SETTLED)
+    cold = tab.locator("[data-testid=recommendation]")
+    if cold.count():  # other readers exist: the cold start is popular articles
+        assert set(cold.evaluate_all("els => els.map(e => e.dataset.kind)")) == {"popular"}
+    else:
+        expect(tab.get_by_test_id("recommendations-empty")).to_be_visible()
+    tab.evaluate("window.__sameDocument = true")  # survives only if nothing reloads the page
+
+    tab.get_by_test_id("nav-link").filter(has_text="Technology").click()
+    tab.wait_for_url("**/category/technology")
+    slugs = tab.locator("[data-testid=article-card][data-category=technology]").evaluate_all(
+        "els => els.map(e => e.dataset.slug)"
+    )[:3]
+    assert len(slugs) == 3
+    for slug in slugs:
+        read_article_from_listing(tab, slug)
+
+    for slug in slugs:
+        expect(tab.locator(f"[data-testid=article-card][data-slug='{slug}'] [data-testid=read-indicator]")).to_be_visible()
+
+    tab.go_back()
+    tab.wait_for_url(re.compile(r"/$"))
+    recommendations = tab.get_by_test_id("recommendation")
+    expect(recommendations).to_have_count(3)
+    first = recommendations.first
+    expect(first).to_have_attribute("data-category", "technology")
+    expect(first).to_contain_text("More in Technology")
+    last_title = get_corpus().get(slugs[-1]).title
+    expect(tab.get_by_test_id("recommendations")).to_contain_text(f"Because you read “{last_title}”")
+    shown = recommendations.evaluate_all("els => els.map(e => e.dataset.slug)")
+    assert not set(shown) & set(slugs), "an article already read was recommended"
+    assert len(set(shown)) == 3
+
+    assert tab.evaluate("window.__sameDocument === true"), "the page reloaded"
+    assert errors == []
+
+
+def test_unknown_article_and_section_show_a_friendly_404(page: tuple[Page, ConsoleErrors]) -> None:
+    tab, _errors = page
+    for path in ["/article/no-such-story", "/category/astrology"]:
+        tab.goto(path)
+        expect(tab.get_by_test_id("not-found")).to_contain_text("We couldn't find that page")
+    tab.get_by_role("link", name="Back to the front page").click()
+    tab.wait_for_url(re.compile(r"/$"))
+    expect(tab.get_by_test_id("article-card").first).to_be_visible()

@@ -1,0 +1,60 @@
+"""Fixtures that run real servers on loopback for integration tests."""
+
+from __future__ import annotations
+
+import socket
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import pytest
+import uvicorn
+from starlette.types import ASGIApp
+
+from media_demo.articles import Corpus
+from media_demo.newsroom import Newsroom, get_corpus, get_index
+from media_demo.settings import Settings
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@contextmanager
+def serve(app: ASGIApp) -> Iterator[str]:
+    """Serve an ASGI app with uvicorn on a free loopback port; yields its base URL."""
+    port = free_port()
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="off"))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 10
+    while not server.started:
+        if time.monotonic() > deadline:
+            raise RuntimeError("uvicorn did not start")
+        time.sleep(0.02)
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.should_exit = True
+        thread.join(timeout=10)
+
+
+@pytest.fixture(scope="session")
+def corpus() -> Corpus:
+    return get_corpus()
+
+
+@pytest.fixture
+def settings(tmp_path: Path) -> Settings:
+    return Settings(media_demo_db=tmp_path / "events.db", flush_interval_seconds=0.01)
+
+
+@pytest.fixture
+def newsroom(settings: Settings, corpus: Corpus) -> Iterator[Newsroom]:
+    room = Newsroom(settings, corpus, get_index())
+    yield room
+    room.close()
