@@ -26,7 +26,11 @@ def category_page(corpus: Corpus, category: str) -> rx.Component:
         rx.el.div(
             rx.el.div(
                 rx.el.header(
-                    rx.el.h1(category.capitalize(), class_name="section-heading"),
+                    rx.el.h1(
+                        category.capitalize(),
+                        class_name="section-heading",
+                        custom_attrs={"data-testid": "section-heading"},
+                    ),
                     rx.el.p(CATEGORY_BLURBS.get(category, ""), class_name="section-blurb"),
                     class_name="section-header",
                 ),

@@ -45,6 +45,7 @@ def _latest(corpus: Corpus) -> rx.Component:
             default_value="all",
         ),
         class_name="latest",
+        custom_attrs={"data-testid": "latest"},
     )
 
 

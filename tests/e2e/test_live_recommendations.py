@@ -12,15 +12,22 @@ from tests.e2e.conftest import ConsoleErrors
 PANEL_SETTLED = "[data-testid=recommendations-empty], [data-testid=recommendation]"
 
 
-def read_article_from_listing(tab: Page, slug: str) -> None:
+def open_section(tab: Page, name: str) -> None:
+    """Go to a section front through the navigation bar (client-side, no reload)."""
+    tab.get_by_test_id("nav-link").filter(has_text=name).click()
+    tab.wait_for_url(f"**/category/{name.lower()}")
+    expect(tab.get_by_test_id("section-heading")).to_have_text(name)
+
+
+def read_article_from_listing(tab: Page, slug: str, section: str) -> None:
     """Open a story from a card, wait until the visit is tracked, then go back."""
-    listing_url = tab.url
     tab.locator(f"[data-testid=article-card][data-slug='{slug}'] .card-title-link").first.click()
     tab.wait_for_url(f"**/article/{slug}")
     # The story's own read mark appears once the server has tracked the article view.
     expect(tab.locator("[data-testid=article] [data-testid=read-indicator]")).to_be_visible()
     tab.go_back()
-    tab.wait_for_url(listing_url)
+    tab.wait_for_url(f"**/category/{section.lower()}")
+    expect(tab.get_by_test_id("section-heading")).to_have_text(section)
 
 
 def test_recommendations_update_live_without_a_reload(page: tuple[Page, ConsoleErrors]) -> None:
@@ -34,20 +41,20 @@ def test_recommendations_update_live_without_a_reload(page: tuple[Page, ConsoleE
         expect(tab.get_by_test_id("recommendations-empty")).to_be_visible()
     tab.evaluate("window.__sameDocument = true")  # survives only if nothing reloads the page
 
-    tab.get_by_test_id("nav-link").filter(has_text="Technology").click()
-    tab.wait_for_url("**/category/technology")
+    open_section(tab, "Technology")
     slugs = tab.locator("[data-testid=article-card][data-category=technology]").evaluate_all(
         "els => els.map(e => e.dataset.slug)"
     )[:3]
     assert len(slugs) == 3
     for slug in slugs:
-        read_article_from_listing(tab, slug)
+        read_article_from_listing(tab, slug, "Technology")
 
     for slug in slugs:
         expect(tab.locator(f"[data-testid=article-card][data-slug='{slug}'] [data-testid=read-indicator]")).to_be_visible()
 
     tab.go_back()
     tab.wait_for_url(re.compile(r"/$"))
+    expect(tab.get_by_test_id("latest")).to_be_visible()
     recommendations = tab.get_by_test_id("recommendation")
     expect(recommendations).to_have_count(3)
     first = recommendations.first
