@@ -50,7 +50,9 @@ def test_recommendations_update_live_without_a_reload(page: tuple[Page, ConsoleE
         read_article_from_listing(tab, slug, "Technology")
 
     for slug in slugs:
-        expect(tab.locator(f"[data-testid=article-card][data-slug='{slug}'] [data-testid=read-indicator]")).to_be_visible()
+        expect(
+            tab.locator(f"[data-testid=article-card][data-slug='{slug}'] [data-testid=read-indicator]")
+        ).to_be_visible()
 
     tab.go_back()
     tab.wait_for_url(re.compile(r"/$"))

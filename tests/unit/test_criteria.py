@@ -25,7 +25,7 @@ TOTAL = EventProperty(vendor="com.acme", name="checkout", major_version=1, path=
 TITLE = AtomicProperty(name="page_title")
 
 
-def matches(criterion: Criterion, event) -> bool:  # noqa: ANN001
+def matches(criterion: Criterion, event) -> bool:
     predicate = compile_criteria(Criteria(all=[criterion]))
     assert predicate is not None
     return predicate(event)
@@ -101,7 +101,9 @@ def test_entity_property_picks_the_nth_entity_of_its_schema() -> None:
     second = EntityProperty(vendor="com.acme", name="product", major_version=2, path="sku", index=1)
     assert compile_property(first)(checkout()) == "first"
     assert compile_property(second)(checkout()) == "second"
-    assert matches(Criterion.gt(EntityProperty(vendor="com.acme", name="product", major_version=2, path="price"), 4), checkout())
+    assert matches(
+        Criterion.gt(EntityProperty(vendor="com.acme", name="product", major_version=2, path="price"), 4), checkout()
+    )
 
 
 def test_all_requires_every_criterion_and_any_requires_one() -> None:

@@ -86,7 +86,7 @@ def test_events_without_the_attribute_key_are_ignored(engine: AttributeEngine) -
     assert engine.entities(READER_GROUP) == 0
 
 
-def _group(*attributes: Attribute, key=domain_userid, name: str = "g", version: int = 1) -> StreamAttributeGroup:  # noqa: ANN001
+def _group(*attributes: Attribute, key=domain_userid, name: str = "g", version: int = 1) -> StreamAttributeGroup:
     return StreamAttributeGroup(
         name=name, version=version, attribute_key=key, owner="test@example.com", attributes=list(attributes)
     )
@@ -118,7 +118,9 @@ def test_criteria_filter_events_per_attribute() -> None:
                     aggregation="counter",
                     criteria=Criteria(all=[Criterion.like(title, "%Pricing%")]),
                 ),
-                Attribute(name="titles", type="string_list", events=[PageView()], aggregation="unique_list", property=title),
+                Attribute(
+                    name="titles", type="string_list", events=[PageView()], aggregation="unique_list", property=title
+                ),
             )
         ]
     )
@@ -128,7 +130,13 @@ def test_criteria_filter_events_per_attribute() -> None:
 
 
 def test_groups_keyed_by_session() -> None:
-    engine = AttributeEngine([_group(Attribute(name="views", type="int32", events=[PageView()], aggregation="counter"), key=domain_sessionid)])
+    engine = AttributeEngine(
+        [
+            _group(
+                Attribute(name="views", type="int32", events=[PageView()], aggregation="counter"), key=domain_sessionid
+            )
+        ]
+    )
     engine.ingest(page_view("u1", domain_sessionid="s1"))
     engine.ingest(page_view("u1", domain_sessionid="s1"))
     engine.ingest(page_view("u1", domain_sessionid="s2"))
@@ -177,7 +185,9 @@ def test_value_aggregation_without_property_is_rejected() -> None:
 
 def test_time_since_uses_the_engine_clock() -> None:
     now = [1000.0]
-    attribute = Attribute(name="since", type="double", events=[PageView()], aggregation="time_since_last", time_unit="s")
+    attribute = Attribute(
+        name="since", type="double", events=[PageView()], aggregation="time_since_last", time_unit="s"
+    )
     engine = AttributeEngine([_group(attribute)], clock=lambda: now[0])
     engine.ingest(page_view("u1", timestamp=400.0))
     assert engine.get_attributes("g", "u1") == {"since": 600.0}
