@@ -17,6 +17,7 @@ import frontmatter
 import yaml
 
 SLUG_PATTERN = re.compile(r"^[a-z0-9]+(?:-[a-z0-9]+)*$")
+ISO_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 MIN_BODY_WORDS = 150
 MAX_EXCERPT_CHARS = 280
 REQUIRED_FIELDS = (
@@ -90,15 +91,12 @@ def _check_article(path: Path, meta: dict, body: str) -> tuple[Article | None, l
         problems.append(f"{name}: field 'excerpt' is {len(excerpt)} characters, at most {MAX_EXCERPT_CHARS}")
 
     published = meta["published"]
-    if isinstance(published, str):
-        try:
-            published = dt.date.fromisoformat(published)
-        except ValueError:
-            problems.append(f"{name}: field 'published' must be an ISO date, got {published!r}")
-    if isinstance(published, dt.datetime):
-        published = published.date()
-    if not isinstance(published, dt.date):
-        problems.append(f"{name}: field 'published' must be a date")
+    try:
+        if not (isinstance(published, str) and ISO_DATE.match(published)):
+            raise ValueError(published)
+        published = dt.date.fromisoformat(published)
+    except ValueError:
+        problems.append(f"{name}: field 'published' must be an ISO date (YYYY-MM-DD), got {published!r}")
 
     minutes = meta["reading_minutes"]
     if isinstance(minutes, bool) or not isinstance(minutes, int) or minutes < 1:
@@ -115,6 +113,7 @@ def _check_article(path: Path, meta: dict, body: str) -> tuple[Article | None, l
 
     if problems:
         return None, problems
+    assert isinstance(published, dt.date)
     article = Article(
         slug=slug,
         title=title,
@@ -129,10 +128,25 @@ def _check_article(path: Path, meta: dict, body: str) -> tuple[Article | None, l
     return article, []
 
 
+class _TextDatesLoader(yaml.SafeLoader):
+    """YAML without implicit timestamps: dates stay text so the validator can name the field."""
+
+
+_TextDatesLoader.yaml_implicit_resolvers = {
+    first: [(tag, regex) for tag, regex in resolvers if tag != "tag:yaml.org,2002:timestamp"]
+    for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
+}
+
+
+class _FrontMatter(frontmatter.YAMLHandler):
+    def load(self, fm: str, **kwargs: object) -> dict:
+        return yaml.load(fm, Loader=_TextDatesLoader)  # a SafeLoader subclass: no arbitrary objects
+
+
 def parse_article(path: Path) -> Article:
     """Parse and validate a single article file, raising `CorpusError` if malformed."""
     try:
-        post = frontmatter.load(path)
+        post = frontmatter.load(path, handler=_FrontMatter())
     except (yaml.YAMLError, UnicodeDecodeError, ValueError) as exc:
         raise CorpusError([f"{path.name}: front matter is not valid YAML ({exc})"]) from exc
     article, problems = _check_article(path, dict(post.metadata), post.content)

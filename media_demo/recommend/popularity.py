@@ -26,10 +26,12 @@ class ReadStats:
         """How many distinct readers have read `slug`."""
         return len(self._readers.get(slug, ()))
 
-    def most_read(self, limit: int, exclude: frozenset[str] | set[str] = frozenset()) -> list[tuple[str, int]]:
-        """Up to `limit` (slug, readers) pairs, most readers first, then most recently read."""
+    def most_read(
+        self, limit: int | None = None, exclude: frozenset[str] | set[str] = frozenset()
+    ) -> list[tuple[str, int]]:
+        """Up to `limit` (slug, readers) pairs (all when None), most readers first, then most recently read."""
         ranked = sorted(
             ((slug, len(ids)) for slug, ids in self._readers.items() if slug not in exclude),
             key=lambda item: (-item[1], -self._last_read[item[0]], item[0]),
         )
-        return ranked[:limit]
+        return ranked if limit is None else ranked[:limit]

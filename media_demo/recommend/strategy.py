@@ -103,14 +103,14 @@ def recommend(
 
     last = corpus.get(profile.last_read) if profile.last_read else None
     if last is not None and last.slug in index:
-        for slug in index.ranked(last.slug):
-            if len(chosen) >= count:
-                break
+        for slug, score in index.similar(last.slug, len(index)):
+            if len(chosen) >= count or score <= 0.0:
+                break  # nothing in common is no reason to say "because you read"
             if available(slug):
                 add(corpus.get(slug), f"Because you read “{last.title}”", "similar")  # type: ignore[arg-type]
 
     if len(chosen) < count:
-        for slug, _readers in stats.most_read(len(corpus), exclude=read | taken):
+        for slug, _readers in stats.most_read(exclude=read | taken):
             if len(chosen) >= count:
                 break
             article = corpus.get(slug)

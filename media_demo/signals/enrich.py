@@ -83,7 +83,7 @@ def _json_field(payload: Mapping[str, Any], plain: str, encoded: str) -> Any:
         name = encoded
         text = str(payload[encoded])
         try:
-            raw = base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+            raw = base64.b64decode(text + "=" * (-len(text) % 4), altchars=b"-_", validate=True)
         except (binascii.Error, ValueError):
             raise InvalidPayloadError(f"field '{name}' is not valid base64") from None
     else:

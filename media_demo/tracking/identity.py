@@ -7,6 +7,7 @@ next event starts a new `domain_sessionid` with the session index plus one.
 
 from __future__ import annotations
 
+import math
 import uuid
 from dataclasses import dataclass
 
@@ -48,9 +49,12 @@ class ReaderSession:
             return None
         try:
             session_id, index, last = value.split(".")
-            return cls(str(uuid.UUID(session_id)), int(index), float(last))
+            session = cls(str(uuid.UUID(session_id)), int(index), float(last))
         except ValueError:
             return None
+        if session.index < 1 or not math.isfinite(session.last_activity):
+            return None
+        return session
 
     def is_expired(self, now: float) -> bool:
         return now - self.last_activity > SESSION_TIMEOUT_SECONDS

@@ -173,13 +173,13 @@ def test_short_body_names_file_and_word_count(tmp_path: Path) -> None:
 def test_unparseable_date_string_names_file_and_field(tmp_path: Path, published: str) -> None:
     write_article(tmp_path, published=published)
     problems = problems_of(tmp_path)
-    assert f"{SLUG}.md: field 'published' must be an ISO date, got {published!r}" in problems
+    assert f"{SLUG}.md: field 'published' must be an ISO date (YYYY-MM-DD), got {published!r}" in problems
     assert all(p.startswith(f"{SLUG}.md: field 'published'") for p in problems)
 
 
 def test_date_of_wrong_type_names_file_and_field(tmp_path: Path) -> None:
     write_article(tmp_path, published=20261014)
-    assert problems_of(tmp_path) == [f"{SLUG}.md: field 'published' must be a date"]
+    assert problems_of(tmp_path) == [f"{SLUG}.md: field 'published' must be an ISO date (YYYY-MM-DD), got 20261014"]
 
 
 @pytest.mark.parametrize("published", ["2026-02-30", "2026-13-01"])

@@ -251,10 +251,11 @@ def test_never_recommends_an_already_read_article(corpus: Corpus, index: Article
 
 
 def test_last_read_alone_counts_as_read(corpus: Corpus, index: ArticleIndex, stats: ReadStats) -> None:
-    profile = ReaderProfile(articles_read=(), last_read="grid-battery-farm")
+    # chip-plant is the newest technology article: the category slot would pick it if unread.
+    profile = ReaderProfile(last_read="chip-plant", category_reads={"technology": 1})
     recs = recommend(profile, corpus, index, stats, count=len(corpus))
-    assert "grid-battery-farm" not in slugs(recs)
-    assert recs[0].article.slug == "sodium-battery-cathodes"
+    assert "chip-plant" not in slugs(recs)
+    assert summary(recs[:1]) == [("battery-recycling", "category", "More in Technology")]
 
 
 def test_no_duplicates_even_when_asking_for_everything(corpus: Corpus, index: ArticleIndex, stats: ReadStats) -> None:
@@ -269,9 +270,18 @@ def test_default_count_is_three(corpus: Corpus, index: ArticleIndex, stats: Read
     assert len(recommend(BATTERY_READER, corpus, index, stats)) == 3
 
 
-@pytest.mark.parametrize("count", [1, 2, 5])
+@pytest.mark.parametrize("count", [1, 2, 3])
 def test_count_limits_the_list(corpus: Corpus, index: ArticleIndex, stats: ReadStats, count: int) -> None:
     assert len(recommend(BATTERY_READER, corpus, index, stats, count=count)) == count
+
+
+def test_a_larger_count_is_filled_from_popular(corpus: Corpus, index: ArticleIndex, stats: ReadStats) -> None:
+    for slug in index.ids:
+        observe_readers(stats, slug, 1)
+    recs = recommend(BATTERY_READER, corpus, index, stats, count=5)
+    assert len(recs) == 5
+    assert recs[-1].kind == "popular"
+    assert len({r.article.slug for r in recs}) == 5
 
 
 @pytest.mark.parametrize("count", [0, -1])
