@@ -1,30 +1,54 @@
 """The Signals aggregations as small state machines.
 
 Each aggregation keeps a compact state per entity and attribute, updated by
-one event at a time (`update`) and turned into the attribute's value on read
-(`result`). States are plain Python values so they are cheap to hold for
-hundreds of thousands of readers.
+one event at a time (`update`), combined with another state (`merge`, which
+is how time windows add up their buckets) and turned into the attribute's
+value on read (`result`). `dump`/`load` turn a state into JSON and back for
+checkpoints. States are plain Python values so hundreds of thousands of
+readers stay cheap to hold.
 """
 
 from __future__ import annotations
 
+import math
 from typing import Any
+
+from media_demo.signals.hll import HyperLogLog
 
 MAX_VALUES = 100  # Signals keeps at most 100 values in lists and category maps.
 SECONDS_PER_UNIT = {"s": 1.0, "min": 60.0, "h": 3600.0, "d": 86400.0}
+WINDOW_BUCKETS = 60  # a period window advances in steps of period / 60
+
+
+def _number(value: Any) -> float | None:
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        return None
+    return number if math.isfinite(number) else None
 
 
 class Aggregation:
-    """Base class: `needs_value` aggregations skip events whose property is null."""
+    """Base class. States are never shared: `merge` returns new objects."""
 
     name = ""
-    needs_value = True
+    needs_value = True  # events whose property is null are skipped
 
     def update(self, state: Any, value: Any, timestamp: float) -> Any:
         raise NotImplementedError
 
+    def merge(self, a: Any, b: Any) -> Any:
+        """Combine the states of two disjoint sets of events (`a` older than `b`)."""
+        raise NotImplementedError
+
     def result(self, state: Any, now: float) -> Any:
         return state
+
+    def dump(self, state: Any) -> Any:
+        return state
+
+    def load(self, doc: Any) -> Any:
+        return doc
 
 
 class Counter(Aggregation):
@@ -34,44 +58,45 @@ class Counter(Aggregation):
     def update(self, state: int | None, value: Any, timestamp: float) -> int:
         return 1 if state is None else state + 1
 
-
-def _number(value: Any) -> float | None:
-    if isinstance(value, bool):
-        return float(value)
-    try:
-        return float(value)
-    except (TypeError, ValueError):
-        return None
+    def merge(self, a: int | None, b: int | None) -> int:
+        return (a or 0) + (b or 0)
 
 
-class Sum(Aggregation):
+class _Numeric(Aggregation):
+    """Numeric aggregations skip values that are not finite numbers."""
+
+    def pick(self, a: float, b: float) -> float:
+        raise NotImplementedError
+
+    def update(self, state: float | None, value: Any, timestamp: float) -> float | None:
+        number = _number(value)
+        if number is None:
+            return state
+        return number if state is None else self.pick(state, number)
+
+    def merge(self, a: float | None, b: float | None) -> float | None:
+        return a if b is None else b if a is None else self.pick(a, b)
+
+
+class Sum(_Numeric):
     name = "sum"
 
-    def update(self, state: float | None, value: Any, timestamp: float) -> float | None:
-        number = _number(value)
-        if number is None:
-            return state
-        return number if state is None else state + number
+    def pick(self, a: float, b: float) -> float:
+        return a + b
 
 
-class Min(Aggregation):
+class Min(_Numeric):
     name = "min"
 
-    def update(self, state: float | None, value: Any, timestamp: float) -> float | None:
-        number = _number(value)
-        if number is None:
-            return state
-        return number if state is None or number < state else state
+    def pick(self, a: float, b: float) -> float:
+        return b if b < a else a
 
 
-class Max(Aggregation):
+class Max(_Numeric):
     name = "max"
 
-    def update(self, state: float | None, value: Any, timestamp: float) -> float | None:
-        number = _number(value)
-        if number is None:
-            return state
-        return number if state is None or number > state else state
+    def pick(self, a: float, b: float) -> float:
+        return b if b > a else a
 
 
 class Mean(Aggregation):
@@ -87,6 +112,11 @@ class Mean(Aggregation):
         state[1] += 1.0
         return state
 
+    def merge(self, a: list[float] | None, b: list[float] | None) -> list[float] | None:
+        if a is None or b is None:
+            return None if a is None and b is None else list(a or b)  # type: ignore[arg-type]
+        return [a[0] + b[0], a[1] + b[1]]
+
     def result(self, state: list[float] | None, now: float) -> float | None:
         return None if state is None else state[0] / state[1]
 
@@ -101,11 +131,16 @@ class First(Aggregation):
             return [timestamp, value]
         return state
 
+    def merge(self, a: list | None, b: list | None) -> list | None:
+        if a is None or b is None:
+            return a or b
+        return b if b[0] < a[0] else a
+
     def result(self, state: list | None, now: float) -> Any:
         return None if state is None else state[1]
 
 
-class Last(Aggregation):
+class Last(First):
     """The value of the latest event (by event time); the last to arrive wins ties."""
 
     name = "last"
@@ -115,8 +150,10 @@ class Last(Aggregation):
             return [timestamp, value]
         return state
 
-    def result(self, state: list | None, now: float) -> Any:
-        return None if state is None else state[1]
+    def merge(self, a: list | None, b: list | None) -> list | None:
+        if a is None or b is None:
+            return a or b
+        return b if b[0] >= a[0] else a
 
 
 class UniqueList(Aggregation):
@@ -132,21 +169,42 @@ class UniqueList(Aggregation):
             if timestamp < seen:
                 return state
             del state[value]  # re-insert so dict order stays "last seen" order
-        elif len(state) >= MAX_VALUES:
-            del state[min(state, key=state.__getitem__)]
         if state and timestamp < next(reversed(state.values())):
-            # Out-of-order event: rebuild the order by timestamp.
+            state[value] = timestamp  # out-of-order event: re-sort by time
+            state = dict(sorted(state.items(), key=lambda item: item[1]))
+        else:
             state[value] = timestamp
-            return dict(sorted(state.items(), key=lambda item: item[1]))
-        state[value] = timestamp
+        while len(state) > MAX_VALUES:
+            del state[next(iter(state))]
         return state
+
+    def merge(self, a: dict | None, b: dict | None) -> dict | None:
+        if a is None or b is None:
+            return None if a is None and b is None else dict(a or b)  # type: ignore[arg-type]
+        merged = dict(a)
+        for value, seen in b.items():
+            if seen >= merged.get(value, -math.inf):
+                merged.pop(value, None)
+                merged[value] = seen
+        ordered = sorted(merged.items(), key=lambda item: item[1])
+        return dict(ordered[-MAX_VALUES:])
 
     def result(self, state: dict | None, now: float) -> list:
         return [] if state is None else list(state)
 
+    def dump(self, state: dict) -> list:
+        return [[value, seen] for value, seen in state.items()]
+
+    def load(self, doc: list) -> dict:
+        return {value: seen for value, seen in doc}
+
 
 class CategoryCount(Aggregation):
-    """How many times each value was seen, at most 100 values (the rarest go first)."""
+    """How many times each value was seen, in first-seen order, at most 100 values.
+
+    When a new value arrives with 100 already kept, the least frequent (the
+    oldest among equals) makes room.
+    """
 
     name = "category_count"
 
@@ -161,8 +219,25 @@ class CategoryCount(Aggregation):
             state[value] = 1
         return state
 
+    def merge(self, a: dict | None, b: dict | None) -> dict | None:
+        if a is None or b is None:
+            return None if a is None and b is None else dict(a or b)  # type: ignore[arg-type]
+        merged = dict(a)
+        for value, count in b.items():
+            merged[value] = merged.get(value, 0) + count
+        if len(merged) > MAX_VALUES:
+            keep = set(sorted(merged, key=lambda v: -merged[v])[:MAX_VALUES])
+            merged = {v: c for v, c in merged.items() if v in keep}
+        return merged
+
     def result(self, state: dict | None, now: float) -> dict:
         return {} if state is None else dict(state)
+
+    def dump(self, state: dict) -> list:
+        return [[value, count] for value, count in state.items()]
+
+    def load(self, doc: list) -> dict:
+        return {value: count for value, count in doc}
 
 
 class MostFrequent(CategoryCount):
@@ -184,21 +259,29 @@ class LeastFrequent(CategoryCount):
 
 
 class ApproxCountDistinct(Aggregation):
-    """How many distinct values were seen (exact for now, approximate later)."""
+    """Distinct values: exact up to 128, then a HyperLogLog (about 3% error)."""
 
     name = "approx_count_distinct"
 
-    def update(self, state: set | None, value: Any, timestamp: float) -> set:
-        if state is None:
-            return {value}
-        state.add(value)
-        return state
+    def update(self, state: Any, value: Any, timestamp: float) -> Any:
+        return HyperLogLog.add(state, value)
 
-    def result(self, state: set | None, now: float) -> int:
-        return 0 if state is None else len(state)
+    def merge(self, a: Any, b: Any) -> Any:
+        return HyperLogLog.merge(a, b)
+
+    def result(self, state: Any, now: float) -> int:
+        return HyperLogLog.count(state)
+
+    def dump(self, state: Any) -> Any:
+        return HyperLogLog.dump(state)
+
+    def load(self, doc: Any) -> Any:
+        return HyperLogLog.load(doc)
 
 
 class TimeSinceFirst(Aggregation):
+    """Time since the earliest event, in `time_unit`, measured when read."""
+
     name = "time_since_first"
     needs_value = False
 
@@ -208,15 +291,74 @@ class TimeSinceFirst(Aggregation):
     def update(self, state: float | None, value: Any, timestamp: float) -> float:
         return timestamp if state is None or timestamp < state else state
 
+    def merge(self, a: float | None, b: float | None) -> float | None:
+        return a if b is None else b if a is None else min(a, b)
+
     def result(self, state: float | None, now: float) -> float | None:
         return None if state is None else (now - state) / self.seconds
 
 
 class TimeSinceLast(TimeSinceFirst):
+    """Time since the latest event, in `time_unit`, measured when read."""
+
     name = "time_since_last"
 
     def update(self, state: float | None, value: Any, timestamp: float) -> float:
         return timestamp if state is None or timestamp > state else state
+
+    def merge(self, a: float | None, b: float | None) -> float | None:
+        return a if b is None else b if a is None else max(a, b)
+
+
+class Windowed(Aggregation):
+    """An aggregation over the last `period` seconds, kept in 60 time buckets.
+
+    Each bucket holds the inner aggregation's state for its slice of time;
+    reading merges the buckets still inside the window, so values expire as
+    time passes without rescanning events. The window moves in steps of
+    period / 60: an event counts while its bucket is newer than the bucket
+    of `now - period`.
+    """
+
+    def __init__(self, inner: Aggregation, period_seconds: float) -> None:
+        if period_seconds <= 0:
+            raise ValueError(f"period: must be positive, got {period_seconds}s")
+        self.inner = inner
+        self.name = inner.name
+        self.needs_value = inner.needs_value
+        self.period = period_seconds
+        self.width = period_seconds / WINDOW_BUCKETS
+
+    def bucket(self, timestamp: float) -> int:
+        return math.floor(timestamp / self.width)
+
+    def update(self, state: dict | None, value: Any, timestamp: float) -> dict:
+        bucket = self.bucket(timestamp)
+        if state is None:
+            state = {}
+        state[bucket] = self.inner.update(state.get(bucket), value, timestamp)
+        if len(state) > WINDOW_BUCKETS + 1:
+            newest = max(state)
+            for old in [b for b in state if b <= newest - WINDOW_BUCKETS - 1]:
+                del state[old]
+        return state
+
+    def merge(self, a: dict | None, b: dict | None) -> dict | None:
+        raise NotImplementedError("windows are not merged")
+
+    def result(self, state: dict | None, now: float) -> Any:
+        cutoff = self.bucket(now - self.period)
+        merged = None
+        for bucket in sorted(state or ()):
+            if bucket > cutoff:
+                merged = self.inner.merge(merged, state[bucket])  # type: ignore[index]
+        return self.inner.result(merged, now)
+
+    def dump(self, state: dict) -> list:
+        return [[bucket, self.inner.dump(inner)] for bucket, inner in state.items()]
+
+    def load(self, doc: list) -> dict:
+        return {bucket: self.inner.load(inner) for bucket, inner in doc}
 
 
 AGGREGATIONS: dict[str, type[Aggregation]] = {
@@ -240,11 +382,10 @@ AGGREGATIONS: dict[str, type[Aggregation]] = {
 }
 
 
-def make_aggregation(name: str, time_unit: str | None = None) -> Aggregation:
-    """The aggregation called `name`, raising ValueError for unknown names."""
+def make_aggregation(name: str, time_unit: str | None = None, period_seconds: float | None = None) -> Aggregation:
+    """The aggregation called `name`, windowed when `period_seconds` is given."""
     cls = AGGREGATIONS.get(name)
     if cls is None:
         raise ValueError(f"aggregation: unknown aggregation {name!r}; expected one of {sorted(AGGREGATIONS)}")
-    if issubclass(cls, TimeSinceFirst):
-        return cls(time_unit or "s")
-    return cls()
+    aggregation = cls(time_unit or "s") if issubclass(cls, TimeSinceFirst) else cls()
+    return Windowed(aggregation, period_seconds) if period_seconds else aggregation

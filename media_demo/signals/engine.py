@@ -2,24 +2,34 @@
 
 Each event updates only the attributes that listen to it, for the entity it
 belongs to (e.g. its `domain_userid`). State lives in memory; durability is
-the event log's job (`store.EventLog`): the state is always a function of
-the events, so it can be rebuilt by replaying them.
+the event log's job (`store.EventLog`) plus checkpoints of this state
+(`dump_states`/`load_states`): the state is always a function of the events.
 """
 
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
+import orjson
 from snowplow_signals import StreamAttributeGroup
 
 from media_demo.signals.aggregations import Aggregation, make_aggregation
+from media_demo.signals.coerce import coercer
 from media_demo.signals.events import CanonicalEvent
 from media_demo.signals.properties import Getter, Predicate, compile_criteria, compile_property
 
 EventKey = tuple[str | None, str | None]
+Listener = tuple[int, "CompiledAttribute"]
+
+
+def hashable(value: Any) -> Any:
+    """Lists and objects from event data, as canonical JSON text so they can be counted."""
+    if isinstance(value, (list, dict)):
+        return orjson.dumps(value, option=orjson.OPT_SORT_KEYS).decode()
+    return value
 
 
 @dataclass(slots=True)
@@ -27,15 +37,32 @@ class CompiledAttribute:
     """One SDK `Attribute`, compiled into functions of an event."""
 
     name: str
-    type: str
     aggregation: Aggregation
     value: Getter | None
     criteria: Predicate | None
     default: Any
+    coerce: Callable[[Any], Any] | None
     event_versions: dict[EventKey, str | None]
+    # Filled in by __post_init__ for the hot path.
+    versions: dict[EventKey, str | None] | None = None
+    needs_value: bool = True
+    update: Callable[[Any, Any, float], Any] | None = None
+    # When the criteria are one `property = 'text'`, the engine looks the attribute
+    # up by the property's value instead of testing every such attribute.
+    equals: tuple[str, Getter, str] | None = None
+
+    def __post_init__(self) -> None:
+        self.versions = self.event_versions if any(v is not None for v in self.event_versions.values()) else None
+        self.needs_value = self.aggregation.needs_value
+        self.update = self.aggregation.update
 
     def value_of(self, state: Any, now: float) -> Any:
-        return self.default if state is None else self.aggregation.result(state, now)
+        if state is None:
+            return self.default
+        result = self.aggregation.result(state, now)
+        if result is None:
+            return self.default
+        return result if self.coerce is None else self.coerce(result)
 
 
 def _default_for(attribute: Any) -> Any:
@@ -45,41 +72,86 @@ def _default_for(attribute: Any) -> Any:
         return 0
     if attribute.aggregation == "category_count" or attribute.type == "dict":
         return {}
-    if attribute.type.endswith("_list"):
+    if attribute.type.endswith("_list") or attribute.aggregation == "unique_list":
         return []
     return None
 
 
+def _single_equality(attribute: Any) -> tuple[str, Getter, str] | None:
+    criteria = attribute.criteria
+    if criteria is None or criteria.any or not criteria.all or len(criteria.all) != 1:
+        return None
+    (criterion,) = criteria.all
+    if criterion.operator != "=" or not isinstance(criterion.value, str):
+        return None
+    return criterion.property.model_dump_json(), compile_property(criterion.property), criterion.value
+
+
 def compile_attribute(attribute: Any) -> CompiledAttribute:
     """Compile one SDK `Attribute` (validating what the engine cannot evaluate)."""
-    aggregation = make_aggregation(attribute.aggregation, attribute.time_unit)
+    period = attribute.period.total_seconds() if attribute.period else None
+    aggregation = make_aggregation(attribute.aggregation, attribute.time_unit, period)
     if aggregation.needs_value and attribute.property is None:
         raise ValueError(f"attribute {attribute.name!r}: aggregation {attribute.aggregation!r} needs a property")
+    equals = _single_equality(attribute)
     return CompiledAttribute(
         name=attribute.name,
-        type=attribute.type,
         aggregation=aggregation,
         value=compile_property(attribute.property) if attribute.property is not None else None,
-        criteria=compile_criteria(attribute.criteria),
+        criteria=None if equals else compile_criteria(attribute.criteria),
         default=_default_for(attribute),
+        coerce=coercer(attribute.type),
         event_versions={(e.vendor, e.name): e.version for e in attribute.events},
+        equals=equals,
+    )
+
+
+@dataclass(slots=True)
+class Plan:
+    """What one kind of event does to a group: plain listeners and equality switches."""
+
+    plain: tuple[Listener, ...]
+    switches: tuple[tuple[Getter, dict[str, tuple[Listener, ...]]], ...]
+
+
+def _plan(listeners: list[Listener]) -> Plan:
+    plain: list[Listener] = []
+    switches: dict[str, tuple[Getter, dict[str, list[Listener]]]] = {}
+    for index, attribute in listeners:
+        if attribute.equals is None:
+            plain.append((index, attribute))
+            continue
+        key, getter, expected = attribute.equals
+        switches.setdefault(key, (getter, {}))[1].setdefault(expected, []).append((index, attribute))
+    return Plan(
+        plain=tuple(plain),
+        switches=tuple((getter, {v: tuple(ls) for v, ls in table.items()}) for getter, table in switches.values()),
     )
 
 
 @dataclass(slots=True)
 class CompiledGroup:
-    """An attribute group with its dispatch table and per-entity states."""
+    """An attribute group with its dispatch plans and per-entity states.
+
+    Each entity's state is a list: one slot per attribute, then the time of
+    the last event that changed it (for `ttl`).
+    """
 
     definition: StreamAttributeGroup
     key: str
     attributes: list[CompiledAttribute]
-    by_event: dict[EventKey, tuple[tuple[int, CompiledAttribute], ...]]
-    every_event: tuple[tuple[int, CompiledAttribute], ...]
+    plans: dict[EventKey, Plan]
+    every_event: Plan
+    ttl: float | None
     states: dict[str, list[Any]] = field(default_factory=dict)
 
     @property
     def id(self) -> str:
         return group_id(self.definition.name, self.definition.version or 1)
+
+    def is_expired(self, state: list[Any], now: float) -> bool:
+        """Whether the entity's attributes have outlived the group's `ttl`."""
+        return self.ttl is not None and now - state[-1] > self.ttl
 
 
 def group_id(name: str, version: int) -> str:
@@ -93,8 +165,8 @@ def compile_group(group: StreamAttributeGroup) -> CompiledGroup:
     if key is None:
         raise ValueError(f"group {group.name!r}: attribute key has no name")
     attributes = [compile_attribute(a) for a in group.attributes]
-    by_event: dict[EventKey, list[tuple[int, CompiledAttribute]]] = {}
-    every: list[tuple[int, CompiledAttribute]] = []
+    by_event: dict[EventKey, list[Listener]] = {}
+    every: list[Listener] = []
     for i, compiled in enumerate(attributes):
         if not compiled.event_versions:
             every.append((i, compiled))
@@ -104,8 +176,9 @@ def compile_group(group: StreamAttributeGroup) -> CompiledGroup:
         definition=group,
         key=key,
         attributes=attributes,
-        by_event={k: tuple(v) for k, v in by_event.items()},
-        every_event=tuple(every),
+        plans={k: _plan(v + every) for k, v in by_event.items()},
+        every_event=_plan(every),
+        ttl=group.ttl.total_seconds() if group.ttl else None,
     )
 
 
@@ -118,47 +191,70 @@ class AttributeEngine:
         for group in groups:
             self.publish(group)
 
-    def publish(self, group: StreamAttributeGroup) -> None:
-        """Add a group version (replacing one with the same name and version)."""
+    def publish(self, group: StreamAttributeGroup) -> bool:
+        """Add a group version; True if it is new (so it needs a backfill).
+
+        Republishing an identical definition keeps its state; a changed
+        definition under the same name and version starts empty.
+        """
         compiled = compile_group(group)
+        existing = self._groups.get(compiled.id)
+        if existing is not None and existing.definition == group:
+            return False
         self._groups[compiled.id] = compiled
+        return True
 
     @property
     def groups(self) -> list[StreamAttributeGroup]:
         return [g.definition for g in self._groups.values()]
 
-    def ingest(self, event: CanonicalEvent) -> list[tuple[str, str]]:
-        """Apply one event; return the (group id, entity id) pairs it changed."""
+    def ingest(self, event: CanonicalEvent, only: str | None = None) -> list[tuple[str, str]]:
+        """Apply one event (to one group when `only` names it); return the (group, entity) pairs changed.
+
+        This is the hot path (every event, every group), so it is written flat.
+        """
         changed: list[tuple[str, str]] = []
-        event_key = (event.atomic.get("event_vendor"), event.atomic.get("event_name"))
+        atomic = event.atomic
+        event_key = (atomic.get("event_vendor"), atomic.get("event_name"))
         timestamp = event.timestamp
-        for gid, group in self._groups.items():
-            entity = event.atomic.get(group.key)
+        groups = self._groups.items() if only is None else [(only, self._groups[only])]
+        for gid, group in groups:
+            entity = atomic.get(group.key)
             if entity is None:
                 continue
-            listeners = group.by_event.get(event_key, ())
-            if group.every_event:
-                listeners = listeners + group.every_event
-            if not listeners:
-                continue
-            states = group.states.get(entity)
-            touched = False
-            for index, attribute in listeners:
-                wanted_version = attribute.event_versions.get(event_key)
-                if wanted_version is not None and wanted_version != event.atomic.get("event_version"):
-                    continue
-                if attribute.criteria is not None and not attribute.criteria(event):
-                    continue
-                value = None
-                if attribute.value is not None:
-                    value = attribute.value(event)
-                    if value is None and attribute.aggregation.needs_value:
+            plan = group.plans.get(event_key, group.every_event)
+            candidates = plan.plain
+            for getter, table in plan.switches:
+                selector = getter(event)
+                if selector is not None:
+                    candidates = candidates + table.get(selector if selector.__class__ is str else str(selector), ())
+            states = None
+            for index, attribute in candidates:
+                versions = attribute.versions
+                if versions is not None:
+                    wanted = versions.get(event_key)
+                    if wanted is not None and wanted != atomic.get("event_version"):
                         continue
+                criteria = attribute.criteria
+                if criteria is not None and not criteria(event):
+                    continue
+                getter = attribute.value
+                value = None
+                if getter is not None:
+                    value = getter(event)
+                    if value is None:
+                        if attribute.needs_value:
+                            continue
+                    elif value.__class__ is list or value.__class__ is dict:
+                        value = hashable(value)
                 if states is None:
-                    states = group.states[entity] = [None] * len(group.attributes)
-                states[index] = attribute.aggregation.update(states[index], value, timestamp)
-                touched = True
-            if touched:
+                    states = group.states.get(entity)
+                    if states is None or (group.ttl is not None and timestamp - states[-1] > group.ttl):
+                        states = group.states[entity] = [None] * len(group.attributes) + [timestamp]
+                states[index] = attribute.update(states[index], value, timestamp)
+            if states is not None:
+                if timestamp > states[-1]:
+                    states[-1] = timestamp
                 changed.append((gid, entity))
         return changed
 
@@ -172,14 +268,23 @@ class AttributeEngine:
             raise KeyError(f"unknown attribute group {name!r}" + (f" version {version}" if version else ""))
         return group
 
+    def has_group(self, name: str, version: int | None = None) -> bool:
+        try:
+            self._group(name, version)
+        except KeyError:
+            return False
+        return True
+
     def get_attributes(
         self, name: str, entity: str, version: int | None = None, attributes: Iterable[str] | None = None
     ) -> dict[str, Any]:
-        """Current values of a group's attributes for one entity (defaults when unseen)."""
+        """Current values of a group's attributes for one entity (defaults when unseen or expired)."""
         group = self._group(name, version)
         wanted = set(attributes) if attributes is not None else None
-        states = group.states.get(entity)
         now = self._clock()
+        states = group.states.get(entity)
+        if states is not None and group.is_expired(states, now):
+            states = None
         return {
             a.name: a.value_of(None if states is None else states[i], now)
             for i, a in enumerate(group.attributes)
@@ -189,3 +294,33 @@ class AttributeEngine:
     def entities(self, name: str, version: int | None = None) -> int:
         """How many entities have state in a group."""
         return len(self._group(name, version).states)
+
+    def forget(self, entity: str) -> None:
+        """Drop every state held for `entity` in any group."""
+        for group in self._groups.values():
+            group.states.pop(entity, None)
+
+    # Checkpoints: states as JSON, so a restart need not replay the whole log.
+
+    def dump_states(self, gid: str, entities: Iterable[str] | None = None) -> Iterator[tuple[str, bytes]]:
+        """(entity, JSON state) for the given entities of group `gid` (all when None)."""
+        group = self._groups[gid]
+        for entity in group.states if entities is None else entities:
+            states = group.states.get(entity)
+            if states is None:
+                continue
+            doc = [None if s is None else a.aggregation.dump(s) for a, s in zip(group.attributes, states, strict=False)]
+            doc.append(states[-1])
+            yield entity, orjson.dumps(doc)
+
+    def load_state(self, gid: str, entity: str, raw: bytes) -> None:
+        group = self._groups[gid]
+        doc = orjson.loads(raw)
+        states = [None if d is None else a.aggregation.load(d) for a, d in zip(group.attributes, doc, strict=False)]
+        group.states[entity] = [*states, doc[-1]]
+
+    def group_ids(self) -> list[str]:
+        return list(self._groups)
+
+    def definition(self, gid: str) -> StreamAttributeGroup:
+        return self._groups[gid].definition
