@@ -15,6 +15,8 @@ from starlette.responses import JSONResponse
 from starlette.routing import Route
 
 from media_demo.newsroom import Newsroom
+from media_demo.signals.collector import collector_routes
+from media_demo.signals.signals_api import signals_routes
 from media_demo.tracking import is_domain_userid
 
 MAX_RECOMMENDATIONS = 20
@@ -54,6 +56,8 @@ def build_api(newsroom: Callable[[], Newsroom]) -> Starlette:
         routes=[
             Route("/api/recommended-articles", recommended_articles, methods=["GET"]),
             Route("/api/health", health, methods=["GET"]),
+            *signals_routes(newsroom),
+            *collector_routes(newsroom),
             Route("/api/{path:path}", unknown_api_route, methods=["GET", "POST", "PUT", "DELETE", "PATCH"]),
         ],
         exception_handlers={HTTPException: http_error},

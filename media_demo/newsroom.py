@@ -13,10 +13,13 @@ from collections.abc import Mapping
 from functools import cache
 from typing import Any
 
+from snowplow_signals import StreamAttributeGroup
+
 from media_demo.articles import Corpus, load_corpus
 from media_demo.recommend import ArticleIndex, ReaderProfile, ReadStats, Recommendation, recommend, strategy_name
 from media_demo.settings import Settings, get_settings
 from media_demo.signals import AttributeEngine, CanonicalEvent, EventLog, SchemaRegistry, enrich_or_bad
+from media_demo.signals.auth import resolve_api_token
 from media_demo.signals.definitions import (
     ARTICLE_EVENT,
     ARTICLE_VENDOR,
@@ -24,6 +27,8 @@ from media_demo.signals.definitions import (
     category_read_count,
     reader_profile_group,
 )
+from media_demo.signals.engine import group_id
+from media_demo.signals.registry import DefinitionRegistry
 from media_demo.tracking import InProcessEmitter, NewsroomTracker, http_emitter
 
 
@@ -39,6 +44,11 @@ class Newsroom:
         self.read_stats = ReadStats()
         self._lock = threading.RLock()
         self.log = EventLog(settings.database_url, flush_interval=settings.flush_interval_seconds)
+        # Signals-compatible API (/api/v1/): definitions published through it come back into the engine
+        # before the replay, so their attributes are rebuilt from every logged event.
+        self.signals_registry = DefinitionRegistry(self.log.engine)
+        self.signals_registry.install(self.engine)
+        self.api_token = resolve_api_token(settings)
         self.replayed = 0
         for event in self.log.events():
             self._apply(event)
@@ -111,8 +121,38 @@ class Newsroom:
         with self._lock:
             return self.read_stats.most_read(limit)
 
+    def publish(self, group: StreamAttributeGroup) -> bool:
+        """Have the engine evaluate `group`; True when it is new or changed (and needs a backfill)."""
+        with self._lock:  # `collect` iterates the engine's groups
+            return self.engine.publish(group)
+
+    def backfill(self, group: StreamAttributeGroup) -> int:
+        """Compute a newly published group over the whole event log; returns the events replayed.
+
+        The stored events are streamed through the new group's own evaluators,
+        so its windows and state continue seamlessly with live traffic.
+        """
+        gid = group_id(group.name, group.version or 1)
+        self.log.flush()
+        replayed = 0
+        with self._lock:
+            for event in self.log.events():
+                self.engine.ingest(event, only=gid)
+                replayed += 1
+        return replayed
+
     def close(self) -> None:
         self.log.close()
+
+    def reset(self) -> None:
+        """Forget every event: the log, the attributes and the read counts (`/micro/reset`, for tests).
+
+        The engine is rebuilt with the groups it evaluates now, published ones included.
+        """
+        with self._lock:
+            self.log.reset()
+            self.engine = AttributeEngine(self.engine.groups)
+            self.read_stats = ReadStats()
 
 
 @cache

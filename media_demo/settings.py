@@ -37,11 +37,26 @@ class Settings(BaseSettings):
         default=0.05,
         description="Longest time an accepted event waits before its group commit.",
     )
+    signals_api_token: str | None = Field(
+        default=None,
+        description="Bearer token of the Signals-compatible API under /api/v1/. When unset, one is "
+        "generated at first start and kept in `signals_token_path`.",
+    )
+    signals_token_file: Path | None = Field(
+        default=None,
+        description="Where the generated API token is kept (mode 0600); by default `signals_token` "
+        "beside the database, i.e. data/signals_token.",
+    )
 
     @property
     def database_url(self) -> str:
         """SQLAlchemy URL of the event log, so PostgreSQL can replace SQLite later."""
         return f"sqlite:///{self.media_demo_db}"
+
+    @property
+    def signals_token_path(self) -> Path:
+        """The token file; beside the database by default, so a test's temp database gets its own token."""
+        return self.signals_token_file or self.media_demo_db.parent / "signals_token"
 
 
 @cache

@@ -65,7 +65,7 @@ class CompiledAttribute:
         return result if self.coerce is None else self.coerce(result)
 
 
-def _default_for(attribute: Any) -> Any:
+def default_value(attribute: Any) -> Any:
     if attribute.default_value is not None:
         return attribute.default_value
     if attribute.aggregation in ("counter", "approx_count_distinct"):
@@ -99,7 +99,7 @@ def compile_attribute(attribute: Any) -> CompiledAttribute:
         aggregation=aggregation,
         value=compile_property(attribute.property) if attribute.property is not None else None,
         criteria=None if equals else compile_criteria(attribute.criteria),
-        default=_default_for(attribute),
+        default=default_value(attribute),
         coerce=coercer(attribute.type),
         event_versions={(e.vendor, e.name): e.version for e in attribute.events},
         equals=equals,

@@ -3,6 +3,11 @@
 Both routes into the engine use this one function: the in-process emitter of
 the app's own tracker and the HTTP collector endpoint. So both produce the
 same records, and what the engine sees does not depend on how it arrived.
+
+Besides the tracker's own fields it derives what Snowplow's enrichments do:
+referrer medium/source/term (referer parser), `utm_*` campaign fields
+(campaign attribution) and browser/OS/device from the user agent. The
+user-agent parse is cached because a reader sends the same string on every event.
 """
 
 from __future__ import annotations
@@ -13,11 +18,14 @@ import datetime as dt
 import time
 import uuid
 from collections.abc import Mapping
+from functools import lru_cache
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import parse_qs, parse_qsl, urlsplit
 
 import orjson
+from ua_parser import parse as parse_user_agent
 
+from media_demo.signals import referers
 from media_demo.signals.events import BadEvent, CanonicalEvent
 from media_demo.signals.iglu import SchemaKey, SchemaRegistry
 
@@ -54,6 +62,25 @@ STRING_FIELDS = {
     "se_pr": "se_property",
 }
 MAX_FIELD_CHARS = 8192
+# Epoch milliseconds a device timestamp may take: 1970 up to the end of year 9999 (datetime's range).
+MAX_EPOCH_MILLIS = 253_402_300_799_999
+# Campaign attribution: page URL query parameter -> atomic field (Snowplow's defaults).
+CAMPAIGN_FIELDS = {
+    "utm_medium": "mkt_medium",
+    "utm_source": "mkt_source",
+    "utm_term": "mkt_term",
+    "utm_content": "mkt_content",
+    "utm_campaign": "mkt_campaign",
+}
+# Click-id parameter -> ad network (`mkt_clickid`, `mkt_network`), also Snowplow's defaults.
+CLICK_IDS = {"gclid": "Google", "msclkid": "Microsoft", "dclid": "DoubleClick"}
+MOBILE_OS = frozenset({"iOS", "Android", "Windows Phone", "BlackBerry OS", "KaiOS", "Symbian OS", "Firefox OS"})
+COMPUTER_OS = frozenset(
+    {"Windows", "Mac OS X", "Linux", "Ubuntu", "Debian", "Fedora", "Chrome OS", "FreeBSD", "OpenBSD", "NetBSD"}
+)
+# Not people, beyond the crawlers ua-parser already files under the "Spider" device: headless browsers
+# and HTTP libraries (lower-case substrings; not a bare "bot", which CUBOT phones contain).
+ROBOT_MARKERS = ("headless", "curl/", "wget/", "python-", "python/", "go-http-client", "java/", "libwww")
 
 
 class InvalidPayloadError(ValueError):
@@ -70,9 +97,12 @@ def _millis(payload: Mapping[str, Any], name: str) -> float | None:
     if raw in (None, ""):
         return None
     try:
-        return int(raw) / 1000.0
+        millis = int(raw)
     except (TypeError, ValueError):
         raise InvalidPayloadError(f"field '{name}' must be epoch milliseconds, got {raw!r}") from None
+    if not 0 <= millis <= MAX_EPOCH_MILLIS:
+        raise InvalidPayloadError(f"field '{name}' is out of range (epoch milliseconds up to year 9999), got {raw!r}")
+    return millis / 1000.0
 
 
 def _json_field(payload: Mapping[str, Any], plain: str, encoded: str) -> Any:
@@ -121,6 +151,90 @@ def _url_parts(prefix: str, url: str | None) -> dict[str, Any]:
     }
 
 
+def _bare(host: str) -> str:
+    return host[4:] if host.startswith("www.") else host
+
+
+def _referer_fields(refr_host: str | None, refr_query: str | None, page_host: str | None) -> dict[str, str]:
+    """`refr_medium`, `refr_source`, `refr_term` like Snowplow's referer parser.
+
+    `internal` when the referrer is the page's own host (ignoring `www.`), a listed
+    search/social/email site, else `unknown`. No referrer, no fields.
+    """
+    if not refr_host:
+        return {}
+    if page_host and _bare(refr_host) == _bare(page_host):
+        return {"refr_medium": "internal"}
+    found = referers.classify(refr_host)
+    if found is None:
+        return {"refr_medium": "unknown"}
+    medium, source, term_params = found
+    fields = {"refr_medium": medium, "refr_source": source}
+    if term_params and refr_query:
+        values = parse_qs(refr_query)
+        for name in term_params:
+            term = values.get(name, [""])[0].strip()
+            if term:
+                fields["refr_term"] = term
+                break
+    return fields
+
+
+def _campaign_fields(page_query: str | None) -> dict[str, str]:
+    """`mkt_*` from the page URL's `utm_*` and click-id parameters (the first value of each wins)."""
+    if not page_query or ("utm_" not in page_query and "clid" not in page_query):
+        return {}
+    fields: dict[str, str] = {}
+    for name, value in parse_qsl(page_query):
+        if not value:
+            continue
+        if (target := CAMPAIGN_FIELDS.get(name)) is not None:
+            fields.setdefault(target, value)
+        elif name in CLICK_IDS and "mkt_clickid" not in fields:
+            fields["mkt_clickid"], fields["mkt_network"] = value, CLICK_IDS[name]
+    return fields
+
+
+def _device_type(useragent: str, os_family: str | None, device_family: str | None) -> str:
+    """Computer / Mobile / Tablet / Robot / Unknown, the classes of Snowplow's `dvce_type`."""
+    lowered = useragent.lower()
+    if device_family == "Spider" or any(marker in lowered for marker in ROBOT_MARKERS):
+        return "Robot"
+    device = (device_family or "").lower()
+    if "ipad" in device or "tablet" in device or "kindle" in device:
+        return "Tablet"
+    if os_family == "Android" and "mobile" not in lowered:  # Android tablets leave "Mobile" out
+        return "Tablet"
+    if os_family in MOBILE_OS or "mobi" in lowered:
+        return "Mobile"
+    if os_family in COMPUTER_OS:
+        return "Computer"
+    return "Unknown"
+
+
+@lru_cache(maxsize=4096)
+def user_agent_fields(useragent: str) -> tuple[tuple[str, str | bool], ...]:
+    """`br_family`, `br_version`, `os_family`, `dvce_type`, `dvce_ismobile` of a user agent.
+
+    Parsed with ua-parser (about a millisecond each, so cached); a tuple of pairs so
+    that the cached value cannot be changed by a caller.
+    """
+    result = parse_user_agent(useragent)
+    browser, system, device = result.user_agent, result.os, result.device
+    dvce_type = _device_type(useragent, system.family if system else None, device.family if device else None)
+    fields: dict[str, str | bool] = {
+        "br_family": browser.family if browser else "Unknown",
+        "os_family": system.family if system else "Unknown",
+        "dvce_type": dvce_type,
+        "dvce_ismobile": dvce_type in ("Mobile", "Tablet"),
+    }
+    if browser:
+        parts = [p for p in (browser.major, browser.minor, browser.patch, browser.patch_minor) if p]
+        if parts:
+            fields["br_version"] = ".".join(parts)
+    return tuple(fields.items())
+
+
 def enrich(payload: Mapping[str, Any], registry: SchemaRegistry, collector_time: float | None = None) -> CanonicalEvent:
     """Validate one tracker payload and build its canonical event.
 
@@ -130,6 +244,8 @@ def enrich(payload: Mapping[str, Any], registry: SchemaRegistry, collector_time:
     e = payload.get("e")
     if not e:
         raise InvalidPayloadError("field 'e' (event type) is missing")
+    if not isinstance(e, str):
+        raise InvalidPayloadError(f"field 'e' (event type) must be a string, got {e!r}")
     event_id = payload.get("eid")
     try:
         event_id = str(uuid.UUID(str(event_id)))
@@ -195,6 +311,12 @@ def enrich(payload: Mapping[str, Any], registry: SchemaRegistry, collector_time:
             atomic[name] = _iso(value)
     atomic.update(_url_parts("page", atomic.get("page_url")))
     atomic.update(_url_parts("refr", atomic.get("page_referrer")))
+    if "page_referrer" in atomic:
+        refr_host, refr_query = atomic.get("refr_urlhost"), atomic.get("refr_urlquery")
+        atomic.update(_referer_fields(refr_host, refr_query, atomic.get("page_urlhost")))
+    atomic.update(_campaign_fields(atomic.get("page_urlquery")))
+    if "useragent" in atomic:
+        atomic.update(user_agent_fields(atomic["useragent"]))
     return CanonicalEvent(
         atomic=atomic, timestamp=derived, event_schema=event_schema, event_data=event_data, entities=entities
     )
@@ -203,10 +325,17 @@ def enrich(payload: Mapping[str, Any], registry: SchemaRegistry, collector_time:
 def enrich_or_bad(
     payload: Mapping[str, Any], registry: SchemaRegistry, collector_time: float | None = None
 ) -> CanonicalEvent | BadEvent:
-    """Like `enrich`, but an invalid payload becomes a `BadEvent` that keeps the payload."""
+    """Like `enrich`, but an invalid payload becomes a `BadEvent` that keeps the payload.
+
+    An unexpected error is a bad event too (Snowplow's "enrichment failure"): a
+    payload from the network must never take the pipeline down.
+    """
     collector_time = time.time() if collector_time is None else collector_time
     try:
         return enrich(payload, registry, collector_time)
     except InvalidPayloadError as exc:
-        raw = orjson.dumps(dict(payload), default=str).decode()
-        return BadEvent(reason=str(exc), payload=raw, received_at=collector_time)
+        reason = str(exc)
+    except Exception as exc:
+        reason = f"enrichment failed: {type(exc).__name__}: {exc}"
+    raw = orjson.dumps(dict(payload), default=str, option=orjson.OPT_NON_STR_KEYS).decode()
+    return BadEvent(reason=reason, payload=raw, received_at=collector_time)

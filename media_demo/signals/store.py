@@ -13,8 +13,8 @@ import threading
 from collections.abc import Iterator
 from pathlib import Path
 
+from sqlalchemy import delete, insert
 from sqlalchemy import event as sa_event
-from sqlalchemy import insert
 from sqlmodel import Field, Session, SQLModel, create_engine, func, select
 
 from media_demo.signals.events import BadEvent, CanonicalEvent
@@ -182,3 +182,21 @@ class EventLog:
             good = session.exec(select(func.count()).select_from(EventRow)).one()
             bad = session.exec(select(func.count()).select_from(BadEventRow)).one()
         return {"good": good, "bad": bad}
+
+    def recent_events(self, limit: int = 100) -> list[CanonicalEvent]:
+        """The most recent committed good events, newest first (what `/micro/good` lists)."""
+        with Session(self.engine) as session:
+            bodies = session.exec(select(EventRow.body).order_by(EventRow.seq.desc()).limit(limit)).all()
+        return [CanonicalEvent.from_json(body) for body in bodies]
+
+    def reset(self, timeout: float = 10.0) -> None:
+        """Delete every good and bad event, pending ones included (Snowplow Micro's reset, for tests).
+
+        Commits what is pending first, so events appended before the reset do not
+        reappear after it. The in-memory views built from the log are the caller's
+        to reset (`Newsroom.reset`).
+        """
+        self.flush(timeout)
+        with self.engine.begin() as connection:
+            connection.execute(delete(EventRow))
+            connection.execute(delete(BadEventRow))

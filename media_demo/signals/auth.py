@@ -1,0 +1,78 @@
+"""The bearer token of the Signals-compatible API (`/api/v1/`).
+
+`SignalsSandbox(api_url=..., sandbox_token=...)` sends `Authorization: Bearer
+<sandbox_token>` on every call; this module decides what that token is. An
+explicit `SIGNALS_API_TOKEN` wins; otherwise a random token is generated once,
+kept in a 0600 file beside the database and logged once, so a fresh checkout
+is protected without any configuration.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import secrets
+import stat
+from pathlib import Path
+
+from media_demo.settings import Settings
+
+logger = logging.getLogger(__name__)
+
+TOKEN_BYTES = 32
+
+
+def resolve_api_token(settings: Settings) -> str:
+    """The API token: the configured one, else the stored one, else a new one (stored and logged once)."""
+    if settings.signals_api_token is not None:
+        token = settings.signals_api_token.strip()
+        if not token:
+            raise ValueError("SIGNALS_API_TOKEN is set but empty; unset it to have a token generated")
+        return token
+    path = settings.signals_token_path
+    token = _read_token(path)
+    if token is not None:
+        return token
+    token = secrets.token_urlsafe(TOKEN_BYTES)
+    if _create_token_file(path, token):
+        logger.warning(
+            "Signals API: generated a bearer token for /api/v1/ (shown once, kept in %s): %s",
+            path,
+            token,
+        )
+        return token
+    # Another process created the file first: everyone must share its token.
+    stored = _read_token(path)
+    if stored is None:
+        raise RuntimeError(f"Signals API: token file {path} exists but holds no token")
+    return stored
+
+
+def _read_token(path: Path) -> str | None:
+    """The token in `path`, tightening its permissions to 0600 if others could read it."""
+    try:
+        text = path.read_text(encoding="utf-8").strip()
+    except FileNotFoundError:
+        return None
+    mode = stat.S_IMODE(path.stat().st_mode)
+    if mode & 0o077:
+        logger.warning("Signals API: token file %s was readable by others (mode %o); setting 0600", path, mode)
+        path.chmod(0o600)
+    return text or None
+
+
+def _create_token_file(path: Path, token: str) -> bool:
+    """Write `token` to `path` atomically (never a half-written file); False if `path` already exists."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    scratch = path.with_name(f".{path.name}.{os.getpid()}.{secrets.token_hex(4)}")
+    descriptor = os.open(scratch, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    try:
+        with os.fdopen(descriptor, "w", encoding="utf-8") as handle:
+            handle.write(token + "\n")
+        try:
+            os.link(scratch, path)  # atomic, and fails instead of replacing a token someone already uses
+        except FileExistsError:
+            return False
+        return True
+    finally:
+        scratch.unlink(missing_ok=True)

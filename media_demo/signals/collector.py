@@ -1,0 +1,284 @@
+"""A Snowplow-compatible collector, plus Snowplow-Micro-style inspection for tests.
+
+Real trackers (JavaScript, Python, mobile) can point at this app: `POST
+/com.snowplowanalytics.snowplow/tp2` takes their batches and `GET /i` their
+pixel requests. Every payload goes through `Newsroom.collect`, the same path
+as the in-process emitter, so both routes produce the same canonical events.
+
+Two promises, as a real collector makes them:
+- an answer of 200 means the events are durable (committed to the event log),
+  so a tracker that gets no answer can retry without losing anything;
+- nothing is dropped: a body or payload that cannot become an event is kept
+  as a bad event with its reason (Snowplow's bad rows), and the answer is a
+  4xx JSON, never a 500.
+"""
+
+from __future__ import annotations
+
+import base64
+import datetime as dt
+import logging
+import time
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+import orjson
+from starlette.concurrency import run_in_threadpool
+from starlette.requests import ClientDisconnect, Request
+from starlette.responses import JSONResponse, PlainTextResponse, Response
+from starlette.routing import Route
+
+from media_demo.signals.events import BadEvent, CanonicalEvent
+
+if TYPE_CHECKING:
+    from media_demo.newsroom import Newsroom
+
+logger = logging.getLogger(__name__)
+
+TP2_PATH = "/com.snowplowanalytics.snowplow/tp2"
+PIXEL_PATH = "/i"
+# Any 1-0-* revision of the batch envelope: they differ only in documentation and limits.
+PAYLOAD_DATA_SCHEMA = "iglu:com.snowplowanalytics.snowplow/payload_data/jsonschema/1-0-"
+MAX_BODY_BYTES = 1024 * 1024
+# How much of an unusable body a bad event keeps: enough to debug, bounded so bad input cannot fill the disk.
+BAD_COPY_CHARS = 64 * 1024
+MICRO_DEFAULT_LIMIT = 100
+MICRO_MAX_LIMIT = 10_000
+# Bad-event reason prefixes, named after Snowplow's bad-row types.
+FORMAT_VIOLATION = "collector_payload_format_violation"
+SIZE_VIOLATION = "size_violation"
+# The 1x1 transparent GIF every Snowplow collector answers pixel requests with.
+PIXEL = base64.b64decode("R0lGODlhAQABAPAAAP///wAAACH5BAEAAAAALAAAAAABAAEAAAICRAEAOw==")
+NO_CACHE = {"Cache-Control": "no-cache, no-store, must-revalidate"}
+
+
+def _error(status: int, message: str, headers: dict[str, str] | None = None) -> JSONResponse:
+    """The API's error shape (`media_demo.api.error`), repeated to keep `signals` free of `api` imports."""
+    return JSONResponse({"error": message, "status": status}, status_code=status, headers=headers)
+
+
+def _json(document: Any) -> Response:
+    return Response(orjson.dumps(document), media_type="application/json", headers=NO_CACHE)
+
+
+def _cors(request: Request) -> dict[str, str]:
+    """Like the Snowplow collector: any page may send events, with credentials (the JS tracker sets them)."""
+    origin = request.headers.get("origin")
+    if not origin:
+        return {"Access-Control-Allow-Origin": "*"}
+    return {"Access-Control-Allow-Origin": origin, "Access-Control-Allow-Credentials": "true", "Vary": "Origin"}
+
+
+def _copy(text: str | bytes) -> str:
+    """What a bad event keeps of an unusable input: its text, cut at `BAD_COPY_CHARS`."""
+    if isinstance(text, bytes):
+        text = text[: BAD_COPY_CHARS * 4].decode("utf-8", errors="replace")
+    return text[:BAD_COPY_CHARS]
+
+
+def _bad(reason: str, copy: str | bytes) -> BadEvent:
+    return BadEvent(reason=reason, payload=_copy(copy), received_at=time.time())
+
+
+def _collector_fields(request: Request) -> dict[str, str]:
+    """What the collector knows about the sender: its user agent and IP address.
+
+    Used only where the tracker sent no `ua` / `ip` of its own, as in Snowplow;
+    `SP-Anonymous` (the JS tracker's anonymous tracking) keeps the IP out.
+    """
+    fields: dict[str, str] = {}
+    if user_agent := request.headers.get("user-agent"):
+        fields["ua"] = user_agent
+    if "sp-anonymous" not in request.headers:
+        forwarded = request.headers.get("x-forwarded-for", "").split(",")[0].strip()
+        if ip := forwarded or (request.client.host if request.client else ""):
+            fields["ip"] = ip
+    return fields
+
+
+def _tracker_payload(item: dict[str, Any], collector: dict[str, str]) -> dict[str, Any]:
+    """A payload as the tracker protocol has it: string values (as the in-process emitter sends them).
+
+    Numbers and booleans from a lax JSON sender become strings; objects and lists are
+    left for enrichment to reject with a reason.
+    """
+    payload: dict[str, Any] = dict(collector)
+    for key, value in item.items():
+        if value is None:
+            continue
+        if isinstance(value, bool):
+            value = "true" if value else "false"
+        elif isinstance(value, int | float):
+            value = str(value)
+        payload[key] = value
+    return payload
+
+
+def _ingest(room: Newsroom, items: list[Any], collector: dict[str, str], bad: list[BadEvent]) -> None:
+    """Collect a batch (and log the bad events found before it), then wait until all of it is durable.
+
+    Blocking: run it in a worker thread, never on the event loop.
+    """
+    tickets = [room.log.append(event) for event in bad]
+    for index, item in enumerate(items):
+        if isinstance(item, dict):
+            tickets.append(room.collect(_tracker_payload(item, collector)))
+        else:
+            reason = f"{FORMAT_VIOLATION}: payload {index} of the batch is a {type(item).__name__}, not an object"
+            tickets.append(room.log.append(_bad(reason, orjson.dumps(item))))
+    if tickets:
+        room.log.wait_durable(max(tickets))
+
+
+async def _read_body(request: Request) -> tuple[bytes, bool]:
+    """The body, read no further than `MAX_BODY_BYTES`; (body, True) when it is longer."""
+    body = bytearray()
+    async for chunk in request.stream():
+        body += chunk
+        if len(body) > MAX_BODY_BYTES:
+            return bytes(body[:MAX_BODY_BYTES]), True
+    return bytes(body), False
+
+
+def _envelope_problem(document: Any) -> str | None:
+    """Why a parsed body is not a `payload_data` batch, or None when it is one."""
+    if not isinstance(document, dict) or "schema" not in document or "data" not in document:
+        return "body must be a self-describing JSON object with 'schema' and 'data'"
+    schema = document["schema"]
+    if not (isinstance(schema, str) and schema.startswith(PAYLOAD_DATA_SCHEMA) and schema[-1:].isdigit()):
+        return f"unsupported schema {str(schema)[:200]!r}, expected {PAYLOAD_DATA_SCHEMA}*"
+    if not isinstance(document["data"], list):
+        return f"'data' must be a list of tracker payloads, got {type(document['data']).__name__}"
+    if not document["data"]:
+        return "'data' is an empty list"
+    return None
+
+
+def _event_document(event: CanonicalEvent) -> dict[str, Any]:
+    return {
+        "atomic": event.atomic,
+        "timestamp": event.timestamp,
+        "event_schema": event.event_schema,
+        "event_data": event.event_data,
+        "entities": event.entities,
+    }
+
+
+def _iso(moment: dt.datetime) -> str:
+    """SQLite gives datetimes back without their zone; they were stored in UTC."""
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=dt.UTC)
+    return moment.isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def _limit(request: Request) -> int:
+    """The `?limit=` of a `/micro` listing; ValueError with the reason when it is not 1..MICRO_MAX_LIMIT."""
+    raw = request.query_params.get("limit", str(MICRO_DEFAULT_LIMIT))
+    if not raw.isdigit() or not 1 <= int(raw) <= MICRO_MAX_LIMIT:
+        raise ValueError(f"query parameter 'limit' must be a whole number from 1 to {MICRO_MAX_LIMIT}")
+    return int(raw)
+
+
+def collector_routes(newsroom: Callable[[], Newsroom], *, micro: bool = True) -> list[Route]:
+    """The collector's routes; `newsroom` is called per request so tests can supply their own.
+
+    `micro=False` leaves out the `/micro/*` inspection routes, whose reset deletes
+    the whole event log: they are meant for tests and local development.
+    """
+
+    async def ingest(request: Request, items: list[Any], bad: list[BadEvent] | None = None) -> Response | None:
+        """Run `_ingest` in a worker thread; None when durable, else a 503 (trackers retry it)."""
+        try:
+            await run_in_threadpool(_ingest, newsroom(), items, _collector_fields(request), bad or [])
+        except Exception:
+            logger.exception("collector: could not make a batch durable")
+            return _error(503, "the event log could not store the events; retry later", _cors(request))
+        return None
+
+    async def reject(request: Request, status: int, reason: str, copy: str | bytes) -> Response:
+        """Keep an unusable body as a bad event, then answer `status` with the reason."""
+        failed = await ingest(request, [], [_bad(reason, copy)])
+        return failed or _error(status, reason, _cors(request))
+
+    async def tp2(request: Request) -> Response:
+        cors = _cors(request)
+        if request.method == "OPTIONS":  # CORS preflight of the JS tracker's POST
+            requested = request.headers.get("access-control-request-headers", "Content-Type, SP-Anonymous")
+            preflight = {
+                "Access-Control-Allow-Methods": "POST, GET, OPTIONS",
+                "Access-Control-Allow-Headers": requested,
+            }
+            return Response(status_code=200, headers={**cors, **preflight, "Access-Control-Max-Age": "3600"})
+        try:
+            body, too_large = await _read_body(request)
+        except ClientDisconnect:
+            return _error(400, "the client disconnected before the body was complete", cors)
+        if too_large:
+            declared = request.headers.get("content-length", "unknown")
+            reason = (
+                f"{SIZE_VIOLATION}: body is over the {MAX_BODY_BYTES}-byte limit (Content-Length {declared}); "
+                f"its first {BAD_COPY_CHARS} characters are kept"
+            )
+            return await reject(request, 413, reason, body)
+        if not body.strip():
+            return await reject(request, 400, f"{FORMAT_VIOLATION}: the body is empty", body)
+        try:
+            document = orjson.loads(body)
+        except orjson.JSONDecodeError as exc:
+            return await reject(request, 400, f"{FORMAT_VIOLATION}: the body is not valid JSON ({exc})", body)
+        if (problem := _envelope_problem(document)) is not None:
+            return await reject(request, 400, f"{FORMAT_VIOLATION}: {problem}", body)
+        # A well-formed batch is accepted whole; its bad payloads go to the bad events.
+        failed = await ingest(request, document["data"])
+        return failed or PlainTextResponse("ok", headers={**cors, **NO_CACHE})
+
+    async def pixel(request: Request) -> Response:
+        """The GET tracker: the query string is one payload; the answer is always the pixel."""
+        failed = await ingest(request, [dict(request.query_params)])
+        return failed or Response(PIXEL, media_type="image/gif", headers={**_cors(request), **NO_CACHE})
+
+    async def micro_all(_request: Request) -> Response:
+        room = newsroom()
+        await run_in_threadpool(room.log.flush)  # in-process events too, not only acknowledged ones
+        counts = await run_in_threadpool(room.log.counts)
+        return _json({"total": counts["good"] + counts["bad"], **counts})
+
+    async def micro_good(request: Request) -> Response:
+        """Recent good events, newest first, as canonical-event documents."""
+        try:
+            limit = _limit(request)
+        except ValueError as exc:
+            return _error(400, str(exc))
+        room = newsroom()
+        await run_in_threadpool(room.log.flush)
+        events = await run_in_threadpool(room.log.recent_events, limit)
+        return _json([_event_document(event) for event in events])
+
+    async def micro_bad(request: Request) -> Response:
+        """Recent bad events, newest first, with their reasons."""
+        try:
+            limit = _limit(request)
+        except ValueError as exc:
+            return _error(400, str(exc))
+        room = newsroom()
+        await run_in_threadpool(room.log.flush)
+        rows = await run_in_threadpool(room.log.bad_events, limit)
+        return _json([{"reason": r.reason, "payload": r.payload, "received_at": _iso(r.received_at)} for r in rows])
+
+    async def micro_reset(_request: Request) -> Response:
+        """Forget every event: log, attributes and read counts."""
+        await run_in_threadpool(newsroom().reset)
+        return _json({"total": 0, "good": 0, "bad": 0})
+
+    routes = [
+        Route(TP2_PATH, tp2, methods=["POST", "OPTIONS"]),
+        Route(PIXEL_PATH, pixel, methods=["GET"]),
+    ]
+    if micro:
+        routes += [
+            Route("/micro/all", micro_all, methods=["GET"]),
+            Route("/micro/good", micro_good, methods=["GET"]),
+            Route("/micro/bad", micro_bad, methods=["GET"]),
+            Route("/micro/reset", micro_reset, methods=["GET", "POST"]),
+        ]
+    return routes

@@ -1,0 +1,143 @@
+"""Property test: streaming and the polars batch recompute agree on random event streams."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from snowplow_signals import (
+    AtomicProperty,
+    Attribute,
+    Criteria,
+    Criterion,
+    Event,
+    EventProperty,
+    PageView,
+    StreamAttributeGroup,
+    domain_userid,
+)
+
+from media_demo.signals import AttributeEngine
+from media_demo.signals.batch import recompute
+from media_demo.signals.engine import compile_group
+from tests.factories import page_view, self_describing
+
+SCHEMA = "iglu:com.acme/play/jsonschema/1-0-0"
+PLAY = Event(vendor="com.acme", name="play", version="1-0-0")
+GENRE = EventProperty(vendor="com.acme", name="play", major_version=1, path="genre")
+SECONDS = EventProperty(vendor="com.acme", name="play", major_version=1, path="seconds")
+TITLE = AtomicProperty(name="page_title")
+
+
+def attr(name: str, aggregation: str, type_: str = "string", **kwargs) -> Attribute:  # noqa: ANN003
+    return Attribute(name=name, type=type_, aggregation=aggregation, **kwargs)
+
+
+ATTRIBUTES = [
+    attr("events", "counter", "int32", events=[]),
+    attr("views", "counter", "int32", events=[PageView()]),
+    attr("plays_rock", "counter", "int32", events=[PLAY], criteria=Criteria(all=[Criterion.eq(GENRE, "rock")])),
+    attr("long_plays", "counter", "int32", events=[PLAY], criteria=Criteria(all=[Criterion.gte(SECONDS, 60)])),
+    attr("odd_titles", "counter", "int32", events=[PageView()], criteria=Criteria(any=[Criterion.like(TITLE, "%1"), Criterion.in_list(TITLE, ["t2", "t4"])])),
+    attr("untitled", "counter", "int32", events=[PageView()], criteria=Criteria(all=[Criterion.is_null(TITLE)])),
+    attr("not_jazz", "counter", "int32", events=[PLAY], criteria=Criteria(all=[Criterion.neq(GENRE, "jazz"), Criterion.is_not_null(GENRE)])),
+    attr("total_seconds", "sum", "double", events=[PLAY], property=SECONDS),
+    attr("shortest", "min", "double", events=[PLAY], property=SECONDS),
+    attr("longest", "max", "double", events=[PLAY], property=SECONDS, criteria=Criteria(all=[Criterion.lt(SECONDS, 300)])),
+    attr("average", "mean", "double", events=[PLAY], property=SECONDS),
+    attr("first_genre", "first", events=[PLAY], property=GENRE),
+    attr("last_title", "last", events=[PageView()], property=TITLE, default_value="none"),
+    attr("genres", "unique_list", "string_list", events=[PLAY], property=GENRE),
+    attr("top_genre", "most_frequent", events=[PLAY], property=GENRE),
+    attr("rare_genre", "least_frequent", events=[PLAY], property=GENRE),
+    attr("genre_counts", "category_count", "dict", events=[PLAY], property=GENRE),
+    attr("distinct_titles", "approx_count_distinct", "int32", events=[PageView()], property=TITLE),
+    attr("since_first", "time_since_first", "double", events=[], time_unit="min"),
+    attr("since_last_play", "time_since_last", "double", events=[PLAY], time_unit="s"),
+    attr("views_10m", "counter", "int32", events=[PageView()], period=dt.timedelta(minutes=10)),
+    attr("genres_1h", "unique_list", "string_list", events=[PLAY], property=GENRE, period=dt.timedelta(hours=1)),
+    attr("top_genre_1h", "most_frequent", events=[PLAY], property=GENRE, period=dt.timedelta(hours=1)),
+    attr("seconds_30m", "sum", "int64", events=[PLAY], property=SECONDS, period=dt.timedelta(minutes=30)),
+]
+
+
+def group(ttl: dt.timedelta | None = None) -> StreamAttributeGroup:
+    return StreamAttributeGroup(
+        name="sink", version=1, attribute_key=domain_userid, owner="t@example.com", attributes=ATTRIBUTES, ttl=ttl
+    )
+
+
+event_spec = st.tuples(
+    st.sampled_from(["u1", "u2", "u3"]),
+    st.integers(min_value=0, max_value=900),  # seconds after the previous event (0 = a tie)
+    st.one_of(
+        st.tuples(st.just("view"), st.sampled_from([None, "t1", "t2", "t3", "t4", "t11"])),
+        st.tuples(
+            st.just("play"),
+            st.fixed_dictionaries(
+                {},
+                optional={
+                    "genre": st.sampled_from(["rock", "jazz", "pop", "folk"]),
+                    "seconds": st.one_of(st.integers(0, 400), st.floats(0, 400, allow_nan=False), st.just("n/a")),
+                },
+            ),
+        ),
+    ),
+)
+
+
+def build(specs: list) -> list:  # noqa: ANN001
+    events, now = [], 1_700_000_000.0
+    for user, step, (kind, payload) in specs:
+        now += step
+        if kind == "view":
+            events.append(page_view(user, now, **({"page_title": payload} if payload else {})))
+        else:
+            events.append(self_describing(SCHEMA, payload, user=user, timestamp=now))
+    return events
+
+
+def assert_same(streamed: dict, batch: dict) -> None:
+    assert streamed.keys() == batch.keys()
+    for name, value in streamed.items():
+        if isinstance(value, float):
+            assert batch[name] == pytest.approx(value, rel=1e-9, abs=1e-9), name
+        else:
+            assert batch[name] == value, name
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(specs=st.lists(event_spec, max_size=60), later=st.integers(0, 7200), with_ttl=st.booleans())
+def test_streaming_equals_batch_recompute(specs: list, later: int, with_ttl: bool) -> None:
+    definition = group(dt.timedelta(minutes=20) if with_ttl else None)
+    events = build(specs)
+    now = (events[-1].timestamp if events else 1_700_000_000.0) + later
+    engine = AttributeEngine([definition], clock=lambda: now)
+    for event in events:
+        engine.ingest(event)
+    batch = recompute(definition, events, now)
+    defaults = engine.get_attributes("sink", "nobody")
+    for user in ["u1", "u2", "u3"]:
+        assert_same(engine.get_attributes("sink", user), batch.get(user, defaults))
+
+
+def test_recompute_on_a_hand_made_stream() -> None:
+    events = build(
+        [
+            ("u1", 0, ("view", "t1")),
+            ("u1", 10, ("play", {"genre": "rock", "seconds": 100})),
+            ("u1", 10, ("play", {"genre": "jazz", "seconds": 20})),
+            ("u1", 0, ("play", {"genre": "rock", "seconds": "n/a"})),
+        ]
+    )
+    result = recompute(group(), events, events[-1].timestamp + 60)["u1"]
+    assert result["events"] == 4
+    assert result["plays_rock"] == 2
+    assert result["total_seconds"] == 120.0
+    assert result["genres"] == ["jazz", "rock"]
+    assert result["genre_counts"] == {"rock": 2, "jazz": 1}
+    assert result["top_genre"] == "rock"
+    assert result["since_first"] == pytest.approx(80 / 60)
+    assert compile_group(group()).id == "sink_v1"
