@@ -31,7 +31,7 @@ SECONDS = EventProperty(vendor="com.acme", name="play", major_version=1, path="s
 TITLE = AtomicProperty(name="page_title")
 
 
-def attr(name: str, aggregation: str, type_: str = "string", **kwargs) -> Attribute:  # noqa: ANN003
+def attr(name: str, aggregation: str, type_: str = "string", **kwargs) -> Attribute:
     return Attribute(name=name, type=type_, aggregation=aggregation, **kwargs)
 
 
@@ -40,12 +40,26 @@ ATTRIBUTES = [
     attr("views", "counter", "int32", events=[PageView()]),
     attr("plays_rock", "counter", "int32", events=[PLAY], criteria=Criteria(all=[Criterion.eq(GENRE, "rock")])),
     attr("long_plays", "counter", "int32", events=[PLAY], criteria=Criteria(all=[Criterion.gte(SECONDS, 60)])),
-    attr("odd_titles", "counter", "int32", events=[PageView()], criteria=Criteria(any=[Criterion.like(TITLE, "%1"), Criterion.in_list(TITLE, ["t2", "t4"])])),
+    attr(
+        "odd_titles",
+        "counter",
+        "int32",
+        events=[PageView()],
+        criteria=Criteria(any=[Criterion.like(TITLE, "%1"), Criterion.in_list(TITLE, ["t2", "t4"])]),
+    ),
     attr("untitled", "counter", "int32", events=[PageView()], criteria=Criteria(all=[Criterion.is_null(TITLE)])),
-    attr("not_jazz", "counter", "int32", events=[PLAY], criteria=Criteria(all=[Criterion.neq(GENRE, "jazz"), Criterion.is_not_null(GENRE)])),
+    attr(
+        "not_jazz",
+        "counter",
+        "int32",
+        events=[PLAY],
+        criteria=Criteria(all=[Criterion.neq(GENRE, "jazz"), Criterion.is_not_null(GENRE)]),
+    ),
     attr("total_seconds", "sum", "double", events=[PLAY], property=SECONDS),
     attr("shortest", "min", "double", events=[PLAY], property=SECONDS),
-    attr("longest", "max", "double", events=[PLAY], property=SECONDS, criteria=Criteria(all=[Criterion.lt(SECONDS, 300)])),
+    attr(
+        "longest", "max", "double", events=[PLAY], property=SECONDS, criteria=Criteria(all=[Criterion.lt(SECONDS, 300)])
+    ),
     attr("average", "mean", "double", events=[PLAY], property=SECONDS),
     attr("first_genre", "first", events=[PLAY], property=GENRE),
     attr("last_title", "last", events=[PageView()], property=TITLE, default_value="none"),
@@ -88,7 +102,7 @@ event_spec = st.tuples(
 )
 
 
-def build(specs: list) -> list:  # noqa: ANN001
+def build(specs: list) -> list:
     events, now = [], 1_700_000_000.0
     for user, step, (kind, payload) in specs:
         now += step
