@@ -8,11 +8,13 @@ one way recommendations come out.
 from __future__ import annotations
 
 import datetime as dt
+import logging
 import threading
 from collections.abc import Mapping
 from functools import cache
 from typing import Any
 
+import orjson
 from snowplow_signals import StreamAttributeGroup
 
 from media_demo.articles import Corpus, load_corpus
@@ -20,6 +22,7 @@ from media_demo.recommend import ArticleIndex, ReaderProfile, ReadStats, Recomme
 from media_demo.settings import Settings, get_settings
 from media_demo.signals import AttributeEngine, CanonicalEvent, EventLog, SchemaRegistry, enrich_or_bad
 from media_demo.signals.auth import resolve_api_token
+from media_demo.signals.checkpoint import Checkpoints, fingerprint
 from media_demo.signals.definitions import (
     ARTICLE_EVENT,
     ARTICLE_VENDOR,
@@ -30,6 +33,8 @@ from media_demo.signals.definitions import (
 from media_demo.signals.engine import group_id
 from media_demo.signals.registry import DefinitionRegistry
 from media_demo.tracking import InProcessEmitter, NewsroomTracker, http_emitter
+
+logger = logging.getLogger(__name__)
 
 
 class Newsroom:
@@ -49,19 +54,54 @@ class Newsroom:
         self.signals_registry = DefinitionRegistry(self.log.engine)
         self.signals_registry.install(self.engine)
         self.api_token = resolve_api_token(settings)
-        self.replayed = 0
-        for event in self.log.events():
-            self._apply(event)
-            self.replayed += 1
+        self._dirty: dict[str, set[str]] = {}
+        self.checkpoints = Checkpoints(self.log.engine)
+        self.replayed = self._restore()
+        self._stop = threading.Event()
+        self._checkpointer = threading.Thread(target=self._checkpoint_loop, name="checkpointer", daemon=True)
+        self._checkpointer.start()
         if settings.snowplow_collector_url:
             emitter: Any = http_emitter(settings.snowplow_collector_url)
         else:
             emitter = InProcessEmitter(self.collect)
         self.tracker = NewsroomTracker(emitter, app_id=settings.snowplow_app_id)
 
+    def _restore(self) -> int:
+        """Rebuild memory from the last checkpoint plus the log's tail; returns the events replayed."""
+        restored = self.checkpoints.load(self.engine)
+        after_seq = 0
+        if restored is not None:
+            after_seq, extra = restored
+            self.read_stats = ReadStats.load(orjson.loads(extra))
+        replayed = 0
+        for event in self.log.events(after_seq=after_seq):
+            self._apply(event)
+            replayed += 1
+        return replayed
+
+    def checkpoint(self) -> None:
+        """Write the state changed since the last checkpoint (and where it stands) to SQLite."""
+        with self._lock:
+            dirty, self._dirty = self._dirty, {}
+            states = {gid: list(self.engine.dump_states(gid, entities)) for gid, entities in dirty.items()}
+            extra = orjson.dumps(self.read_stats.dump())
+            ticket, last_seq = self.log.position()
+            prints = fingerprint(self.engine.groups)
+        self.log.wait_durable(ticket)  # never record a position the log has not reached
+        self.checkpoints.save(states, last_seq, prints, extra)
+
+    def _checkpoint_loop(self) -> None:
+        while not self._stop.wait(self.settings.checkpoint_interval_seconds):
+            if self._dirty:
+                try:
+                    self.checkpoint()
+                except Exception:  # keep serving: the log alone is enough to recover
+                    logger.exception("checkpoint failed")
+
     def _apply(self, event: CanonicalEvent) -> None:
         """Update every in-memory view of the events: attributes and read counts."""
-        self.engine.ingest(event)
+        for gid, entity in self.engine.ingest(event):
+            self._dirty.setdefault(gid, set()).add(entity)
         if event.key == (ARTICLE_VENDOR, ARTICLE_EVENT) and event.event_data:
             reader = event.atomic.get("domain_userid")
             if reader:
@@ -142,6 +182,10 @@ class Newsroom:
         return replayed
 
     def close(self) -> None:
+        """Stop background work, write a final checkpoint, commit the log."""
+        self._stop.set()
+        self._checkpointer.join()
+        self.checkpoint()
         self.log.close()
 
     def reset(self) -> None:
@@ -151,8 +195,10 @@ class Newsroom:
         """
         with self._lock:
             self.log.reset()
+            self.checkpoints.clear()
             self.engine = AttributeEngine(self.engine.groups)
             self.read_stats = ReadStats()
+            self._dirty = {}
 
 
 @cache

@@ -33,6 +33,10 @@ class Settings(BaseSettings):
         "instead of straight into the embedded engine.",
     )
     snowplow_app_id: str = Field(default="daily-current", description="Tracker app_id.")
+    checkpoint_interval_seconds: float = Field(
+        default=5.0,
+        description="How often changed attribute state is checkpointed to SQLite (restarts replay only the tail).",
+    )
     flush_interval_seconds: float = Field(
         default=0.05,
         description="Longest time an accepted event waits before its group commit.",

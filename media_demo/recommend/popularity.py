@@ -22,6 +22,18 @@ class ReadStats:
         if timestamp > self._last_read.get(slug, float("-inf")):
             self._last_read[slug] = timestamp
 
+    def dump(self) -> dict:
+        """JSON-ready state, for the newsroom's checkpoint."""
+        return {slug: [sorted(ids), self._last_read[slug]] for slug, ids in self._readers.items()}
+
+    @classmethod
+    def load(cls, doc: dict) -> ReadStats:
+        stats = cls()
+        for slug, (ids, last) in doc.items():
+            stats._readers[slug] = set(ids)
+            stats._last_read[slug] = last
+        return stats
+
     def readers(self, slug: str) -> int:
         """How many distinct readers have read `slug`."""
         return len(self._readers.get(slug, ()))

@@ -211,7 +211,7 @@ def collector_routes(newsroom: Callable[[], Newsroom], *, micro: bool = True) ->
             return Response(status_code=200, headers={**cors, **preflight, "Access-Control-Max-Age": "3600"})
         try:
             body, too_large = await _read_body(request)
-        except ClientDisconnect:
+        except ClientDisconnect:  # nothing was received whole, and nobody is listening for the answer
             return _error(400, "the client disconnected before the body was complete", cors)
         if too_large:
             declared = request.headers.get("content-length", "unknown")
@@ -233,7 +233,7 @@ def collector_routes(newsroom: Callable[[], Newsroom], *, micro: bool = True) ->
         return failed or PlainTextResponse("ok", headers={**cors, **NO_CACHE})
 
     async def pixel(request: Request) -> Response:
-        """The GET tracker: the query string is one payload; the answer is always the pixel."""
+        """The GET tracker: the query string is one payload; the pixel answers good and bad ones alike."""
         failed = await ingest(request, [dict(request.query_params)])
         return failed or Response(PIXEL, media_type="image/gif", headers={**_cors(request), **NO_CACHE})
 

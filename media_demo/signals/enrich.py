@@ -109,6 +109,8 @@ def _json_field(payload: Mapping[str, Any], plain: str, encoded: str) -> Any:
     """A JSON field sent either plain (`ue_pr`, `co`) or base64url-encoded (`ue_px`, `cx`)."""
     if payload.get(plain) not in (None, ""):
         raw, name = payload[plain], plain
+        if not isinstance(raw, str | bytes):
+            raise InvalidPayloadError(f"field '{name}' must be JSON text, got a {type(raw).__name__}")
     elif payload.get(encoded) not in (None, ""):
         name = encoded
         text = str(payload[encoded])

@@ -67,6 +67,9 @@ class EventLog:
         self._pending: list[CanonicalEvent | BadEvent] = []
         self._appended = 0  # tickets handed out
         self._durable = 0  # tickets committed
+        self._good_appended = 0  # good events among them: their seqs follow base_seq in order
+        with Session(self.engine) as session:
+            self.base_seq: int = session.exec(select(func.max(EventRow.seq))).one() or 0
         self._error: BaseException | None = None
         self._closed = False
         self._writer = threading.Thread(target=self._write_loop, name="event-log-writer", daemon=True)
@@ -79,6 +82,8 @@ class EventLog:
                 raise RuntimeError("event log is closed")
             self._pending.append(event)
             self._appended += 1
+            if isinstance(event, CanonicalEvent):
+                self._good_appended += 1
             self._lock.notify_all()
             return self._appended
 
@@ -154,9 +159,16 @@ class EventLog:
             if bad:
                 connection.execute(insert(BadEventRow), bad)
 
-    def events(self, batch_size: int = 5000) -> Iterator[CanonicalEvent]:
-        """Every committed good event in arrival order."""
-        last = 0
+    def position(self) -> tuple[int, int]:
+        """(ticket, seq) of the latest append: once `ticket` is durable, the log holds every
+        good event up to `seq`. A single writer process inserts in append order, so the
+        seq is the starting seq plus the good events appended since."""
+        with self._lock:
+            return self._appended, self.base_seq + self._good_appended
+
+    def events(self, batch_size: int = 5000, after_seq: int = 0) -> Iterator[CanonicalEvent]:
+        """Every committed good event with a seq above `after_seq`, in arrival order."""
+        last = after_seq
         with Session(self.engine) as session:
             while True:
                 rows = session.exec(
@@ -200,3 +212,5 @@ class EventLog:
         with self.engine.begin() as connection:
             connection.execute(delete(EventRow))
             connection.execute(delete(BadEventRow))
+        with self._lock:
+            self.base_seq, self._good_appended = 0, 0

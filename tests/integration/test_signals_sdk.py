@@ -170,7 +170,7 @@ def test_a_group_published_after_events_sees_them_after_a_restart(settings: Sett
         room.log.flush()
 
     with running(settings, corpus) as (room, url):
-        assert room.replayed == 2
+        assert room.replayed == 0  # the checkpoint written at close covers the published group too
         assert room.signals_registry.get("service", "reader_service") is not None
         sandbox = SignalsSandbox(api_url=url, sandbox_token=TOKEN)
         assert sandbox.get_attribute_group("reading_habits", 1).is_published

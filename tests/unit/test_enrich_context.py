@@ -268,6 +268,7 @@ def test_context_fields_survive_the_json_round_trip(registry: SchemaRegistry) ->
         ({"ttm": str(10**16)}, "field 'ttm' is out of range"),
         ({"e": ["pv"]}, "field 'e' (event type) must be a string"),
         ({"e": {"pv": 1}}, "field 'e' (event type) must be a string"),
+        ({"e": "ue", "ue_pr": {"schema": "iglu:a/b/jsonschema/1-0-0"}}, "field 'ue_pr' must be JSON text, got a dict"),
     ],
 )
 def test_hostile_payloads_become_bad_events(registry: SchemaRegistry, extra: dict[str, Any], reason: str) -> None:

@@ -1,0 +1,90 @@
+"""Checkpoints of the engine's state in SQLite, so a restart replays only the log's tail.
+
+A checkpoint is the state of every entity that changed since the previous
+one, written in one transaction with the seq of the last event it includes.
+At start the engine loads it and replays only later events, which gives the
+same state as replaying everything (a test holds it to that). A checkpoint is
+used only when the published definitions are the ones it was taken with.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Iterable
+
+import orjson
+from snowplow_signals import StreamAttributeGroup
+from sqlalchemy import Engine, delete, insert
+from sqlmodel import Field, Session, SQLModel, select
+
+from media_demo.signals.engine import AttributeEngine
+
+
+class StateRow(SQLModel, table=True):
+    """One entity's state in one group, as the engine's checkpoint JSON."""
+
+    __tablename__ = "attribute_state"
+
+    group_id: str = Field(primary_key=True)
+    entity: str = Field(primary_key=True)
+    state: bytes
+
+
+class CheckpointRow(SQLModel, table=True):
+    """Where the checkpoint stands: the last event included, the definitions, extra state."""
+
+    __tablename__ = "checkpoint"
+
+    name: str = Field(primary_key=True)
+    last_seq: int
+    fingerprint: str
+    extra: bytes = b"null"
+
+
+def fingerprint(groups: Iterable[StreamAttributeGroup]) -> str:
+    """A digest of the definitions, so a checkpoint is never applied to other ones."""
+    docs = sorted(
+        orjson.dumps(g.model_dump(mode="json", exclude={"is_published"}), option=orjson.OPT_SORT_KEYS) for g in groups
+    )
+    return hashlib.sha256(b"\n".join(docs)).hexdigest()
+
+
+class Checkpoints:
+    """Reads and writes the engine's checkpoint in the event log's database."""
+
+    NAME = "engine"
+
+    def __init__(self, db: Engine) -> None:
+        self.db = db
+        SQLModel.metadata.create_all(db, tables=[StateRow.__table__, CheckpointRow.__table__])
+
+    def save(
+        self, states: dict[str, list[tuple[str, bytes]]], last_seq: int, prints: str, extra: bytes = b"null"
+    ) -> None:
+        """Write changed states and the new position in one transaction."""
+        rows = [{"group_id": g, "entity": e, "state": s} for g, pairs in states.items() for e, s in pairs]
+        with self.db.begin() as connection:
+            if rows:
+                connection.execute(insert(StateRow).prefix_with("OR REPLACE"), rows)
+            connection.execute(delete(CheckpointRow).where(CheckpointRow.name == self.NAME))
+            connection.execute(
+                insert(CheckpointRow),
+                [{"name": self.NAME, "last_seq": last_seq, "fingerprint": prints, "extra": extra}],
+            )
+
+    def load(self, engine: AttributeEngine) -> tuple[int, bytes] | None:
+        """Load the checkpoint into `engine`; (last_seq, extra), or None when there is no usable one."""
+        with Session(self.db) as session:
+            row = session.get(CheckpointRow, self.NAME)
+            if row is None or row.fingerprint != fingerprint(engine.groups):
+                return None
+            known = set(engine.group_ids())
+            for group, entity, state in session.exec(select(StateRow.group_id, StateRow.entity, StateRow.state)):
+                if group in known:
+                    engine.load_state(group, entity, state)
+            return row.last_seq, row.extra
+
+    def clear(self) -> None:
+        with self.db.begin() as connection:
+            connection.execute(delete(StateRow))
+            connection.execute(delete(CheckpointRow))
