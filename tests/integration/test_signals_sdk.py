@@ -37,7 +37,7 @@ from media_demo.api import build_api
 from media_demo.articles import Corpus
 from media_demo.newsroom import Newsroom, get_index
 from media_demo.settings import Settings
-from media_demo.tracking import InProcessEmitter, new_domain_userid
+from media_demo.tracking import new_domain_userid
 from tests.integration.conftest import serve
 
 TOKEN = "test-token-" + uuid.uuid4().hex
@@ -85,13 +85,10 @@ def running(settings: Settings, corpus: Corpus) -> Iterator[tuple[Newsroom, str]
         room.close()
 
 
-def tracker_for(room: Newsroom, url: str) -> Tracker:
-    """A real tracker: over HTTP when the collector route exists, else in process (same payloads)."""
-    if any(getattr(route, "path", None) == COLLECTOR_PATH for route in build_api(lambda: room).routes):
-        parts = urlsplit(url)
-        emitter = Emitter(parts.hostname or "", protocol="http", port=parts.port, method="post", batch_size=1)
-    else:
-        emitter = InProcessEmitter(room.collect)
+def tracker_for(url: str) -> Tracker:
+    """A real tracker sending over HTTP to the collector endpoint of the server at `url`."""
+    parts = urlsplit(url)
+    emitter = Emitter(parts.hostname or "", protocol="http", port=parts.port, method="post", batch_size=1)
     return Tracker(namespace="signals-sdk-test", emitters=emitter, app_id="daily-current")
 
 
@@ -122,7 +119,7 @@ def test_sdk_publishes_a_group_and_a_service_then_reads_attributes(settings: Set
         assert [o.name for o in published] == ["reading_habits", "reader_service"]
 
         reader, stranger = new_domain_userid(), new_domain_userid()
-        read_pages(tracker_for(room, url), reader, TITLES)
+        read_pages(tracker_for(url), reader, TITLES)
 
         expected = {"domain_userid": reader, "page_views": 3, "last_page_title": "Chip shortage"}
 
@@ -166,7 +163,7 @@ def test_a_group_published_after_events_sees_them_after_a_restart(settings: Sett
     reader = new_domain_userid()
     with running(settings, corpus) as (room, url):
         SignalsSandbox(api_url=url, sandbox_token=TOKEN).publish([reading_habits(), reader_service()])
-        read_pages(tracker_for(room, url), reader, TITLES[:2])
+        read_pages(tracker_for(url), reader, TITLES[:2])
         room.log.flush()
 
     with running(settings, corpus) as (room, url):
@@ -176,7 +173,7 @@ def test_a_group_published_after_events_sees_them_after_a_restart(settings: Sett
         assert sandbox.get_attribute_group("reading_habits", 1).is_published
         got = sandbox.get_service_attributes("reader_service", "domain_userid", reader)
         assert got == {"domain_userid": reader, "page_views": 2, "last_page_title": "Cup final"}
-        read_pages(tracker_for(room, url), reader, TITLES[2:])
+        read_pages(tracker_for(url), reader, TITLES[2:])
         eventually(lambda: _assert_page_views(sandbox, reader, 3))
 
 
