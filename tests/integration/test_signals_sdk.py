@@ -113,7 +113,7 @@ def eventually(check, timeout: float = 10.0):  # type: ignore[no-untyped-def]
 
 
 def test_sdk_publishes_a_group_and_a_service_then_reads_attributes(settings: Settings, corpus: Corpus) -> None:
-    with running(settings, corpus) as (room, url):
+    with running(settings, corpus) as (_room, url):
         sandbox = SignalsSandbox(api_url=url, sandbox_token=TOKEN)
         published = sandbox.publish([reading_habits(), reader_service()])
         assert [o.name for o in published] == ["reading_habits", "reader_service"]
