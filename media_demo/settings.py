@@ -2,6 +2,7 @@
 
 from functools import cache
 from pathlib import Path
+from urllib.parse import urlsplit
 
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -30,7 +31,8 @@ class Settings(BaseSettings):
     snowplow_collector_url: str | None = Field(
         default=None,
         description="When set, events go over HTTP to this Snowplow collector "
-        "instead of straight into the embedded engine.",
+        "instead of straight into the embedded engine. In remote mode it defaults to the origin of "
+        "`signals_api_url` (this app's own server hosts the collector there).",
     )
     snowplow_app_id: str = Field(default="daily-current", description="Tracker app_id.")
     checkpoint_interval_seconds: float = Field(
@@ -46,6 +48,12 @@ class Settings(BaseSettings):
         description="Bearer token of the Signals-compatible API under /api/v1/. When unset, one is "
         "generated at first start and kept in `signals_token_path`.",
     )
+    signals_api_url: str | None = Field(
+        default=None,
+        description="Remote mode: read the reader's attributes from the Signals API at this base URL "
+        "(without /api/v1, e.g. http://host:8000) through the official SDK, with `signals_api_token` "
+        "as the sandbox token, instead of from the embedded engine.",
+    )
     signals_token_file: Path | None = Field(
         default=None,
         description="Where the generated API token is kept (mode 0600); by default `signals_token` "
@@ -56,6 +64,19 @@ class Settings(BaseSettings):
     def database_url(self) -> str:
         """SQLAlchemy URL of the event log, so PostgreSQL can replace SQLite later."""
         return f"sqlite:///{self.media_demo_db}"
+
+    @property
+    def collector_url(self) -> str | None:
+        """Where the tracker sends events; None means straight into the embedded engine.
+
+        In remote mode the events must reach the deployment whose attributes are read, so without an
+        explicit collector they go to the Signals API's origin, where this app's server hosts
+        `/com.snowplowanalytics.snowplow/tp2`.
+        """
+        if self.snowplow_collector_url or not self.signals_api_url:
+            return self.snowplow_collector_url
+        parts = urlsplit(self.signals_api_url)
+        return f"{parts.scheme}://{parts.netloc}" if parts.scheme and parts.netloc else self.signals_api_url
 
     @property
     def signals_token_path(self) -> Path:

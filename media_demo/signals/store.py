@@ -52,6 +52,9 @@ def _sqlite_pragmas(dbapi_connection, _record) -> None:
     cursor.close()
 
 
+MAX_BATCH = 5000  # events per group commit before the writer is woken early
+
+
 class EventLog:
     """Append-only log of good and bad events with group commits."""
 
@@ -67,6 +70,7 @@ class EventLog:
         self._pending: list[CanonicalEvent | BadEvent] = []
         self._appended = 0  # tickets handed out
         self._durable = 0  # tickets committed
+        self._waiting = 0  # callers blocked in wait_durable
         self._good_appended = 0  # good events among them: their seqs follow base_seq in order
         with Session(self.engine) as session:
             self.base_seq: int = session.exec(select(func.max(EventRow.seq))).one() or 0
@@ -84,13 +88,20 @@ class EventLog:
             self._appended += 1
             if isinstance(event, CanonicalEvent):
                 self._good_appended += 1
-            self._lock.notify_all()
+            if len(self._pending) >= MAX_BATCH:
+                self._lock.notify_all()
             return self._appended
 
     def wait_durable(self, ticket: int, timeout: float = 10.0) -> None:
         """Block until the event with `ticket` (and all before it) is committed."""
         with self._lock:
-            if not self._lock.wait_for(lambda: self._durable >= ticket or self._error is not None, timeout):
+            self._waiting += 1  # someone waits: the writer commits now instead of at the next interval
+            self._lock.notify_all()
+            try:
+                done = self._lock.wait_for(lambda: self._durable >= ticket or self._error is not None, timeout)
+            finally:
+                self._waiting -= 1
+            if not done:
                 raise TimeoutError(f"event log: commit of ticket {ticket} took over {timeout}s")
             if self._error is not None and self._durable < ticket:
                 raise RuntimeError("event log: commit failed") from self._error
@@ -111,10 +122,14 @@ class EventLog:
         self._writer.join()
         self.engine.dispose()
 
+    def _commit_due(self) -> bool:
+        """Commit early when someone waits for durability or a batch is full; else every interval."""
+        return self._closed or bool(self._pending and (self._waiting or len(self._pending) >= MAX_BATCH))
+
     def _write_loop(self) -> None:
         while True:
             with self._lock:
-                self._lock.wait_for(lambda: self._pending or self._closed, timeout=self._flush_interval)
+                self._lock.wait_for(self._commit_due, timeout=self._flush_interval)
                 batch, self._pending = self._pending, []
                 last_ticket = self._appended
                 closing = self._closed

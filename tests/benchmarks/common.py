@@ -1,0 +1,142 @@
+"""Shared pieces of the benchmarks: synthetic events, the plain-dict baseline, timing helpers."""
+
+from __future__ import annotations
+
+import gc
+import math
+import random
+import statistics
+import time
+import uuid
+from collections import Counter
+from collections.abc import Callable, Iterator, Sequence
+from pathlib import Path
+from typing import Any
+
+from media_demo.newsroom import get_corpus
+from media_demo.settings import Settings
+from media_demo.signals import CanonicalEvent
+from media_demo.signals.definitions import ARTICLE_SCHEMA
+from tests.factories import article_view, page_view
+
+BENCH_TOKEN = "bench-token"  # a fixed Signals API token: no generated-token file, no log line
+
+
+def bench_settings(folder: str | Path, name: str = "bench") -> Settings:
+    """Settings for a throwaway newsroom whose event log lives in `folder`."""
+    return Settings(media_demo_db=Path(folder) / f"{name}.db", signals_api_token=BENCH_TOKEN)
+
+
+def synthetic_events(count: int, readers: int, seed: int = 7) -> list[CanonicalEvent]:
+    """Half page views, half article views of the real corpus, spread over readers (via tests/factories)."""
+    rng = random.Random(seed)
+    articles = get_corpus().articles
+    users = [f"reader-{i}" for i in range(readers)]
+    events = []
+    for i in range(count):
+        user = rng.choice(users)
+        if i % 2:
+            a = rng.choice(articles)
+            events.append(article_view(a.slug, a.category, user, float(i), a.title))
+        else:
+            events.append(page_view(user, float(i)))
+    return events
+
+
+def reader_ids(count: int, seed: int) -> list[str]:
+    """`count` distinct UUID v4 strings, like the `domain_userid` cookie, reproducibly."""
+    rng = random.Random(seed)
+    return [str(uuid.UUID(int=rng.getrandbits(128), version=4)) for _ in range(count)]
+
+
+def _fresh(text: str) -> str:
+    """A new copy of `text`: after JSON decoding, every event holds its own strings."""
+    return text.encode().decode()
+
+
+def reader_visits(readers: Sequence[str], seed: int = 11) -> Iterator[CanonicalEvent]:
+    """Each reader's realistic history, reader after reader, built lazily.
+
+    1-3 home page views, then 5-15 distinct articles, each a page view plus an
+    `article_detail` event (what `ReaderState.visit` tracks). Events have the
+    fields of `tests/factories.py` but a cheaper event id, so millions can be made.
+    """
+    rng = random.Random(seed)
+    articles = get_corpus().articles
+    page_fields = page_view().atomic
+    article_fields = article_view("slug", "category").atomic
+    seq = 0
+    for user in readers:
+        moment = 1.7e9 + rng.random() * 86_400
+        for _ in range(rng.randint(1, 3)):
+            moment += rng.random() * 120
+            seq += 1
+            yield CanonicalEvent({**page_fields, "event_id": f"00000000-0000-4000-8000-{seq:012x}", "domain_userid": user}, moment)
+        for article in rng.sample(articles, rng.randint(5, 15)):
+            moment += rng.random() * 300
+            seq += 2
+            yield CanonicalEvent({**page_fields, "event_id": f"00000000-0000-4000-8000-{seq - 1:012x}", "domain_userid": user}, moment)
+            data = {"slug": _fresh(article.slug), "title": _fresh(article.title), "category": _fresh(article.category)}
+            atomic = {**article_fields, "event_id": f"00000000-0000-4000-8000-{seq:012x}", "domain_userid": user}
+            yield CanonicalEvent(atomic, moment, ARTICLE_SCHEMA, data)
+
+
+class PlainDictProfiles:
+    """Baseline: the same reader attributes, hand-written with dicts (no definitions)."""
+
+    def __init__(self, categories: list[str]) -> None:
+        self.profiles: dict[str, dict[str, Any]] = {}
+        self.categories = categories
+
+    def ingest(self, event: CanonicalEvent) -> None:
+        user = event.atomic.get("domain_userid")
+        if user is None:
+            return
+        p = self.profiles.get(user)
+        if p is None:
+            p = self.profiles[user] = {
+                "page_view_count": 0,
+                "article_read_count": 0,
+                "articles_read": {},
+                "last": None,
+                "categories_read": {},
+                "category_counts": Counter(),
+            }
+        name = event.atomic.get("event_name")
+        if name == "page_view":
+            p["page_view_count"] += 1
+        elif name == "article_detail":
+            data = event.event_data or {}
+            p["article_read_count"] += 1
+            p["articles_read"].pop(data["slug"], None)
+            p["articles_read"][data["slug"]] = event.timestamp
+            if p["last"] is None or event.timestamp >= p["last"][0]:
+                p["last"] = (event.timestamp, data["slug"])
+            p["categories_read"].pop(data["category"], None)
+            p["categories_read"][data["category"]] = event.timestamp
+            p["category_counts"][data["category"]] += 1
+
+
+def rate(fn: Callable[[CanonicalEvent], Any], events: Sequence[CanonicalEvent]) -> float:
+    """Events per second through `fn`, with the garbage collector paused."""
+    gc.collect()
+    gc.disable()
+    try:
+        start = time.perf_counter()
+        for event in events:
+            fn(event)
+        return len(events) / (time.perf_counter() - start)
+    finally:
+        gc.enable()
+
+
+def percentile(samples: Sequence[float], q: float) -> float:
+    """The nearest-rank `q` quantile (0 < q <= 1)."""
+    ordered = sorted(samples)
+    return ordered[min(len(ordered) - 1, math.ceil(q * len(ordered)) - 1)]
+
+
+def latency_line(label: str, samples: Sequence[float], unit: str = "ms") -> str:
+    """`label: p50 … p99 … max …` for samples already in `unit`."""
+    p50, p99 = statistics.median(samples), percentile(samples, 0.99)
+    return f"  {label}: p50 {p50:9.3f} {unit}   p99 {p99:9.3f} {unit}   max {max(samples):9.3f} {unit}"
