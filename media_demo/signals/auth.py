@@ -15,6 +15,8 @@ import secrets
 import stat
 from pathlib import Path
 
+from starlette.requests import Request
+
 from media_demo.settings import Settings
 
 logger = logging.getLogger(__name__)
@@ -76,3 +78,11 @@ def _create_token_file(path: Path, token: str) -> bool:
         return True
     finally:
         scratch.unlink(missing_ok=True)
+
+
+def authorised(request: Request, token: str) -> bool:
+    """Is there an `Authorization: Bearer <token>` header with the right token (constant-time compare)?"""
+    scheme, _, given = request.headers.get("authorization", "").partition(" ")
+    if scheme.lower() != "bearer" or not given.strip():
+        return False
+    return secrets.compare_digest(given.strip().encode(), token.encode())

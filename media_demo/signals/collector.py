@@ -19,7 +19,7 @@ import base64
 import datetime as dt
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
 
 import orjson
@@ -28,6 +28,7 @@ from starlette.requests import ClientDisconnect, Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import Route
 
+from media_demo.signals.auth import authorised
 from media_demo.signals.events import BadEvent, CanonicalEvent
 
 if TYPE_CHECKING:
@@ -270,15 +271,25 @@ def collector_routes(newsroom: Callable[[], Newsroom], *, micro: bool = True) ->
         await run_in_threadpool(newsroom().reset)
         return _json({"total": 0, "good": 0, "bad": 0})
 
+    def token_only(handler: Callable[[Request], Awaitable[Response]]) -> Callable[[Request], Awaitable[Response]]:
+        """The micro routes show every reader's events: they need the API token, like /api/v1/."""
+
+        async def guarded(request: Request) -> Response:
+            if not authorised(request, newsroom().api_token):
+                return _error(401, "missing or wrong bearer token", {"WWW-Authenticate": "Bearer"})
+            return await handler(request)
+
+        return guarded
+
     routes = [
         Route(TP2_PATH, tp2, methods=["POST", "OPTIONS"]),
         Route(PIXEL_PATH, pixel, methods=["GET"]),
     ]
     if micro:
         routes += [
-            Route("/micro/all", micro_all, methods=["GET"]),
-            Route("/micro/good", micro_good, methods=["GET"]),
-            Route("/micro/bad", micro_bad, methods=["GET"]),
-            Route("/micro/reset", micro_reset, methods=["GET", "POST"]),
+            Route("/micro/all", token_only(micro_all), methods=["GET"]),
+            Route("/micro/good", token_only(micro_good), methods=["GET"]),
+            Route("/micro/bad", token_only(micro_bad), methods=["GET"]),
+            Route("/micro/reset", token_only(micro_reset), methods=["GET", "POST"]),
         ]
     return routes

@@ -15,7 +15,6 @@ import json
 import logging
 import math
 import re
-import secrets
 from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any, cast, get_args
 
@@ -27,6 +26,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
+from media_demo.signals.auth import authorised
 from media_demo.signals.engine import compile_group, group_id
 from media_demo.signals.registry import (
     InvalidDefinitionError,
@@ -68,14 +68,6 @@ def api_error(status: int, message: str, detail: Any = None, headers: dict[str, 
     """The project's error shape (`error`, `status`) plus FastAPI's `detail`, which Signals clients know."""
     body = {"error": message, "status": status, "detail": message if detail is None else detail}
     return JSONResponse(body, status_code=status, headers=headers)
-
-
-def authorised(request: Request, token: str) -> bool:
-    """Is there an `Authorization: Bearer <token>` header with the right token (constant-time compare)?"""
-    scheme, _, given = request.headers.get("authorization", "").partition(" ")
-    if scheme.lower() != "bearer" or not given.strip():
-        return False
-    return secrets.compare_digest(given.strip().encode(), token.encode())
 
 
 def json_safe(value: Any) -> Any:

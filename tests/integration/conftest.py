@@ -18,6 +18,10 @@ from media_demo.newsroom import Newsroom, get_corpus, get_index
 from media_demo.settings import Settings
 
 
+API_TOKEN = "integration-test-token"
+AUTH = {"Authorization": f"Bearer {API_TOKEN}"}
+
+
 def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
@@ -50,7 +54,7 @@ def corpus() -> Corpus:
 
 @pytest.fixture
 def settings(tmp_path: Path) -> Settings:
-    return Settings(media_demo_db=tmp_path / "events.db", flush_interval_seconds=0.01)
+    return Settings(media_demo_db=tmp_path / "events.db", flush_interval_seconds=0.01, signals_api_token=API_TOKEN)
 
 
 @pytest.fixture

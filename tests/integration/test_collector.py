@@ -26,7 +26,7 @@ from media_demo.settings import Settings
 from media_demo.signals.collector import BAD_COPY_CHARS, MAX_BODY_BYTES, PIXEL, TP2_PATH
 from media_demo.signals.definitions import ARTICLE_SCHEMA
 from media_demo.tracking import InProcessEmitter, new_domain_userid
-from tests.integration.conftest import serve
+from tests.integration.conftest import AUTH, serve
 
 PAYLOAD_DATA = "iglu:com.snowplowanalytics.snowplow/payload_data/jsonschema/1-0-4"
 JSON_UTF8 = {"Content-Type": "application/json; charset=utf-8"}
@@ -97,7 +97,7 @@ def batch(items: list[Any], schema: str = PAYLOAD_DATA) -> bytes:
 
 
 def micro(url: str, what: str, **params: Any) -> Any:
-    response = httpx.get(f"{url}/micro/{what}", params=params)
+    response = httpx.get(f"{url}/micro/{what}", params=params, headers=AUTH)
     assert response.status_code == 200, response.text
     return response.json()
 
@@ -297,7 +297,7 @@ def test_a_bad_pixel_request_is_a_bad_event_and_still_the_pixel(newsroom: Newsro
 def test_no_request_becomes_a_500(newsroom: Newsroom, collector_url: str) -> None:
     assert httpx.get(f"{collector_url}{TP2_PATH}").status_code == 405
     assert httpx.put(f"{collector_url}{TP2_PATH}", content=b"{}").status_code == 405
-    response = httpx.get(f"{collector_url}/micro/good", params={"limit": "lots"})
+    response = httpx.get(f"{collector_url}/micro/good", params={"limit": "lots"}, headers=AUTH)
     assert response.status_code == 400
     assert "limit" in response.json()["error"]
     # The log refuses writes (as while shutting down): 503, which trackers retry, not 500.
@@ -364,7 +364,8 @@ def test_micro_reset_forgets_events_attributes_and_read_counts(
     assert micro(collector_url, "all") == {"total": 3, "good": 2, "bad": 1}
     assert newsroom.trending(5) == [(article.slug, 1)]
 
-    response = httpx.request(method, f"{collector_url}/micro/reset")
+    assert httpx.request(method, f"{collector_url}/micro/reset").status_code == 401  # it wipes everything
+    response = httpx.request(method, f"{collector_url}/micro/reset", headers=AUTH)
     assert response.status_code == 200
     assert response.json() == {"total": 0, "good": 0, "bad": 0}
     assert micro(collector_url, "all") == {"total": 0, "good": 0, "bad": 0}
@@ -401,3 +402,10 @@ def test_micro_good_limit_and_concurrent_senders(newsroom: Newsroom, collector_u
     assert micro(collector_url, "all") == {"total": 40, "good": 40, "bad": 0}
     assert len(micro(collector_url, "good", limit=7)) == 7
     assert newsroom.attributes(reader)["article_read_count"] == 20
+
+
+@pytest.mark.parametrize("what", ["all", "good", "bad"])
+def test_micro_routes_need_the_api_token(collector_url: str, what: str) -> None:
+    response = httpx.get(f"{collector_url}/micro/{what}", headers={"Authorization": "Bearer wrong"})
+    assert response.status_code == 401
+    assert response.json()["status"] == 401
