@@ -16,6 +16,7 @@ from starlette.routing import Route
 
 from media_demo.newsroom import Newsroom
 from media_demo.signals.collector import collector_routes
+from media_demo.signals.intervention_stream import intervention_routes
 from media_demo.signals.signals_api import signals_routes
 from media_demo.tracking import is_domain_userid
 
@@ -56,6 +57,7 @@ def build_api(newsroom: Callable[[], Newsroom]) -> Starlette:
         routes=[
             Route("/api/recommended-articles", recommended_articles, methods=["GET"]),
             Route("/api/health", health, methods=["GET"]),
+            *intervention_routes(newsroom),
             *signals_routes(newsroom),
             *collector_routes(newsroom),
             Route("/api/{path:path}", unknown_api_route, methods=["GET", "POST", "PUT", "DELETE", "PATCH"]),

@@ -15,7 +15,7 @@ from functools import cache
 from typing import Any
 
 import orjson
-from snowplow_signals import StreamAttributeGroup
+from snowplow_signals import RuleIntervention, StreamAttributeGroup
 
 from media_demo.articles import Corpus, load_corpus
 from media_demo.recommend import ArticleIndex, ReaderProfile, ReadStats, Recommendation, recommend, strategy_name
@@ -26,12 +26,17 @@ from media_demo.signals.checkpoint import Checkpoints, fingerprint
 from media_demo.signals.definitions import (
     ARTICLE_EVENT,
     ARTICLE_VENDOR,
+    ENGAGEMENT_GROUP,
+    IMPRESSION_CAPS,
     READER_GROUP,
+    app_groups,
+    app_interventions,
     category_read_count,
-    reader_profile_group,
 )
 from media_demo.signals.engine import group_id
+from media_demo.signals.interventions import InterventionBus, InterventionEngine
 from media_demo.signals.registry import DefinitionRegistry
+from media_demo.signals.remote import RemoteAttributes
 from media_demo.tracking import InProcessEmitter, NewsroomTracker, http_emitter
 
 logger = logging.getLogger(__name__)
@@ -45,7 +50,12 @@ class Newsroom:
         self.corpus = corpus or load_corpus(settings.articles_dir)
         self.index = index or ArticleIndex.for_corpus(self.corpus)
         self.registry = SchemaRegistry.from_folder(settings.schemas_dir)
-        self.engine = AttributeEngine([reader_profile_group(self.corpus.categories)])
+        self.engine = AttributeEngine(app_groups(self.corpus.categories))
+        # Remote mode: the reader's attributes come from that Signals API and the events go to its collector
+        # (`settings.collector_url`). Built first, so a missing token fails before any thread or file is opened.
+        self.remote: RemoteAttributes | None = None
+        if settings.signals_api_url:
+            self.remote = RemoteAttributes(settings.signals_api_url, settings.signals_api_token, self.engine.groups)
         self.read_stats = ReadStats()
         self._lock = threading.RLock()
         self.log = EventLog(settings.database_url, flush_interval=settings.flush_interval_seconds)
@@ -54,14 +64,21 @@ class Newsroom:
         self.signals_registry = DefinitionRegistry(self.log.engine)
         self.signals_registry.install(self.engine)
         self.api_token = resolve_api_token(settings)
+        # Interventions: evaluated after each event, delivered to open pages and SSE subscribers.
+        self.bus = InterventionBus()
+        self.interventions = InterventionEngine(self.engine, suppress=self._suppressed)
+        for rule in app_interventions(self.corpus.categories):
+            self.interventions.publish(rule)
+        self._install_published_interventions()
+        self._restoring = False
         self._dirty: dict[str, set[str]] = {}
         self.checkpoints = Checkpoints(self.log.engine)
         self.replayed = self._restore()
         self._stop = threading.Event()
         self._checkpointer = threading.Thread(target=self._checkpoint_loop, name="checkpointer", daemon=True)
         self._checkpointer.start()
-        if settings.snowplow_collector_url:
-            emitter: Any = http_emitter(settings.snowplow_collector_url)
+        if settings.collector_url:
+            emitter: Any = http_emitter(settings.collector_url)
         else:
             emitter = InProcessEmitter(self.collect)
         self.tracker = NewsroomTracker(emitter, app_id=settings.snowplow_app_id)
@@ -71,12 +88,18 @@ class Newsroom:
         restored = self.checkpoints.load(self.engine)
         after_seq = 0
         if restored is not None:
-            after_seq, extra = restored
-            self.read_stats = ReadStats.load(orjson.loads(extra))
+            after_seq, raw = restored
+            extra = orjson.loads(raw)
+            self.read_stats = ReadStats.load(extra["read_stats"])
+            self.interventions.load(extra["interventions"])
         replayed = 0
-        for event in self.log.events(after_seq=after_seq):
-            self._apply(event)
-            replayed += 1
+        self._restoring = True  # replayed events update interventions' state but deliver nothing
+        try:
+            for event in self.log.events(after_seq=after_seq):
+                self._apply(event)
+                replayed += 1
+        finally:
+            self._restoring = False
         return replayed
 
     def checkpoint(self) -> None:
@@ -84,7 +107,7 @@ class Newsroom:
         with self._lock:
             dirty, self._dirty = self._dirty, {}
             states = {gid: list(self.engine.dump_states(gid, entities)) for gid, entities in dirty.items()}
-            extra = orjson.dumps(self.read_stats.dump())
+            extra = orjson.dumps({"read_stats": self.read_stats.dump(), "interventions": self.interventions.dump()})
             ticket, last_seq = self.log.position()
             prints = fingerprint(self.engine.groups)
         self.log.wait_durable(ticket)  # never record a position the log has not reached
@@ -100,12 +123,36 @@ class Newsroom:
 
     def _apply(self, event: CanonicalEvent) -> None:
         """Update every in-memory view of the events: attributes and read counts."""
-        for gid, entity in self.engine.ingest(event):
+        changed = self.engine.ingest(event)
+        for gid, entity in changed:
             self._dirty.setdefault(gid, set()).add(entity)
+        fired = self.interventions.evaluate(event, changed)
+        if fired and not self._restoring:
+            self.bus.publish(fired)
         if event.key == (ARTICLE_VENDOR, ARTICLE_EVENT) and event.event_data:
             reader = event.atomic.get("domain_userid")
             if reader:
                 self.read_stats.observe(event.event_data["slug"], reader, event.timestamp)
+
+    def _suppressed(self, name: str, target_key: str, target_id: str) -> bool:
+        """A reader who dismissed an intervention, or saw it as often as its cap allows, is left alone.
+
+        Both facts are attributes built from the reader's own interaction events,
+        so they survive restarts like everything else.
+        """
+        if target_key != "domain_userid":
+            return False
+        engagement = self.engine.get_attributes(ENGAGEMENT_GROUP, target_id)
+        if name in engagement["interventions_dismissed"]:
+            return True
+        return engagement["intervention_impressions"].get(name, 0) >= IMPRESSION_CAPS.get(name, 1_000_000)
+
+    def _install_published_interventions(self) -> None:
+        for rule in self.signals_registry.definitions("intervention"):
+            try:
+                self.interventions.publish(rule)  # type: ignore[arg-type]
+            except ValueError as exc:
+                logger.error("intervention %r cannot be evaluated: %s", getattr(rule, "name", "?"), exc)
 
     def collect(self, payload: Mapping[str, Any]) -> int:
         """Accept one tracker payload: enrich, apply if good, log either way.
@@ -120,9 +167,8 @@ class Newsroom:
             return self.log.append(result)
 
     def profile(self, domain_userid: str) -> ReaderProfile:
-        """The strategy's view of one reader, read from the attribute engine."""
-        with self._lock:
-            attrs = self.engine.get_attributes(READER_GROUP, domain_userid)
+        """The strategy's view of one reader, read from the attribute engine (or the remote Signals API)."""
+        attrs = self.attributes(domain_userid)
         return ReaderProfile(
             articles_read=attrs["articles_read"],
             last_read=attrs["article_last_read"],
@@ -131,7 +177,9 @@ class Newsroom:
         )
 
     def attributes(self, domain_userid: str) -> dict[str, Any]:
-        """All of one reader's attributes, as the Signals API would return them."""
+        """All of one reader's attributes, as the Signals API would return them (from it, in remote mode)."""
+        if self.remote is not None:
+            return self.remote.get(READER_GROUP, 1, domain_userid)
         with self._lock:
             return self.engine.get_attributes(READER_GROUP, domain_userid)
 
@@ -166,6 +214,11 @@ class Newsroom:
         with self._lock:  # `collect` iterates the engine's groups
             return self.engine.publish(group)
 
+    def publish_intervention(self, rule: RuleIntervention) -> None:
+        """Evaluate `rule` from the next event on (ValueError if it reads unknown attributes)."""
+        with self._lock:
+            self.interventions.publish(rule)
+
     def backfill(self, group: StreamAttributeGroup) -> int:
         """Compute a newly published group over the whole event log; returns the events replayed.
 
@@ -197,6 +250,10 @@ class Newsroom:
             self.log.reset()
             self.checkpoints.clear()
             self.engine = AttributeEngine(self.engine.groups)
+            definitions = self.interventions.definitions
+            self.interventions = InterventionEngine(self.engine, suppress=self._suppressed)
+            for rule in definitions:
+                self.interventions.publish(rule)
             self.read_stats = ReadStats()
             self._dirty = {}
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 
 import numpy as np
+from scipy import sparse
 from sklearn.feature_extraction.text import TfidfVectorizer
 
 from media_demo.articles import Article
@@ -18,7 +19,13 @@ class ArticleIndex:
     array lookup: recommendations stay well under a millisecond.
     """
 
-    def __init__(self, ids: Sequence[str], similarity: np.ndarray) -> None:
+    def __init__(
+        self,
+        ids: Sequence[str],
+        similarity: np.ndarray,
+        vectorizer: TfidfVectorizer | None = None,
+        matrix: sparse.csr_matrix | None = None,
+    ) -> None:
         if len(set(ids)) != len(ids):
             raise ValueError("ids: every id must be unique")
         if similarity.shape != (len(ids), len(ids)):
@@ -29,6 +36,9 @@ class ArticleIndex:
         # Each row's other documents, best first; ties keep corpus order.
         order = np.argsort(-similarity, axis=1, kind="stable")
         self._ranked = [[j for j in row if j != i] for i, row in enumerate(order.tolist())]
+        # The fitted model and document vectors, kept so free text (a search term) can be scored too.
+        self._vectorizer = vectorizer
+        self._matrix = matrix
 
     @classmethod
     def from_texts(cls, ids: Sequence[str], texts: Sequence[str]) -> ArticleIndex:
@@ -47,7 +57,7 @@ class ArticleIndex:
         matrix = vectorizer.fit_transform(texts)  # rows are L2-normalised
         similarity = (matrix @ matrix.T).toarray()
         np.clip(similarity, 0.0, 1.0, out=similarity)  # rounding can step just past 1
-        return cls(ids, similarity)
+        return cls(ids, similarity, vectorizer, matrix.tocsr())
 
     @classmethod
     def for_corpus(cls, articles: Iterable[Article]) -> ArticleIndex:
@@ -82,3 +92,16 @@ class ArticleIndex:
     def ranked(self, id_: str) -> list[str]:
         """Every other document id, most similar to `id_` first."""
         return [self.ids[j] for j in self._ranked[self._index_of(id_)]]
+
+    def query(self, text: str, k: int = 5) -> list[tuple[str, float]]:
+        """Up to `k` documents matching free `text` (e.g. a search term), best first; only scores above 0.
+
+        Needs the fitted model: an index built from a bare similarity matrix cannot answer.
+        """
+        if k < 0:
+            raise ValueError(f"k: must be >= 0, got {k}")
+        if self._vectorizer is None or self._matrix is None:
+            raise ValueError("query: this index was built without its TF-IDF model (use from_texts)")
+        scores = (self._matrix @ self._vectorizer.transform([text]).T).toarray().ravel()
+        order = np.argsort(-scores, kind="stable")  # ties keep corpus order
+        return [(self.ids[j], float(scores[j])) for j in order[:k] if scores[j] > 0.0]

@@ -4,46 +4,86 @@ from __future__ import annotations
 
 from collections import defaultdict
 
+SECONDS_PER_HOUR = 3600.0
+
 
 class ReadStats:
-    """Distinct readers per article, updated as article views stream in.
+    """Distinct readers per article, with when each last read it, updated as article views stream in.
 
     Counting distinct readers (not raw views) keeps one enthusiastic reader
-    who refreshes a page from making it "trending".
+    who refreshes a page from making it "trending". Keeping each reader's
+    latest read time lets `trending` forget yesterday's crowd.
     """
 
     def __init__(self) -> None:
-        self._readers: dict[str, set[str]] = defaultdict(set)
-        self._last_read: dict[str, float] = {}
+        self._reads: dict[str, dict[str, float]] = defaultdict(dict)  # slug -> reader -> latest read
+        self._last_read: dict[str, float] = {}  # slug -> latest read by anyone
 
     def observe(self, slug: str, reader_id: str, timestamp: float) -> None:
         """Record that `reader_id` read `slug` at `timestamp` (epoch seconds)."""
-        self._readers[slug].add(reader_id)
+        readers = self._reads[slug]
+        if timestamp > readers.get(reader_id, float("-inf")):
+            readers[reader_id] = timestamp
         if timestamp > self._last_read.get(slug, float("-inf")):
             self._last_read[slug] = timestamp
 
     def dump(self) -> dict:
-        """JSON-ready state, for the newsroom's checkpoint."""
-        return {slug: [sorted(ids), self._last_read[slug]] for slug, ids in self._readers.items()}
+        """JSON-ready state, for the newsroom's checkpoint: `{slug: {reader: latest read}}`."""
+        return {slug: dict(sorted(readers.items())) for slug, readers in self._reads.items()}
 
     @classmethod
     def load(cls, doc: dict) -> ReadStats:
+        """Rebuild from `dump()`, or from the older `{slug: [reader ids, last read]}` format.
+
+        The old format kept no per-reader times: each reader is given the article's
+        last read time, which can only make old reads look more recent than they were.
+        """
         stats = cls()
-        for slug, (ids, last) in doc.items():
-            stats._readers[slug] = set(ids)
-            stats._last_read[slug] = last
+        for slug, value in doc.items():
+            if isinstance(value, dict):
+                readers = {reader: float(at) for reader, at in value.items()}
+            else:
+                ids, last = value
+                readers = dict.fromkeys(ids, float(last))
+            stats._reads[slug] = readers
+            if readers:
+                stats._last_read[slug] = max(readers.values())
         return stats
 
     def readers(self, slug: str) -> int:
         """How many distinct readers have read `slug`."""
-        return len(self._readers.get(slug, ()))
+        return len(self._reads.get(slug, ()))
 
     def most_read(
         self, limit: int | None = None, exclude: frozenset[str] | set[str] = frozenset()
     ) -> list[tuple[str, int]]:
         """Up to `limit` (slug, readers) pairs (all when None), most readers first, then most recently read."""
         ranked = sorted(
-            ((slug, len(ids)) for slug, ids in self._readers.items() if slug not in exclude),
+            ((slug, len(ids)) for slug, ids in self._reads.items() if ids and slug not in exclude),
             key=lambda item: (-item[1], -self._last_read[item[0]], item[0]),
         )
         return ranked if limit is None else ranked[:limit]
+
+    def trending(
+        self,
+        limit: int | None,
+        now: float,
+        half_life_hours: float = 24.0,
+        exclude: frozenset[str] | set[str] = frozenset(),
+    ) -> list[tuple[str, float]]:
+        """Up to `limit` (slug, score) pairs (all when None), highest score first, then most recently read.
+
+        Each reader counts 0.5 ** (hours since their latest read of it / `half_life_hours`):
+        one today is worth 1, one a half-life ago 0.5. A read stamped after `now`
+        (clock skew between devices) counts as just now, never as more than 1.
+        """
+        if half_life_hours <= 0:
+            raise ValueError(f"half_life_hours: must be > 0, got {half_life_hours}")
+        half_life = half_life_hours * SECONDS_PER_HOUR
+        scored = [
+            (slug, sum(0.5 ** (max(0.0, now - at) / half_life) for at in readers.values()))
+            for slug, readers in self._reads.items()
+            if readers and slug not in exclude
+        ]
+        scored.sort(key=lambda item: (-item[1], -self._last_read[item[0]], item[0]))
+        return scored if limit is None else scored[:limit]

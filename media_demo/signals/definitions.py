@@ -6,16 +6,24 @@ the embedded engine compiles them into evaluators.
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Iterable
 
 from snowplow_signals import (
+    AtomicProperty,
     Attribute,
     Criteria,
     Criterion,
     Event,
     EventProperty,
+    InterventionCriteriaAll,
+    InterventionCriteriaAny,
+    InterventionCriterion,
+    LinkAttributeKey,
     PageView,
+    RuleIntervention,
     StreamAttributeGroup,
+    domain_sessionid,
     domain_userid,
 )
 
@@ -23,6 +31,15 @@ ARTICLE_VENDOR = "com.dailycurrent"
 ARTICLE_EVENT = "article_detail"
 ARTICLE_SCHEMA = f"iglu:{ARTICLE_VENDOR}/{ARTICLE_EVENT}/jsonschema/1-0-0"
 READER_GROUP = "reader_profile"
+SESSION_GROUP = "reader_session"
+ENGAGEMENT_GROUP = "reader_engagement"
+INTERACTION_EVENT = "intervention_interaction"
+INTERACTION_SCHEMA = f"iglu:{ARTICLE_VENDOR}/{INTERACTION_EVENT}/jsonschema/1-0-0"
+TOPIC_NEWSLETTER = "topic_newsletter"
+SUBSCRIPTION_OFFER = "subscription_offer"
+WELCOME_BACK = "welcome_back"
+# How many times one reader may be shown each intervention, ever (dismissing stops it at once).
+IMPRESSION_CAPS = {TOPIC_NEWSLETTER: 3, SUBSCRIPTION_OFFER: 2, WELCOME_BACK: 30}
 OWNER = "newsroom@dailycurrent.example"
 
 
@@ -96,3 +113,144 @@ def reader_profile_group(categories: Iterable[str]) -> StreamAttributeGroup:
             *per_category,
         ],
     )
+
+
+def InterventionInteraction() -> Event:  # noqa: N802 - mirrors the SDK's PageView() helper
+    """A reader saw, clicked or dismissed an intervention."""
+    return Event(vendor=ARTICLE_VENDOR, name=INTERACTION_EVENT, version="1-0-0")
+
+
+def session_read_count(category: str) -> str:
+    """Name of the per-category read counter of the current session."""
+    return f"{category.replace('-', '_')}_reads"
+
+
+def reader_session_group(categories: Iterable[str]) -> StreamAttributeGroup:
+    """Per-session attributes keyed by `domain_sessionid`: what this visit is about."""
+    category = article_property("category")
+    return StreamAttributeGroup(
+        name=SESSION_GROUP,
+        version=1,
+        attribute_key=domain_sessionid,
+        owner=OWNER,
+        description="What the reader does in the current session.",
+        attributes=[
+            Attribute(name="session_page_views", type="int32", events=[PageView()], aggregation="counter"),
+            Attribute(
+                name="session_top_category",
+                type="string",
+                events=[ArticleDetail()],
+                aggregation="most_frequent",
+                property=category,
+            ),
+            *[
+                Attribute(
+                    name=session_read_count(name),
+                    type="int32",
+                    events=[ArticleDetail()],
+                    aggregation="counter",
+                    criteria=Criteria(all=[Criterion.eq(category, name)]),
+                )
+                for name in sorted(set(categories))
+            ],
+        ],
+    )
+
+
+def _interactions(action: str, aggregation: str, name: str, kind: str) -> Attribute:
+    return Attribute(
+        name=name,
+        type=kind,
+        events=[InterventionInteraction()],
+        aggregation=aggregation,
+        property=EventProperty(vendor=ARTICLE_VENDOR, name=INTERACTION_EVENT, major_version=1, path="intervention"),
+        criteria=Criteria(
+            all=[
+                Criterion.eq(
+                    EventProperty(vendor=ARTICLE_VENDOR, name=INTERACTION_EVENT, major_version=1, path="action"),
+                    action,
+                )
+            ]
+        ),
+    )
+
+
+def reader_engagement_group() -> StreamAttributeGroup:
+    """Visits and reactions to interventions, keyed by `domain_userid`."""
+    return StreamAttributeGroup(
+        name=ENGAGEMENT_GROUP,
+        version=1,
+        attribute_key=domain_userid,
+        owner=OWNER,
+        description="How often the reader comes back and how they answer the site's offers.",
+        attributes=[
+            Attribute(
+                name="session_count",
+                type="int32",
+                events=[PageView()],
+                aggregation="max",
+                property=AtomicProperty(name="domain_sessionidx"),
+            ),
+            Attribute(
+                name="page_views_24h",
+                type="int32",
+                events=[PageView()],
+                aggregation="counter",
+                period=dt.timedelta(days=1),
+            ),
+            _interactions("impression", "category_count", "intervention_impressions", "dict"),
+            _interactions("click", "category_count", "intervention_clicks", "dict"),
+            _interactions("dismiss", "unique_list", "interventions_dismissed", "string_list"),
+        ],
+    )
+
+
+def app_groups(categories: Iterable[str]) -> list[StreamAttributeGroup]:
+    """Every attribute group the newsroom evaluates."""
+    categories = sorted(set(categories))
+    return [reader_profile_group(categories), reader_session_group(categories), reader_engagement_group()]
+
+
+def app_interventions(categories: Iterable[str]) -> list[RuleIntervention]:
+    """What the site does unprompted, each useful to a publisher."""
+    reader = [LinkAttributeKey(name="domain_userid")]
+    session_reads = [
+        InterventionCriterion(attribute=f"{SESSION_GROUP}:{session_read_count(c)}", operator=">=", value=3)
+        for c in sorted(set(categories))
+    ]
+    return [
+        RuleIntervention(
+            name=TOPIC_NEWSLETTER,
+            version=1,
+            owner=OWNER,
+            description="Offer the newsletter of a topic after three of its articles in one visit.",
+            criteria=InterventionCriteriaAny(any=session_reads),
+            target_attribute_keys=reader,
+        ),
+        RuleIntervention(
+            name=SUBSCRIPTION_OFFER,
+            version=1,
+            owner=OWNER,
+            description="Offer a subscription to engaged readers: eight articles over at least two visits.",
+            criteria=InterventionCriteriaAll(
+                all=[
+                    InterventionCriterion(attribute=f"{READER_GROUP}:article_read_count", operator=">=", value=8),
+                    InterventionCriterion(attribute=f"{ENGAGEMENT_GROUP}:session_count", operator=">=", value=2),
+                ]
+            ),
+            target_attribute_keys=reader,
+        ),
+        RuleIntervention(
+            name=WELCOME_BACK,
+            version=1,
+            owner=OWNER,
+            description="Welcome a reader back after a day or more away with what they missed.",
+            criteria=InterventionCriteriaAll(
+                all=[
+                    InterventionCriterion(attribute=f"{ENGAGEMENT_GROUP}:page_views_24h", operator="=", value=1),
+                    InterventionCriterion(attribute=f"{READER_GROUP}:page_view_count", operator=">=", value=2),
+                ]
+            ),
+            target_attribute_keys=reader,
+        ),
+    ]

@@ -291,6 +291,10 @@ class AttributeEngine:
             if wanted is None or a.name in wanted
         }
 
+    def definition_key(self, name: str, version: int | None = None) -> str:
+        """The atomic field a group is keyed by (e.g. `domain_userid`)."""
+        return self._group(name, version).key
+
     def entities(self, name: str, version: int | None = None) -> int:
         """How many entities have state in a group."""
         return len(self._group(name, version).states)

@@ -270,6 +270,16 @@ def _check_references(room: Newsroom, kind: Kind, definition: Any) -> None:
         _check_group_links(room, f"intervention {definition.name!r}", definition.payload_attribute_groups)
 
 
+def _evaluate_intervention(room: Newsroom, kind: Kind, definition: Any) -> None:
+    """A published rule intervention is evaluated by the engine from the next event on."""
+    if kind != "intervention":
+        return
+    try:
+        room.publish_intervention(definition)
+    except ValueError as exc:
+        raise ApiError(422, str(exc)) from exc
+
+
 def _identity(kind: Kind, definition: Any) -> str:
     if kind == "intervention":
         return f"intervention {definition.name} v{definition.version or 1}"
@@ -289,6 +299,7 @@ def creator(kind: Kind) -> Handler:
         if room.signals_registry.get(kind, definition.name, definition_version(kind, definition)) is not None:
             raise ApiError(400, f"{_identity(kind, definition)} already exists; PUT it to change it")
         _check_references(room, kind, definition)
+        _evaluate_intervention(room, kind, definition)
         room.signals_registry.put(kind, definition)
         return _ok(_document(kind, definition), 201)
 
@@ -301,6 +312,7 @@ def updater(kind: Kind) -> Handler:
         definition = _parse(kind, body)
         _same_identity(params["name"], version, definition.name, getattr(definition, "version", None))
         _check_references(room, kind, definition)
+        _evaluate_intervention(room, kind, definition)
         room.signals_registry.put(kind, definition)
         return _ok(_document(kind, definition))
 

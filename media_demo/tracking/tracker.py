@@ -8,7 +8,7 @@ from snowplow_tracker import PageView, SelfDescribing, SelfDescribingJson, Subje
 from snowplow_tracker.typing import EmitterProtocol
 
 from media_demo.articles import Article
-from media_demo.signals.definitions import ARTICLE_SCHEMA
+from media_demo.signals.definitions import ARTICLE_SCHEMA, INTERACTION_SCHEMA
 from media_demo.tracking.identity import ReaderSession
 
 
@@ -69,6 +69,17 @@ class NewsroomTracker:
         event = SelfDescribing(event_json=SelfDescribingJson(ARTICLE_SCHEMA, data))
         event.event_subject = reader.subject()
         # Page fields ride on self-describing events too, as in the browser tracker.
+        event.payload.add("url", page.url)
+        event.payload.add("page", page.title)
+        return self._tracker.track(event)
+
+    def intervention_interaction(
+        self, reader: Reader, page: Page, intervention: str, action: str, intervention_id: str | None = None
+    ) -> str | None:
+        """Track that the reader saw, clicked or dismissed an intervention (they become attributes)."""
+        data = {"intervention": intervention, "action": action, "intervention_id": intervention_id}
+        event = SelfDescribing(event_json=SelfDescribingJson(INTERACTION_SCHEMA, data))
+        event.event_subject = reader.subject()
         event.payload.add("url", page.url)
         event.payload.add("page", page.title)
         return self._tracker.track(event)

@@ -66,19 +66,22 @@ def reader_visits(readers: Sequence[str], seed: int = 11) -> Iterator[CanonicalE
     page_fields = page_view().atomic
     article_fields = article_view("slug", "category").atomic
     seq = 0
+
+    def atomic(fields: dict[str, Any], user: str) -> dict[str, Any]:
+        nonlocal seq
+        seq += 1
+        return {**fields, "event_id": f"00000000-0000-4000-8000-{seq:012x}", "domain_userid": user}
+
     for user in readers:
         moment = 1.7e9 + rng.random() * 86_400
         for _ in range(rng.randint(1, 3)):
             moment += rng.random() * 120
-            seq += 1
-            yield CanonicalEvent({**page_fields, "event_id": f"00000000-0000-4000-8000-{seq:012x}", "domain_userid": user}, moment)
+            yield CanonicalEvent(atomic(page_fields, user), moment)
         for article in rng.sample(articles, rng.randint(5, 15)):
             moment += rng.random() * 300
-            seq += 2
-            yield CanonicalEvent({**page_fields, "event_id": f"00000000-0000-4000-8000-{seq - 1:012x}", "domain_userid": user}, moment)
+            yield CanonicalEvent(atomic(page_fields, user), moment)
             data = {"slug": _fresh(article.slug), "title": _fresh(article.title), "category": _fresh(article.category)}
-            atomic = {**article_fields, "event_id": f"00000000-0000-4000-8000-{seq:012x}", "domain_userid": user}
-            yield CanonicalEvent(atomic, moment, ARTICLE_SCHEMA, data)
+            yield CanonicalEvent(atomic(article_fields, user), moment, ARTICLE_SCHEMA, data)
 
 
 class PlainDictProfiles:

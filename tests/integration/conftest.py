@@ -17,7 +17,6 @@ from media_demo.articles import Corpus
 from media_demo.newsroom import Newsroom, get_corpus, get_index
 from media_demo.settings import Settings
 
-
 API_TOKEN = "integration-test-token"
 AUTH = {"Authorization": f"Bearer {API_TOKEN}"}
 

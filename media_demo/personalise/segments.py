@@ -1,0 +1,280 @@
+"""Micro-segments: who a reader is right now, decided by rules that are data, not if-chains.
+
+A segment is a name, a label, a description and a rule over `ReaderFacts`
+(the reader's `reader_profile` attributes plus the session facts the caller
+knows). Segments are tried in priority order and the first whose rule holds
+wins; the match says *why*, condition by condition, so the inspector can show
+it. The same `Condition`/`Rule` vocabulary drives the contextual rules of
+`media_demo.personalise.context`.
+"""
+
+from __future__ import annotations
+
+import operator
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from media_demo.signals.definitions import category_read_count
+
+LOYALIST_MIN_READS = 3
+LOYALIST_MIN_SHARE = 0.6
+DEEP_READER_ARTICLES = 8
+RETURNING_AFTER_DAYS = 1.0
+
+_COMPARE: dict[str, tuple[Callable[[Any, Any], bool], str]] = {
+    "==": (operator.eq, "="),
+    "!=": (operator.ne, "≠"),
+    ">=": (operator.ge, "≥"),
+    ">": (operator.gt, ">"),
+    "<=": (operator.le, "≤"),
+    "<": (operator.lt, "<"),
+}
+# How each fact reads in a "why"; `{...}` are filled from the facts themselves.
+FACT_LABELS: dict[str, str] = {
+    "page_view_count": "pages viewed",
+    "article_read_count": "articles read",
+    "distinct_articles_read": "different articles read",
+    "top_category_share": "share of reads in {top_category_label}",
+    "top_category_reads": "reads in {top_category_label}",
+    "session_index": "visit number",
+    "days_since_last_visit": "days since the last visit",
+}
+PERCENT_FACTS = frozenset({"top_category_share"})
+
+
+def _show(fact: str, value: Any) -> str:
+    if value is None:
+        return "unknown"
+    if fact in PERCENT_FACTS:
+        return f"{value:.0%}"
+    if isinstance(value, str):
+        return f"“{value}”"
+    if isinstance(value, float):
+        return f"{value:g}" if value == int(value) else f"{value:.1f}"
+    return str(value)
+
+
+@dataclass(frozen=True)
+class Condition:
+    """`fact op value`, e.g. `Condition("article_read_count", ">=", 3)`; `present` needs no value.
+
+    A fact that is missing or None never satisfies a comparison: an unknown
+    "days since the last visit" is not "at least one day".
+    """
+
+    fact: str
+    op: Literal["==", "!=", ">=", ">", "<=", "<", "present"]
+    value: Any = None
+
+    def __post_init__(self) -> None:
+        if self.op != "present" and self.op not in _COMPARE:
+            raise ValueError(f"op: unknown operator {self.op!r}")
+
+    def holds(self, facts: Mapping[str, Any]) -> bool:
+        actual = facts.get(self.fact)
+        if self.op == "present":
+            return actual not in (None, "", False)
+        if actual is None:
+            return False
+        try:
+            return bool(_COMPARE[self.op][0](actual, self.value))
+        except TypeError:  # a text fact compared with a number: a broken rule must not break a page
+            return False
+
+    def explain(self, facts: Mapping[str, Any]) -> str:
+        """The condition with the reader's value, e.g. `articles read: 4 (≥ 3)`."""
+        label = FACT_LABELS.get(self.fact, self.fact.replace("_", " ")).format_map(_Lenient(facts))
+        actual = _show(self.fact, facts.get(self.fact))
+        if self.op == "present":
+            return f"{label}: {actual}"
+        return f"{label}: {actual} ({_COMPARE[self.op][1]} {_show(self.fact, self.value)})"
+
+
+class _Lenient(dict):
+    """`format_map` source that leaves unknown names visible instead of raising."""
+
+    def __init__(self, facts: Mapping[str, Any]) -> None:
+        super().__init__(facts)
+
+    def __missing__(self, key: str) -> str:
+        return "{" + key + "}"
+
+
+@dataclass(frozen=True)
+class Rule:
+    """Conditions combined with `all` or `any`."""
+
+    conditions: tuple[Condition, ...]
+    mode: Literal["all", "any"] = "all"
+
+    def matched(self, facts: Mapping[str, Any]) -> tuple[Condition, ...] | None:
+        """The conditions that hold when the rule does (for `any`, only those), else None."""
+        held = tuple(c for c in self.conditions if c.holds(facts))
+        if self.mode == "all":
+            return held if len(held) == len(self.conditions) else None
+        return held or None
+
+
+def all_of(*conditions: Condition) -> Rule:
+    return Rule(tuple(conditions), "all")
+
+
+def any_of(*conditions: Condition) -> Rule:
+    return Rule(tuple(conditions), "any")
+
+
+def why(conditions: Iterable[Condition], facts: Mapping[str, Any]) -> str:
+    """The explanations of the matched conditions, joined for one line of the inspector."""
+    return "; ".join(c.explain(facts) for c in conditions)
+
+
+@dataclass(frozen=True)
+class ReaderFacts:
+    """What the segment rules read: the reader's attributes plus session facts passed in explicitly.
+
+    `session_index` is the visit number of the `dc_session` cookie (1 = first visit);
+    `days_since_last_visit` is None when unknown (no earlier visit, or not tracked).
+    """
+
+    page_view_count: int = 0
+    article_read_count: int = 0
+    articles_read: tuple[str, ...] = ()  # oldest to most recently read
+    category_reads: Mapping[str, int] = field(default_factory=dict)
+    categories_by_recency: tuple[str, ...] = ()  # oldest to most recently read
+    session_index: int = 1
+    days_since_last_visit: float | None = None
+
+    @classmethod
+    def from_attributes(
+        cls,
+        attributes: Mapping[str, Any],
+        categories: Iterable[str],
+        *,
+        session_index: int = 1,
+        days_since_last_visit: float | None = None,
+    ) -> ReaderFacts:
+        """Facts from one reader's `reader_profile` attributes (as `Newsroom.attributes` returns them)."""
+        return cls(
+            page_view_count=int(attributes.get("page_view_count") or 0),
+            article_read_count=int(attributes.get("article_read_count") or 0),
+            articles_read=tuple(attributes.get("articles_read") or ()),
+            category_reads={c: int(attributes.get(category_read_count(c)) or 0) for c in categories},
+            categories_by_recency=tuple(attributes.get("categories_read") or ()),
+            session_index=session_index,
+            days_since_last_visit=days_since_last_visit,
+        )
+
+    @property
+    def distinct_articles_read(self) -> int:
+        return len(set(self.articles_read))
+
+    @property
+    def has_history(self) -> bool:
+        return self.article_read_count > 0 or bool(self.articles_read)
+
+    def categories_by_affinity(self) -> list[str]:
+        """Categories with at least one read, most read first; ties go to the most recently read."""
+        recency = {c: i for i, c in enumerate(self.categories_by_recency)}
+        read = [c for c, n in self.category_reads.items() if n > 0]
+        return sorted(read, key=lambda c: (-self.category_reads[c], -recency.get(c, -1), c))
+
+    @property
+    def top_category(self) -> str | None:
+        ranked = self.categories_by_affinity()
+        return ranked[0] if ranked else None
+
+    @property
+    def top_category_share(self) -> float:
+        """The top category's share of all reads (0 with none)."""
+        top = self.top_category
+        total = max(self.article_read_count, sum(self.category_reads.values()))
+        return self.category_reads[top] / total if top and total else 0.0
+
+    def as_facts(self) -> dict[str, Any]:
+        """The flat mapping the rules are evaluated on."""
+        top = self.top_category
+        return {
+            "page_view_count": self.page_view_count,
+            "article_read_count": self.article_read_count,
+            "distinct_articles_read": self.distinct_articles_read,
+            "top_category": top,
+            "top_category_label": top.capitalize() if top else "no section",
+            "top_category_reads": self.category_reads.get(top, 0) if top else 0,
+            "top_category_share": self.top_category_share,
+            "session_index": self.session_index,
+            "days_since_last_visit": self.days_since_last_visit,
+        }
+
+
+@dataclass(frozen=True)
+class Segment:
+    """A named group of readers and the rule that puts a reader in it."""
+
+    name: str
+    label: str
+    description: str
+    rule: Rule
+    names_topic: bool = False  # the match carries the reader's top category
+
+
+@dataclass(frozen=True)
+class SegmentMatch:
+    """The segment a reader is in, and why (the conditions that held, with the reader's values)."""
+
+    name: str
+    label: str
+    why: str
+    topic: str | None = None
+
+
+# Priority order: the first segment whose rule holds wins.
+SEGMENTS: tuple[Segment, ...] = (
+    Segment(
+        "new_visitor",
+        "New visitor",
+        "First visit and nothing read yet: the default front page.",
+        all_of(Condition("article_read_count", "==", 0), Condition("session_index", "<=", 1)),
+    ),
+    Segment(
+        "topic_loyalist",
+        "Topic loyalist",
+        f"Most reads ({LOYALIST_MIN_SHARE:.0%} or more of at least {LOYALIST_MIN_READS}) in one section.",
+        all_of(
+            Condition("article_read_count", ">=", LOYALIST_MIN_READS),
+            Condition("top_category_share", ">=", LOYALIST_MIN_SHARE),
+        ),
+        names_topic=True,
+    ),
+    Segment(
+        "deep_reader",
+        "Deep reader",
+        f"Has read {DEEP_READER_ARTICLES} or more different articles, across sections.",
+        all_of(Condition("distinct_articles_read", ">=", DEEP_READER_ARTICLES)),
+    ),
+    Segment(
+        "returning_reader",
+        "Returning reader",
+        "Came back after a day or more away.",
+        all_of(Condition("session_index", ">=", 2), Condition("days_since_last_visit", ">=", RETURNING_AFTER_DAYS)),
+    ),
+    Segment(
+        "casual_browser",
+        "Casual browser",
+        "Has looked around and read a little, with no habit yet.",
+        all_of(Condition("distinct_articles_read", "<", DEEP_READER_ARTICLES)),
+    ),
+)
+SEGMENTS_BY_NAME: dict[str, Segment] = {s.name: s for s in SEGMENTS}
+NO_MATCH = SegmentMatch("reader", "Reader", "no segment rule matched")
+
+
+def segment_for(facts: ReaderFacts, segments: Sequence[Segment] = SEGMENTS) -> SegmentMatch:
+    """The first segment (in priority order) whose rule holds for `facts`."""
+    flat = facts.as_facts()
+    for segment in segments:
+        held = segment.rule.matched(flat)
+        if held is not None:
+            topic = flat["top_category"] if segment.names_topic else None
+            return SegmentMatch(segment.name, segment.label, why(held, flat), topic)
+    return NO_MATCH

@@ -1,0 +1,308 @@
+"""Rule interventions, evaluated by the engine after every event that changes what they read.
+
+Definitions are the SDK's `RuleIntervention` objects. Semantics follow Signals:
+an intervention fires once per target when its criteria go from not matching
+to matching; a criterion with the `changed` operator makes it fire on every
+change instead. Fired interventions go to subscribers (the open page, the SSE
+endpoint) through `InterventionBus`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import re
+import threading
+import uuid
+from collections import deque
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+from snowplow_signals import RuleIntervention
+
+from media_demo.signals.engine import AttributeEngine, group_id
+from media_demo.signals.events import CanonicalEvent
+
+Values = dict[str, Any]  # qualified attribute name -> current value
+Check = Callable[[Values, Values], bool]  # (current values, previous values) -> matches
+RECENT_PER_TARGET = 20
+
+
+def _number(value: Any) -> float | None:
+    try:
+        return float(value)
+    except (TypeError, ValueError):
+        return None
+
+
+def _compare(op: str, actual: Any, expected: Any) -> bool:
+    if actual is None:
+        return False
+    if isinstance(expected, (int, float)) and not isinstance(expected, bool):
+        number = _number(actual)
+        if number is None:
+            return False
+        actual, expected = number, float(expected)
+    elif isinstance(expected, str):
+        actual = str(actual)
+    return {
+        "=": lambda: actual == expected,
+        "!=": lambda: actual != expected,
+        "<": lambda: actual < expected,
+        ">": lambda: actual > expected,
+        "<=": lambda: actual <= expected,
+        ">=": lambda: actual >= expected,
+    }[op]()
+
+
+def _like(pattern: str) -> re.Pattern[str]:
+    translated = {"%": ".*", "_": "."}
+    return re.compile("".join(translated.get(ch) or re.escape(ch) for ch in pattern), re.DOTALL)
+
+
+def _criterion(node: Any) -> tuple[Check, set[str], bool]:
+    """A leaf criterion: (check, qualified attributes read, uses `changed`)."""
+    name, op, expected = node.attribute, node.operator, node.value
+    if op == "changed":
+        return (lambda now, before: name in before and now.get(name) != before.get(name)), {name}, True
+    if op in ("is null", "is not null"):
+        wanted = op == "is null"
+        return (lambda now, _before: (now.get(name) is None) == wanted), {name}, False
+    if op in ("like", "not like", "rlike", "not rlike"):
+        regex = _like(str(expected)) if "like" in op and "rlike" not in op else re.compile(str(expected))
+        negate = op.startswith("not")
+        search = regex.fullmatch if "rlike" not in op else regex.search
+
+        def matches(now: Values, _before: Values) -> bool:
+            value = now.get(name)
+            return value is not None and (search(str(value)) is not None) != negate
+
+        return matches, {name}, False
+    if op in ("in", "not in"):
+        options = expected if isinstance(expected, list) else [expected]
+        negate = op == "not in"
+
+        def among(now: Values, _before: Values) -> bool:
+            value = now.get(name)
+            return value is not None and any(_compare("=", value, o) for o in options) != negate
+
+        return among, {name}, False
+    return (lambda now, _before: _compare(op, now.get(name), expected)), {name}, False
+
+
+def _combine(kind: str, checks: list[Check]) -> Check:
+    if kind == "all":
+        return lambda now, before: all(c(now, before) for c in checks)
+    if kind == "any":
+        return lambda now, before: any(c(now, before) for c in checks)
+    return lambda now, before: not any(c(now, before) for c in checks)
+
+
+def compile_criteria(node: Any) -> tuple[Check, set[str], bool]:
+    """The criteria tree (`all` / `any` / `none` / a criterion) as one check."""
+    for kind in ("all", "any", "none"):
+        children = getattr(node, kind, None)
+        if children is not None:
+            parts = [compile_criteria(child) for child in children]
+            checks = [p[0] for p in parts]
+            reads = set().union(*(p[1] for p in parts)) if parts else set()
+            uses_changed = any(p[2] for p in parts)
+            return _combine(kind, checks), reads, uses_changed
+    return _criterion(node)
+
+
+@dataclass(frozen=True)
+class FiredIntervention:
+    """One delivery of an intervention to one target, shaped like the SDK's InterventionInstance."""
+
+    intervention_id: str
+    name: str
+    version: int
+    attributes: dict[str, str]
+    target_name: str
+    target_id: str
+    fired_at: float
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "intervention_id": self.intervention_id,
+            "name": self.name,
+            "version": self.version,
+            "attributes": self.attributes,
+            "target_attribute_key": {"name": self.target_name, "id": self.target_id},
+        }
+
+
+@dataclass
+class CompiledIntervention:
+    definition: RuleIntervention
+    check: Check
+    reads: set[str]
+    fires_on_change: bool
+    targets: list[str]
+
+    @property
+    def key(self) -> str:
+        return f"{self.definition.name}_v{self.definition.version or 1}"
+
+
+@dataclass
+class TargetState:
+    """What an intervention last saw for one target."""
+
+    matched: bool = False
+    values: Values = field(default_factory=dict)
+
+
+Suppress = Callable[[str, str, str], bool]  # (intervention name, target key, target id) -> skip
+
+
+class InterventionEngine:
+    """Evaluates rule interventions against the attribute engine after each event."""
+
+    def __init__(self, engine: AttributeEngine, suppress: Suppress | None = None) -> None:
+        self._engine = engine
+        self._suppress = suppress or (lambda _name, _key, _id: False)
+        self._rules: dict[str, CompiledIntervention] = {}
+        self._states: dict[tuple[str, str, str], TargetState] = {}
+        self.recent: dict[str, deque[FiredIntervention]] = {}
+
+    def publish(self, intervention: RuleIntervention) -> None:
+        check, reads, fires_on_change = compile_criteria(intervention.criteria)
+        for qualified in reads:
+            group, _, _ = qualified.partition(":")
+            if not self._resolve(group):
+                raise ValueError(f"intervention {intervention.name!r}: unknown attribute group in {qualified!r}")
+        targets = [key.name for key in intervention.target_attribute_keys or []] or ["domain_userid"]
+        compiled = CompiledIntervention(intervention, check, reads, fires_on_change, targets)
+        self._rules[compiled.key] = compiled
+
+    @property
+    def definitions(self) -> list[RuleIntervention]:
+        return [rule.definition for rule in self._rules.values()]
+
+    def _resolve(self, group: str) -> tuple[str, int | None] | None:
+        """`reader_profile` or `reader_profile_v2` -> (name, version or None for the latest)."""
+        match = re.fullmatch(r"(.+)_v(\d+)", group)
+        if match and self._engine.has_group(match[1], int(match[2])):
+            return match[1], int(match[2])
+        return (group, None) if self._engine.has_group(group) else None
+
+    def _values(self, reads: Iterable[str], event: CanonicalEvent) -> Values:
+        values: Values = {}
+        for qualified in reads:
+            group, _, attribute = qualified.partition(":")
+            resolved = self._resolve(group)
+            if resolved is None:
+                values[qualified] = None
+                continue
+            name, version = resolved
+            entity = event.atomic.get(self._engine.definition_key(name, version))
+            if entity is None:
+                values[qualified] = None
+                continue
+            values[qualified] = self._engine.get_attributes(name, entity, version, [attribute]).get(attribute)
+        return values
+
+    def evaluate(self, event: CanonicalEvent, changed: Iterable[tuple[str, str]]) -> list[FiredIntervention]:
+        """Re-check the interventions that read a group this event changed; return those that fire."""
+        changed_groups = {gid for gid, _entity in changed}
+        if not changed_groups:
+            return []
+        fired: list[FiredIntervention] = []
+        for rule in self._rules.values():
+            if not any(self._reads_changed(qualified, changed_groups) for qualified in rule.reads):
+                continue
+            values = self._values(rule.reads, event)
+            for target_key in rule.targets:
+                target_id = event.atomic.get(target_key)
+                if target_id is None:
+                    continue
+                state = self._states.setdefault((rule.key, target_key, target_id), TargetState())
+                matches = rule.check(values, state.values)
+                due = matches and (rule.fires_on_change or not state.matched)
+                state.matched, state.values = matches, values
+                if due and not self._suppress(rule.definition.name, target_key, target_id):
+                    instance = FiredIntervention(
+                        intervention_id=str(uuid.uuid4()),
+                        name=rule.definition.name,
+                        version=rule.definition.version or 1,
+                        attributes={k.partition(":")[2]: _text(v) for k, v in values.items()},
+                        target_name=target_key,
+                        target_id=target_id,
+                        fired_at=event.timestamp,
+                    )
+                    fired.append(instance)
+                    self.recent.setdefault(target_id, deque(maxlen=RECENT_PER_TARGET)).append(instance)
+        return fired
+
+    def _reads_changed(self, qualified: str, changed_groups: set[str]) -> bool:
+        group = qualified.partition(":")[0]
+        resolved = self._resolve(group)
+        if resolved is None:
+            return False
+        name, version = resolved
+        return any(gid == group_id(name, version) if version else gid.startswith(f"{name}_v") for gid in changed_groups)
+
+    def forget(self, target_id: str) -> None:
+        self._states = {k: v for k, v in self._states.items() if k[2] != target_id}
+        self.recent.pop(target_id, None)
+
+    # Checkpoint support: the transition state is part of what a restart must restore.
+
+    def dump(self) -> list:
+        return [[list(key), state.matched, state.values] for key, state in self._states.items()]
+
+    def load(self, doc: list) -> None:
+        self._states = {tuple(key): TargetState(matched, values) for key, matched, values in doc}  # type: ignore[misc]
+
+
+def _text(value: Any) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    return value if isinstance(value, str) else str(value)
+
+
+@dataclass
+class _Subscriber:
+    loop: asyncio.AbstractEventLoop
+    queue: asyncio.Queue[FiredIntervention]
+    targets: dict[str, set[str]]
+
+
+class InterventionBus:
+    """Hands fired interventions to subscribers (SSE streams, open pages), across threads."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._subscribers: list[_Subscriber] = []
+
+    def subscribe(self, targets: dict[str, set[str]]) -> asyncio.Queue[FiredIntervention]:
+        """A queue receiving interventions for any of `targets` ({key name: ids}); call from async code."""
+        queue: asyncio.Queue[FiredIntervention] = asyncio.Queue(maxsize=100)
+        with self._lock:
+            self._subscribers.append(_Subscriber(asyncio.get_running_loop(), queue, targets))
+        return queue
+
+    def unsubscribe(self, queue: asyncio.Queue[FiredIntervention]) -> None:
+        with self._lock:
+            self._subscribers = [s for s in self._subscribers if s.queue is not queue]
+
+    def publish(self, fired: Iterable[FiredIntervention]) -> int:
+        """Deliver to every matching subscriber; returns how many deliveries were made."""
+        delivered = 0
+        with self._lock:
+            subscribers = list(self._subscribers)
+        for instance in fired:
+            for subscriber in subscribers:
+                if instance.target_id in subscriber.targets.get(instance.target_name, ()):
+                    subscriber.loop.call_soon_threadsafe(_offer, subscriber.queue, instance)
+                    delivered += 1
+        return delivered
+
+
+def _offer(queue: asyncio.Queue[FiredIntervention], instance: FiredIntervention) -> None:
+    if not queue.full():  # a stalled subscriber drops interventions rather than growing without bound
+        queue.put_nowait(instance)

@@ -1,0 +1,195 @@
+"""Ingest throughput: the engine in memory, and durable ingest into the SQLite event log."""
+
+from __future__ import annotations
+
+import gc
+import random
+import sqlite3
+import tempfile
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import event as sa_event
+
+from media_demo.newsroom import Newsroom, get_corpus, get_index
+from media_demo.signals import AttributeEngine, CanonicalEvent, EventLog
+from media_demo.signals.definitions import reader_profile_group
+from media_demo.tracking import Page, Reader, new_domain_userid, touch_session
+from tests.benchmarks.common import PlainDictProfiles, bench_settings, rate, synthetic_events
+
+EVENTS = 200_000
+READERS = 10_000
+DURABLE_EVENTS = 100_000
+PER_EVENT_COMMITS = 10_000  # the one-commit-per-event baseline is slow: fewer rows, same events/s measure
+COLLECT_READERS = 800  # ~18k tracker payloads through Newsroom.collect
+DURABLE_TARGET = 50_000
+INSERT = "INSERT INTO events (event_id, event_name, domain_userid, derived_tstamp, body) VALUES (?, ?, ?, ?, ?)"
+
+
+def bench_ingest() -> None:
+    """Engine ingest in memory, beside the hand-written dict baseline (best of 3)."""
+    categories = list(get_corpus().categories)
+    events = synthetic_events(EVENTS, READERS)
+    engine_rates, baseline_rates = [], []
+    for _ in range(3):
+        baseline_rates.append(rate(PlainDictProfiles(categories).ingest, events))
+        engine_rates.append(rate(AttributeEngine([reader_profile_group(categories)]).ingest, events))
+    engine_best, baseline_best = max(engine_rates), max(baseline_rates)
+    attributes = len(reader_profile_group(categories).attributes)
+    print(f"\n## Engine ingest, in process ({EVENTS:,} events, {READERS:,} readers, {attributes} attributes)")
+    print(f"  attribute engine (SDK definitions): {engine_best:>12,.0f} events/s")
+    print(f"  baseline, hand-written dicts:       {baseline_best:>12,.0f} events/s")
+    print(f"  ratio engine/baseline:              {engine_best / baseline_best:>12.2f}")
+
+
+def _row(event: CanonicalEvent) -> tuple[Any, ...]:
+    """The `events` row EventLog writes for one event."""
+    atomic = event.atomic
+    return event.event_id, atomic.get("event_name"), atomic.get("domain_userid"), event.timestamp, event.to_json()
+
+
+def _sqlite(path: Path) -> sqlite3.Connection:
+    """A plain sqlite3 connection with the event log's pragmas, on a file whose tables EventLog created."""
+    EventLog(f"sqlite:///{path}").close()
+    connection = sqlite3.connect(path)
+    connection.execute("PRAGMA journal_mode=WAL")
+    connection.execute("PRAGMA synchronous=NORMAL")
+    return connection
+
+
+def group_commit(path: Path, events: Sequence[CanonicalEvent]) -> tuple[float, int]:
+    """`EventLog.append` every event, then `flush`: (events/s committed, number of commits)."""
+    log = EventLog(f"sqlite:///{path}")
+    commits = 0
+
+    def count(_connection: Any) -> None:
+        nonlocal commits
+        commits += 1
+
+    sa_event.listen(log.engine, "commit", count)
+    gc.collect()
+    start = time.perf_counter()
+    for event in events:
+        log.append(event)
+    log.flush()
+    elapsed = time.perf_counter() - start
+    log.close()
+    return len(events) / elapsed, commits
+
+
+def commit_per_event(path: Path, events: Sequence[CanonicalEvent]) -> float:
+    """Baseline: plain sqlite3, same table and rows, one transaction per event."""
+    connection = _sqlite(path)
+    start = time.perf_counter()
+    for event in events:
+        connection.execute(INSERT, _row(event))
+        connection.commit()
+    elapsed = time.perf_counter() - start
+    connection.close()
+    return len(events) / elapsed
+
+
+def one_transaction(path: Path, events: Sequence[CanonicalEvent]) -> float:
+    """Ceiling: plain sqlite3 `executemany` of every row in a single transaction."""
+    connection = _sqlite(path)
+    start = time.perf_counter()
+    with connection:
+        connection.executemany(INSERT, [_row(event) for event in events])
+    elapsed = time.perf_counter() - start
+    connection.close()
+    return len(events) / elapsed
+
+
+def engine_and_log(folder: str, events: Sequence[CanonicalEvent]) -> float:
+    """What `Newsroom.collect` does after enrichment (`_apply` + `log.append` under the lock), then `flush`."""
+    room = Newsroom(bench_settings(folder, "engine_and_log"), get_corpus(), get_index())
+    lock, apply, append = room._lock, room._apply, room.log.append
+    gc.collect()
+    start = time.perf_counter()
+    for event in events:
+        with lock:
+            apply(event)
+            append(event)
+    room.log.flush()
+    elapsed = time.perf_counter() - start
+    room.close()
+    return len(events) / elapsed
+
+
+class _Collecting:
+    """A tracker emitter that keeps each payload as the in-process emitter would send it."""
+
+    def __init__(self, sink: list[dict[str, str]]) -> None:
+        self.sink = sink
+
+    def input(self, payload: dict[str, Any]) -> None:
+        self.sink.append({k: str(v) for k, v in payload.items() if v is not None})
+
+    def flush(self) -> None: ...
+
+
+def tracker_payloads(room: Newsroom, readers: int, seed: int = 5) -> list[dict[str, str]]:
+    """Real snowplow-tracker payloads: per reader a home page view, then page view + article view per story."""
+    rng = random.Random(seed)
+    articles = room.corpus.articles
+    payloads: list[dict[str, str]] = []
+    room.tracker._tracker.emitters = [_Collecting(payloads)]
+    for _ in range(readers):
+        reader = Reader(new_domain_userid(), touch_session(None, time.time()), "Mozilla/5.0 (bench)", "10.0.0.1")
+        room.tracker.page_view(reader, Page(url="http://localhost:3000/", title="The Daily Current"))
+        for article in rng.sample(articles, rng.randint(5, 15)):
+            page = Page(url=f"http://localhost:3000/article/{article.slug}", title=article.title)
+            room.tracker.page_view(reader, page)
+            room.tracker.article_view(reader, page, article)
+    return payloads
+
+
+def full_collect(folder: str) -> tuple[float, int, dict[str, int]]:
+    """`Newsroom.collect` (enrich + engine + log) of tracker payloads, then `flush`: (events/s, events, counts)."""
+    room = Newsroom(bench_settings(folder, "collect"), get_corpus(), get_index())
+    payloads = tracker_payloads(room, COLLECT_READERS)
+    gc.collect()
+    start = time.perf_counter()
+    for payload in payloads:
+        room.collect(payload)
+    room.log.flush()
+    elapsed = time.perf_counter() - start
+    counts = room.log.counts()
+    room.close()
+    return len(payloads) / elapsed, len(payloads), counts
+
+
+def bench_durable_ingest() -> None:
+    """Durable ingest into SQLite: group commits beside one commit per event, then the fuller paths."""
+    events = synthetic_events(DURABLE_EVENTS, READERS, seed=8)
+    with tempfile.TemporaryDirectory() as folder:
+        runs = [group_commit(Path(folder) / f"group{i}.db", events) for i in range(2)]
+        grouped, commits = max(runs)
+        per_event = commit_per_event(Path(folder) / "per_event.db", events[:PER_EVENT_COMMITS])
+        ceiling = one_transaction(Path(folder) / "one_transaction.db", events)
+        with_engine = max(engine_and_log(folder, events) for _ in range(2))
+        collected, payloads, counts = full_collect(folder)
+    print(
+        f"\n## Durable ingest to SQLite (WAL, synchronous=NORMAL: survives a killed process, not a power cut; "
+        f"sqlite {sqlite3.sqlite_version})"
+    )
+    print(f"  {DURABLE_EVENTS:,} canonical events (tests/factories), {READERS:,} readers")
+    print(f"  target ≥ {DURABLE_TARGET:,} events/s durable")
+    print(_line("EventLog.append + group commit (flush)", grouped, f"committed; {commits} commits, best of 2"))
+    print(_line("baseline, sqlite3, one commit per event", per_event, f"{PER_EVENT_COMMITS:,} events"))
+    print(f"  {'ratio group commit / per-event commit':<42}{grouped / per_event:>10.2f}")
+    print(_line("ceiling, sqlite3 executemany, 1 commit", ceiling, "same rows; no SQLAlchemy, no writer thread"))
+    print(_line("engine ingest + log append, committed", with_engine, "Newsroom._apply + log.append; best of 2"))
+    print(
+        _line(
+            "Newsroom.collect of tracker payloads",
+            collected,
+            f"{payloads:,} payloads, enrichment included; logged {counts['good']:,} good, {counts['bad']:,} bad",
+        )
+    )
+
+
+def _line(label: str, events_per_second: float, note: str) -> str:
+    return f"  {label + ':':<42}{events_per_second:>10,.0f} events/s  ({note})"

@@ -1,0 +1,221 @@
+"""Remote mode: with SIGNALS_API_URL set, attributes come from that Signals API through the official SDK.
+
+The remote deployment is a second process of our own server, so the events
+travel over real HTTP to its collector and the attributes come back through
+`SignalsSandbox.get_group_attributes`, as they would from Snowplow Signals.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse
+from starlette.routing import Route
+
+from media_demo.articles import Corpus
+from media_demo.newsroom import Newsroom, get_index
+from media_demo.settings import PROJECT_ROOT, Settings
+from media_demo.signals.definitions import READER_GROUP, category_read_count, reader_profile_group
+from media_demo.signals.remote import RemoteAttributes
+from media_demo.tracking import Page, Reader, new_domain_userid, touch_session
+from tests.integration.conftest import free_port, serve
+
+TOKEN = "remote-token-" + uuid.uuid4().hex
+SERVER = """
+import sys, uvicorn
+from media_demo.api import build_api
+from media_demo.newsroom import get_newsroom
+uvicorn.run(build_api(get_newsroom), host="127.0.0.1", port=int(sys.argv[1]), log_level="warning")
+"""
+# Variables that would make the second process itself remote, or send its events elsewhere.
+NOT_INHERITED = ("SIGNALS_API_URL", "SNOWPLOW_COLLECTOR_URL", "SIGNALS_TOKEN_FILE")
+
+
+def eventually(check, timeout: float = 15.0):  # type: ignore[no-untyped-def]
+    """Retry `check` until it stops raising AssertionError (the HTTP emitter is asynchronous)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            return check()
+        except AssertionError:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.1)
+
+
+@pytest.fixture
+def remote_server(tmp_path: Path) -> Iterator[str]:
+    """Our server in a second process, with its own event log and token; yields its base URL."""
+    port = free_port()
+    env = {k: v for k, v in os.environ.items() if k not in NOT_INHERITED}
+    env |= {
+        "MEDIA_DEMO_DB": str(tmp_path / "remote" / "events.db"),
+        "SIGNALS_API_TOKEN": TOKEN,
+        "FLUSH_INTERVAL_SECONDS": "0.01",
+    }
+    output = (tmp_path / "remote.log").open("wb")
+    process = subprocess.Popen(
+        [sys.executable, "-c", SERVER, str(port)], cwd=PROJECT_ROOT, env=env, stdout=output, stderr=subprocess.STDOUT
+    )
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            if process.poll() is not None:
+                raise RuntimeError(f"the remote server exited ({process.returncode}):\n{_log(tmp_path)}")
+            try:
+                if httpx.get(f"{url}/api/health", timeout=1).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                pass
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"the remote server did not answer /api/health:\n{_log(tmp_path)}")
+            time.sleep(0.1)
+        yield url
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+        output.close()
+
+
+def _log(tmp_path: Path) -> str:
+    return (tmp_path / "remote.log").read_text(errors="replace")[-4000:]
+
+
+def remote_settings(tmp_path: Path, api_url: str | None, **overrides: object) -> Settings:
+    """The test process's settings: its own event log, remote mode on when `api_url` is given."""
+    fields: dict[str, object] = {
+        "media_demo_db": tmp_path / "local" / "events.db",
+        "flush_interval_seconds": 0.01,
+        "signals_api_url": api_url,
+        "signals_api_token": TOKEN,
+    }
+    return Settings(**(fields | overrides))  # type: ignore[arg-type]
+
+
+def read_articles(room: Newsroom, reader: Reader, slugs: list[str]) -> None:
+    for slug in slugs:
+        article = room.corpus.get(slug)
+        assert article is not None
+        page = Page(url=f"http://localhost:3000/article/{slug}", title=article.title)
+        room.tracker.page_view(reader, page)
+        room.tracker.article_view(reader, page, article)
+    room.tracker.flush()
+
+
+def test_attributes_and_recommendations_come_from_the_remote_api(
+    remote_server: str, tmp_path: Path, corpus: Corpus
+) -> None:
+    settings = remote_settings(tmp_path, remote_server)
+    assert settings.collector_url == remote_server  # events go to the deployment the attributes come from
+    room = Newsroom(settings, corpus, get_index())
+    try:
+        reader = Reader(new_domain_userid(), touch_session(None, time.time()))
+        sport = [a.slug for a in corpus.in_category("sport")[:3]]
+        read_articles(room, reader, sport)
+
+        def remote_profile() -> dict:
+            attributes = room.attributes(reader.domain_userid)
+            assert attributes[category_read_count("sport")] == 3
+            return attributes
+
+        attributes = eventually(remote_profile)
+        assert attributes["articles_read"] == sport
+        assert attributes["article_last_read"] == sport[-1]
+        assert attributes["page_view_count"] == 3
+        assert attributes["categories_read"] == ["sport"]
+        assert set(attributes) == {a.name for a in reader_profile_group(corpus.categories).attributes}
+
+        document = room.recommendations_document(reader.domain_userid)
+        metadata = document["metadata"]
+        assert (metadata["interests"], metadata["last_read"], metadata["strategy"]) == (
+            ["sport"],
+            sport[-1],
+            "personalised",
+        )
+        assert document["recommendations"][0]["reason"] == "More in Sport"
+        assert not {r["slug"] for r in document["recommendations"]} & set(sport)
+
+        # The remote server agrees about this reader; nothing reached the local engine or log.
+        theirs = httpx.get(f"{remote_server}/api/recommended-articles", params={"domain_userid": reader.domain_userid})
+        assert theirs.json()["metadata"]["interests"] == ["sport"]
+        assert room.engine.get_attributes(READER_GROUP, reader.domain_userid)["article_read_count"] == 0
+        room.log.flush()
+        assert room.log.counts() == {"good": 0, "bad": 0}
+
+        # A wrong token is a remote failure like any other: defaults, no exception.
+        wrong = RemoteAttributes(remote_server, "wrong-token", room.engine.groups)
+        assert wrong.get(READER_GROUP, 1, reader.domain_userid)[category_read_count("sport")] == 0
+    finally:
+        room.close()
+
+
+def test_a_down_remote_api_gives_an_empty_profile_and_popular_stories(
+    tmp_path: Path, corpus: Corpus, caplog: pytest.LogCaptureFixture
+) -> None:
+    # Events this process logged earlier (embedded mode) are what "popular" is made of in remote mode.
+    local = Newsroom(remote_settings(tmp_path, None), corpus, get_index())
+    assert local.remote is None
+    popular = [a.slug for a in corpus.articles[:2]]
+    read_articles(local, Reader(new_domain_userid(), touch_session(None, time.time())), popular)
+    local.close()
+
+    nobody = f"http://127.0.0.1:{free_port()}"  # nothing listens there
+    room = Newsroom(remote_settings(tmp_path, nobody), corpus, get_index())
+    try:
+        reader = new_domain_userid()
+        with caplog.at_level(logging.WARNING, logger="media_demo.signals.remote"):
+            attributes = room.attributes(reader)
+            profile = room.profile(reader)
+            document = room.recommendations_document(reader)
+        assert attributes == room.engine.get_attributes(READER_GROUP, new_domain_userid())  # every default
+        assert attributes["articles_read"] == [] and attributes[category_read_count("sport")] == 0
+        assert not profile.has_history
+        assert document["metadata"]["strategy"] == "popular"
+        assert {r["slug"] for r in document["recommendations"]} == set(popular)
+        warnings = [r for r in caplog.records if r.name == "media_demo.signals.remote"]
+        assert len(warnings) == 1, "one warning per outage, not one per page"
+        assert nobody in warnings[0].getMessage()
+    finally:
+        room.close()
+
+
+def test_a_slow_remote_api_is_given_up_on_quickly(corpus: Corpus) -> None:
+    async def hang(_request: Request) -> JSONResponse:
+        await asyncio.sleep(1)
+        return JSONResponse({})
+
+    slow = Starlette(routes=[Route("/api/v1/get-online-attributes", hang, methods=["POST"])])
+    with serve(slow) as url:
+        remote = RemoteAttributes(url, TOKEN, [reader_profile_group(corpus.categories)], timeout=0.1)
+        started = time.monotonic()
+        attributes = remote.get(READER_GROUP, 1, new_domain_userid())
+        assert time.monotonic() - started < 0.9  # the SDK alone would wait for the answer (up to 30 s)
+        assert attributes["articles_read"] == [] and attributes["article_last_read"] is None
+
+
+def test_remote_mode_needs_a_token_and_defaults_the_collector(tmp_path: Path, corpus: Corpus) -> None:
+    with pytest.raises(ValueError, match="SIGNALS_API_TOKEN"):
+        Newsroom(remote_settings(tmp_path, "http://127.0.0.1:9", signals_api_token=None), corpus, get_index())
+    assert (
+        remote_settings(tmp_path, "https://signals.example:8443/base/").collector_url == "https://signals.example:8443"
+    )
+    explicit = remote_settings(tmp_path, "https://signals.example", snowplow_collector_url="https://collector.example")
+    assert explicit.collector_url == "https://collector.example"
+    assert remote_settings(tmp_path, None).collector_url is None
