@@ -6,6 +6,8 @@ or an HTML traceback.
 
 from __future__ import annotations
 
+import datetime as dt
+import re
 from collections.abc import Callable
 
 from starlette.applications import Starlette
@@ -15,20 +17,48 @@ from starlette.responses import JSONResponse
 from starlette.routing import Route
 
 from media_demo.newsroom import Newsroom
+from media_demo.personalise.context import MAX_TZ_OFFSET_MINUTES, ReaderContext, server_now
 from media_demo.signals.collector import collector_routes
 from media_demo.signals.intervention_stream import intervention_routes
 from media_demo.signals.signals_api import signals_routes
 from media_demo.tracking import is_domain_userid
 
 MAX_RECOMMENDATIONS = 20
+TZ_OFFSET = re.compile(r"^[+-]?[0-9]{1,4}$")
 
 
 def error(status: int, message: str) -> JSONResponse:
     return JSONResponse({"error": message, "status": status}, status_code=status)
 
 
-def build_api(newsroom: Callable[[], Newsroom]) -> Starlette:
-    """The API app; `newsroom` is called per request so tests can supply their own."""
+def request_context(request: Request, clock: Callable[[], dt.datetime] = server_now) -> ReaderContext:
+    """The reader's context from the request itself: User-Agent, Referer (or a forwarded `referrer`
+    parameter, e.g. a page's `document.referrer`), Accept-Language, `utm_*` and `tz_offset`/`tz`.
+
+    `tz_offset` is minutes east of UTC (`-new Date().getTimezoneOffset()`); `tz` an IANA zone name.
+    Raises ValueError (the message names the parameter) for a malformed offset.
+    """
+    params = request.query_params
+    offset: int | None = None
+    if (raw := params.get("tz_offset")) is not None:
+        limit = MAX_TZ_OFFSET_MINUTES
+        if not TZ_OFFSET.match(raw) or not -limit <= int(raw) <= limit:
+            raise ValueError(f"query parameter 'tz_offset' must be whole minutes from -{limit} to {limit}")
+        offset = int(raw)
+    return ReaderContext.from_request(
+        user_agent=request.headers.get("user-agent"),
+        referrer=params.get("referrer") or request.headers.get("referer"),
+        query={name: value for name, value in params.items() if name.startswith("utm_")},
+        accept_language=request.headers.get("accept-language"),
+        host=request.url.hostname,
+        tz_offset_minutes=offset,
+        tz_name=params.get("tz"),
+        clock=clock,
+    )
+
+
+def build_api(newsroom: Callable[[], Newsroom], clock: Callable[[], dt.datetime] = server_now) -> Starlette:
+    """The API app; `newsroom` is called per request so tests can supply their own, and `clock` their time."""
 
     async def recommended_articles(request: Request) -> JSONResponse:
         domain_userid = request.query_params.get("domain_userid", "")
@@ -39,7 +69,11 @@ def build_api(newsroom: Callable[[], Newsroom]) -> Starlette:
         raw_count = request.query_params.get("count", "3")
         if not raw_count.isdigit() or not 1 <= int(raw_count) <= MAX_RECOMMENDATIONS:
             return error(400, f"query parameter 'count' must be a whole number from 1 to {MAX_RECOMMENDATIONS}")
-        document = newsroom().recommendations_document(domain_userid.lower(), int(raw_count))
+        try:
+            context = request_context(request, clock)
+        except ValueError as exc:
+            return error(400, str(exc))
+        document = newsroom().contextual_document(domain_userid.lower(), context, int(raw_count))
         return JSONResponse(document, headers={"Cache-Control": "no-store"})
 
     async def health(_request: Request) -> JSONResponse:

@@ -15,6 +15,7 @@ from media_demo.pages.article import article_page
 from media_demo.pages.category import category_page
 from media_demo.pages.home import home_page
 from media_demo.pages.not_found import not_found_page
+from media_demo.state.offer import deliver_interventions
 from media_demo.state.reader import ReaderState
 
 
@@ -31,6 +32,7 @@ app = rx.App(
     api_transformer=build_api(get_newsroom),
 )
 app.register_lifespan_task(newsroom_lifespan)
+app.register_lifespan_task(deliver_interventions, app=app)
 
 corpus = get_corpus()
 index = get_index()

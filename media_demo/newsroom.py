@@ -18,6 +18,7 @@ import orjson
 from snowplow_signals import RuleIntervention, StreamAttributeGroup
 
 from media_demo.articles import Corpus, load_corpus
+from media_demo.personalise import ReaderContext, ReaderFacts, contextual_picks, describe_context, segment_for
 from media_demo.recommend import ArticleIndex, ReaderProfile, ReadStats, Recommendation, recommend, strategy_name
 from media_demo.settings import Settings, get_settings
 from media_demo.signals import AttributeEngine, CanonicalEvent, EventLog, SchemaRegistry, enrich_or_bad
@@ -256,6 +257,36 @@ class Newsroom:
                 self.interventions.publish(rule)
             self.read_stats = ReadStats()
             self._dirty = {}
+
+    def contextual_document(self, domain_userid: str, context: ReaderContext, count: int = 3) -> dict[str, Any]:
+        """The `/api/recommended-articles` answer given the request's context.
+
+        A reader with history gets `recommendations_document`; one without gets the contextual
+        cold start (referrer, campaign, device, hour) instead of the plain most-read list. Both
+        add the reader's segment and what the context said.
+        """
+        attributes = self.attributes(domain_userid)
+        facts = ReaderFacts.from_attributes(attributes, self.corpus.categories)
+        if facts.has_history or attributes.get("article_last_read"):
+            document = self.recommendations_document(domain_userid, count)
+            picks: list[Recommendation] = []
+        else:
+            with self._lock:
+                picks = contextual_picks(context, self.corpus, self.index, self.read_stats, count)
+            contextual = any(r.kind != "popular" for r in picks)
+            document = {
+                "recommendations": [r.as_json() for r in picks],
+                "metadata": {
+                    "domain_userid": domain_userid,
+                    "interests": [],
+                    "last_read": None,
+                    "strategy": "contextual" if contextual else strategy_name(picks),
+                    "generated_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds").replace("+00:00", "Z"),
+                },
+            }
+        document["metadata"]["segment"] = segment_for(facts).name
+        document["metadata"]["context"] = describe_context(context, self.corpus, picks)
+        return document
 
 
 @cache

@@ -35,6 +35,7 @@ __all__ = [
     "load_article",
     "load_articles",
     "main",
+    "palette_index",
     "render_cover",
     "seed_for",
     "write_cover",
@@ -1401,17 +1402,29 @@ MOTIFS: dict[str, Motif] = {
 # ------------------------------------------------------------------------ api
 
 
-def render_cover(article: ArticleInfo) -> str:
-    """Return the SVG document for ``article``'s cover (pure and deterministic)."""
+def palette_index(article: ArticleInfo) -> int:
+    """Which of its category's palettes ``article``'s cover is drawn in (the first draw of its seed)."""
+    palettes = PALETTES.get(article.category.strip().lower(), FALLBACK_PALETTES)
+    return random.Random(seed_for(article.slug)).randrange(len(palettes))
+
+
+def render_cover(article: ArticleInfo, palette: int | None = None) -> str:
+    """Return the SVG document for ``article``'s cover (pure and deterministic).
+
+    ``palette`` picks the category palette by index (modulo their number) instead of the
+    seeded draw; the shapes stay those of the seed. Personalised variants use it so that
+    each variant of a story differs from its default cover in colour as well.
+    """
     seed = seed_for(article.slug)
     rng = random.Random(seed)
     category = article.category.strip().lower()
     palettes = PALETTES.get(category, FALLBACK_PALETTES)
-    palette = palettes[rng.randrange(len(palettes))]
+    drawn = rng.randrange(len(palettes))  # always drawn, so the shapes do not depend on ``palette``
+    chosen = palettes[(drawn if palette is None else palette) % len(palettes)]
     canvas = _Canvas(prefix=f"c{seed % 0xFFFFF:05x}")
-    focal = _backdrop(canvas, rng, palette)
-    MOTIFS.get(category, _fallback)(canvas, rng, palette, focal, article.tags)
-    _finish(canvas, palette)
+    focal = _backdrop(canvas, rng, chosen)
+    MOTIFS.get(category, _fallback)(canvas, rng, chosen, focal, article.tags)
+    _finish(canvas, chosen)
     return canvas.render()
 
 
@@ -1449,9 +1462,9 @@ def load_articles(articles_dir: Path = ARTICLES_DIR) -> list[ArticleInfo]:
     return articles
 
 
-def write_cover(article: ArticleInfo, covers_dir: Path = COVERS_DIR) -> bool:
-    """Write ``article``'s cover atomically; return ``True`` if the file changed."""
-    svg = render_cover(article)
+def write_cover(article: ArticleInfo, covers_dir: Path = COVERS_DIR, palette: int | None = None) -> bool:
+    """Write ``article``'s cover atomically (``palette`` as in `render_cover`); return ``True`` if the file changed."""
+    svg = render_cover(article, palette)
     target = cover_path(article.slug, covers_dir)
     if target.exists() and target.read_text(encoding="utf-8") == svg:
         return False

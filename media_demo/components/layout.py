@@ -5,6 +5,7 @@ from __future__ import annotations
 import reflex as rx
 
 from media_demo import routes
+from media_demo.components.offer import offer_card
 
 PAPER_NAME = "The Daily Current"
 TAGLINE = "News that learns what you read"
@@ -51,5 +52,6 @@ def page_frame(categories: tuple[str, ...], content: rx.Component, active: str =
         masthead(categories, active),
         rx.el.main(content, class_name="content"),
         footer(),
+        offer_card(),
         class_name="paper",
     )

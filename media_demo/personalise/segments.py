@@ -39,6 +39,14 @@ FACT_LABELS: dict[str, str] = {
     "top_category_reads": "reads in {top_category_label}",
     "session_index": "visit number",
     "days_since_last_visit": "days since the last visit",
+    # Facts of the request context (media_demo.personalise.context).
+    "local_hour": "local hour",
+    "referrer_medium": "came from",
+    "referrer_source": "referrer",
+    "search_term": "search term",
+    "newsletter": "newsletter link",
+    "campaign_topic": "link topic",
+    "language": "preferred language",
 }
 PERCENT_FACTS = frozenset({"top_category_share"})
 
@@ -46,6 +54,8 @@ PERCENT_FACTS = frozenset({"top_category_share"})
 def _show(fact: str, value: Any) -> str:
     if value is None:
         return "unknown"
+    if isinstance(value, bool):
+        return "yes" if value else "no"
     if fact in PERCENT_FACTS:
         return f"{value:.0%}"
     if isinstance(value, str):
@@ -53,6 +63,16 @@ def _show(fact: str, value: Any) -> str:
     if isinstance(value, float):
         return f"{value:g}" if value == int(value) else f"{value:.1f}"
     return str(value)
+
+
+class _Lenient(dict):
+    """`format_map` source that leaves unknown names visible instead of raising."""
+
+    def __init__(self, facts: Mapping[str, Any]) -> None:
+        super().__init__(facts)
+
+    def __missing__(self, key: str) -> str:
+        return "{" + key + "}"
 
 
 @dataclass(frozen=True)
@@ -89,16 +109,6 @@ class Condition:
         if self.op == "present":
             return f"{label}: {actual}"
         return f"{label}: {actual} ({_COMPARE[self.op][1]} {_show(self.fact, self.value)})"
-
-
-class _Lenient(dict):
-    """`format_map` source that leaves unknown names visible instead of raising."""
-
-    def __init__(self, facts: Mapping[str, Any]) -> None:
-        super().__init__(facts)
-
-    def __missing__(self, key: str) -> str:
-        return "{" + key + "}"
 
 
 @dataclass(frozen=True)

@@ -269,7 +269,7 @@ def _text(value: Any) -> str:
 class _Subscriber:
     loop: asyncio.AbstractEventLoop
     queue: asyncio.Queue[FiredIntervention]
-    targets: dict[str, set[str]]
+    targets: dict[str, set[str]] | None
 
 
 class InterventionBus:
@@ -279,9 +279,9 @@ class InterventionBus:
         self._lock = threading.Lock()
         self._subscribers: list[_Subscriber] = []
 
-    def subscribe(self, targets: dict[str, set[str]]) -> asyncio.Queue[FiredIntervention]:
-        """A queue receiving interventions for any of `targets` ({key name: ids}); call from async code."""
-        queue: asyncio.Queue[FiredIntervention] = asyncio.Queue(maxsize=100)
+    def subscribe(self, targets: dict[str, set[str]] | None, size: int = 100) -> asyncio.Queue[FiredIntervention]:
+        """A queue receiving interventions for any of `targets` ({key name: ids}, None for all); from async code."""
+        queue: asyncio.Queue[FiredIntervention] = asyncio.Queue(maxsize=size)
         with self._lock:
             self._subscribers.append(_Subscriber(asyncio.get_running_loop(), queue, targets))
         return queue
@@ -297,7 +297,7 @@ class InterventionBus:
             subscribers = list(self._subscribers)
         for instance in fired:
             for subscriber in subscribers:
-                if instance.target_id in subscriber.targets.get(instance.target_name, ()):
+                if subscriber.targets is None or instance.target_id in subscriber.targets.get(instance.target_name, ()):
                     subscriber.loop.call_soon_threadsafe(_offer, subscriber.queue, instance)
                     delivered += 1
         return delivered

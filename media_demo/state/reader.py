@@ -9,6 +9,7 @@ import reflex as rx
 
 from media_demo.newsroom import Newsroom, get_newsroom
 from media_demo.state.cards import RecommendationCard, TrendingCard
+from media_demo.state.clients import OPEN_TABS
 from media_demo.tracking import Page, Reader, ReaderSession, is_domain_userid, new_domain_userid, touch_session
 from media_demo.tracking.identity import SESSION_COOKIE, USER_COOKIE, USER_COOKIE_MAX_AGE
 
@@ -60,6 +61,7 @@ class ReaderState(rx.State):
         """Track this page view (and article view), then refresh the reader's panel."""
         newsroom = get_newsroom()
         reader = self._reader()
+        OPEN_TABS.add(reader.domain_userid, self.router.session.client_token)
         page = Page(url=str(self.router.url), title=title, referrer=self._previous_url or None)
         newsroom.tracker.page_view(reader, page)
         article = newsroom.corpus.get(article_slug) if article_slug else None

@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 import platform
 import time
+from collections.abc import Callable
 
 from tests.benchmarks.api_latency import bench_online_attributes
 from tests.benchmarks.common import PlainDictProfiles, synthetic_events
@@ -19,15 +20,22 @@ from tests.benchmarks.recommendations import bench_recommendations
 
 __all__ = ["PlainDictProfiles", "main", "synthetic_events"]
 
+SECTIONS: list[Callable[[], None]] = [
+    bench_ingest,
+    bench_durable_ingest,
+    bench_recommendations,
+    bench_online_attributes,
+    bench_memory,
+]
+
 
 def main() -> None:
     start = time.perf_counter()
     print(f"media_demo benchmarks (Python {platform.python_version()}, {os.cpu_count()} cores; in process = one core)")
-    bench_ingest()
-    bench_durable_ingest()
-    bench_recommendations()
-    bench_online_attributes()
-    bench_memory()
+    for section in SECTIONS:
+        began = time.perf_counter()
+        section()
+        print(f"  [{time.perf_counter() - began:.0f} s]")
     print(f"\n(all benchmarks: {time.perf_counter() - start:.0f} s)")
 
 

@@ -1,0 +1,92 @@
+"""What each intervention says to the reader: the words and links of the offer cards.
+
+Plain Python: given a fired intervention and the newsroom, build the card.
+The copy is ours; every number in it comes from the reader's attributes.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from media_demo import routes
+from media_demo.newsroom import Newsroom
+from media_demo.signals.definitions import SUBSCRIPTION_OFFER, TOPIC_NEWSLETTER, WELCOME_BACK
+from media_demo.signals.interventions import FiredIntervention
+
+MISSED_STORIES = 3
+
+
+@dataclass(frozen=True)
+class OfferLink:
+    title: str
+    href: str
+
+
+@dataclass(frozen=True)
+class Offer:
+    """One card pushed into the open page."""
+
+    name: str
+    intervention_id: str
+    kicker: str
+    title: str
+    body: str
+    cta: str
+    thanks: str
+    links: list[OfferLink] = field(default_factory=list)
+
+
+def _topic(fired: FiredIntervention) -> str | None:
+    """The category whose session read count crossed the threshold."""
+    counts = {
+        name.removesuffix("_reads"): int(value)
+        for name, value in fired.attributes.items()
+        if name.endswith("_reads") and value.isdigit()
+    }
+    return max(counts, key=counts.__getitem__) if counts else None
+
+
+def offer_for(fired: FiredIntervention, room: Newsroom) -> Offer | None:
+    """The card for a fired intervention, or None for interventions the page does not show."""
+    if fired.name == TOPIC_NEWSLETTER:
+        topic = _topic(fired)
+        if topic is None:
+            return None
+        label = topic.capitalize()
+        reads = fired.attributes.get(f"{topic}_reads", "3")
+        return Offer(
+            name=fired.name,
+            intervention_id=fired.intervention_id,
+            kicker=f"The {label} briefing",
+            title=f"{reads} {label.lower()} stories in this visit",
+            body=f"Get the week's best {label.lower()} reporting in one e-mail every Friday morning. "
+            "Free, and one click to leave.",
+            cta=f"Send me the {label} briefing",
+            thanks=f"Thanks — you're on the {label} list. (This demo sends no e-mail.)",
+        )
+    if fired.name == SUBSCRIPTION_OFFER:
+        read = fired.attributes.get("article_read_count", "8")
+        return Offer(
+            name=fired.name,
+            intervention_id=fired.intervention_id,
+            kicker="For our regular readers",
+            title=f"{read} stories and counting",
+            body="Readers like you keep The Daily Current independent. Subscribe for €4 a month and get every story, "
+            "the archive and no adverts.",
+            cta="See subscription options",
+            thanks="Thank you! (This demo takes no payments.)",
+        )
+    if fired.name == WELCOME_BACK:
+        read = set(room.attributes(fired.target_id)["articles_read"])
+        missed = [a for a in room.corpus.articles if a.slug not in read][:MISSED_STORIES]
+        return Offer(
+            name=fired.name,
+            intervention_id=fired.intervention_id,
+            kicker="Welcome back",
+            title="Here is what you missed",
+            body="The newest stories since you were last here:",
+            cta="Thanks",
+            thanks="Enjoy your reading.",
+            links=[OfferLink(a.title, routes.article_url(a.slug)) for a in missed],
+        )
+    return None

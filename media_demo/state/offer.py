@@ -1,0 +1,96 @@
+"""Interventions pushed into the open page: the offer card's state and the delivery task."""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import logging
+
+import reflex as rx
+
+from media_demo.newsroom import get_newsroom
+from media_demo.offers import Offer, offer_for
+from media_demo.state.clients import OPEN_TABS
+from media_demo.state.reader import ReaderState
+from media_demo.tracking import Page
+
+logger = logging.getLogger(__name__)
+
+
+@dataclasses.dataclass
+class OfferLinkCard:
+    title: str = ""
+    href: str = ""
+
+
+class OfferState(rx.State):
+    """The intervention card currently shown to this tab, if any."""
+
+    visible: bool = False
+    accepted: bool = False
+    name: str = ""
+    intervention_id: str = ""
+    kicker: str = ""
+    title: str = ""
+    body: str = ""
+    cta: str = ""
+    thanks: str = ""
+    links: list[OfferLinkCard] = []
+
+    async def _track(self, action: str) -> None:
+        reader_state = await self.get_state(ReaderState)
+        if not reader_state.domain_userid:
+            return
+        reader = reader_state._reader()
+        page = Page(url=str(self.router.url) or "/", title=self.kicker)
+        get_newsroom().tracker.intervention_interaction(reader, page, self.name, action, self.intervention_id)
+
+    async def show(self, offer: Offer) -> None:
+        """Put `offer` on screen and record the impression (it counts towards the cap)."""
+        self.visible, self.accepted = True, False
+        self.name, self.intervention_id = offer.name, offer.intervention_id
+        self.kicker, self.title, self.body = offer.kicker, offer.title, offer.body
+        self.cta, self.thanks = offer.cta, offer.thanks
+        self.links = [OfferLinkCard(link.title, link.href) for link in offer.links]
+        await self._track("impression")
+
+    @rx.event
+    async def accept(self):
+        """The reader clicked the offer's button."""
+        await self._track("click")
+        self.accepted = True
+
+    @rx.event
+    async def dismiss(self):
+        """The reader closed the offer: it will not come back."""
+        await self._track("dismiss")
+        self.visible = False
+
+    @rx.event
+    def close(self):
+        """Close the thank-you note."""
+        self.visible = False
+
+
+async def deliver_interventions(app: rx.App) -> None:
+    """Lifespan task: push every fired intervention into its reader's open tabs, as it fires."""
+    room = get_newsroom()
+    queue = room.bus.subscribe(None, size=1000)
+    try:
+        while True:
+            fired = await queue.get()
+            if fired.target_name != "domain_userid":
+                continue
+            offer = offer_for(fired, room)
+            if offer is None:
+                continue
+            for token in OPEN_TABS.tokens(fired.target_id):
+                try:
+                    async with app.modify_state(rx.BaseStateToken(ident=token, cls=OfferState)) as state:
+                        await (await state.get_state(OfferState)).show(offer)
+                except Exception:  # one broken tab must not stop delivery to the others
+                    logger.exception("could not push intervention %s to a tab", fired.name)
+    except asyncio.CancelledError:
+        raise
+    finally:
+        room.bus.unsubscribe(queue)
