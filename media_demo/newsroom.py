@@ -10,7 +10,7 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import threading
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from functools import cache
 from typing import Any
 
@@ -27,6 +27,7 @@ from media_demo.signals.checkpoint import Checkpoints, fingerprint
 from media_demo.signals.definitions import (
     ARTICLE_EVENT,
     ARTICLE_VENDOR,
+    AUDIENCE_GROUP,
     ENGAGEMENT_GROUP,
     IMPRESSION_CAPS,
     READER_GROUP,
@@ -35,7 +36,7 @@ from media_demo.signals.definitions import (
     category_read_count,
 )
 from media_demo.signals.engine import group_id
-from media_demo.signals.interventions import InterventionBus, InterventionEngine
+from media_demo.signals.interventions import FiredIntervention, InterventionBus, InterventionEngine
 from media_demo.signals.registry import DefinitionRegistry
 from media_demo.signals.remote import RemoteAttributes
 from media_demo.tracking import InProcessEmitter, NewsroomTracker, http_emitter
@@ -134,6 +135,7 @@ class Newsroom:
             reader = event.atomic.get("domain_userid")
             if reader:
                 self.read_stats.observe(event.event_data["slug"], reader, event.timestamp)
+        self._reader_changed(event)
 
     def _suppressed(self, name: str, target_key: str, target_id: str) -> bool:
         """A reader who dismissed an intervention, or saw it as often as its cap allows, is left alone.
@@ -167,9 +169,9 @@ class Newsroom:
                 self._apply(result)
             return self.log.append(result)
 
-    def profile(self, domain_userid: str) -> ReaderProfile:
-        """The strategy's view of one reader, read from the attribute engine (or the remote Signals API)."""
-        attrs = self.attributes(domain_userid)
+    def profile(self, domain_userid: str, attributes: dict[str, Any] | None = None) -> ReaderProfile:
+        """The strategy's view of one reader, from `attributes` when the caller already read them."""
+        attrs = self.attributes(domain_userid) if attributes is None else attributes
         return ReaderProfile(
             articles_read=attrs["articles_read"],
             last_read=attrs["article_last_read"],
@@ -184,8 +186,10 @@ class Newsroom:
         with self._lock:
             return self.engine.get_attributes(READER_GROUP, domain_userid)
 
-    def recommendations(self, domain_userid: str, count: int = 3) -> list[Recommendation]:
-        profile = self.profile(domain_userid)
+    def recommendations(
+        self, domain_userid: str, count: int = 3, attributes: dict[str, Any] | None = None
+    ) -> list[Recommendation]:
+        profile = self.profile(domain_userid, attributes)
         with self._lock:
             return recommend(profile, self.corpus, self.index, self.read_stats, count)
 
@@ -204,6 +208,11 @@ class Newsroom:
                 "generated_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds").replace("+00:00", "Z"),
             },
         }
+
+    def readers_now(self, path: str) -> int:
+        """Distinct readers who opened the page at `path` in the last few minutes (real, from the engine)."""
+        with self._lock:
+            return self.engine.get_attributes(AUDIENCE_GROUP, path)["readers_now"]
 
     def trending(self, limit: int) -> list[tuple[str, int]]:
         """The most-read articles across all readers, with their reader counts."""
@@ -287,6 +296,60 @@ class Newsroom:
         document["metadata"]["segment"] = segment_for(facts).name
         document["metadata"]["context"] = describe_context(context, self.corpus, picks)
         return document
+
+    # The live inspector ("Your data"): one reader's groups and interventions, and a change feed.
+
+    _reader_watchers: dict[str, list[Callable[[], None]]] | None = None
+
+    def watch_reader(self, domain_userid: str, callback: Callable[[], None]) -> Callable[[], None]:
+        """Call `callback` after each new event of `domain_userid` is applied; returns the unsubscribe function.
+
+        The callback runs in the thread that applied the event, under the newsroom's lock: it must
+        only hand the news over (e.g. `loop.call_soon_threadsafe(flag.set)`), never block. Events
+        replayed at start notify no one.
+        """
+        with self._lock:
+            if self._reader_watchers is None:
+                self._reader_watchers = {}
+            watchers = self._reader_watchers
+            watchers.setdefault(domain_userid, []).append(callback)
+
+        def unwatch() -> None:
+            with self._lock:
+                callbacks = watchers.get(domain_userid, [])
+                if callback in callbacks:
+                    callbacks.remove(callback)
+                if not callbacks:
+                    watchers.pop(domain_userid, None)
+
+        return unwatch
+
+    def _reader_changed(self, event: CanonicalEvent) -> None:
+        reader = event.atomic.get("domain_userid")
+        if self._restoring or not reader or not self._reader_watchers:
+            return
+        for callback in tuple(self._reader_watchers.get(reader, ())):
+            try:
+                callback()
+            except Exception:  # a watcher whose loop has gone must not break ingestion
+                logger.exception("reader change callback failed")
+
+    def reader_groups(self, ids: Mapping[str, str]) -> list[tuple[StreamAttributeGroup, dict[str, Any]]]:
+        """Each evaluated group keyed by one of `ids` ({key name: id}), with that entity's attributes."""
+        with self._lock:
+            found = []
+            for gid in self.engine.group_ids():
+                definition = self.engine.definition(gid)
+                entity = ids.get(definition.attribute_key.name or "")
+                if entity:
+                    attributes = self.engine.get_attributes(definition.name, entity, definition.version or 1)
+                    found.append((definition, attributes))
+            return found
+
+    def reader_interventions(self, domain_userid: str) -> list[FiredIntervention]:
+        """The interventions recently fired for one reader, oldest first."""
+        with self._lock:
+            return list(self.interventions.recent.get(domain_userid, ()))
 
 
 @cache

@@ -10,8 +10,24 @@ from media_demo.components.article_card import article_card, kicker, meta_line
 from media_demo.components.layout import page_frame
 from media_demo.components.sidebar import sidebar
 from media_demo.recommend import ArticleIndex
+from media_demo.state.reader import ReaderState
 
 MORE_LIKE_THIS = 3
+
+
+def reading_now() -> rx.Component:
+    """Other real readers on this story right now; nothing at all when there are none."""
+    return rx.cond(
+        ReaderState.others_here > 0,
+        rx.el.p(
+            rx.el.span(class_name="live-dot"),
+            ReaderState.others_here,
+            rx.cond(ReaderState.others_here == 1, " other reader", " other readers"),
+            " on this story now",
+            class_name="reading-now",
+            custom_attrs={"data-testid": "reading-now"},
+        ),
+    )
 
 
 def article_page(corpus: Corpus, index: ArticleIndex, article: Article) -> rx.Component:
@@ -25,6 +41,7 @@ def article_page(corpus: Corpus, index: ArticleIndex, article: Article) -> rx.Co
                     rx.el.h1(article.title, class_name="headline"),
                     rx.el.p(article.excerpt, class_name="standfirst"),
                     meta_line(article),
+                    reading_now(),
                     rx.el.figure(
                         rx.el.img(src=routes.cover_url(article.slug), alt="", class_name="article-cover"),
                         class_name="article-figure",

@@ -12,6 +12,7 @@ from collections.abc import Iterable
 from snowplow_signals import (
     AtomicProperty,
     Attribute,
+    AttributeKey,
     Criteria,
     Criterion,
     Event,
@@ -38,6 +39,9 @@ INTERACTION_SCHEMA = f"iglu:{ARTICLE_VENDOR}/{INTERACTION_EVENT}/jsonschema/1-0-
 TOPIC_NEWSLETTER = "topic_newsletter"
 SUBSCRIPTION_OFFER = "subscription_offer"
 WELCOME_BACK = "welcome_back"
+AUDIENCE_GROUP = "page_audience"
+AUDIENCE_CHANGED = "audience_changed"
+READING_NOW_MINUTES = 5
 # How many times one reader may be shown each intervention, ever (dismissing stops it at once).
 IMPRESSION_CAPS = {TOPIC_NEWSLETTER: 3, SUBSCRIPTION_OFFER: 2, WELCOME_BACK: 30}
 OWNER = "newsroom@dailycurrent.example"
@@ -205,10 +209,36 @@ def reader_engagement_group() -> StreamAttributeGroup:
     )
 
 
+def page_audience_group() -> StreamAttributeGroup:
+    """Per page (keyed by its path): how many distinct readers viewed it in the last few minutes."""
+    return StreamAttributeGroup(
+        name=AUDIENCE_GROUP,
+        version=1,
+        attribute_key=AttributeKey(name="page_urlpath"),
+        owner=OWNER,
+        description="Real readers on each page right now: the 'N reading now' line.",
+        attributes=[
+            Attribute(
+                name="readers_now",
+                type="int32",
+                events=[PageView()],
+                aggregation="approx_count_distinct",
+                property=AtomicProperty(name="domain_userid"),
+                period=dt.timedelta(minutes=READING_NOW_MINUTES),
+            )
+        ],
+    )
+
+
 def app_groups(categories: Iterable[str]) -> list[StreamAttributeGroup]:
     """Every attribute group the newsroom evaluates."""
     categories = sorted(set(categories))
-    return [reader_profile_group(categories), reader_session_group(categories), reader_engagement_group()]
+    return [
+        reader_profile_group(categories),
+        reader_session_group(categories),
+        reader_engagement_group(),
+        page_audience_group(),
+    ]
 
 
 def app_interventions(categories: Iterable[str]) -> list[RuleIntervention]:
@@ -239,6 +269,14 @@ def app_interventions(categories: Iterable[str]) -> list[RuleIntervention]:
                 ]
             ),
             target_attribute_keys=reader,
+        ),
+        RuleIntervention(
+            name=AUDIENCE_CHANGED,
+            version=1,
+            owner=OWNER,
+            description="Tell the readers of a page that its live audience changed (the 'reading now' line).",
+            criteria=InterventionCriterion(attribute=f"{AUDIENCE_GROUP}:readers_now", operator="changed"),
+            target_attribute_keys=[LinkAttributeKey(name="page_urlpath")],
         ),
         RuleIntervention(
             name=WELCOME_BACK,

@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
-import asyncio
 import dataclasses
 import logging
 
 import reflex as rx
 
-from media_demo.newsroom import get_newsroom
+from media_demo.newsroom import Newsroom, get_newsroom
 from media_demo.offers import Offer, offer_for
+from media_demo.signals.definitions import AUDIENCE_CHANGED
+from media_demo.signals.interventions import FiredIntervention
 from media_demo.state.clients import OPEN_TABS
 from media_demo.state.reader import ReaderState
 from media_demo.tracking import Page
@@ -72,25 +73,35 @@ class OfferState(rx.State):
         self.visible = False
 
 
+async def _push_offer(app: rx.App, fired: FiredIntervention, room: Newsroom) -> None:
+    offer = offer_for(fired, room)
+    if offer is None:
+        return
+    for token in OPEN_TABS.tokens(fired.target_id):
+        async with app.modify_state(rx.BaseStateToken(ident=token, cls=OfferState)) as state:
+            await (await state.get_state(OfferState)).show(offer)
+
+
+async def _push_audience(app: rx.App, fired: FiredIntervention) -> None:
+    readers = int(fired.attributes.get("readers_now") or 0)
+    for token in OPEN_TABS.showing(fired.target_id):
+        async with app.modify_state(rx.BaseStateToken(ident=token, cls=ReaderState)) as state:
+            (await state.get_state(ReaderState)).others_here = max(0, readers - 1)
+
+
 async def deliver_interventions(app: rx.App) -> None:
-    """Lifespan task: push every fired intervention into its reader's open tabs, as it fires."""
+    """Lifespan task: push every fired intervention into the open tabs it concerns, as it fires."""
     room = get_newsroom()
     queue = room.bus.subscribe(None, size=1000)
     try:
         while True:
             fired = await queue.get()
-            if fired.target_name != "domain_userid":
-                continue
-            offer = offer_for(fired, room)
-            if offer is None:
-                continue
-            for token in OPEN_TABS.tokens(fired.target_id):
-                try:
-                    async with app.modify_state(rx.BaseStateToken(ident=token, cls=OfferState)) as state:
-                        await (await state.get_state(OfferState)).show(offer)
-                except Exception:  # one broken tab must not stop delivery to the others
-                    logger.exception("could not push intervention %s to a tab", fired.name)
-    except asyncio.CancelledError:
-        raise
+            try:
+                if fired.name == AUDIENCE_CHANGED and fired.target_name == "page_urlpath":
+                    await _push_audience(app, fired)
+                elif fired.target_name == "domain_userid":
+                    await _push_offer(app, fired, room)
+            except Exception:  # one broken tab must not stop delivery to the others
+                logger.exception("could not push intervention %s", fired.name)
     finally:
         room.bus.unsubscribe(queue)

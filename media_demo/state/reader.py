@@ -30,6 +30,8 @@ class ReaderState(rx.State):
     recommendations: list[RecommendationCard] = []
     recommendations_loaded: bool = False
     trending: list[TrendingCard] = []
+    # Other real readers on this page in the last few minutes (pushed live as it changes).
+    others_here: int = 0
     _previous_url: str = ""
 
     def _reader(self) -> Reader:
@@ -48,7 +50,8 @@ class ReaderState(rx.State):
     def _refresh(self, newsroom: Newsroom) -> None:
         attributes = newsroom.attributes(self.domain_userid)
         self.read_slugs = list(attributes["articles_read"])
-        self.recommendations = [RecommendationCard.of(r) for r in newsroom.recommendations(self.domain_userid)]
+        picks = newsroom.recommendations(self.domain_userid, attributes=attributes)  # one read, even when remote
+        self.recommendations = [RecommendationCard.of(r) for r in picks]
         self.recommendations_loaded = True
         self.trending = [
             TrendingCard.of(article, readers)
@@ -62,6 +65,8 @@ class ReaderState(rx.State):
         newsroom = get_newsroom()
         reader = self._reader()
         OPEN_TABS.add(reader.domain_userid, self.router.session.client_token)
+        path = self.router.url.path or "/"
+        OPEN_TABS.on_page(self.router.session.client_token, path)
         page = Page(url=str(self.router.url), title=title, referrer=self._previous_url or None)
         newsroom.tracker.page_view(reader, page)
         article = newsroom.corpus.get(article_slug) if article_slug else None
@@ -69,6 +74,7 @@ class ReaderState(rx.State):
             newsroom.tracker.article_view(reader, page, article)
         self._previous_url = page.url
         self._refresh(newsroom)
+        self.others_here = max(0, newsroom.readers_now(path) - 1) if article is not None else 0
         # The events are applied in memory already; wait for their group commit
         # so nothing the reader saw can be lost by a crash.
         await asyncio.to_thread(newsroom.log.flush)
