@@ -14,7 +14,9 @@ from media_demo.newsroom import get_corpus, get_index, get_newsroom
 from media_demo.pages.article import article_page
 from media_demo.pages.category import category_page
 from media_demo.pages.home import home_page
+from media_demo.pages.inspector import inspector_page
 from media_demo.pages.not_found import not_found_page
+from media_demo.state.inspector import INSPECTOR_ROUTE, InspectorState
 from media_demo.state.offer import deliver_interventions
 from media_demo.state.reader import ReaderState
 
@@ -58,6 +60,12 @@ for article in corpus:
         description=article.excerpt,
         on_load=ReaderState.visit(article.title, article.slug),
     )
+app.add_page(
+    inspector_page(corpus),
+    route=INSPECTOR_ROUTE,
+    title=f"Your data — {PAPER_NAME}",
+    on_load=[ReaderState.visit("Your data"), InspectorState.open],
+)
 app.add_page(
     not_found_page(corpus),
     route=routes.NOT_FOUND,

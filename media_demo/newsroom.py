@@ -11,6 +11,7 @@ import datetime as dt
 import logging
 import threading
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from functools import cache
 from typing import Any
 
@@ -19,6 +20,8 @@ from snowplow_signals import RuleIntervention, StreamAttributeGroup
 
 from media_demo.articles import Corpus, load_corpus
 from media_demo.personalise import ReaderContext, ReaderFacts, contextual_picks, describe_context, segment_for
+from media_demo.personalise.layout import HomeLayout, home_layout
+from media_demo.personalise.segments import SegmentMatch
 from media_demo.recommend import ArticleIndex, ReaderProfile, ReadStats, Recommendation, recommend, strategy_name
 from media_demo.settings import Settings, get_settings
 from media_demo.signals import AttributeEngine, CanonicalEvent, EventLog, SchemaRegistry, enrich_or_bad
@@ -42,6 +45,17 @@ from media_demo.signals.remote import RemoteAttributes
 from media_demo.tracking import InProcessEmitter, NewsroomTracker, http_emitter
 
 logger = logging.getLogger(__name__)
+DEFAULT_COUNT = 3
+
+
+@dataclass(frozen=True)
+class ReaderView:
+    """One reader as the pages see them: attributes, picks, segment and front-page layout."""
+
+    attributes: dict[str, Any]
+    recommendations: list[Recommendation]
+    segment: SegmentMatch
+    layout: HomeLayout
 
 
 class Newsroom:
@@ -266,6 +280,30 @@ class Newsroom:
                 self.interventions.publish(rule)
             self.read_stats = ReadStats()
             self._dirty = {}
+
+    def reader_view(
+        self,
+        domain_userid: str,
+        context: ReaderContext | None = None,
+        session_index: int = 1,
+        days_since_last_visit: float | None = None,
+    ) -> ReaderView:
+        """Everything a page shows about one reader, from one read of their attributes.
+
+        A reader with history gets the strategy's picks; one without gets the
+        contextual cold start when there is a context, else the most-read stories.
+        """
+        attributes = self.attributes(domain_userid)
+        facts = ReaderFacts.from_attributes(
+            attributes, self.corpus.categories, session_index=session_index, days_since_last_visit=days_since_last_visit
+        )
+        if context is not None and not (facts.has_history or attributes.get("article_last_read")):
+            with self._lock:
+                picks = contextual_picks(context, self.corpus, self.index, self.read_stats, DEFAULT_COUNT)
+        else:
+            picks = self.recommendations(domain_userid, attributes=attributes)
+        segment = segment_for(facts)
+        return ReaderView(attributes, picks, segment, home_layout(facts, segment, context, self.corpus))
 
     def contextual_document(self, domain_userid: str, context: ReaderContext, count: int = 3) -> dict[str, Any]:
         """The `/api/recommended-articles` answer given the request's context.

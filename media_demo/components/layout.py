@@ -6,6 +6,7 @@ import reflex as rx
 
 from media_demo import routes
 from media_demo.components.offer import offer_card
+from media_demo.state.inspector import INSPECTOR_ROUTE
 
 PAPER_NAME = "The Daily Current"
 TAGLINE = "News that learns what you read"
@@ -41,7 +42,13 @@ def footer() -> rx.Component:
     return rx.el.footer(
         rx.el.p(
             f"{PAPER_NAME} is a demonstration newsroom. Every story, person and place in it is invented; ",
-            "reading is tracked first-party with the Snowplow tracker protocol and never leaves this server.",
+            "reading is tracked first-party with the Snowplow tracker protocol and never leaves this server. ",
+            rx.link(
+                "Your data",
+                href=INSPECTOR_ROUTE,
+                class_name="footer-link",
+                custom_attrs={"data-testid": "footer-inspector"},
+            ),
         ),
         class_name="footer",
     )

@@ -6,10 +6,11 @@ import reflex as rx
 
 from media_demo import routes
 from media_demo.articles import Article, Corpus
-from media_demo.components.article_card import article_card, kicker, meta_line
 from media_demo.components.layout import page_frame
 from media_demo.components.sidebar import sidebar
+from media_demo.components.story_card import story_card, story_kicker, story_meta
 from media_demo.recommend import ArticleIndex
+from media_demo.state.cards import StoryCard
 from media_demo.state.reader import ReaderState
 
 MORE_LIKE_THIS = 3
@@ -32,15 +33,16 @@ def reading_now() -> rx.Component:
 
 def article_page(corpus: Corpus, index: ArticleIndex, article: Article) -> rx.Component:
     similar = [corpus.get(slug) for slug, _ in index.similar(article.slug, MORE_LIKE_THIS)]
+    card = StoryCard.of(article)
     return page_frame(
         corpus.categories,
         rx.el.div(
             rx.el.div(
                 rx.el.article(
-                    kicker(article),
+                    story_kicker(card),
                     rx.el.h1(article.title, class_name="headline"),
                     rx.el.p(article.excerpt, class_name="standfirst"),
-                    meta_line(article),
+                    story_meta(card),
                     reading_now(),
                     rx.el.figure(
                         rx.el.img(src=routes.cover_url(article.slug), alt="", class_name="article-cover"),
@@ -53,7 +55,7 @@ def article_page(corpus: Corpus, index: ArticleIndex, article: Article) -> rx.Co
                 ),
                 rx.el.section(
                     rx.el.h2("More like this", class_name="section-title"),
-                    rx.el.div(*[article_card(a) for a in similar if a is not None], class_name="card-grid"),
+                    rx.el.div(*[story_card(StoryCard.of(a)) for a in similar if a is not None], class_name="card-grid"),
                     class_name="more-like-this",
                 ),
                 class_name="main-column",

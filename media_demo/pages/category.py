@@ -5,9 +5,10 @@ from __future__ import annotations
 import reflex as rx
 
 from media_demo.articles import Corpus
-from media_demo.components.article_card import article_card
 from media_demo.components.layout import page_frame
 from media_demo.components.sidebar import sidebar
+from media_demo.components.story_card import story_card
+from media_demo.state.cards import StoryCard
 
 CATEGORY_BLURBS = {
     "technology": "Batteries, software, satellites and the machines that run on them.",
@@ -34,8 +35,8 @@ def category_page(corpus: Corpus, category: str) -> rx.Component:
                     rx.el.p(CATEGORY_BLURBS.get(category, ""), class_name="section-blurb"),
                     class_name="section-header",
                 ),
-                article_card(lead, "lead"),
-                rx.el.div(*[article_card(a) for a in rest], class_name="card-grid"),
+                story_card(StoryCard.of(lead), "lead"),
+                rx.el.div(*[story_card(StoryCard.of(a)) for a in rest], class_name="card-grid"),
                 class_name="main-column",
             ),
             sidebar(),

@@ -1,48 +1,40 @@
-"""Home: the featured story, the latest stories by section, and the live sidebar."""
+"""Home: the featured story, teasers and the latest stories by section, arranged for this reader."""
 
 from __future__ import annotations
 
 import reflex as rx
 
-from media_demo.articles import Article, Corpus
-from media_demo.components.article_card import article_card
+from media_demo.articles import Corpus
 from media_demo.components.layout import page_frame
 from media_demo.components.sidebar import sidebar
-
-LATEST_PER_TAB = 6
-SECONDARY_STORIES = 3
-
-
-def _tab_articles(corpus: Corpus, category: str | None) -> list[Article]:
-    """A tab's stories: for "All sections", those after the featured block."""
-    if category is None:
-        return list(corpus.articles[1 + SECONDARY_STORIES : 1 + SECONDARY_STORIES + LATEST_PER_TAB])
-    return corpus.latest(LATEST_PER_TAB, category)
+from media_demo.components.story_card import story_card
+from media_demo.state.cards import StoryCard
+from media_demo.state.home import HomeState, SectionTab
 
 
-def _latest(corpus: Corpus) -> rx.Component:
-    tabs = [("all", "All sections", None), *[(c, c.capitalize(), c) for c in corpus.categories]]
+def _grid(stories: rx.Var[list[StoryCard]]) -> rx.Component:
+    return rx.el.div(rx.foreach(stories, lambda card: story_card(card)), class_name="card-grid")
+
+
+def _latest() -> rx.Component:
+    def trigger(tab: SectionTab) -> rx.Component:
+        return rx.tabs.trigger(tab.label, value=tab.key, custom_attrs={"data-testid": "latest-tab"})
+
+    def content(tab: SectionTab) -> rx.Component:
+        return rx.tabs.content(_grid(tab.stories), value=tab.key)
+
     return rx.el.section(
         rx.el.h2("Latest", class_name="section-title"),
         rx.tabs.root(
             rx.tabs.list(
-                *[
-                    rx.tabs.trigger(label, value=key, custom_attrs={"data-testid": f"latest-tab-{key}"})
-                    for key, label, _ in tabs
-                ],
+                rx.tabs.trigger("All sections", value="all", custom_attrs={"data-testid": "latest-tab"}),
+                rx.foreach(HomeState.sections, trigger),
                 class_name="latest-tabs",
             ),
-            *[
-                rx.tabs.content(
-                    rx.el.div(
-                        *[article_card(a) for a in _tab_articles(corpus, category)],
-                        class_name="card-grid",
-                    ),
-                    value=key,
-                )
-                for key, _, category in tabs
-            ],
-            default_value="all",
+            rx.tabs.content(_grid(HomeState.latest), value="all"),
+            rx.foreach(HomeState.sections, content),
+            value=HomeState.active_tab,
+            on_change=HomeState.choose_tab,
         ),
         class_name="latest",
         custom_attrs={"data-testid": "latest"},
@@ -50,20 +42,20 @@ def _latest(corpus: Corpus) -> rx.Component:
 
 
 def home_page(corpus: Corpus) -> rx.Component:
-    featured, *rest = corpus.articles
     return page_frame(
         corpus.categories,
         rx.el.div(
             rx.el.div(
                 rx.el.section(
-                    article_card(featured, "lead"),
+                    story_card(HomeState.featured, "lead"),
                     rx.el.div(
-                        *[article_card(a, "compact") for a in rest[:SECONDARY_STORIES]], class_name="lead-secondary"
+                        rx.foreach(HomeState.teasers, lambda c: story_card(c, "compact")), class_name="lead-secondary"
                     ),
                     class_name="lead-block",
                     aria_label="Featured",
+                    custom_attrs={"data-testid": "featured", "data-segment": HomeState.segment},
                 ),
-                _latest(corpus),
+                _latest(),
                 class_name="main-column",
             ),
             sidebar(),

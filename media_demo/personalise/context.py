@@ -23,7 +23,7 @@ from media_demo.personalise.segments import Condition, Rule, all_of, why
 from media_demo.recommend.index import ArticleIndex
 from media_demo.recommend.popularity import ReadStats
 from media_demo.recommend.strategy import Recommendation
-from media_demo.signals.enrich import _campaign_fields, _referer_fields, user_agent_fields
+from media_demo.signals.enrich import campaign_fields, referer_fields, user_agent_fields
 
 MAX_TZ_OFFSET_MINUTES = 14 * 60
 MAX_HEADER_CHARS = 1024
@@ -32,7 +32,6 @@ PER_RULE_FIRST_PASS = 2  # each rule's share of the first pass, so two contexts 
 SHORT_READ_MAX_MINUTES = 3
 NEWSLETTER_MEDIUMS = frozenset({"email", "newsletter", "e-mail"})
 PAID_SEARCH_MEDIUMS = frozenset({"cpc", "ppc", "paid_search", "paidsearch", "paid-search"})
-UTM_PARAMS = ("utm_medium", "utm_source", "utm_campaign", "utm_content", "utm_term")
 POPULAR_REASON = "Popular with readers"
 _LANGUAGE_RANGE = re.compile(r"^(?:[A-Za-z]{1,8}(?:-[A-Za-z0-9]{1,8})*|\*)$")
 
@@ -122,7 +121,7 @@ class ReaderContext:
         local, hour_source = _local_time(at, tz_offset_minutes, tz_name)
         if isinstance(query, Mapping):
             query = urlencode([(k, v) for k, v in query.items() if k.startswith("utm_")])
-        campaign = _campaign_fields(query or None)
+        campaign = campaign_fields(query or None)
         refr = _referrer(referrer, host)
         search_term = refr.get("refr_term")
         if not search_term and (campaign.get("mkt_medium") or "").lower() in PAID_SEARCH_MEDIUMS:
@@ -137,7 +136,11 @@ class ReaderContext:
             referrer_source=refr.get("refr_source"),
             search_term=search_term,
             languages=parse_accept_language(accept_language),
-            **{name: campaign.get("mkt_" + name.removeprefix("utm_")) for name in UTM_PARAMS},
+            utm_medium=campaign.get("mkt_medium"),
+            utm_source=campaign.get("mkt_source"),
+            utm_campaign=campaign.get("mkt_campaign"),
+            utm_content=campaign.get("mkt_content"),
+            utm_term=campaign.get("mkt_term"),
         )
 
     @property
@@ -161,7 +164,7 @@ def _referrer(url: str | None, host: str | None) -> dict[str, str]:
         return {}
     if not parts.hostname:
         return {}
-    return _referer_fields(parts.hostname, parts.query or None, host)
+    return referer_fields(parts.hostname, parts.query or None, host)
 
 
 def _words(text: str | None) -> list[str]:

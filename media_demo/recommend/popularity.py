@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections import defaultdict
 
 SECONDS_PER_HOUR = 3600.0
@@ -75,13 +76,14 @@ class ReadStats:
 
         Each reader counts 0.5 ** (hours since their latest read of it / `half_life_hours`):
         one today is worth 1, one a half-life ago 0.5. A read stamped after `now`
-        (clock skew between devices) counts as just now, never as more than 1.
+        (clock skew between devices) counts as just now, never as more than 1. Summed with
+        `math.fsum`, so a score does not depend on the order readers were stored in.
         """
         if half_life_hours <= 0:
             raise ValueError(f"half_life_hours: must be > 0, got {half_life_hours}")
         half_life = half_life_hours * SECONDS_PER_HOUR
         scored = [
-            (slug, sum(0.5 ** (max(0.0, now - at) / half_life) for at in readers.values()))
+            (slug, math.fsum(0.5 ** (max(0.0, now - at) / half_life) for at in readers.values()))
             for slug, readers in self._reads.items()
             if readers and slug not in exclude
         ]

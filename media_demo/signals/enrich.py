@@ -157,7 +157,7 @@ def _bare(host: str) -> str:
     return host[4:] if host.startswith("www.") else host
 
 
-def _referer_fields(refr_host: str | None, refr_query: str | None, page_host: str | None) -> dict[str, str]:
+def referer_fields(refr_host: str | None, refr_query: str | None, page_host: str | None) -> dict[str, str]:
     """`refr_medium`, `refr_source`, `refr_term` like Snowplow's referer parser.
 
     `internal` when the referrer is the page's own host (ignoring `www.`), a listed
@@ -182,7 +182,7 @@ def _referer_fields(refr_host: str | None, refr_query: str | None, page_host: st
     return fields
 
 
-def _campaign_fields(page_query: str | None) -> dict[str, str]:
+def campaign_fields(page_query: str | None) -> dict[str, str]:
     """`mkt_*` from the page URL's `utm_*` and click-id parameters (the first value of each wins)."""
     if not page_query or ("utm_" not in page_query and "clid" not in page_query):
         return {}
@@ -315,8 +315,8 @@ def enrich(payload: Mapping[str, Any], registry: SchemaRegistry, collector_time:
     atomic.update(_url_parts("refr", atomic.get("page_referrer")))
     if "page_referrer" in atomic:
         refr_host, refr_query = atomic.get("refr_urlhost"), atomic.get("refr_urlquery")
-        atomic.update(_referer_fields(refr_host, refr_query, atomic.get("page_urlhost")))
-    atomic.update(_campaign_fields(atomic.get("page_urlquery")))
+        atomic.update(referer_fields(refr_host, refr_query, atomic.get("page_urlhost")))
+    atomic.update(campaign_fields(atomic.get("page_urlquery")))
     if "useragent" in atomic:
         atomic.update(user_agent_fields(atomic["useragent"]))
     return CanonicalEvent(

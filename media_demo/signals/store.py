@@ -229,3 +229,39 @@ class EventLog:
             connection.execute(delete(BadEventRow))
         with self._lock:
             self.base_seq, self._good_appended = 0, 0
+
+    def reader_events(self, domain_userid: str, limit: int = 50) -> list[CanonicalEvent]:
+        """One reader's most recent committed good events, newest first (the inspector's feed)."""
+        with Session(self.engine) as session:
+            bodies = session.exec(
+                select(EventRow.body)
+                .where(EventRow.domain_userid == domain_userid)
+                .order_by(EventRow.seq.desc())
+                .limit(limit)
+            ).all()
+        return [CanonicalEvent.from_json(body) for body in bodies]
+
+    def reader_bad_events(self, domain_userid: str, limit: int = 50) -> list[BadEventRow]:
+        """The most recent bad events whose payload names this reader (`"duid":"<id>"`), newest first.
+
+        Bad events keep only their raw payload, so this is a text match (a scan of the
+        bad events, which are few). The id must be a canonical UUID (ValueError otherwise):
+        only hex digits and dashes reach the LIKE pattern, so none of its wildcards.
+        """
+        import uuid
+
+        try:
+            valid = str(uuid.UUID(domain_userid)) == domain_userid.lower()
+        except (TypeError, ValueError, AttributeError):
+            valid = False
+        if not valid:
+            raise ValueError(f"domain_userid: must be a UUID, got {domain_userid!r}")
+        pattern = f'%"duid":"{domain_userid.lower()}"%'
+        with Session(self.engine) as session:
+            rows = session.exec(
+                select(BadEventRow)
+                .where(BadEventRow.payload.like(pattern))
+                .order_by(BadEventRow.id.desc())
+                .limit(limit)
+            ).all()
+        return list(rows)

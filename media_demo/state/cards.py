@@ -10,6 +10,43 @@ from media_demo.recommend import Recommendation
 
 
 @dataclasses.dataclass
+class StoryCard:
+    """A story teaser, with everything the card shows."""
+
+    slug: str = ""
+    title: str = ""
+    excerpt: str = ""
+    kicker: str = ""
+    category: str = ""
+    category_label: str = ""
+    category_href: str = ""
+    author: str = ""
+    published: str = ""
+    published_label: str = ""
+    reading_minutes: int = 0
+    cover: str = ""
+    href: str = ""
+
+    @classmethod
+    def of(cls, article: Article, kicker: str = "", excerpt: str = "", cover: str = "") -> StoryCard:
+        return cls(
+            slug=article.slug,
+            title=article.title,
+            excerpt=excerpt or article.excerpt,
+            kicker=kicker or article.category_label,
+            category=article.category,
+            category_label=article.category_label,
+            category_href=routes.category_url(article.category),
+            author=article.author,
+            published=article.published.isoformat(),
+            published_label=f"{article.published.day} {article.published:%B %Y}",
+            reading_minutes=article.reading_minutes,
+            cover=cover or routes.cover_url(article.slug),
+            href=routes.article_url(article.slug),
+        )
+
+
+@dataclasses.dataclass
 class RecommendationCard:
     """One item of the "Recommended for you" panel."""
 

@@ -58,21 +58,33 @@ class Client:
 
     async def post(self, request: bytes) -> int:
         async with self.slots:
-            if self.idle:
-                connection = self.idle.pop()
-            else:
-                connection = await asyncio.open_connection(self.host, self.port)
-                self.opened += 1
-            try:
-                status, keep_alive = await self._exchange(connection, request)
-            except BaseException:  # a timeout (cancellation) or a broken connection: never reuse it
-                connection[1].close()
-                raise
-            if keep_alive:
-                self.idle.append(connection)
-            else:
-                connection[1].close()
-            return status
+            while True:
+                reused, connection = await self._connection()
+                try:
+                    status, keep_alive = await self._exchange(connection, request)
+                except asyncio.IncompleteReadError as exc:
+                    connection[1].close()
+                    if reused and not exc.partial:  # the server closed it while idle (keep-alive timeout): retry
+                        continue
+                    raise
+                except BaseException:  # a timeout (cancellation) or a broken connection: never reuse it
+                    connection[1].close()
+                    raise
+                if keep_alive:
+                    self.idle.append(connection)
+                else:
+                    connection[1].close()
+                return status
+
+    async def _connection(self) -> tuple[bool, Connection]:
+        """(reused, connection): an idle keep-alive connection the server has not closed, else a new one."""
+        while self.idle:
+            connection = self.idle.pop()
+            if not connection[0].at_eof():
+                return True, connection
+            connection[1].close()
+        self.opened += 1
+        return False, await asyncio.open_connection(self.host, self.port)
 
     @staticmethod
     async def _exchange(connection: Connection, request: bytes) -> tuple[int, bool]:

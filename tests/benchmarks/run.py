@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import os
 import platform
+import sys
 import time
+import traceback
 from collections.abc import Callable
 
 from tests.benchmarks.api_latency import bench_online_attributes
@@ -29,14 +31,28 @@ SECTIONS: list[Callable[[], None]] = [
 ]
 
 
+def _load() -> str:
+    return " ".join(f"{n:.2f}" for n in os.getloadavg())
+
+
 def main() -> None:
+    """Run every section; a failing section is reported and the others still run (exit status 1)."""
     start = time.perf_counter()
     print(f"media_demo benchmarks (Python {platform.python_version()}, {os.cpu_count()} cores; in process = one core)")
+    print(f"load average before: {_load()} (other processes on the machine skew every number)")
+    failed = []
     for section in SECTIONS:
         began = time.perf_counter()
-        section()
+        try:
+            section()
+        except Exception:
+            failed.append(section.__name__)
+            print(f"\n!! {section.__name__} failed:")
+            traceback.print_exc(file=sys.stdout)
         print(f"  [{time.perf_counter() - began:.0f} s]")
-    print(f"\n(all benchmarks: {time.perf_counter() - start:.0f} s)")
+    print(f"\n(all benchmarks: {time.perf_counter() - start:.0f} s; load average after: {_load()})")
+    if failed:
+        sys.exit(f"failed: {', '.join(failed)}")
 
 
 if __name__ == "__main__":

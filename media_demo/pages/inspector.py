@@ -1,0 +1,42 @@
+"""Your data: everything the newsroom knows about the reader of this browser, updated as they read."""
+
+from __future__ import annotations
+
+import reflex as rx
+
+from media_demo.articles import Corpus
+from media_demo.components.inspector import attributes_panel, events_panel, identity, interventions_panel, segment_panel
+from media_demo.components.layout import PAPER_NAME, page_frame
+from media_demo.state.inspector import InspectorState
+
+
+def inspector_page(corpus: Corpus) -> rx.Component:
+    return page_frame(
+        corpus.categories,
+        rx.el.div(
+            rx.el.header(
+                rx.el.p("Your data", class_name="kicker"),
+                rx.el.h1("What we know about you", class_name="headline"),
+                rx.el.p(
+                    f"Everything {PAPER_NAME} has recorded about the reader of this browser, as its attribute "
+                    "engine sees it, updated as you read in any tab. Only this browser can open it: it is "
+                    "keyed by your reader cookie, never by a link.",
+                    class_name="standfirst",
+                ),
+                identity(),
+                class_name="insp-header",
+            ),
+            rx.cond(
+                InspectorState.loaded,
+                rx.el.div(
+                    rx.el.div(segment_panel(), interventions_panel(), class_name="insp-row"),
+                    attributes_panel(),
+                    events_panel(),
+                    class_name="insp-body",
+                ),
+                rx.el.p("Loading your data…", class_name="muted"),
+            ),
+            class_name="inspector",
+            custom_attrs={"data-testid": "inspector"},
+        ),
+    )

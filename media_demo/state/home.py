@@ -1,0 +1,76 @@
+"""The front page as arranged for this reader: featured story, teasers and section order."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import reflex as rx
+
+from media_demo.newsroom import get_corpus
+from media_demo.personalise.layout import HomeLayout
+from media_demo.personalise.segments import SegmentMatch
+from media_demo.state.cards import StoryCard
+
+TEASERS = 3
+PER_SECTION = 6
+
+
+@dataclasses.dataclass
+class SectionTab:
+    """One tab of "Latest": a section and its newest stories."""
+
+    key: str = ""
+    label: str = ""
+    stories: list[StoryCard] = dataclasses.field(default_factory=list)
+
+
+def default_layout_cards() -> tuple[StoryCard, list[StoryCard], list[SectionTab]]:
+    """The front page before anything is known about the reader (also what the page compiles with)."""
+    corpus = get_corpus()
+    featured, *rest = corpus.articles
+    tabs = [
+        SectionTab(c, c.capitalize(), [StoryCard.of(a) for a in corpus.latest(PER_SECTION, c)])
+        for c in corpus.categories
+    ]
+    return StoryCard.of(featured), [StoryCard.of(a) for a in rest[:TEASERS]], tabs
+
+
+_FEATURED, _TEASERS, _TABS = default_layout_cards()
+
+
+class HomeState(rx.State):
+    """What the front page shows this reader; a new reader sees the default layout."""
+
+    featured: StoryCard = _FEATURED
+    teasers: list[StoryCard] = _TEASERS
+    sections: list[SectionTab] = _TABS
+    latest: list[StoryCard] = [StoryCard.of(a) for a in get_corpus().articles[1 + TEASERS : 1 + TEASERS + PER_SECTION]]
+    active_tab: str = "all"
+    segment: str = "new_visitor"
+    segment_label: str = "New visitor"
+    personalised: bool = False
+
+    def arrange(self, layout: HomeLayout, segment: SegmentMatch) -> None:
+        """Apply the layout the personalisation module chose for this reader."""
+        corpus = get_corpus()
+        featured = corpus.get(layout.featured_slug) or corpus.articles[0]
+        variant = layout.featured_variant
+        self.featured = StoryCard.of(featured, variant.headline_kicker, variant.description, variant.cover_path)
+        teasers = [a for slug in layout.teaser_order if (a := corpus.get(slug)) is not None]
+        if len(teasers) < TEASERS:
+            shown = {featured.slug, *(a.slug for a in teasers)}
+            teasers += [a for a in corpus if a.slug not in shown][: TEASERS - len(teasers)]
+        self.teasers = [StoryCard.of(a) for a in teasers[:TEASERS]]
+        self.sections = [
+            SectionTab(c, c.capitalize(), [StoryCard.of(a) for a in corpus.latest(PER_SECTION, c)])
+            for c in layout.section_order
+        ]
+        self.segment, self.segment_label = segment.name, segment.label
+        self.personalised = segment.name != "new_visitor" or layout.section_order != list(corpus.categories)
+        self.active_tab = layout.section_order[0] if self.personalised else "all"
+        shown = {self.featured.slug, *(card.slug for card in self.teasers)}
+        self.latest = [StoryCard.of(a) for a in corpus if a.slug not in shown][:PER_SECTION]
+
+    @rx.event
+    def choose_tab(self, value: str):
+        self.active_tab = value

@@ -1,0 +1,112 @@
+"""Your data: a reader sees their own attributes and events, updated live from any tab, and nobody else's."""
+
+from __future__ import annotations
+
+import re
+import urllib.parse
+import urllib.request
+
+from playwright.sync_api import Browser, Locator, Page, expect
+from reflex.testing import AppHarness
+
+from media_demo.newsroom import get_corpus
+from tests.e2e.conftest import TIMEOUT_MS, ConsoleErrors
+from tests.e2e.test_live_recommendations import open_section, read_article_from_listing
+
+SECTION = "Sport"
+SLUGS = [a.slug for a in get_corpus().in_category(SECTION.lower())[:3]]  # three in one visit: an offer fires
+
+
+def attribute(tab: Page, name: str, group: str = "reader_profile") -> Locator:
+    return tab.locator(
+        f"[data-testid=attribute-group][data-group={group}] [data-testid=attribute][data-name={name}]"
+        " [data-testid=attribute-value]"
+    )
+
+
+def read(tab: Page, slug: str) -> None:
+    tab.goto(f"/article/{slug}")
+    expect(tab.locator("[data-testid=article] [data-testid=read-indicator]")).to_be_visible()
+
+
+def event_ids(tab: Page) -> set[str]:
+    return set(tab.get_by_test_id("event-row").evaluate_all("els => els.map(e => e.dataset.eventId)"))
+
+
+def backend_url(app: AppHarness) -> str:
+    assert app.backend is not None and app.backend.servers
+    host, port = app.backend.servers[0].sockets[0].getsockname()[:2]
+    return f"http://{host}:{port}"
+
+
+def send_bad_pixel(app: AppHarness, domain_userid: str) -> None:
+    """A tracker request from this reader that fails validation: the collector keeps it as a bad event."""
+    query = urllib.parse.urlencode({"e": "pv", "eid": "not-a-uuid", "duid": domain_userid, "url": "http://x/bad-page"})
+    with urllib.request.urlopen(f"{backend_url(app)}/i?{query}", timeout=10) as response:
+        assert response.status == 200
+
+
+def test_the_inspector_shows_the_readers_own_data_live(
+    page: tuple[Page, ConsoleErrors], app: AppHarness, browser: Browser
+) -> None:
+    tab, errors = page
+    first, second, third = SLUGS
+
+    read(tab, first)
+    tab.get_by_test_id("footer-inspector").click()  # client-side, like every link
+    tab.wait_for_url("**/inspector")
+    expect(attribute(tab, "article_read_count")).to_have_text("1")
+    expect(attribute(tab, "articles_read")).to_have_text(first)
+    expect(tab.get_by_test_id("attribute-group")).to_have_count(3)  # profile and engagement by reader, one session
+    expect(tab.locator("[data-testid=attribute-group][data-group=reader_session]")).to_contain_text("v1")
+    expect(tab.get_by_test_id("inspector-segment")).not_to_be_empty()
+    reader = tab.get_by_test_id("inspector-reader").inner_text()
+    assert reader == next(c["value"] for c in tab.context.cookies() if c["name"] == "dc_duid")
+    tab.evaluate("window.__sameDocument = true")  # survives only if nothing reloads the page
+
+    # The same tab: another story, then back to the inspector.
+    open_section(tab, SECTION)
+    read_article_from_listing(tab, second, SECTION)
+    tab.go_back()
+    tab.wait_for_url("**/inspector")
+    expect(attribute(tab, "article_read_count")).to_have_text("2")
+    expect(attribute(tab, "articles_read")).to_have_text(f"{first}, {second}")
+
+    # A bad event of this reader, then a story read in a second tab: the open inspector updates by itself.
+    send_bad_pixel(app, reader)
+    other_tab = tab.context.new_page()
+    other_tab.set_default_timeout(TIMEOUT_MS)
+    read(other_tab, third)
+    expect(attribute(tab, "article_read_count")).to_have_text("3", timeout=15_000)
+    expect(tab.get_by_test_id("inspector-live")).to_be_visible()
+    newest_read = tab.locator("[data-testid=event-row][data-name=article_detail]").first
+    expect(newest_read).to_contain_text(f"slug: {third}")
+    expect(newest_read).to_contain_text(f"/article/{third}")
+    bad = tab.locator("[data-testid=event-row][data-status=bad]")
+    expect(bad).to_have_count(1)
+    expect(bad).to_contain_text("field 'eid' must be a UUID, got 'not-a-uuid'")
+    expect(bad).to_contain_text("/bad-page")
+    # Three sport stories in one visit fire the sport newsletter offer: it is listed with its reason.
+    offer = tab.locator("[data-testid=intervention-row][data-name=topic_newsletter]")
+    expect(offer).to_have_count(1)
+    expect(offer).to_contain_text(re.compile(r"sport_reads: 3"))
+    assert tab.evaluate("window.__sameDocument === true"), "the inspector reloaded"
+    mine = event_ids(tab)
+    assert len(mine) >= 6  # three page views and three article views at least
+
+    # Another reader (another browser) sees only their own data, whatever the URL says.
+    stranger = browser.new_context(base_url=app.frontend_url)
+    try:
+        theirs = stranger.new_page()
+        theirs.set_default_timeout(TIMEOUT_MS)
+        theirs.goto(f"/inspector?domain_userid={reader}")
+        expect(attribute(theirs, "article_read_count")).to_have_text("0")
+        expect(attribute(theirs, "articles_read")).to_have_text("—")
+        expect(theirs.get_by_test_id("event-row").first).to_be_visible()  # their own page view
+        assert theirs.get_by_test_id("inspector-reader").inner_text() != reader
+        assert not event_ids(theirs) & mine
+        expect(theirs.locator("[data-testid=event-row][data-status=bad]")).to_have_count(0)
+        expect(theirs.get_by_test_id("intervention-row")).to_have_count(0)
+    finally:
+        stranger.close()
+    assert errors == []

@@ -1,0 +1,142 @@
+"""Trending: distinct readers weighted by how recently each last read the story (half-life decay)."""
+
+from __future__ import annotations
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from media_demo.recommend import ReadStats
+
+HOUR = 3600.0
+NOW = 1_800_000_000.0
+
+
+def ago(hours: float) -> float:
+    return NOW - hours * HOUR
+
+
+def test_a_read_now_counts_one_and_halves_every_half_life() -> None:
+    stats = ReadStats()
+    stats.observe("now", "a", NOW)
+    stats.observe("one-day", "a", ago(24))
+    stats.observe("two-days", "a", ago(48))
+    stats.observe("six-hours", "a", ago(6))
+    scores = dict(stats.trending(None, NOW))
+    assert scores["now"] == 1.0
+    assert scores["one-day"] == 0.5
+    assert scores["two-days"] == 0.25
+    assert scores["six-hours"] == pytest.approx(2**-0.25)  # 0.8409
+
+
+def test_scores_sum_over_distinct_readers() -> None:
+    stats = ReadStats()
+    for reader, hours in [("a", 0), ("b", 24), ("c", 48)]:
+        stats.observe("story", reader, ago(hours))
+    assert stats.trending(None, NOW) == [("story", 1.0 + 0.5 + 0.25)]
+
+
+def test_each_reader_counts_once_at_their_latest_read() -> None:
+    stats = ReadStats()
+    stats.observe("story", "a", ago(48))
+    stats.observe("story", "a", ago(0))  # read again today: counts as today's reader, once
+    stats.observe("story", "a", ago(24))  # an older event arriving late changes nothing
+    assert stats.trending(None, NOW) == [("story", 1.0)]
+    assert stats.readers("story") == 1
+
+
+def test_fresh_interest_beats_a_bigger_stale_crowd() -> None:
+    stats = ReadStats()
+    for reader in ("a", "b", "c"):
+        stats.observe("old-news", reader, ago(72))  # 3 x 0.125 = 0.375
+    stats.observe("breaking", "d", ago(1))  # 0.5 ** (1/24) = 0.9715
+    assert [slug for slug, _ in stats.most_read()] == ["old-news", "breaking"]
+    ranked = stats.trending(None, NOW)
+    assert [slug for slug, _ in ranked] == ["breaking", "old-news"]
+    assert ranked[1][1] == 0.375
+
+
+def test_half_life_is_a_parameter() -> None:
+    stats = ReadStats()
+    stats.observe("story", "a", ago(12))
+    assert stats.trending(None, NOW, half_life_hours=12) == [("story", 0.5)]
+    assert stats.trending(None, NOW, half_life_hours=6) == [("story", 0.25)]
+
+
+@pytest.mark.parametrize("half_life", [0, -1])
+def test_half_life_must_be_positive(half_life: float) -> None:
+    with pytest.raises(ValueError, match="half_life_hours: must be > 0"):
+        ReadStats().trending(3, NOW, half_life_hours=half_life)
+
+
+def test_reads_stamped_after_now_count_as_now() -> None:
+    stats = ReadStats()
+    stats.observe("story", "a", NOW + 5 * HOUR)  # a device clock running ahead
+    assert stats.trending(None, NOW) == [("story", 1.0)]
+
+
+def test_ties_go_to_the_most_recently_read_then_the_slug() -> None:
+    stats = ReadStats()
+    stats.observe("two-halves", "a", ago(24))
+    stats.observe("two-halves", "b", ago(24))  # 0.5 + 0.5 = 1.0, last read a day ago
+    stats.observe("one-fresh", "c", ago(0))  # 1.0, last read now
+    stats.observe("b-slug", "d", ago(0))
+    assert [slug for slug, _ in stats.trending(None, NOW)] == ["b-slug", "one-fresh", "two-halves"]
+
+
+def test_limit_and_exclude() -> None:
+    stats = ReadStats()
+    for n, slug in enumerate(["a", "b", "c", "d"]):
+        stats.observe(slug, "reader", ago(n))
+    assert [s for s, _ in stats.trending(2, NOW)] == ["a", "b"]
+    assert [s for s, _ in stats.trending(2, NOW, exclude={"a", "c"})] == ["b", "d"]
+    assert stats.trending(0, NOW) == []
+    assert ReadStats().trending(5, NOW) == []
+
+
+def test_dump_and_load_keep_each_readers_time() -> None:
+    stats = ReadStats()
+    stats.observe("story", "a", ago(24))
+    stats.observe("story", "b", ago(0))
+    stats.observe("other", "a", ago(48))
+    doc = stats.dump()
+    assert doc == {"story": {"a": ago(24), "b": ago(0)}, "other": {"a": ago(48)}}
+    again = ReadStats.load(doc)
+    assert again.dump() == doc
+    assert again.trending(None, NOW) == stats.trending(None, NOW) == [("story", 1.5), ("other", 0.25)]
+    assert again.most_read() == stats.most_read()
+
+
+def test_load_reads_the_old_format_giving_every_reader_the_last_read_time() -> None:
+    old = {"story": [["a", "b"], ago(24)], "other": [["c"], ago(0)]}
+    stats = ReadStats.load(old)
+    assert stats.readers("story") == 2
+    assert stats.most_read() == [("story", 2), ("other", 1)]
+    assert stats.trending(None, NOW) == [("other", 1.0), ("story", 1.0)]  # a tie: "other" was read last
+    assert stats.dump() == {"story": {"a": ago(24), "b": ago(24)}, "other": {"c": ago(0)}}
+
+
+reads = st.lists(
+    st.tuples(
+        st.sampled_from(["s1", "s2", "s3"]),
+        st.sampled_from(["r1", "r2", "r3", "r4"]),
+        st.floats(min_value=NOW - 30 * 24 * HOUR, max_value=NOW + HOUR),
+    ),
+    max_size=30,
+)
+
+
+@given(reads, st.floats(min_value=0.0, max_value=96.0))
+def test_scores_are_positive_at_most_the_readers_and_only_fall_as_time_passes(
+    events: list[tuple[str, str, float]], later_hours: float
+) -> None:
+    stats = ReadStats()
+    for slug, reader, at in events:
+        stats.observe(slug, reader, at)
+    now = dict(stats.trending(None, NOW))
+    later = dict(stats.trending(None, NOW + later_hours * HOUR))
+    assert set(now) == set(later) == {slug for slug, _, _ in events}
+    for slug, score in now.items():
+        assert 0.0 < score <= stats.readers(slug) + 1e-9
+        assert later[slug] <= score + 1e-9
+    assert ReadStats.load(stats.dump()).trending(None, NOW) == stats.trending(None, NOW)
