@@ -144,6 +144,10 @@ class CompiledGroup:
     every_event: Plan
     ttl: float | None
     states: dict[str, list[Any]] = field(default_factory=dict)
+    index_of: dict[str, int] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        self.index_of = {a.name: i for i, a in enumerate(self.attributes)}
 
     @property
     def id(self) -> str:
@@ -188,6 +192,7 @@ class AttributeEngine:
     def __init__(self, groups: Iterable[StreamAttributeGroup] = (), clock: Callable[[], float] = time.time) -> None:
         self._groups: dict[str, CompiledGroup] = {}
         self._clock = clock
+        self.generation = 0  # bumped whenever the set of groups changes
         for group in groups:
             self.publish(group)
 
@@ -202,6 +207,7 @@ class AttributeEngine:
         if existing is not None and existing.definition == group:
             return False
         self._groups[compiled.id] = compiled
+        self.generation += 1
         return True
 
     @property
@@ -268,13 +274,6 @@ class AttributeEngine:
             raise KeyError(f"unknown attribute group {name!r}" + (f" version {version}" if version else ""))
         return group
 
-    def has_group(self, name: str, version: int | None = None) -> bool:
-        try:
-            self._group(name, version)
-        except KeyError:
-            return False
-        return True
-
     def get_attributes(
         self, name: str, entity: str, version: int | None = None, attributes: Iterable[str] | None = None
     ) -> dict[str, Any]:
@@ -291,9 +290,31 @@ class AttributeEngine:
             if wanted is None or a.name in wanted
         }
 
-    def definition_key(self, name: str, version: int | None = None) -> str:
-        """The atomic field a group is keyed by (e.g. `domain_userid`)."""
-        return self._group(name, version).key
+    def resolve(self, reference: str) -> str | None:
+        """A group id from `name_vN` or `name` (its latest version); None when unknown."""
+        if reference in self._groups:
+            return reference
+        try:
+            return self._group(reference, None).id
+        except KeyError:
+            return None
+
+    def value(self, gid: str, entity: str | None, attribute: str) -> Any:
+        """One attribute of one entity, by group id: the fast path for interventions."""
+        group = self._groups[gid]
+        index = group.index_of[attribute]
+        compiled = group.attributes[index]
+        now = self._clock()
+        states = group.states.get(entity) if entity is not None else None
+        if states is None or group.is_expired(states, now):
+            return compiled.default
+        return compiled.value_of(states[index], now)
+
+    def key_of(self, gid: str) -> str:
+        return self._groups[gid].key
+
+    def attribute_names(self, gid: str) -> list[str]:
+        return [a.name for a in self._groups[gid].attributes]
 
     def entities(self, name: str, version: int | None = None) -> int:
         """How many entities have state in a group."""

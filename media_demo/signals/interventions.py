@@ -20,7 +20,7 @@ from typing import Any
 
 from snowplow_signals import RuleIntervention
 
-from media_demo.signals.engine import AttributeEngine, group_id
+from media_demo.signals.engine import AttributeEngine
 from media_demo.signals.events import CanonicalEvent
 
 Values = dict[str, Any]  # qualified attribute name -> current value
@@ -140,6 +140,8 @@ class CompiledIntervention:
     reads: set[str]
     fires_on_change: bool
     targets: list[str]
+    bindings: list[tuple[str, str, str, str]] = field(default_factory=list)  # (qualified, group id, key, attribute)
+    groups: frozenset[str] = frozenset()
 
     @property
     def key(self) -> str:
@@ -165,57 +167,55 @@ class InterventionEngine:
         self._suppress = suppress or (lambda _name, _key, _id: False)
         self._rules: dict[str, CompiledIntervention] = {}
         self._states: dict[tuple[str, str, str], TargetState] = {}
+        self._generation = engine.generation
         self.recent: dict[str, deque[FiredIntervention]] = {}
 
     def publish(self, intervention: RuleIntervention) -> None:
         check, reads, fires_on_change = compile_criteria(intervention.criteria)
-        for qualified in reads:
-            group, _, _ = qualified.partition(":")
-            if not self._resolve(group):
-                raise ValueError(f"intervention {intervention.name!r}: unknown attribute group in {qualified!r}")
         targets = [key.name for key in intervention.target_attribute_keys or []] or ["domain_userid"]
         compiled = CompiledIntervention(intervention, check, reads, fires_on_change, targets)
+        self._bind(compiled)
         self._rules[compiled.key] = compiled
 
     @property
     def definitions(self) -> list[RuleIntervention]:
         return [rule.definition for rule in self._rules.values()]
 
-    def _resolve(self, group: str) -> tuple[str, int | None] | None:
-        """`reader_profile` or `reader_profile_v2` -> (name, version or None for the latest)."""
-        match = re.fullmatch(r"(.+)_v(\d+)", group)
-        if match and self._engine.has_group(match[1], int(match[2])):
-            return match[1], int(match[2])
-        return (group, None) if self._engine.has_group(group) else None
+    def _bind(self, rule: CompiledIntervention) -> None:
+        """Resolve `group:attribute` names to group ids and keys once, not on every event."""
+        bindings = []
+        for qualified in sorted(rule.reads):
+            reference, _, attribute = qualified.partition(":")
+            gid = self._engine.resolve(reference)
+            if gid is None:
+                raise ValueError(f"intervention {rule.definition.name!r}: unknown attribute group in {qualified!r}")
+            if attribute not in self._engine.attribute_names(gid):
+                raise ValueError(f"intervention {rule.definition.name!r}: unknown attribute {qualified!r}")
+            bindings.append((qualified, gid, self._engine.key_of(gid), attribute))
+        rule.bindings = bindings
+        rule.groups = frozenset(gid for _q, gid, _k, _a in bindings)
 
-    def _values(self, reads: Iterable[str], event: CanonicalEvent) -> Values:
-        values: Values = {}
-        for qualified in reads:
-            group, _, attribute = qualified.partition(":")
-            resolved = self._resolve(group)
-            if resolved is None:
-                values[qualified] = None
-                continue
-            name, version = resolved
-            entity = event.atomic.get(self._engine.definition_key(name, version))
-            if entity is None:
-                values[qualified] = None
-                continue
-            values[qualified] = self._engine.get_attributes(name, entity, version, [attribute]).get(attribute)
-        return values
+    def _rebind(self) -> None:
+        """Groups were published since the rules were bound: `name` may now mean a newer version."""
+        for rule in self._rules.values():
+            self._bind(rule)
+        self._generation = self._engine.generation
 
     def evaluate(self, event: CanonicalEvent, changed: Iterable[tuple[str, str]]) -> list[FiredIntervention]:
         """Re-check the interventions that read a group this event changed; return those that fire."""
         changed_groups = {gid for gid, _entity in changed}
         if not changed_groups:
             return []
+        if self._generation != self._engine.generation:
+            self._rebind()
         fired: list[FiredIntervention] = []
+        atomic = event.atomic
         for rule in self._rules.values():
-            if not any(self._reads_changed(qualified, changed_groups) for qualified in rule.reads):
+            if rule.groups.isdisjoint(changed_groups):
                 continue
-            values = self._values(rule.reads, event)
+            values = {q: self._engine.value(gid, atomic.get(key), attr) for q, gid, key, attr in rule.bindings}
             for target_key in rule.targets:
-                target_id = event.atomic.get(target_key)
+                target_id = atomic.get(target_key)
                 if target_id is None:
                     continue
                 state = self._states.setdefault((rule.key, target_key, target_id), TargetState())
@@ -235,14 +235,6 @@ class InterventionEngine:
                     fired.append(instance)
                     self.recent.setdefault(target_id, deque(maxlen=RECENT_PER_TARGET)).append(instance)
         return fired
-
-    def _reads_changed(self, qualified: str, changed_groups: set[str]) -> bool:
-        group = qualified.partition(":")[0]
-        resolved = self._resolve(group)
-        if resolved is None:
-            return False
-        name, version = resolved
-        return any(gid == group_id(name, version) if version else gid.startswith(f"{name}_v") for gid in changed_groups)
 
     def forget(self, target_id: str) -> None:
         self._states = {k: v for k, v in self._states.items() if k[2] != target_id}

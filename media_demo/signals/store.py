@@ -9,11 +9,13 @@ process (kill -9) without losing a committed transaction.
 from __future__ import annotations
 
 import datetime as dt
+import logging
 import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
-from sqlalchemy import delete, insert
+from sqlalchemy import delete
 from sqlalchemy import event as sa_event
 from sqlmodel import Field, Session, SQLModel, create_engine, func, select
 
@@ -26,9 +28,9 @@ class EventRow(SQLModel, table=True):
     __tablename__ = "events"
 
     seq: int | None = Field(default=None, primary_key=True)
-    event_id: str = Field(index=True)
-    event_name: str | None = Field(default=None, index=True)
-    domain_userid: str | None = Field(default=None, index=True)
+    event_id: str
+    event_name: str | None = Field(default=None)
+    domain_userid: str | None = Field(default=None, index=True)  # one reader's events (inspector, deletion)
     derived_tstamp: float
     body: bytes
 
@@ -48,11 +50,13 @@ def _sqlite_pragmas(dbapi_connection, _record) -> None:
     cursor = dbapi_connection.cursor()
     cursor.execute("PRAGMA journal_mode=WAL")
     cursor.execute("PRAGMA synchronous=NORMAL")
-    cursor.execute("PRAGMA busy_timeout=5000")
+    cursor.execute("PRAGMA busy_timeout=30000")
     cursor.close()
 
 
+logger = logging.getLogger(__name__)
 MAX_BATCH = 5000  # events per group commit before the writer is woken early
+SQLITE_TIME = "%Y-%m-%d %H:%M:%S.%f"  # how SQLAlchemy stores a DateTime in SQLite (UTC here)
 
 
 class EventLog:
@@ -66,6 +70,12 @@ class EventLog:
             sa_event.listen(self.engine, "connect", _sqlite_pragmas)
         SQLModel.metadata.create_all(self.engine, tables=[EventRow.__table__, BadEventRow.__table__])
         self._flush_interval = flush_interval
+        mark = "?" if self.engine.dialect.paramstyle == "qmark" else "%s"
+        self._insert_event = (
+            "INSERT INTO events (event_id, event_name, domain_userid, derived_tstamp, body) "
+            f"VALUES ({mark}, {mark}, {mark}, {mark}, {mark})"
+        )
+        self._insert_bad = f"INSERT INTO bad_events (received_at, reason, payload) VALUES ({mark}, {mark}, {mark})"
         self._lock = threading.Condition()
         self._pending: list[CanonicalEvent | BadEvent] = []
         self._appended = 0  # tickets handed out
@@ -127,52 +137,52 @@ class EventLog:
         return self._closed or bool(self._pending and (self._waiting or len(self._pending) >= MAX_BATCH))
 
     def _write_loop(self) -> None:
+        failures = 0
+        batch: list[CanonicalEvent | BadEvent] = []
         while True:
             with self._lock:
                 self._lock.wait_for(self._commit_due, timeout=self._flush_interval)
-                batch, self._pending = self._pending, []
+                batch, self._pending = batch + self._pending, []
                 last_ticket = self._appended
                 closing = self._closed
             if batch:
                 try:
                     self._commit(batch)
-                except BaseException as exc:  # report to waiters instead of dying silently
-                    with self._lock:
-                        self._error = exc
-                        self._lock.notify_all()
-                    raise
+                except Exception:
+                    # Keep the batch and try again: nothing is acknowledged before it commits,
+                    # and one "database is locked" must not stop the log for good.
+                    failures += 1
+                    logger.exception("event log: commit of %d events failed (attempt %d)", len(batch), failures)
+                    if closing and failures >= 5:
+                        logger.error("event log: giving up on %d uncommitted events at shutdown", len(batch))
+                        return
+                    time.sleep(min(2.0, 0.05 * 2**failures))
+                    continue
+                failures = 0
+                batch = []
             with self._lock:
                 self._durable = last_ticket
                 self._lock.notify_all()
-            if closing and not batch:
+            if closing and not self._pending:
                 return
 
     def _commit(self, batch: list[CanonicalEvent | BadEvent]) -> None:
+        """One transaction for the whole batch, rows passed straight to the driver (the hot path)."""
         good = [
-            {
-                "event_id": e.event_id,
-                "event_name": e.atomic.get("event_name"),
-                "domain_userid": e.atomic.get("domain_userid"),
-                "derived_tstamp": e.timestamp,
-                "body": e.to_json(),
-            }
+            (e.event_id, e.atomic.get("event_name"), e.atomic.get("domain_userid"), e.timestamp, e.to_json())
             for e in batch
             if isinstance(e, CanonicalEvent)
         ]
         bad = [
-            {
-                "received_at": dt.datetime.fromtimestamp(e.received_at, tz=dt.UTC),
-                "reason": e.reason,
-                "payload": e.payload,
-            }
+            (dt.datetime.fromtimestamp(e.received_at, tz=dt.UTC).strftime(SQLITE_TIME), e.reason, e.payload)
             for e in batch
             if isinstance(e, BadEvent)
         ]
         with self.engine.begin() as connection:
             if good:
-                connection.execute(insert(EventRow), good)
+                connection.exec_driver_sql(self._insert_event, good)
             if bad:
-                connection.execute(insert(BadEventRow), bad)
+                connection.exec_driver_sql(self._insert_bad, bad)
 
     def position(self) -> tuple[int, int]:
         """(ticket, seq) of the latest append: once `ticket` is durable, the log holds every
