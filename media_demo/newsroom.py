@@ -8,6 +8,7 @@ one way recommendations come out.
 from __future__ import annotations
 
 import datetime as dt
+import gc
 import logging
 import threading
 from collections.abc import Callable, Mapping
@@ -410,4 +411,8 @@ def get_newsroom() -> Newsroom:
     own engine over the same event log; point them at one shared Signals API
     (remote mode) rather than relying on this object being shared.
     """
-    return Newsroom(get_settings(), get_corpus(), get_index())
+    room = Newsroom(get_settings(), get_corpus(), get_index())
+    # The corpus, index and restored state live as long as the process: keep the
+    # garbage collector from re-scanning them (long full collections stall requests).
+    gc.freeze()
+    return room

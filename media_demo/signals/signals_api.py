@@ -456,6 +456,8 @@ def signals_routes(newsroom: Callable[[], Newsroom]) -> list[Route]:
             if len(body) > MAX_BODY_BYTES:
                 return api_error(413, f"the request body is over {MAX_BODY_BYTES} bytes")
             try:
+                if handler is online_attributes:  # a fast in-memory read: a thread hop would cost more
+                    return handler(room, dict(request.path_params), body)
                 # Registry writes, engine publishes and backfills block: keep them off the event loop.
                 return await run_in_threadpool(handler, room, dict(request.path_params), body)
             except ApiError as exc:
