@@ -20,7 +20,8 @@ SECONDS_PER_UNIT = {"s": 1.0, "min": 60.0, "h": 3600.0, "d": 86400.0}
 WINDOW_BUCKETS = 60  # a period window advances in steps of period / 60
 
 
-def _number(value: Any) -> float | None:
+def finite_number(value: Any) -> float | None:
+    """A value as a finite float, or None: what the numeric aggregations accept."""
     try:
         number = float(value)
     except (TypeError, ValueError):
@@ -69,7 +70,7 @@ class _Numeric(Aggregation):
         raise NotImplementedError
 
     def update(self, state: float | None, value: Any, timestamp: float) -> float | None:
-        number = _number(value)
+        number = finite_number(value)
         if number is None:
             return state
         return number if state is None else self.pick(state, number)
@@ -103,7 +104,7 @@ class Mean(Aggregation):
     name = "mean"
 
     def update(self, state: list[float] | None, value: Any, timestamp: float) -> list[float] | None:
-        number = _number(value)
+        number = finite_number(value)
         if number is None:
             return state
         if state is None:

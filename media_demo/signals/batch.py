@@ -19,20 +19,12 @@ import orjson
 import polars as pl
 from snowplow_signals import StreamAttributeGroup
 
-from media_demo.signals.aggregations import SECONDS_PER_UNIT, WINDOW_BUCKETS
+from media_demo.signals.aggregations import SECONDS_PER_UNIT, WINDOW_BUCKETS, finite_number
 from media_demo.signals.coerce import coercer
 from media_demo.signals.engine import default_value, hashable
 from media_demo.signals.events import CanonicalEvent
 from media_demo.signals.hll import HyperLogLog
 from media_demo.signals.properties import compile_property
-
-
-def _number(value: Any) -> float | None:
-    try:
-        number = float(value)
-    except (TypeError, ValueError):
-        return None
-    return number if math.isfinite(number) else None
 
 
 class _Columns:
@@ -83,7 +75,7 @@ def _frame(group: StreamAttributeGroup, columns: _Columns, events: Sequence[Cano
             value = None if value is None else hashable(value)
             data[f"json{i}"].append(None if value is None else orjson.dumps(value).decode())
             data[f"text{i}"].append(None if value is None else value if isinstance(value, str) else str(value))
-            data[f"num{i}"].append(None if value is None else _number(value))
+            data[f"num{i}"].append(None if value is None else finite_number(value))
     schema: dict[str, Any] = {
         "seq": pl.Int64,
         "entity": pl.Utf8,

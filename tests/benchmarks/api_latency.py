@@ -6,14 +6,11 @@ import gc
 import importlib.util
 import json
 import random
-import socket
 import subprocess
 import sys
 import tempfile
-import threading
 import time
-from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
@@ -25,7 +22,6 @@ from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Mount, Route
-from starlette.types import ASGIApp
 
 from media_demo.api import build_api
 from media_demo.newsroom import Newsroom, get_corpus, get_index
@@ -35,6 +31,7 @@ from media_demo.signals.engine import group_id
 from media_demo.signals.signals_api import online_attributes
 from tests.benchmarks.common import BENCH_TOKEN, bench_settings, latency_line, reader_ids, reader_visits
 from tests.benchmarks.loadgen import LoadConfig, LoadResult
+from tests.integration.conftest import serve
 
 ONLINE_READERS = 10_000
 ONLINE_CALLS = 20_000
@@ -112,31 +109,6 @@ def bench_online_in_process(room: Newsroom, readers: list[str]) -> None:
     print(latency_line("baseline, dict lookup of precomputed values         ", lookup, "µs"))
     print("  (the handler parses and validates the JSON body, reads the engine and renders a JSONResponse;")
     print("   the timer itself costs ~0.1 µs per sample)")
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-@contextmanager
-def serve(app: ASGIApp) -> Iterator[str]:
-    """Serve `app` with uvicorn (one worker, in a thread) on a free loopback port; yields its base URL."""
-    port = free_port()
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="off"))
-    thread = threading.Thread(target=server.run, name="bench-uvicorn", daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 10
-    while not server.started:
-        if time.monotonic() > deadline:
-            raise RuntimeError("uvicorn did not start")
-        time.sleep(0.02)
-    try:
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        server.should_exit = True
-        thread.join(timeout=10)
 
 
 def bench_app(room: Newsroom, constant: bytes) -> Starlette:

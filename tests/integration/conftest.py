@@ -16,6 +16,7 @@ from starlette.types import ASGIApp
 from media_demo.articles import Corpus
 from media_demo.newsroom import Newsroom, get_corpus, get_index
 from media_demo.settings import Settings
+from media_demo.tracking import Page, Reader
 
 API_TOKEN = "integration-test-token"
 AUTH = {"Authorization": f"Bearer {API_TOKEN}"}
@@ -44,6 +45,15 @@ def serve(app: ASGIApp) -> Iterator[str]:
     finally:
         server.should_exit = True
         thread.join(timeout=10)
+
+
+def read(room: Newsroom, reader: Reader, slug: str) -> None:
+    """What the app does when a reader opens an article: a page view and an article view."""
+    article = room.corpus.get(slug)
+    assert article is not None
+    page = Page(url=f"http://localhost:3000/article/{slug}", title=article.title)
+    room.tracker.page_view(reader, page)
+    room.tracker.article_view(reader, page, article)
 
 
 @pytest.fixture(scope="session")

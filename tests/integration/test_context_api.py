@@ -17,8 +17,8 @@ import pytest
 
 from media_demo.api import build_api
 from media_demo.newsroom import Newsroom
-from media_demo.tracking import Page, Reader, new_domain_userid, touch_session
-from tests.integration.conftest import serve
+from media_demo.tracking import Reader, new_domain_userid, touch_session
+from tests.integration.conftest import read, serve
 
 IPHONE = (
     "Mozilla/5.0 (iPhone; CPU iPhone OS 17_1 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) "
@@ -58,14 +58,6 @@ def ask(api_url: str, headers: dict[str, str], **params: Any) -> dict[str, Any]:
     response = httpx.get(f"{api_url}/api/recommended-articles", params=params, headers=headers)
     assert response.status_code == 200, response.text
     return response.json()
-
-
-def read(newsroom: Newsroom, reader: Reader, slug: str) -> None:
-    article = newsroom.corpus.get(slug)
-    assert article is not None
-    page = Page(url=f"http://localhost:3000/article/{slug}", title=article.title)
-    newsroom.tracker.page_view(reader, page)
-    newsroom.tracker.article_view(reader, page, article)
 
 
 def new_reader() -> Reader:

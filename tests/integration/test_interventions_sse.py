@@ -13,15 +13,7 @@ from media_demo.api import build_api
 from media_demo.newsroom import Newsroom
 from media_demo.signals.definitions import TOPIC_NEWSLETTER
 from media_demo.tracking import Page, Reader, touch_session
-from tests.integration.conftest import API_TOKEN, AUTH, serve
-
-
-def read(room: Newsroom, reader: Reader, slug: str) -> None:
-    article = room.corpus.get(slug)
-    assert article is not None
-    page = Page(url=f"http://localhost:3000/article/{slug}", title=article.title)
-    room.tracker.page_view(reader, page)
-    room.tracker.article_view(reader, page, article)
+from tests.integration.conftest import API_TOKEN, AUTH, read, serve
 
 
 @pytest.fixture

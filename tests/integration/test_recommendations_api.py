@@ -10,17 +10,8 @@ import pytest
 
 from media_demo.api import build_api
 from media_demo.newsroom import Newsroom
-from media_demo.tracking import Page, Reader, new_domain_userid, touch_session
-from tests.integration.conftest import serve
-
-
-def read(newsroom: Newsroom, reader: Reader, slug: str) -> None:
-    """What the app does when a reader opens an article: a page view and an article view."""
-    article = newsroom.corpus.get(slug)
-    assert article is not None
-    page = Page(url=f"http://localhost:3000/article/{slug}", title=article.title)
-    newsroom.tracker.page_view(reader, page)
-    newsroom.tracker.article_view(reader, page, article)
+from media_demo.tracking import Reader, new_domain_userid, touch_session
+from tests.integration.conftest import read, serve
 
 
 def new_reader() -> Reader:
