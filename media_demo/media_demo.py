@@ -16,7 +16,7 @@ from media_demo.pages.category import category_page
 from media_demo.pages.home import home_page
 from media_demo.pages.inspector import inspector_page
 from media_demo.pages.not_found import not_found_page
-from media_demo.state.inspector import INSPECTOR_ROUTE, InspectorState
+from media_demo.state.inspector import InspectorState
 from media_demo.state.offer import deliver_interventions
 from media_demo.state.reader import ReaderState
 
@@ -62,7 +62,7 @@ for article in corpus:
     )
 app.add_page(
     inspector_page(corpus),
-    route=INSPECTOR_ROUTE,
+    route=routes.INSPECTOR,
     title=f"Your data — {PAPER_NAME}",
     on_load=[ReaderState.visit("Your data"), InspectorState.open],
 )

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 HOME = "/"
 NOT_FOUND = "404"
+INSPECTOR = "/inspector"
 ARTICLE_PREFIX = "/article/"
 CATEGORY_PREFIX = "/category/"
 

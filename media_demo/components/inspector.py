@@ -90,7 +90,12 @@ def _group(group: GroupView) -> rx.Component:
             rx.el.span("v", group.version, class_name="insp-version"),
             class_name="insp-group-title",
         ),
-        rx.el.p("by ", group.key, " · ", group.description, class_name="insp-group-meta"),
+        rx.el.p(
+            "by ",
+            group.key,
+            rx.cond(group.description != "", rx.fragment(" · ", group.description)),
+            class_name="insp-group-meta",
+        ),
         rx.el.table(rx.el.tbody(rx.foreach(group.attributes, _attribute)), class_name="insp-table insp-attributes"),
         class_name="insp-group",
         custom_attrs={"data-testid": "attribute-group", "data-group": group.name, "data-version": group.version},
@@ -122,7 +127,7 @@ def interventions_panel() -> rx.Component:
             rx.el.table(
                 rx.el.thead(rx.el.tr(rx.el.th("Time"), rx.el.th("Intervention"), rx.el.th("Because"))),
                 rx.el.tbody(rx.foreach(InspectorState.interventions, _intervention)),
-                class_name="insp-table",
+                class_name="insp-table insp-feed",
             ),
             rx.el.p("No interventions yet: offers appear here when your reading triggers one.", class_name="muted"),
         ),
@@ -157,7 +162,7 @@ def events_panel() -> rx.Component:
                     rx.el.tr(rx.el.th("Time"), rx.el.th("Event"), rx.el.th("Page"), rx.el.th("Details or reason"))
                 ),
                 rx.el.tbody(rx.foreach(InspectorState.events, _event)),
-                class_name="insp-table insp-events",
+                class_name="insp-table insp-feed insp-events",
             ),
             rx.el.p("No events yet.", class_name="muted"),
         ),

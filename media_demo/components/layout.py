@@ -6,7 +6,6 @@ import reflex as rx
 
 from media_demo import routes
 from media_demo.components.offer import offer_card
-from media_demo.state.inspector import INSPECTOR_ROUTE
 
 PAPER_NAME = "The Daily Current"
 TAGLINE = "News that learns what you read"
@@ -42,13 +41,17 @@ def footer() -> rx.Component:
     return rx.el.footer(
         rx.el.p(
             f"{PAPER_NAME} is a demonstration newsroom. Every story, person and place in it is invented; ",
-            "reading is tracked first-party with the Snowplow tracker protocol and never leaves this server. ",
+            "reading is tracked first-party with the Snowplow tracker protocol and never leaves this server.",
+        ),
+        rx.el.nav(
             rx.link(
                 "Your data",
-                href=INSPECTOR_ROUTE,
+                href=routes.INSPECTOR,
                 class_name="footer-link",
                 custom_attrs={"data-testid": "footer-inspector"},
             ),
+            class_name="footer-links",
+            aria_label="About you",
         ),
         class_name="footer",
     )

@@ -22,6 +22,7 @@ from urllib.parse import urlsplit
 import orjson
 import reflex as rx
 
+from media_demo import routes
 from media_demo.newsroom import Newsroom, get_newsroom
 from media_demo.personalise import ReaderFacts, segment_for
 from media_demo.signals.definitions import READER_GROUP
@@ -33,7 +34,7 @@ from media_demo.tracking import ReaderSession, is_domain_userid
 
 logger = logging.getLogger(__name__)
 
-INSPECTOR_ROUTE = "/inspector"
+
 EVENT_LIMIT = 50
 EMPTY = "—"
 CHECK_SECONDS = 3.0  # how often a waiting task checks that its tab still shows the inspector
@@ -252,7 +253,7 @@ class InspectorState(rx.State):
         self.loaded = True
 
     def _on_inspector(self) -> bool:
-        return (self.router.url.path or "").rstrip("/") == INSPECTOR_ROUTE
+        return (self.router.url.path or "").rstrip("/") == routes.INSPECTOR
 
     @rx.event
     async def open(self):
