@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 from snowplow_signals import (
@@ -144,5 +145,7 @@ def test_bus_delivers_to_matching_subscribers_only() -> None:
         got = await asyncio.wait_for(mine.get(), 1)
         return [got.intervention_id], delivered
 
-    ids, delivered = asyncio.run(scenario())
+    # In a thread of its own: the browser tests' session keeps an event loop running in this one.
+    with ThreadPoolExecutor(1) as pool:
+        ids, delivered = pool.submit(asyncio.run, scenario()).result()
     assert ids == ["id-1"] and delivered == 1
