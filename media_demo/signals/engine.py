@@ -16,12 +16,13 @@ from typing import Any
 import orjson
 from snowplow_signals import StreamAttributeGroup
 
-from media_demo.signals.aggregations import Aggregation, make_aggregation
+from media_demo.signals.aggregations import Aggregation, Counter, make_aggregation
 from media_demo.signals.coerce import coercer
 from media_demo.signals.events import CanonicalEvent
 from media_demo.signals.properties import Getter, Predicate, compile_criteria, compile_property
 
 EventKey = tuple[str | None, str | None]
+PlanKey = tuple[str | None, str | None, str | None]
 Listener = tuple[int, "CompiledAttribute"]
 
 
@@ -44,7 +45,6 @@ class CompiledAttribute:
     coerce: Callable[[Any], Any] | None
     event_versions: dict[EventKey, str | None]
     # Filled in by __post_init__ for the hot path.
-    versions: dict[EventKey, str | None] | None = None
     needs_value: bool = True
     update: Callable[[Any, Any, float], Any] | None = None
     # When the criteria are one `property = 'text'`, the engine looks the attribute
@@ -52,9 +52,16 @@ class CompiledAttribute:
     equals: tuple[str, Getter, str] | None = None
 
     def __post_init__(self) -> None:
-        self.versions = self.event_versions if any(v is not None for v in self.event_versions.values()) else None
         self.needs_value = self.aggregation.needs_value
         self.update = self.aggregation.update
+
+    def accepts(self, event: CanonicalEvent) -> bool:
+        """Whether this event passes the attribute's criteria."""
+        if self.equals is not None:
+            _key, getter, expected = self.equals
+            value = getter(event)
+            return value is not None and str(value) == expected
+        return self.criteria is None or self.criteria(event)
 
     def value_of(self, state: Any, now: float) -> Any:
         if state is None:
@@ -106,26 +113,46 @@ def compile_attribute(attribute: Any) -> CompiledAttribute:
     )
 
 
+# What the hot loop needs of one attribute: (slot index, update, value getter, needs a value, is a counter).
+Entry = tuple[int, Callable[[Any, Any, float], Any], Getter | None, bool, bool]
+
+
+def _entry(index: int, attribute: CompiledAttribute) -> Entry:
+    counter = isinstance(attribute.aggregation, Counter)
+    return (index, attribute.aggregation.update, attribute.value, attribute.needs_value, counter)
+
+
 @dataclass(slots=True)
 class Plan:
-    """What one kind of event does to a group: plain listeners and equality switches."""
+    """What one kind of event does to a group.
 
-    plain: tuple[Listener, ...]
-    switches: tuple[tuple[Getter, dict[str, tuple[Listener, ...]]], ...]
+    `fast` entries apply to every such event; `checked` attributes first test
+    their criteria; `switches` pick attributes by the value of one property
+    (criteria of the form `property = 'text'`).
+    """
+
+    fast: tuple[Entry, ...]
+    checked: tuple[tuple[CompiledAttribute, Entry], ...]
+    switches: tuple[tuple[Getter, dict[str, tuple[Entry, ...]]], ...]
 
 
 def _plan(listeners: list[Listener]) -> Plan:
-    plain: list[Listener] = []
-    switches: dict[str, tuple[Getter, dict[str, list[Listener]]]] = {}
+    fast: list[Entry] = []
+    checked: list[tuple[CompiledAttribute, Entry]] = []
+    switches: dict[str, tuple[Getter, dict[str, list[Entry]]]] = {}
     for index, attribute in listeners:
-        if attribute.equals is None:
-            plain.append((index, attribute))
-            continue
-        key, getter, expected = attribute.equals
-        switches.setdefault(key, (getter, {}))[1].setdefault(expected, []).append((index, attribute))
+        entry = _entry(index, attribute)
+        if attribute.equals is not None:
+            key, getter, expected = attribute.equals
+            switches.setdefault(key, (getter, {}))[1].setdefault(expected, []).append(entry)
+        elif attribute.criteria is None:
+            fast.append(entry)
+        else:
+            checked.append((attribute, entry))
     return Plan(
-        plain=tuple(plain),
-        switches=tuple((getter, {v: tuple(ls) for v, ls in table.items()}) for getter, table in switches.values()),
+        fast=tuple(fast),
+        checked=tuple(checked),
+        switches=tuple((getter, {v: tuple(es) for v, es in table.items()}) for getter, table in switches.values()),
     )
 
 
@@ -140,7 +167,7 @@ class CompiledGroup:
     definition: StreamAttributeGroup
     key: str
     attributes: list[CompiledAttribute]
-    plans: dict[EventKey, Plan]
+    plans: dict[PlanKey, Plan]
     every_event: Plan
     ttl: float | None
     states: dict[str, list[Any]] = field(default_factory=dict)
@@ -169,18 +196,28 @@ def compile_group(group: StreamAttributeGroup) -> CompiledGroup:
     if key is None:
         raise ValueError(f"group {group.name!r}: attribute key has no name")
     attributes = [compile_attribute(a) for a in group.attributes]
-    by_event: dict[EventKey, list[Listener]] = {}
+    # (vendor, name, version or None) -> listeners. An event looks up its exact version
+    # first, then None (attributes that take any version): no version test per attribute.
+    by_event: dict[PlanKey, list[Listener]] = {}
     every: list[Listener] = []
     for i, compiled in enumerate(attributes):
         if not compiled.event_versions:
             every.append((i, compiled))
-        for event_key in compiled.event_versions:
-            by_event.setdefault(event_key, []).append((i, compiled))
+        for (vendor, name), version in compiled.event_versions.items():
+            by_event.setdefault((vendor, name, version), []).append((i, compiled))
+    for vendor, name, _version in list(by_event):
+        by_event.setdefault((vendor, name, None), [])
+    plans = {}
+    for (vendor, name, version), listeners in by_event.items():
+        any_version = by_event[(vendor, name, None)] if version is not None else []
+        plans[(vendor, name, version)] = _plan(
+            sorted(listeners + any_version, key=lambda listener: listener[0]) + every
+        )
     return CompiledGroup(
         definition=group,
         key=key,
         attributes=attributes,
-        plans={k: _plan(v + every) for k, v in by_event.items()},
+        plans=plans,
         every_event=_plan(every),
         ttl=group.ttl.total_seconds() if group.ttl else None,
     )
@@ -221,35 +258,33 @@ class AttributeEngine:
         """
         changed: list[tuple[str, str]] = []
         atomic = event.atomic
-        event_key = (atomic.get("event_vendor"), atomic.get("event_name"))
+        vendor, name = atomic.get("event_vendor"), atomic.get("event_name")
+        plan_key, any_version = (vendor, name, atomic.get("event_version")), (vendor, name, None)
         timestamp = event.timestamp
         groups = self._groups.items() if only is None else [(only, self._groups[only])]
         for gid, group in groups:
             entity = atomic.get(group.key)
             if entity is None:
                 continue
-            plan = group.plans.get(event_key, group.every_event)
-            candidates = plan.plain
+            plan = group.plans.get(plan_key)
+            if plan is None:
+                plan = group.plans.get(any_version, group.every_event)
+            entries = plan.fast
+            if plan.checked:
+                passed = tuple(entry for attribute, entry in plan.checked if attribute.accepts(event))
+                if passed:
+                    entries = entries + passed
             for getter, table in plan.switches:
                 selector = getter(event)
                 if selector is not None:
-                    candidates = candidates + table.get(selector if selector.__class__ is str else str(selector), ())
+                    entries = entries + table.get(selector if selector.__class__ is str else str(selector), ())
             states = None
-            for index, attribute in candidates:
-                versions = attribute.versions
-                if versions is not None:
-                    wanted = versions.get(event_key)
-                    if wanted is not None and wanted != atomic.get("event_version"):
-                        continue
-                criteria = attribute.criteria
-                if criteria is not None and not criteria(event):
-                    continue
-                getter = attribute.value
+            for index, update, getter, needs_value, counter in entries:
                 value = None
                 if getter is not None:
                     value = getter(event)
                     if value is None:
-                        if attribute.needs_value:
+                        if needs_value:
                             continue
                     elif value.__class__ is list or value.__class__ is dict:
                         value = hashable(value)
@@ -257,7 +292,11 @@ class AttributeEngine:
                     states = group.states.get(entity)
                     if states is None or (group.ttl is not None and timestamp - states[-1] > group.ttl):
                         states = group.states[entity] = [None] * len(group.attributes) + [timestamp]
-                states[index] = attribute.update(states[index], value, timestamp)
+                if counter:
+                    current = states[index]
+                    states[index] = 1 if current is None else current + 1
+                else:
+                    states[index] = update(states[index], value, timestamp)
             if states is not None:
                 if timestamp > states[-1]:
                     states[-1] = timestamp
