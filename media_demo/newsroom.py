@@ -11,6 +11,7 @@ import datetime as dt
 import gc
 import logging
 import threading
+import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from functools import cache
@@ -229,10 +230,12 @@ class Newsroom:
         with self._lock:
             return self.engine.get_attributes(AUDIENCE_GROUP, path)["readers_now"]
 
-    def trending(self, limit: int) -> list[tuple[str, int]]:
-        """The most-read articles across all readers, with their reader counts."""
+    def trending(self, limit: int, now: float | None = None) -> list[tuple[str, int]]:
+        """What is trending: articles ranked by readers decayed by recency (a day's half-life),
+        each with its real count of distinct readers."""
         with self._lock:
-            return self.read_stats.most_read(limit)
+            ranked = self.read_stats.trending(limit, time.time() if now is None else now)
+            return [(slug, self.read_stats.readers(slug)) for slug, _score in ranked]
 
     def publish(self, group: StreamAttributeGroup) -> bool:
         """Have the engine evaluate `group`; True when it is new or changed (and needs a backfill)."""
