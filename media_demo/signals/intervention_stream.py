@@ -48,13 +48,21 @@ def _targets(request: Request) -> dict[str, set[str]] | str:
 
 
 def intervention_routes(newsroom: Callable[[], Newsroom]) -> list[Route]:
-    async def stream(request: Request) -> Response:
+    def checked(request: Request) -> tuple[Newsroom, dict[str, set[str]]] | JSONResponse:
+        """The newsroom and the targets of an authorised request, or the error to answer."""
         room = newsroom()
         if not authorised(request, room.api_token):
             return _error(401, "missing or wrong bearer token")
         targets = _targets(request)
         if isinstance(targets, str):
             return _error(422, targets)
+        return room, targets
+
+    async def stream(request: Request) -> Response:
+        answer = checked(request)
+        if isinstance(answer, JSONResponse):
+            return answer
+        room, targets = answer
         queue = room.bus.subscribe(targets)
 
         async def events() -> AsyncIterator[bytes]:
@@ -77,12 +85,10 @@ def intervention_routes(newsroom: Callable[[], Newsroom]) -> list[Route]:
 
     async def push(request: Request) -> Response:
         """The SDK's `push_intervention`: deliver one intervention to the targets in the query string."""
-        room = newsroom()
-        if not authorised(request, room.api_token):
-            return _error(401, "missing or wrong bearer token")
-        targets = _targets(request)
-        if isinstance(targets, str):
-            return _error(422, targets)
+        answer = checked(request)
+        if isinstance(answer, JSONResponse):
+            return answer
+        room, targets = answer
         try:
             instance = InterventionInstance.model_validate_json(await request.body())
         except ValidationError as exc:
