@@ -32,8 +32,9 @@ bench: $(VENV)/.installed  ## engine ingest and recommendation latency, with bas
 export: $(VENV)/.installed  ## build frontend.zip and backend.zip for hosting
 	$(BIN)/reflex export
 
-covers: $(VENV)/.installed  ## regenerate the cover illustrations in assets/covers
+covers: $(VENV)/.installed  ## regenerate the cover illustrations in assets/covers (and the featured variants)
 	$(BIN)/python -m media_demo.articles.covers
+	$(BIN)/python -m media_demo.personalise.layout
 
 clean:
 	rm -rf $(VENV) .web .states frontend.zip backend.zip

@@ -36,6 +36,7 @@ TEASERS = 3
 VARIANT_COVERS_DIR = COVERS_DIR / "variants"
 VARIANT_SEGMENTS = ("casual_browser", "topic_loyalist", "deep_reader", "returning_reader")
 DEFAULT = "default"
+VARIANT_STORIES = 8  # the featured story is the newest one a reader has not read: cover the newest few
 
 
 @dataclass(frozen=True)
@@ -204,12 +205,14 @@ def home_layout(
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Draw the variant covers of the given stories (default: the newest one, the featured story)."""
+    """Draw the variant covers of the given stories (default: the newest ones, which are featured)."""
     parser = argparse.ArgumentParser(prog="python -m media_demo.personalise.layout", description=main.__doc__)
-    parser.add_argument("slugs", nargs="*", help="stories to draw variants for (default: the newest)")
+    parser.add_argument(
+        "slugs", nargs="*", help=f"stories to draw variants for (default: the {VARIANT_STORIES} newest)"
+    )
     args = parser.parse_args(argv)
     corpus = load_corpus(get_settings().articles_dir)
-    slugs = args.slugs or [corpus.articles[0].slug]
+    slugs = args.slugs or [a.slug for a in corpus.articles[:VARIANT_STORIES]]
     for slug in slugs:
         article = corpus.get(slug)
         if article is None:
