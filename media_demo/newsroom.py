@@ -214,16 +214,7 @@ class Newsroom:
         profile = self.profile(domain_userid)
         with self._lock:
             picks = recommend(profile, self.corpus, self.index, self.read_stats, count)
-        return {
-            "recommendations": [r.as_json() for r in picks],
-            "metadata": {
-                "domain_userid": domain_userid,
-                "interests": profile.top_categories(),
-                "last_read": profile.last_read,
-                "strategy": strategy_name(picks),
-                "generated_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds").replace("+00:00", "Z"),
-            },
-        }
+        return _document(domain_userid, profile, picks, strategy_name(picks))
 
     def readers_now(self, path: str) -> int:
         """Distinct readers who opened the page at `path` in the last few minutes (real, from the engine)."""
@@ -291,6 +282,7 @@ class Newsroom:
         context: ReaderContext | None = None,
         session_index: int = 1,
         days_since_last_visit: float | None = None,
+        count: int = DEFAULT_COUNT,
     ) -> ReaderView:
         """Everything a page shows about one reader, from one read of their attributes.
 
@@ -303,40 +295,27 @@ class Newsroom:
         )
         if context is not None and not (facts.has_history or attributes.get("article_last_read")):
             with self._lock:
-                picks = contextual_picks(context, self.corpus, self.index, self.read_stats, DEFAULT_COUNT)
+                picks = contextual_picks(context, self.corpus, self.index, self.read_stats, count)
         else:
-            picks = self.recommendations(domain_userid, attributes=attributes)
+            picks = self.recommendations(domain_userid, count, attributes=attributes)
         segment = segment_for(facts)
         return ReaderView(attributes, picks, segment, home_layout(facts, segment, context, self.corpus))
 
     def contextual_document(self, domain_userid: str, context: ReaderContext, count: int = 3) -> dict[str, Any]:
         """The `/api/recommended-articles` answer given the request's context.
 
-        A reader with history gets `recommendations_document`; one without gets the contextual
-        cold start (referrer, campaign, device, hour) instead of the plain most-read list. Both
-        add the reader's segment and what the context said.
+        A reader with history gets the strategy's picks; one without gets the contextual
+        cold start (referrer, campaign, device, hour) instead of the plain most-read list.
+        Both add the reader's segment and what the context said.
         """
-        attributes = self.attributes(domain_userid)
-        facts = ReaderFacts.from_attributes(attributes, self.corpus.categories)
-        if facts.has_history or attributes.get("article_last_read"):
-            document = self.recommendations_document(domain_userid, count)
-            picks: list[Recommendation] = []
-        else:
-            with self._lock:
-                picks = contextual_picks(context, self.corpus, self.index, self.read_stats, count)
-            contextual = any(r.kind != "popular" for r in picks)
-            document = {
-                "recommendations": [r.as_json() for r in picks],
-                "metadata": {
-                    "domain_userid": domain_userid,
-                    "interests": [],
-                    "last_read": None,
-                    "strategy": "contextual" if contextual else strategy_name(picks),
-                    "generated_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds").replace("+00:00", "Z"),
-                },
-            }
-        document["metadata"]["segment"] = segment_for(facts).name
-        document["metadata"]["context"] = describe_context(context, self.corpus, picks)
+        view = self.reader_view(domain_userid, context, count=count)
+        profile = self.profile(domain_userid, view.attributes)
+        picks = view.recommendations
+        cold = not profile.has_history
+        strategy = "contextual" if cold and any(r.kind != "popular" for r in picks) else strategy_name(picks)
+        document = _document(domain_userid, profile, picks, strategy)
+        document["metadata"]["segment"] = view.segment.name
+        document["metadata"]["context"] = describe_context(context, self.corpus, picks if cold else [])
         return document
 
     # The live inspector ("Your data"): one reader's groups and interventions, and a change feed.
@@ -392,6 +371,20 @@ class Newsroom:
         """The interventions recently fired for one reader, oldest first."""
         with self._lock:
             return list(self.interventions.recent.get(domain_userid, ()))
+
+
+def _document(domain_userid: str, profile: ReaderProfile, picks: list[Recommendation], strategy: str) -> dict[str, Any]:
+    """The JSON of `/api/recommended-articles`."""
+    return {
+        "recommendations": [r.as_json() for r in picks],
+        "metadata": {
+            "domain_userid": domain_userid,
+            "interests": profile.top_categories(),
+            "last_read": profile.last_read,
+            "strategy": strategy,
+            "generated_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds").replace("+00:00", "Z"),
+        },
+    }
 
 
 @cache
