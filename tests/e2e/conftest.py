@@ -7,7 +7,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from playwright.sync_api import Browser, ConsoleMessage, Page, sync_playwright
+from playwright.sync_api import Browser, ConsoleMessage, Page, expect, sync_playwright
 from reflex.testing import AppHarness
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
@@ -24,6 +24,7 @@ CHROMIUM_ARGS = [
 ]
 # Vite compiles each route the first time it is visited: be patient, not flaky.
 TIMEOUT_MS = 60_000
+expect.set_options(timeout=30_000)  # assertions wait too, not only actions
 
 
 @pytest.fixture(scope="session")
