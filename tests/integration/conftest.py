@@ -47,6 +47,18 @@ def serve(app: ASGIApp) -> Iterator[str]:
         thread.join(timeout=10)
 
 
+def eventually(check, timeout: float = 15.0):  # type: ignore[no-untyped-def]
+    """Retry `check` until it stops raising AssertionError (HTTP delivery is asynchronous)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            return check()
+        except AssertionError:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.05)
+
+
 def read(room: Newsroom, reader: Reader, slug: str) -> None:
     """What the app does when a reader opens an article: a page view and an article view."""
     article = room.corpus.get(slug)

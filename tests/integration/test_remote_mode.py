@@ -30,7 +30,7 @@ from media_demo.settings import PROJECT_ROOT, Settings
 from media_demo.signals.definitions import READER_GROUP, category_read_count, reader_profile_group
 from media_demo.signals.remote import RemoteAttributes
 from media_demo.tracking import Page, Reader, new_domain_userid, touch_session
-from tests.integration.conftest import free_port, serve
+from tests.integration.conftest import eventually, free_port, serve
 
 TOKEN = "remote-token-" + uuid.uuid4().hex
 SERVER = """
@@ -41,18 +41,6 @@ uvicorn.run(build_api(get_newsroom), host="127.0.0.1", port=int(sys.argv[1]), lo
 """
 # Variables that would make the second process itself remote, or send its events elsewhere.
 NOT_INHERITED = ("SIGNALS_API_URL", "SNOWPLOW_COLLECTOR_URL", "SIGNALS_TOKEN_FILE")
-
-
-def eventually(check, timeout: float = 15.0):  # type: ignore[no-untyped-def]
-    """Retry `check` until it stops raising AssertionError (the HTTP emitter is asynchronous)."""
-    deadline = time.monotonic() + timeout
-    while True:
-        try:
-            return check()
-        except AssertionError:
-            if time.monotonic() > deadline:
-                raise
-            time.sleep(0.1)
 
 
 @pytest.fixture

@@ -8,7 +8,6 @@ back: the same notebook code would run against a Snowplow Signals sandbox.
 from __future__ import annotations
 
 import datetime as dt
-import time
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -38,7 +37,7 @@ from media_demo.articles import Corpus
 from media_demo.newsroom import Newsroom, get_index
 from media_demo.settings import Settings
 from media_demo.tracking import new_domain_userid
-from tests.integration.conftest import serve
+from tests.integration.conftest import eventually, serve
 
 TOKEN = "test-token-" + uuid.uuid4().hex
 OWNER = "tests@dailycurrent.example"
@@ -98,18 +97,6 @@ def read_pages(tracker: Tracker, reader: str, titles: list[str]) -> None:
         event.event_subject = Subject().set_platform("web").set_domain_user_id(reader)
         tracker.track(event)
     tracker.flush()
-
-
-def eventually(check, timeout: float = 10.0):  # type: ignore[no-untyped-def]
-    """Retry `check` until it stops raising AssertionError (HTTP delivery is asynchronous)."""
-    deadline = time.monotonic() + timeout
-    while True:
-        try:
-            return check()
-        except AssertionError:
-            if time.monotonic() > deadline:
-                raise
-            time.sleep(0.05)
 
 
 def test_sdk_publishes_a_group_and_a_service_then_reads_attributes(settings: Settings, corpus: Corpus) -> None:
