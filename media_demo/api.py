@@ -6,6 +6,7 @@ or an HTML traceback.
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import re
 from collections.abc import Callable
@@ -18,12 +19,15 @@ from starlette.routing import Route
 
 from media_demo.newsroom import Newsroom
 from media_demo.personalise.context import MAX_TZ_OFFSET_MINUTES, ReaderContext, server_now
+from media_demo.signals.auth import authorised
 from media_demo.signals.collector import collector_routes
 from media_demo.signals.intervention_stream import intervention_routes
 from media_demo.signals.signals_api import signals_routes
 from media_demo.tracking import is_domain_userid
+from media_demo.tracking.identity import SIGNATURE_COOKIE, USER_COOKIE, is_signed_domain_userid
 
 MAX_RECOMMENDATIONS = 20
+MAX_USER_ID = 255
 TZ_OFFSET = re.compile(r"^[+-]?[0-9]{1,4}$")
 
 
@@ -57,6 +61,22 @@ def request_context(request: Request, clock: Callable[[], dt.datetime] = server_
     )
 
 
+def may_read(request: Request, room: Newsroom, domain_userid: str) -> JSONResponse | None:
+    """None when the request may read this reader's data, else the error to answer.
+
+    The API token may read anyone; a browser may read only the reader its own
+    signed `dc_duid` cookie names (a cookie edited to another id is not signed).
+    """
+    if authorised(request, room.api_token):
+        return None
+    own = request.cookies.get(USER_COOKIE, "")
+    if not is_signed_domain_userid(own, request.cookies.get(SIGNATURE_COOKIE), room.cookie_secret):
+        return error(401, "reading a reader's data needs the API token (Authorization: Bearer) or their own cookie")
+    if own.lower() != domain_userid:
+        return error(403, "a reader's cookie may read only that reader's data")
+    return None
+
+
 def build_api(newsroom: Callable[[], Newsroom], clock: Callable[[], dt.datetime] = server_now) -> Starlette:
     """The API app; `newsroom` is called per request so tests can supply their own, and `clock` their time."""
 
@@ -73,8 +93,27 @@ def build_api(newsroom: Callable[[], Newsroom], clock: Callable[[], dt.datetime]
             context = request_context(request, clock)
         except ValueError as exc:
             return error(400, str(exc))
-        document = newsroom().contextual_document(domain_userid.lower(), context, int(raw_count))
+        room = newsroom()
+        if (refusal := may_read(request, room, domain_userid.lower())) is not None:
+            return refusal
+        document = room.contextual_document(domain_userid.lower(), context, int(raw_count))
         return JSONResponse(document, headers={"Cache-Control": "no-store"})
+
+    async def forget_reader(request: Request) -> JSONResponse:
+        """`DELETE /api/v1/readers?domain_userid=<id>&user_id=<id>`: the right to be forgotten, by API."""
+        room = newsroom()
+        if not authorised(request, room.api_token):
+            return error(401, "deleting a reader needs the API token (Authorization: Bearer <token>)")
+        devices = request.query_params.getlist("domain_userid")
+        user_id = request.query_params.get("user_id") or None
+        if not devices and not user_id:
+            return error(400, "name the reader: query parameter 'domain_userid' (repeatable) and/or 'user_id'")
+        if bad := [d for d in devices if not is_domain_userid(d)]:
+            return error(400, f"query parameter 'domain_userid' must be a UUID, got {bad[0][:64]!r}")
+        if user_id is not None and (len(user_id) > MAX_USER_ID or not user_id.strip()):
+            return error(400, f"query parameter 'user_id' must be 1 to {MAX_USER_ID} characters")
+        deleted = await asyncio.to_thread(room.forget_reader, [d.lower() for d in devices], user_id)
+        return JSONResponse({"deleted": deleted}, headers={"Cache-Control": "no-store"})
 
     async def health(_request: Request) -> JSONResponse:
         room = newsroom()
@@ -91,6 +130,7 @@ def build_api(newsroom: Callable[[], Newsroom], clock: Callable[[], dt.datetime]
         routes=[
             Route("/api/recommended-articles", recommended_articles, methods=["GET"]),
             Route("/api/health", health, methods=["GET"]),
+            Route("/api/v1/readers", forget_reader, methods=["DELETE"]),
             *intervention_routes(newsroom),
             *signals_routes(newsroom),
             *collector_routes(newsroom),

@@ -12,7 +12,7 @@ import gc
 import logging
 import threading
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from functools import cache
 from typing import Any
@@ -20,15 +20,18 @@ from typing import Any
 import orjson
 from snowplow_signals import RuleIntervention, StreamAttributeGroup
 
+from media_demo.accounts import Accounts
 from media_demo.articles import Corpus, load_corpus
 from media_demo.personalise import ReaderContext, ReaderFacts, contextual_picks, describe_context, segment_for
 from media_demo.personalise.layout import HomeLayout, home_layout
 from media_demo.personalise.segments import SegmentMatch
 from media_demo.recommend import ArticleIndex, ReaderProfile, ReadStats, Recommendation, recommend, strategy_name
+from media_demo.recommend.popularity import anonymous_reader
 from media_demo.settings import Settings, get_settings
 from media_demo.signals import AttributeEngine, CanonicalEvent, EventLog, SchemaRegistry, enrich_or_bad
-from media_demo.signals.auth import resolve_api_token
+from media_demo.signals.auth import resolve_api_token, resolve_cookie_secret
 from media_demo.signals.checkpoint import Checkpoints, fingerprint
+from media_demo.signals.consent import BEHAVIOURAL, CONSENT_EVENT, CONTEXTUAL, Consent, ConsentLedger, anonymised
 from media_demo.signals.definitions import (
     ARTICLE_EVENT,
     ARTICLE_VENDOR,
@@ -44,6 +47,7 @@ from media_demo.signals.engine import group_id
 from media_demo.signals.interventions import FiredIntervention, InterventionBus, InterventionEngine
 from media_demo.signals.registry import DefinitionRegistry
 from media_demo.signals.remote import RemoteAttributes
+from media_demo.signals.stitching import IdentityLinks
 from media_demo.tracking import InProcessEmitter, NewsroomTracker, http_emitter
 
 logger = logging.getLogger(__name__)
@@ -52,12 +56,22 @@ DEFAULT_COUNT = 3
 
 @dataclass(frozen=True)
 class ReaderView:
-    """One reader as the pages see them: attributes, picks, segment and front-page layout."""
+    """One reader as the pages see them: attributes, picks, segment and front-page layout.
+
+    `personalised` says whether their reading history shaped it; when not, `reason` says why.
+    """
 
     attributes: dict[str, Any]
     recommendations: list[Recommendation]
     segment: SegmentMatch
     layout: HomeLayout
+    personalised: bool = False
+    reason: str | None = None
+
+
+NO_CONSENT_YET = "no behavioural consent yet: the reader has not made a choice"
+CONSENT_DECLINED = "behavioural consent not given"
+NO_HISTORY = "no reading history yet"
 
 
 class Newsroom:
@@ -82,6 +96,12 @@ class Newsroom:
         self.signals_registry = DefinitionRegistry(self.log.engine)
         self.signals_registry.install(self.engine)
         self.api_token = resolve_api_token(settings)
+        self.cookie_secret = resolve_cookie_secret(settings)
+        self.accounts = Accounts(self.log.engine)
+        # Consent and identity: who may be profiled, and which devices are one signed-in reader.
+        # Both are rebuilt from the log (consent and sign-in are events) and checkpointed.
+        self.consent = ConsentLedger(settings.consent_policies, settings.snowplow_app_id)
+        self.links = IdentityLinks()
         # Interventions: evaluated after each event, delivered to open pages and SSE subscribers.
         self.bus = InterventionBus()
         self.interventions = InterventionEngine(self.engine, suppress=self._suppressed)
@@ -110,6 +130,8 @@ class Newsroom:
             extra = orjson.loads(raw)
             self.read_stats = ReadStats.load(extra["read_stats"])
             self.interventions.load(extra["interventions"])
+            self.consent.load(extra.get("consent", []))
+            self.links.load(extra.get("links", {}))
         replayed = 0
         self._restoring = True  # replayed events update interventions' state but deliver nothing
         try:
@@ -125,7 +147,14 @@ class Newsroom:
         with self._lock:
             dirty, self._dirty = self._dirty, {}
             states = {gid: list(self.engine.dump_states(gid, entities)) for gid, entities in dirty.items()}
-            extra = orjson.dumps({"read_stats": self.read_stats.dump(), "interventions": self.interventions.dump()})
+            extra = orjson.dumps(
+                {
+                    "read_stats": self.read_stats.dump(),
+                    "interventions": self.interventions.dump(),
+                    "consent": self.consent.dump(),
+                    "links": self.links.dump(),
+                }
+            )
             ticket, last_seq = self.log.position()
             prints = fingerprint(self.engine.groups)
         self.log.wait_durable(ticket)  # never record a position the log has not reached
@@ -139,8 +168,22 @@ class Newsroom:
                 except Exception:  # keep serving: the log alone is enough to recover
                     logger.exception("checkpoint failed")
 
-    def _apply(self, event: CanonicalEvent) -> None:
-        """Update every in-memory view of the events: attributes and read counts."""
+    def _admit(self, event: CanonicalEvent) -> CanonicalEvent:
+        """The event as it may be kept: anonymised when its reader has not consented to profiling.
+
+        Enforced here, below every route in (collector, in-process tracker, replay), so no
+        code path can profile a newsroom reader without consent.
+        """
+        return event if self.consent.may_profile(event) else anonymised(event)
+
+    def _apply(self, event: CanonicalEvent) -> CanonicalEvent:
+        """Update every in-memory view of the events (attributes, read counts, consent, identity links).
+
+        Returns the event as admitted (anonymised without consent): what the log keeps.
+        """
+        event = self._admit(event)
+        choice = self.consent.observe(event)
+        self.links.observe(event)
         changed = self.engine.ingest(event)
         for gid, entity in changed:
             self._dirty.setdefault(gid, set()).add(entity)
@@ -148,10 +191,70 @@ class Newsroom:
         if fired and not self._restoring:
             self.bus.publish(fired)
         if event.key == (ARTICLE_VENDOR, ARTICLE_EVENT) and event.event_data:
-            reader = event.atomic.get("domain_userid")
-            if reader:
-                self.read_stats.observe(event.event_data["slug"], reader, event.timestamp)
+            reader = event.atomic.get("domain_userid") or anonymous_reader()
+            self.read_stats.observe(event.event_data["slug"], reader, event.timestamp)
+        if choice is not None:
+            before, after = choice
+            if before is not None and before.allows(BEHAVIOURAL) and not after.allows(BEHAVIOURAL):
+                self._drop_profile(event.atomic["domain_userid"])
         self._reader_changed(event)
+        return event
+
+    def _drop_profile(self, domain_userid: str) -> None:
+        """Consent withdrawn: the reader's behavioural profile goes at once, their consent record stays.
+
+        Their stored events go too (all but the consent events), so no backfill or
+        restart can rebuild the profile; the device is unlinked from any account.
+        """
+        sessions: set[str] = set()
+        if not self._restoring:
+            sessions = self.log.reader_sessions([domain_userid])
+            self.log.delete_events(domain_userid, keep_event_names=(CONSENT_EVENT,))
+        self.links.forget(domain_userids=[domain_userid])
+        self._forget_state({domain_userid} | sessions, readers={domain_userid})
+
+    def _forget_state(self, entities: set[str], readers: set[str]) -> None:
+        """Drop the in-memory state of these entities (and their checkpointed rows)."""
+        self.engine.forget(entities)
+        self.interventions.forget(entities)
+        self.read_stats.forget(readers)
+        for changed in self._dirty.values():
+            changed -= entities
+        if not self._restoring:
+            self.checkpoints.forget(entities)
+
+    def consent_of(self, domain_userid: str) -> Consent | None:
+        """The reader's current consent choice; None until they make one."""
+        with self._lock:
+            return self.consent.get(domain_userid)
+
+    def forget_reader(self, domain_userids: Iterable[str] = (), user_id: str | None = None) -> dict[str, int]:
+        """Delete a reader: their events, profiles, consent, identity links, account and sessions.
+
+        With a `user_id`, every device linked to it goes too. Article popularity keeps
+        their reads as anonymous counts. Afterwards SQLite holds no copy of their ids
+        (secure delete, WAL truncated) and memory no state keyed by them.
+        Returns what was deleted, by kind.
+        """
+        with self._lock:
+            devices = set(domain_userids)
+            users = {user_id} if user_id else set()
+            if user_id:
+                devices.update(self.links.devices(user_id))
+            sessions = self.log.reader_sessions(devices)
+            deleted = self.log.forget(devices, users)
+            entities = devices | sessions | users
+            profiles = sum(1 for gid in self.engine.group_ids() for e in entities if self.engine.has_state(gid, e))
+            self._forget_state(entities, readers=devices)
+            self.consent.forget(devices)
+            self.links.forget(user_ids=users, domain_userids=devices)
+            accounts = self.accounts.delete(user_id) if user_id else 0
+            if self._reader_watchers:
+                for device in devices:
+                    self._reader_watchers.pop(device, None)
+        self.checkpoint()  # rewrite the checkpoint's extra state without them
+        self.log.scrub()
+        return {**deleted, "profiles": profiles, "devices": len(devices), "accounts": accounts}
 
     def _suppressed(self, name: str, target_key: str, target_id: str) -> bool:
         """A reader who dismissed an intervention, or saw it as often as its cap allows, is left alone.
@@ -182,12 +285,14 @@ class Newsroom:
         result = enrich_or_bad(payload, self.registry)
         with self._lock:
             if isinstance(result, CanonicalEvent):
-                self._apply(result)
+                result = self._apply(result)
             return self.log.append(result)
 
-    def profile(self, domain_userid: str, attributes: dict[str, Any] | None = None) -> ReaderProfile:
+    def profile(
+        self, domain_userid: str, attributes: dict[str, Any] | None = None, user_id: str | None = None
+    ) -> ReaderProfile:
         """The strategy's view of one reader, from `attributes` when the caller already read them."""
-        attrs = self.attributes(domain_userid) if attributes is None else attributes
+        attrs = self.attributes(domain_userid, user_id) if attributes is None else attributes
         return ReaderProfile(
             articles_read=attrs["articles_read"],
             last_read=attrs["article_last_read"],
@@ -195,17 +300,24 @@ class Newsroom:
             categories_by_recency=attrs["categories_read"],
         )
 
-    def attributes(self, domain_userid: str) -> dict[str, Any]:
-        """All of one reader's attributes, as the Signals API would return them (from it, in remote mode)."""
+    def attributes(self, domain_userid: str, user_id: str | None = None) -> dict[str, Any]:
+        """All of one reader's attributes, as the Signals API would return them (from it, in remote mode).
+
+        A signed-in reader (`user_id`) gets the merge over every device linked to their
+        account, this one included: what they read anywhere counts once, everywhere.
+        """
         if self.remote is not None:
             return self.remote.get(READER_GROUP, 1, domain_userid)
         with self._lock:
+            if user_id:
+                devices = [domain_userid, *self.links.devices(user_id)]
+                return self.engine.merged_attributes(READER_GROUP, devices)
             return self.engine.get_attributes(READER_GROUP, domain_userid)
 
     def recommendations(
-        self, domain_userid: str, count: int = 3, attributes: dict[str, Any] | None = None
+        self, domain_userid: str, count: int = 3, attributes: dict[str, Any] | None = None, user_id: str | None = None
     ) -> list[Recommendation]:
-        profile = self.profile(domain_userid, attributes)
+        profile = self.profile(domain_userid, attributes, user_id)
         with self._lock:
             return recommend(profile, self.corpus, self.index, self.read_stats, count)
 
@@ -274,6 +386,8 @@ class Newsroom:
             for rule in definitions:
                 self.interventions.publish(rule)
             self.read_stats = ReadStats()
+            self.consent = ConsentLedger(self.settings.consent_policies, self.settings.snowplow_app_id)
+            self.links = IdentityLinks()
             self._dirty = {}
 
     def reader_view(
@@ -283,23 +397,38 @@ class Newsroom:
         session_index: int = 1,
         days_since_last_visit: float | None = None,
         count: int = DEFAULT_COUNT,
+        user_id: str | None = None,
     ) -> ReaderView:
         """Everything a page shows about one reader, from one read of their attributes.
 
-        A reader with history gets the strategy's picks; one without gets the
-        contextual cold start when there is a context, else the most-read stories.
+        A reader with history gets the strategy's picks; one without gets the contextual
+        cold start when there is a context (and they have not turned contextual use off),
+        else the most-read stories. Without behavioural consent the reader has no history
+        to use: the view is the one of a first visit, and says why.
         """
-        attributes = self.attributes(domain_userid)
+        consent = self.consent_of(domain_userid)
+        if consent is not None and not consent.allows(CONTEXTUAL):
+            context = None
+        attributes = self.attributes(domain_userid, user_id)
         facts = ReaderFacts.from_attributes(
             attributes, self.corpus.categories, session_index=session_index, days_since_last_visit=days_since_last_visit
         )
-        if context is not None and not (facts.has_history or attributes.get("article_last_read")):
+        personalised = bool(facts.has_history or attributes.get("article_last_read"))
+        if context is not None and not personalised:
             with self._lock:
                 picks = contextual_picks(context, self.corpus, self.index, self.read_stats, count)
         else:
             picks = self.recommendations(domain_userid, count, attributes=attributes)
         segment = segment_for(facts)
-        return ReaderView(attributes, picks, segment, home_layout(facts, segment, context, self.corpus))
+        layout = home_layout(facts, segment, context, self.corpus)
+        reason = None if personalised else self._why_not(consent)
+        return ReaderView(attributes, picks, segment, layout, personalised, reason)
+
+    def _why_not(self, consent: Consent | None) -> str:
+        """Why a reader's answer was not personalised."""
+        if consent is None:
+            return NO_CONSENT_YET
+        return NO_HISTORY if consent.allows(BEHAVIOURAL) else CONSENT_DECLINED
 
     def contextual_document(self, domain_userid: str, context: ReaderContext, count: int = 3) -> dict[str, Any]:
         """The `/api/recommended-articles` answer given the request's context.
@@ -314,6 +443,8 @@ class Newsroom:
         cold = not profile.has_history
         strategy = "contextual" if cold and any(r.kind != "popular" for r in picks) else strategy_name(picks)
         document = _document(domain_userid, profile, picks, strategy)
+        document["metadata"]["personalised"] = view.personalised
+        document["metadata"]["reason"] = view.reason
         document["metadata"]["segment"] = view.segment.name
         document["metadata"]["context"] = describe_context(context, self.corpus, picks if cold else [])
         return document

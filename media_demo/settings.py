@@ -2,6 +2,7 @@
 
 from functools import cache
 from pathlib import Path
+from typing import Literal
 from urllib.parse import urlsplit
 
 from pydantic import Field
@@ -60,6 +61,18 @@ class Settings(BaseSettings):
         "beside the database, i.e. data/signals_token.",
     )
 
+    consent_policies: dict[str, Literal["require_consent", "profile"]] = Field(
+        default_factory=dict,
+        description="Per app id, whether its events need the reader's behavioural consent before they "
+        'build a profile, as JSON, e.g. {"partner-site": "require_consent"}. Unlisted app ids are profiled '
+        "as Signals does; the newsroom's own app id (`snowplow_app_id`) always requires consent.",
+    )
+    cookie_secret: str | None = Field(
+        default=None,
+        description="Key that signs the reader's id cookie, so a forged id is not accepted. When unset, "
+        "one is generated at first start and kept in `cookie_secret` beside the database (mode 0600).",
+    )
+
     @property
     def database_url(self) -> str:
         """SQLAlchemy URL of the event log, so PostgreSQL can replace SQLite later."""
@@ -77,6 +90,10 @@ class Settings(BaseSettings):
             return self.snowplow_collector_url
         parts = urlsplit(self.signals_api_url)
         return f"{parts.scheme}://{parts.netloc}" if parts.scheme and parts.netloc else self.signals_api_url
+
+    @property
+    def cookie_secret_path(self) -> Path:
+        return self.media_demo_db.parent / "cookie_secret"
 
     @property
     def signals_token_path(self) -> Path:

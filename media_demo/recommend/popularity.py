@@ -3,9 +3,16 @@
 from __future__ import annotations
 
 import math
+import uuid
 from collections import defaultdict
+from collections.abc import Iterable
 
 SECONDS_PER_HOUR = 3600.0
+
+
+def anonymous_reader() -> str:
+    """A key for a read that must count without saying whose it was (no consent, or deleted)."""
+    return f"anonymous:{uuid.uuid4()}"
 
 
 class ReadStats:
@@ -27,6 +34,13 @@ class ReadStats:
             readers[reader_id] = timestamp
         if timestamp > self._last_read.get(slug, float("-inf")):
             self._last_read[slug] = timestamp
+
+    def forget(self, reader_ids: Iterable[str]) -> None:
+        """Keep these readers' reads in the counts, under fresh anonymous keys that link to no one."""
+        gone = set(reader_ids)
+        for readers in self._reads.values():
+            for reader in gone.intersection(readers):
+                readers[anonymous_reader()] = readers.pop(reader)
 
     def dump(self) -> dict:
         """JSON-ready state, for the newsroom's checkpoint: `{slug: {reader: latest read}}`."""

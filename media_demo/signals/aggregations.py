@@ -345,7 +345,14 @@ class Windowed(Aggregation):
         return state
 
     def merge(self, a: dict | None, b: dict | None) -> dict | None:
-        raise NotImplementedError("windows are not merged")
+        """Bucket by bucket (both windows have the same width), keeping the newest buckets."""
+        if a is None or b is None:
+            return None if a is None and b is None else dict(a or b)  # type: ignore[arg-type]
+        merged = dict(a)
+        for bucket, inner in b.items():
+            merged[bucket] = self.inner.merge(merged.get(bucket), inner)
+        newest = max(merged)
+        return {bucket: inner for bucket, inner in merged.items() if bucket > newest - WINDOW_BUCKETS - 1}
 
     def result(self, state: dict | None, now: float) -> Any:
         cutoff = self.bucket(now - self.period)

@@ -26,22 +26,32 @@ TOKEN_BYTES = 32
 
 def resolve_api_token(settings: Settings) -> str:
     """The API token: the configured one, else the stored one, else a new one (stored and logged once)."""
-    if settings.signals_api_token is not None:
-        token = settings.signals_api_token.strip()
+    return resolve_secret(settings.signals_api_token, settings.signals_token_path, "SIGNALS_API_TOKEN", announce=True)
+
+
+def resolve_cookie_secret(settings: Settings) -> str:
+    """The key that signs reader cookies: configured, else stored beside the database, else new (never logged)."""
+    return resolve_secret(settings.cookie_secret, settings.cookie_secret_path, "COOKIE_SECRET", announce=False)
+
+
+def resolve_secret(configured: str | None, path: Path, variable: str, announce: bool) -> str:
+    """A secret from the environment, else from its 0600 file, else newly generated into that file."""
+    if configured is not None:
+        token = configured.strip()
         if not token:
-            raise ValueError("SIGNALS_API_TOKEN is set but empty; unset it to have a token generated")
+            raise ValueError(f"{variable} is set but empty; unset it to have one generated")
         return token
-    path = settings.signals_token_path
     token = _read_token(path)
     if token is not None:
         return token
     token = secrets.token_urlsafe(TOKEN_BYTES)
     if _create_token_file(path, token):
-        logger.warning(
-            "Signals API: generated a bearer token for /api/v1/ (shown once, kept in %s): %s",
-            path,
-            token,
-        )
+        if announce:
+            logger.warning(
+                "Signals API: generated a bearer token for /api/v1/ (shown once, kept in %s): %s",
+                path,
+                token,
+            )
         return token
     # Another process created the file first: everyone must share its token.
     stored = _read_token(path)

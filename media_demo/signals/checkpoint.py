@@ -10,7 +10,7 @@ used only when the published definitions are the ones it was taken with.
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterable
+from collections.abc import Collection, Iterable
 
 import orjson
 from snowplow_signals import StreamAttributeGroup
@@ -83,6 +83,22 @@ class Checkpoints:
                 if group in known:
                     engine.load_state(group, entity, state)
             return row.last_seq, row.extra
+
+    def forget(self, entities: Collection[str]) -> int:
+        """Delete every group's saved state for these entities (a deleted reader's ids, sessions),
+        so a restart cannot bring them back; returns the rows deleted.
+
+        The connection's `secure_delete` zeroes the rows; `EventLog.scrub` then removes every other copy.
+        """
+        if isinstance(entities, str | bytes):
+            raise TypeError(f"entities: expected a collection of strings, got {type(entities).__name__}")
+        ids = sorted(set(entities))
+        deleted = 0
+        with self.db.begin() as connection:
+            for start in range(0, len(ids), 500):  # under SQLite's limit on bound parameters
+                chunk = ids[start : start + 500]
+                deleted += connection.execute(delete(StateRow).where(StateRow.entity.in_(chunk))).rowcount
+        return deleted
 
     def clear(self) -> None:
         with self.db.begin() as connection:

@@ -329,6 +329,30 @@ class AttributeEngine:
             if wanted is None or a.name in wanted
         }
 
+    def merged_attributes(
+        self, name: str, entities: Iterable[str], version: int | None = None, attributes: Iterable[str] | None = None
+    ) -> dict[str, Any]:
+        """A group's attributes over several entities at once, as if their events had been one stream.
+
+        Identity stitching reads a signed-in reader this way: the merge of their
+        devices' states, so each event counts once whichever device it came from.
+        """
+        group = self._group(name, version)
+        wanted = set(attributes) if attributes is not None else None
+        now = self._clock()
+        live = [s for e in dict.fromkeys(entities) if (s := group.states.get(e)) is not None]
+        live = [s for s in live if not group.is_expired(s, now)]
+        result = {}
+        for i, attribute in enumerate(group.attributes):
+            if wanted is not None and attribute.name not in wanted:
+                continue
+            state = None
+            for states in live:
+                if states[i] is not None:
+                    state = states[i] if state is None else attribute.aggregation.merge(state, states[i])
+            result[attribute.name] = attribute.value_of(state, now)
+        return result
+
     def resolve(self, reference: str) -> str | None:
         """A group id from `name_vN` or `name` (its latest version); None when unknown."""
         if reference in self._groups:
@@ -349,6 +373,9 @@ class AttributeEngine:
             return compiled.default
         return compiled.value_of(states[index], now)
 
+    def has_state(self, gid: str, entity: str) -> bool:
+        return entity in self._groups[gid].states
+
     def key_of(self, gid: str) -> str:
         return self._groups[gid].key
 
@@ -359,10 +386,11 @@ class AttributeEngine:
         """How many entities have state in a group."""
         return len(self._group(name, version).states)
 
-    def forget(self, entity: str) -> None:
-        """Drop every state held for `entity` in any group."""
-        for group in self._groups.values():
-            group.states.pop(entity, None)
+    def forget(self, entities: Iterable[str]) -> None:
+        """Drop every state held for these entities in any group."""
+        for entity in entities:
+            for group in self._groups.values():
+                group.states.pop(entity, None)
 
     # Checkpoints: states as JSON, so a restart need not replay the whole log.
 

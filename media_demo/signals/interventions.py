@@ -236,9 +236,12 @@ class InterventionEngine:
                     self.recent.setdefault(target_id, deque(maxlen=RECENT_PER_TARGET)).append(instance)
         return fired
 
-    def forget(self, target_id: str) -> None:
-        self._states = {k: v for k, v in self._states.items() if k[2] != target_id}
-        self.recent.pop(target_id, None)
+    def forget(self, target_ids: Iterable[str]) -> None:
+        """Drop everything held about these targets (a reader deleted, or their profile withdrawn)."""
+        gone = set(target_ids)
+        self._states = {k: v for k, v in self._states.items() if k[2] not in gone}
+        for target in gone:
+            self.recent.pop(target, None)
 
     # Checkpoint support: the transition state is part of what a restart must restore.
 

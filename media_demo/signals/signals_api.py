@@ -411,6 +411,12 @@ def _online_request(document: Any) -> GetServiceAttributesRequest | GetAttribute
     return request
 
 
+def _readable_by(key_name: str) -> tuple[str, ...]:
+    """Group keys an attribute key can read: a `user_id` also reads `domain_userid` groups, stitched
+    over the devices the user signed in on (identity stitching)."""
+    return (key_name, "domain_userid") if key_name == "user_id" else (key_name,)
+
+
 def online_attributes(room: Newsroom, _params: Params, body: bytes) -> Response:
     """`{"<key>": [ids], "<attribute>": [value per id], ...}`: the SDK takes the first of each list."""
     request = _online_request(_body_json(body))
@@ -419,14 +425,20 @@ def online_attributes(room: Newsroom, _params: Params, body: bytes) -> Response:
     keys = request.attribute_keys.root or {}
     answer: dict[str, list[Any]] = {}
     for key_name, identifiers in keys.items():
-        keyed = [(group, names) for group, names in selection if group.attribute_key.name == key_name]
+        keyed = [(group, names) for group, names in selection if group.attribute_key.name in _readable_by(key_name)]
         if not keyed:
             continue
         answer[key_name] = list(identifiers)
         for group, names in keyed:
             version = group.version or 1
             with room._lock:  # reads must not interleave with `collect` updating the same states
-                rows = [room.engine.get_attributes(group.name, i, version, names) for i in identifiers]
+                if group.attribute_key.name == key_name:
+                    rows = [room.engine.get_attributes(group.name, i, version, names) for i in identifiers]
+                else:  # a device-keyed group read by user: the merge over the user's linked devices
+                    rows = [
+                        room.engine.merged_attributes(group.name, room.links.devices(i), version, names)
+                        for i in identifiers
+                    ]
             for name in names:
                 column = f"{group_id(group.name, version)}:{name}" if full_names else name
                 if column in answer:

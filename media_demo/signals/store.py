@@ -4,6 +4,12 @@ Writes are group-committed by one writer thread: callers append and may wait
 until their events are durable, and every waiting caller shares one commit.
 SQLite runs in WAL mode with `synchronous=NORMAL`, which survives a killed
 process (kill -9) without losing a committed transaction.
+
+Readers can be forgotten (`forget`, `delete_events`): `secure_delete` makes SQLite
+overwrite deleted rows with zeros, and `scrub` rewrites the file and empties the WAL,
+so none of a deleted reader's identifiers remains in the database files. Seqs are
+assigned here, never reused: deleting the newest events must not let later events
+take their seqs, which checkpoints (`position`) point at.
 """
 
 from __future__ import annotations
@@ -12,10 +18,13 @@ import datetime as dt
 import logging
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Collection, Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
+from urllib.parse import quote, quote_plus
 
-from sqlalchemy import delete
+import orjson
+from sqlalchemy import Connection, delete, inspect, or_, text
 from sqlalchemy import event as sa_event
 from sqlmodel import Field, Session, SQLModel, create_engine, func, select
 
@@ -31,6 +40,7 @@ class EventRow(SQLModel, table=True):
     event_id: str
     event_name: str | None = Field(default=None)
     domain_userid: str | None = Field(default=None, index=True)  # one reader's events (inspector, deletion)
+    user_id: str | None = Field(default=None, index=True)  # a signed-in reader's events on any device (deletion)
     derived_tstamp: float
     body: bytes
 
@@ -46,17 +56,56 @@ class BadEventRow(SQLModel, table=True):
     payload: str
 
 
+class LogMarkRow(SQLModel, table=True):
+    """What the log must remember beyond its rows: `max_seq`, the highest seq ever used,
+    so that after the newest events are deleted a restart does not hand their seqs out again."""
+
+    __tablename__ = "event_log_marks"
+
+    name: str = Field(primary_key=True)
+    value: int
+
+
 def _sqlite_pragmas(dbapi_connection, _record) -> None:
     cursor = dbapi_connection.cursor()
     cursor.execute("PRAGMA journal_mode=WAL")
     cursor.execute("PRAGMA synchronous=NORMAL")
     cursor.execute("PRAGMA busy_timeout=30000")
+    cursor.execute("PRAGMA secure_delete=ON")  # deleted rows (a forgotten reader's) are overwritten with zeros
     cursor.close()
 
 
 logger = logging.getLogger(__name__)
 MAX_BATCH = 5000  # events per group commit before the writer is woken early
 SQLITE_TIME = "%Y-%m-%d %H:%M:%S.%f"  # how SQLAlchemy stores a DateTime in SQLite (UTC here)
+IN_CHUNK = 500  # ids per `IN (...)` list, well under SQLite's limit on bound parameters
+MAX_SEQ = "max_seq"
+# Fields read from the stored JSON body; CAST because SQLite 3.45+ reads a BLOB argument as JSONB.
+_SESSION_ID = "json_extract(CAST(body AS TEXT), '$.atomic.domain_sessionid')"
+_USER_ID = "json_extract(CAST(body AS TEXT), '$.atomic.user_id')"
+
+
+def _chunks(values: Sequence[str]) -> Iterator[Sequence[str]]:
+    for start in range(0, len(values), IN_CHUNK):
+        yield values[start : start + IN_CHUNK]
+
+
+def _ids(values: Collection[str]) -> list[str]:
+    """Distinct non-empty ids, sorted (an empty id would match every payload). A lone string is refused:
+    iterated, its characters would each be an id, and one letter matches most bad events."""
+    if isinstance(values, str | bytes):
+        raise TypeError(f"ids: expected a collection of strings, got {type(values).__name__}")
+    return sorted({v for v in values if v})
+
+
+def _spellings(identifier: str) -> set[str]:
+    """How an id can appear in a bad event's raw text: as is, JSON-escaped, or URL-encoded (a GET query)."""
+    return {
+        identifier,
+        orjson.dumps(identifier).decode()[1:-1],
+        quote(identifier, safe=""),
+        quote_plus(identifier, safe=""),
+    } - {""}
 
 
 class EventLog:
@@ -68,36 +117,58 @@ class EventLog:
         self.engine = create_engine(url, connect_args={"check_same_thread": False} if "sqlite" in url else {})
         if url.startswith("sqlite"):
             sa_event.listen(self.engine, "connect", _sqlite_pragmas)
-        SQLModel.metadata.create_all(self.engine, tables=[EventRow.__table__, BadEventRow.__table__])
+        SQLModel.metadata.create_all(
+            self.engine, tables=[EventRow.__table__, BadEventRow.__table__, LogMarkRow.__table__]
+        )
+        self._add_user_id_column()
         self._flush_interval = flush_interval
         mark = "?" if self.engine.dialect.paramstyle == "qmark" else "%s"
         self._insert_event = (
-            "INSERT INTO events (event_id, event_name, domain_userid, derived_tstamp, body) "
-            f"VALUES ({mark}, {mark}, {mark}, {mark}, {mark})"
+            "INSERT INTO events (seq, event_id, event_name, domain_userid, user_id, derived_tstamp, body) "
+            f"VALUES ({mark}, {mark}, {mark}, {mark}, {mark}, {mark}, {mark})"
         )
         self._insert_bad = f"INSERT INTO bad_events (received_at, reason, payload) VALUES ({mark}, {mark}, {mark})"
         self._lock = threading.Condition()
-        self._pending: list[CanonicalEvent | BadEvent] = []
+        # Held by whoever writes: the writer's group commits, and forget/reset, which commit what is
+        # pending and then delete with nothing able to slip in between. Taken before `_lock`, never after.
+        self._commit_mutex = threading.Lock()
+        self._pending: list[tuple[int, CanonicalEvent | BadEvent]] = []  # (seq, event); seq 0 for a bad event
         self._appended = 0  # tickets handed out
         self._durable = 0  # tickets committed
         self._waiting = 0  # callers blocked in wait_durable
         self._good_appended = 0  # good events among them: their seqs follow base_seq in order
         with Session(self.engine) as session:
-            self.base_seq: int = session.exec(select(func.max(EventRow.seq))).one() or 0
+            top = session.exec(select(func.max(EventRow.seq))).one() or 0
+            marked = session.get(LogMarkRow, MAX_SEQ)
+        self.base_seq: int = max(top, marked.value if marked else 0)
         self._error: BaseException | None = None
         self._closed = False
         self._writer = threading.Thread(target=self._write_loop, name="event-log-writer", daemon=True)
         self._writer.start()
+
+    def _add_user_id_column(self) -> None:
+        """Databases made before `user_id` existed get the column, its index, and its values from the bodies."""
+        if "user_id" in {c["name"] for c in inspect(self.engine).get_columns("events")}:
+            return
+        with self.engine.begin() as connection:
+            connection.exec_driver_sql("ALTER TABLE events ADD COLUMN user_id TEXT")
+            connection.exec_driver_sql(f"UPDATE events SET user_id = {_USER_ID}")
+            for index in EventRow.__table__.indexes:
+                if "user_id" in index.columns:
+                    index.create(connection, checkfirst=True)
+        logger.info("event log: added the user_id column to the events table")
 
     def append(self, event: CanonicalEvent | BadEvent) -> int:
         """Queue one event for the next group commit; returns its ticket."""
         with self._lock:
             if self._closed:
                 raise RuntimeError("event log is closed")
-            self._pending.append(event)
-            self._appended += 1
+            seq = 0
             if isinstance(event, CanonicalEvent):
                 self._good_appended += 1
+                seq = self.base_seq + self._good_appended
+            self._pending.append((seq, event))
+            self._appended += 1
             if len(self._pending) >= MAX_BATCH:
                 self._lock.notify_all()
             return self._appended
@@ -138,44 +209,79 @@ class EventLog:
 
     def _write_loop(self) -> None:
         failures = 0
-        batch: list[CanonicalEvent | BadEvent] = []
         while True:
             with self._lock:
                 self._lock.wait_for(self._commit_due, timeout=self._flush_interval)
-                batch, self._pending = batch + self._pending, []
-                last_ticket = self._appended
                 closing = self._closed
-            if batch:
-                try:
-                    self._commit(batch)
-                except Exception:
-                    # Keep the batch and try again: nothing is acknowledged before it commits,
-                    # and one "database is locked" must not stop the log for good.
-                    failures += 1
-                    logger.exception("event log: commit of %d events failed (attempt %d)", len(batch), failures)
-                    if closing and failures >= 5:
-                        logger.error("event log: giving up on %d uncommitted events at shutdown", len(batch))
-                        return
-                    time.sleep(min(2.0, 0.05 * 2**failures))
-                    continue
-                failures = 0
-                batch = []
+            try:
+                with self._commit_mutex:
+                    self._commit_pending()
+            except Exception as exc:
+                # The batch went back to the front of the queue: nothing is acknowledged before it
+                # commits, and one "database is locked" must not stop the log for good.
+                failures += 1
+                logger.exception("event log: group commit failed (attempt %d)", failures)
+                if closing and failures >= 5:
+                    logger.error("event log: giving up on %d uncommitted events at shutdown", len(self._pending))
+                    with self._lock:
+                        self._error = exc
+                        self._lock.notify_all()
+                    return
+                time.sleep(min(2.0, 0.05 * 2**failures))
+                continue
+            failures = 0
             with self._lock:
-                self._durable = last_ticket
-                self._lock.notify_all()
-            if closing and not self._pending:
-                return
+                if closing and not self._pending:
+                    return
 
-    def _commit(self, batch: list[CanonicalEvent | BadEvent]) -> None:
+    def _commit_pending(self) -> None:
+        """Commit every queued event as one transaction and mark its tickets durable (`_commit_mutex` held).
+
+        On failure the events go back to the front of the queue, ahead of any appended meanwhile.
+        """
+        with self._lock:
+            batch, self._pending = self._pending, []
+            last_ticket = self._appended
+        if batch:
+            try:
+                self._commit(batch)
+            except BaseException:
+                with self._lock:
+                    self._pending[:0] = batch
+                raise
+        with self._lock:
+            self._durable = max(self._durable, last_ticket)
+            self._lock.notify_all()
+
+    @contextmanager
+    def _exclusive(self, timeout: float) -> Iterator[None]:
+        """Hold the writer off, with everything appended so far committed: for deletions."""
+        if not self._commit_mutex.acquire(timeout=timeout):
+            raise TimeoutError(f"event log: the writer stayed busy over {timeout}s")
+        try:
+            self._commit_pending()
+            yield
+        finally:
+            self._commit_mutex.release()
+
+    def _commit(self, batch: list[tuple[int, CanonicalEvent | BadEvent]]) -> None:
         """One transaction for the whole batch, rows passed straight to the driver (the hot path)."""
         good = [
-            (e.event_id, e.atomic.get("event_name"), e.atomic.get("domain_userid"), e.timestamp, e.to_json())
-            for e in batch
+            (
+                seq,
+                e.event_id,
+                e.atomic.get("event_name"),
+                e.atomic.get("domain_userid"),
+                e.atomic.get("user_id"),
+                e.timestamp,
+                e.to_json(),
+            )
+            for seq, e in batch
             if isinstance(e, CanonicalEvent)
         ]
         bad = [
             (dt.datetime.fromtimestamp(e.received_at, tz=dt.UTC).strftime(SQLITE_TIME), e.reason, e.payload)
-            for e in batch
+            for _seq, e in batch
             if isinstance(e, BadEvent)
         ]
         with self.engine.begin() as connection:
@@ -186,8 +292,8 @@ class EventLog:
 
     def position(self) -> tuple[int, int]:
         """(ticket, seq) of the latest append: once `ticket` is durable, the log holds every
-        good event up to `seq`. A single writer process inserts in append order, so the
-        seq is the starting seq plus the good events appended since."""
+        good event up to `seq`. Seqs are given at append, in order: the starting seq plus
+        the good events appended since (one writer process)."""
         with self._lock:
             return self._appended, self.base_seq + self._good_appended
 
@@ -230,15 +336,24 @@ class EventLog:
         """Delete every good and bad event, pending ones included (Snowplow Micro's reset, for tests).
 
         Commits what is pending first, so events appended before the reset do not
-        reappear after it. The in-memory views built from the log are the caller's
-        to reset (`Newsroom.reset`).
+        reappear after it. Seqs start again from 1. The in-memory views built from the
+        log are the caller's to reset (`Newsroom.reset`).
         """
-        self.flush(timeout)
-        with self.engine.begin() as connection:
-            connection.execute(delete(EventRow))
-            connection.execute(delete(BadEventRow))
-        with self._lock:
-            self.base_seq, self._good_appended = 0, 0
+        with self._exclusive(timeout):
+            with self.engine.begin() as connection:
+                connection.execute(delete(EventRow))
+                connection.execute(delete(BadEventRow))
+                connection.execute(delete(LogMarkRow))
+            with self._lock:
+                # Events appended during the delete count from the new start, as if appended after it.
+                self.base_seq, self._good_appended = 0, 0
+                renumbered = []
+                for seq, e in self._pending:
+                    if isinstance(e, CanonicalEvent):
+                        self._good_appended += 1
+                        seq = self._good_appended
+                    renumbered.append((seq, e))
+                self._pending = renumbered
 
     def reader_events(self, domain_userid: str, limit: int = 50) -> list[CanonicalEvent]:
         """One reader's most recent committed good events, newest first (the inspector's feed)."""
@@ -275,3 +390,90 @@ class EventLog:
                 .limit(limit)
             ).all()
         return list(rows)
+
+    # The right to be forgotten: a reader's rows go, and `scrub` makes sure no copy stays in the files.
+
+    def forget(
+        self, domain_userids: Collection[str], user_ids: Collection[str] = (), timeout: float = 10.0
+    ) -> dict[str, int]:
+        """Delete every event of these readers: good events by `domain_userid` or `user_id`, and bad
+        events whose payload or reason contains any of the ids (bad events keep only raw text).
+
+        Everything appended before the call is committed first, under the same hold on the
+        writer, so a just-appended event of the reader cannot be written after the delete.
+        Follow with `scrub`, which clears every copy left in the files. Returns {"events": n, "bad_events": m}.
+        """
+        duids, uids = _ids(domain_userids), _ids(user_ids)
+        needles = sorted({s for i in (*duids, *uids) for s in _spellings(i)})
+        events = bad = 0
+        with self._exclusive(timeout), self.engine.begin() as connection:
+            self._mark_max_seq(connection)
+            for column, ids in ((EventRow.domain_userid, duids), (EventRow.user_id, uids)):
+                for chunk in _chunks(ids):
+                    events += connection.execute(delete(EventRow).where(column.in_(chunk))).rowcount
+            for chunk in _chunks(needles):
+                matches = [func.instr(c, n) > 0 for n in chunk for c in (BadEventRow.payload, BadEventRow.reason)]
+                bad += connection.execute(delete(BadEventRow).where(or_(*matches))).rowcount
+        return {"events": events, "bad_events": bad}
+
+    def delete_events(self, domain_userid: str, keep_event_names: Collection[str] = (), timeout: float = 10.0) -> int:
+        """Delete one reader's good events except those named in `keep_event_names` (a withdrawn
+        consent: the behavioural events go, the consent events stay as the record). Commits
+        what is pending first, as `forget` does; returns the events deleted."""
+        if not domain_userid:
+            return 0
+        if isinstance(keep_event_names, str):
+            raise TypeError("keep_event_names: expected a collection of event names, got a str")
+        condition = EventRow.domain_userid == domain_userid
+        if keep_event_names:
+            condition &= or_(EventRow.event_name.is_(None), EventRow.event_name.not_in(sorted(keep_event_names)))
+        with self._exclusive(timeout), self.engine.begin() as connection:
+            self._mark_max_seq(connection)
+            return connection.execute(delete(EventRow).where(condition)).rowcount
+
+    def reader_sessions(self, domain_userids: Collection[str], user_ids: Collection[str] = ()) -> set[str]:
+        """The `domain_sessionid`s in these readers' stored events (pending ones committed first),
+        so the caller can forget state kept by session as well."""
+        self.flush()
+        sessions: set[str] = set()
+        with self.engine.connect() as connection:
+            for column, ids in (("domain_userid", _ids(domain_userids)), ("user_id", _ids(user_ids))):
+                for chunk in _chunks(ids):
+                    marks = ", ".join(f":id{i}" for i in range(len(chunk)))
+                    query = text(f"SELECT DISTINCT {_SESSION_ID} FROM events WHERE {column} IN ({marks})")
+                    rows = connection.execute(query, {f"id{i}": v for i, v in enumerate(chunk)})
+                    sessions.update(sid for (sid,) in rows if sid)
+        return sessions
+
+    def scrub(self, attempts: int = 5) -> None:
+        """Rewrite the database so no deleted row survives anywhere in its files: call after `forget`.
+
+        `secure_delete` zeroes a row where it lies when deleted, but not the stale copies an
+        earlier page split or merge left in pages' unused space, nor the WAL's older page
+        images: a test found a forgotten id in an index page's gap after deleting. So VACUUM
+        rebuilds the file from the live rows (under a second for 100k events, 70 MB, with the
+        writer held off meanwhile: appends still queue; the WAL briefly grows to the file's size),
+        then a TRUNCATE checkpoint moves the result into the file and empties the WAL.
+        Forget several readers, then scrub once.
+        Raises RuntimeError when readers keep the checkpoint from finishing after `attempts` tries.
+        """
+        with self._commit_mutex:
+            with self.engine.connect() as connection:
+                connection.exec_driver_sql("VACUUM")
+            for attempt in range(attempts):
+                with self.engine.connect() as connection:
+                    busy, _frames, _copied = connection.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)").one()
+                if not busy:
+                    return
+                time.sleep(0.05 * (attempt + 1))
+        raise RuntimeError(f"event log: the WAL checkpoint stayed busy after {attempts} attempts")
+
+    def _mark_max_seq(self, connection: Connection) -> None:
+        """Remember the highest seq used before deleting, in case the newest events are among those deleted."""
+        top = connection.execute(select(func.max(EventRow.seq))).scalar()
+        marked = connection.execute(select(LogMarkRow.value).where(LogMarkRow.name == MAX_SEQ)).scalar()
+        if top is not None and (marked is None or top > marked):
+            connection.execute(
+                text("INSERT OR REPLACE INTO event_log_marks (name, value) VALUES (:name, :value)"),
+                {"name": MAX_SEQ, "value": top},
+            )

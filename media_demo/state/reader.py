@@ -10,11 +10,22 @@ import reflex as rx
 
 from media_demo.newsroom import ReaderView, get_newsroom
 from media_demo.personalise import ReaderContext
+from media_demo.signals.consent import BEHAVIOURAL, CONTEXTUAL
 from media_demo.state.cards import RecommendationCard, TrendingCard
 from media_demo.state.clients import OPEN_TABS
 from media_demo.state.home import HomeState
-from media_demo.tracking import Page, Reader, ReaderSession, is_domain_userid, new_domain_userid, touch_session
-from media_demo.tracking.identity import SESSION_COOKIE, USER_COOKIE, USER_COOKIE_MAX_AGE
+from media_demo.tracking import Page, Reader, ReaderSession, new_domain_userid, touch_session
+from media_demo.tracking.identity import (
+    SESSION_COOKIE,
+    SIGNATURE_COOKIE,
+    USER_COOKIE,
+    USER_COOKIE_MAX_AGE,
+    is_signed_domain_userid,
+    sign_domain_userid,
+)
+
+ACCOUNT_COOKIE = "dc_account"
+ACCOUNT_COOKIE_MAX_AGE = 30 * 24 * 3600
 
 TRENDING_COUNT = 5
 # What only the browser knows: where the reader came from and their time zone.
@@ -30,7 +41,19 @@ class ReaderState(rx.State):
     """
 
     domain_userid: str = rx.Cookie("", name=USER_COOKIE, max_age=USER_COOKIE_MAX_AGE, same_site="lax")
+    duid_signature: str = rx.Cookie("", name=SIGNATURE_COOKIE, max_age=USER_COOKIE_MAX_AGE, same_site="lax")
     session: str = rx.Cookie("", name=SESSION_COOKIE, max_age=USER_COOKIE_MAX_AGE, same_site="lax")
+    account_token: str = rx.Cookie("", name=ACCOUNT_COOKIE, max_age=ACCOUNT_COOKIE_MAX_AGE, same_site="lax")
+    # Who is signed in (empty when nobody): shown in the masthead.
+    account_name: str = ""
+    # The reader's consent, from the ledger: the banner shows until they choose.
+    consent_known: bool = False
+    consent_decided: bool = False
+    allows_behavioural: bool = False
+    allows_contextual: bool = True
+    # Whether the panel used their reading history; when not, why (shown to them).
+    personalised: bool = False
+    not_personalised_reason: str = ""
     read_slugs: list[str] = []
     recommendations: list[RecommendationCard] = []
     recommendations_loaded: bool = False
@@ -43,11 +66,25 @@ class ReaderState(rx.State):
     _landing_query: str = ""
     _pending_visit: list[str] = []
     _days_away: float | None = None
+    _user_id: str = ""
+
+    def _issue_reader_id(self) -> None:
+        """A new anonymous id for this browser, signed so it cannot be swapped for someone else's."""
+        self.domain_userid = new_domain_userid()
+        self.duid_signature = sign_domain_userid(self.domain_userid, get_newsroom().cookie_secret)
+        self.session = ""
 
     def _reader(self) -> Reader:
-        """The reader behind this tab, issuing or rotating ids as needed."""
-        if not is_domain_userid(self.domain_userid):
-            self.domain_userid = new_domain_userid()
+        """The reader behind this tab, issuing or rotating ids as needed.
+
+        An id cookie without our signature (edited, or from before signing) is replaced
+        by a new one: a browser can only ever act as the reader it was given.
+        """
+        if not is_signed_domain_userid(self.domain_userid, self.duid_signature, get_newsroom().cookie_secret):
+            self._issue_reader_id()
+        account = get_newsroom().accounts.session_account(self.account_token) if self.account_token else None
+        self._user_id = account.user_id if account is not None else ""
+        self.account_name = account.display_name if account is not None else ""
         now = time.time()
         previous = ReaderSession.from_cookie(self.session)
         session = touch_session(previous, now)
@@ -59,6 +96,7 @@ class ReaderState(rx.State):
             session=session,
             user_agent=self.router.headers.user_agent or None,
             ip_address=self.router.session.client_ip or None,
+            user_id=self._user_id or None,
         )
 
     def _context(self) -> ReaderContext:
@@ -75,6 +113,13 @@ class ReaderState(rx.State):
 
     def _refresh(self, view: ReaderView) -> None:
         newsroom = get_newsroom()
+        consent = newsroom.consent_of(self.domain_userid)
+        self.consent_known = True
+        self.consent_decided = consent is not None
+        self.allows_behavioural = consent is not None and consent.allows(BEHAVIOURAL)
+        self.allows_contextual = consent is None or consent.allows(CONTEXTUAL)
+        self.personalised = view.personalised
+        self.not_personalised_reason = view.reason or ""
         self.read_slugs = list(view.attributes["articles_read"])
         self.recommendations = [RecommendationCard.of(r) for r in view.recommendations]
         self.recommendations_loaded = True
@@ -99,7 +144,9 @@ class ReaderState(rx.State):
         if article is not None:
             newsroom.tracker.article_view(reader, page, article)
         self._previous_url = page.url
-        view = newsroom.reader_view(reader.domain_userid, self._context(), reader.session.index, self._days_away)
+        view = newsroom.reader_view(
+            reader.domain_userid, self._context(), reader.session.index, self._days_away, user_id=reader.user_id
+        )
         self._refresh(view)
         if path == "/":
             (await self.get_state(HomeState)).arrange(view.layout, view.segment)
@@ -107,6 +154,56 @@ class ReaderState(rx.State):
         # The events are applied in memory already; wait for their group commit
         # so nothing the reader saw can be lost by a crash.
         await asyncio.to_thread(newsroom.log.flush)
+
+    def _current_reader(self) -> Reader:
+        """The reader behind this tab (for other states' handlers: consent, account, deletion)."""
+        return self._reader()
+
+    def _current_page(self, title: str) -> Page:
+        return Page(url=str(self.router.url), title=title, referrer=self._previous_url or None)
+
+    async def _refresh_view(self) -> None:
+        """Re-read the reader's attributes and consent after a change made outside `visit`."""
+        reader = self._reader()
+        view = get_newsroom().reader_view(
+            reader.domain_userid, self._context(), reader.session.index, user_id=reader.user_id
+        )
+        self._refresh(view)
+        if (self.router.url.path or "/") == "/":
+            (await self.get_state(HomeState)).arrange(view.layout, view.segment)
+
+    def _reset_identity(self) -> None:
+        """Forget this browser's ids (signed out, or data deleted): the next page issues new ones."""
+        self._issue_reader_id()
+        self.account_token = ""
+        self.account_name = ""
+        self._user_id = ""
+        self._previous_url = ""
+
+    def _clear_identity(self) -> None:
+        """The reader's data was deleted: hold no id at all and show nothing of theirs.
+
+        Unlike `_reset_identity`, no new id is issued here: the next page visit does
+        that, so the reader then starts as a brand-new visitor (and is asked again).
+        """
+        self.domain_userid = ""
+        self.duid_signature = ""
+        self.session = ""
+        self.account_token = ""
+        self.account_name = ""
+        self._user_id = ""
+        self._previous_url = ""
+        self._days_away = None
+        self.consent_known = False
+        self.consent_decided = False
+        self.allows_behavioural = False
+        self.allows_contextual = True
+        self.personalised = False
+        self.not_personalised_reason = ""
+        self.read_slugs = []
+        self.recommendations = []
+        self.recommendations_loaded = False
+        self.segment = ""
 
     @rx.event
     async def visit(self, title: str, article_slug: str = ""):

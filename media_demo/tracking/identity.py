@@ -7,6 +7,8 @@ next event starts a new `domain_sessionid` with the session index plus one.
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import math
 import uuid
 from dataclasses import dataclass
@@ -14,6 +16,7 @@ from dataclasses import dataclass
 SESSION_TIMEOUT_SECONDS = 30 * 60
 USER_COOKIE = "dc_duid"
 SESSION_COOKIE = "dc_session"
+SIGNATURE_COOKIE = "dc_duid_sig"
 USER_COOKIE_MAX_AGE = 2 * 365 * 24 * 3600
 
 
@@ -29,6 +32,22 @@ def is_domain_userid(value: object) -> bool:
 
 def new_domain_userid() -> str:
     return str(uuid.uuid4())
+
+
+def sign_domain_userid(domain_userid: str, secret: str) -> str:
+    """The signature cookie beside `dc_duid`: proof that this server issued the id.
+
+    The id itself stays a plain UUID (what trackers expect); the signature lets
+    the app refuse a cookie edited to someone else's id.
+    """
+    return hmac.new(secret.encode(), domain_userid.encode(), hashlib.sha256).hexdigest()[:32]
+
+
+def is_signed_domain_userid(domain_userid: object, signature: object, secret: str) -> bool:
+    """True when `domain_userid` is a UUID we issued, i.e. `signature` matches it."""
+    if not is_domain_userid(domain_userid) or not isinstance(signature, str):
+        return False
+    return hmac.compare_digest(sign_domain_userid(domain_userid, secret), signature)  # type: ignore[arg-type]
 
 
 @dataclass(frozen=True, slots=True)

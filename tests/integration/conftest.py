@@ -16,9 +16,11 @@ from starlette.types import ASGIApp
 from media_demo.articles import Corpus
 from media_demo.newsroom import Newsroom, get_corpus, get_index
 from media_demo.settings import Settings
+from media_demo.signals.consent import BEHAVIOURAL, CONTEXTUAL
 from media_demo.tracking import Page, Reader
 
 API_TOKEN = "integration-test-token"
+POLICY_URL = "http://localhost:3000/privacy"
 AUTH = {"Authorization": f"Bearer {API_TOKEN}"}
 
 
@@ -59,8 +61,19 @@ def eventually(check, timeout: float = 15.0):  # type: ignore[no-untyped-def]
             time.sleep(0.05)
 
 
-def read(room: Newsroom, reader: Reader, slug: str) -> None:
-    """What the app does when a reader opens an article: a page view and an article view."""
+def grant(room: Newsroom, reader: Reader, scopes: frozenset[str] = frozenset({BEHAVIOURAL, CONTEXTUAL})) -> None:
+    """The reader answers the consent banner (by default: allow everything)."""
+    room.tracker.consent(reader, Page(url="http://localhost:3000/", title="Home"), set(scopes), POLICY_URL)
+
+
+def read(room: Newsroom, reader: Reader, slug: str, consent: bool = True) -> None:
+    """What the app does when a reader opens an article: a page view and an article view.
+
+    A reader who has not answered the consent banner is first made to allow everything
+    (what most of these tests are about); `consent=False` leaves them undecided.
+    """
+    if consent and room.consent_of(reader.domain_userid) is None:
+        grant(room, reader)
     article = room.corpus.get(slug)
     assert article is not None
     page = Page(url=f"http://localhost:3000/article/{slug}", title=article.title)

@@ -80,13 +80,13 @@ def http_tracker(url: str, method: str, failures: list[Any], on_success: Any = N
     """A tracker with the standard synchronous HTTP emitter: POST batches or one GET per event."""
     emitter = Emitter(url, method=method, batch_size=batch_size, on_failure=lambda *args: failures.append(args))
     emitter.on_success = on_success
-    return Tracker(namespace="dc-test", emitters=emitter, app_id="daily-current")
+    return Tracker(namespace="dc-test", emitters=emitter, app_id="collector-test")
 
 
 def payloads(*events: Event) -> list[dict[str, str]]:
     """Tracker-protocol payloads as the real tracker builds them, for requests sent by hand."""
     sink: list[dict[str, str]] = []
-    tracker = Tracker(namespace="dc-test", emitters=InProcessEmitter(sink.append), app_id="daily-current")
+    tracker = Tracker(namespace="dc-test", emitters=InProcessEmitter(sink.append), app_id="collector-test")
     for event in events:
         tracker.track(event)
     return sink
@@ -153,7 +153,7 @@ def test_http_and_in_process_routes_give_the_same_canonical_events(
 ) -> None:
     reader = new_domain_userid()
     article = newsroom.corpus.articles[0]
-    local = Tracker(namespace="dc-test", emitters=InProcessEmitter(newsroom.collect), app_id="daily-current")
+    local = Tracker(namespace="dc-test", emitters=InProcessEmitter(newsroom.collect), app_id="collector-test")
     failures: list[Any] = []
     remote = http_tracker(collector_url, method, failures)
     pairs = []

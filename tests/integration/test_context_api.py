@@ -18,7 +18,7 @@ import pytest
 from media_demo.api import build_api
 from media_demo.newsroom import Newsroom
 from media_demo.tracking import Reader, new_domain_userid, touch_session
-from tests.integration.conftest import read, serve
+from tests.integration.conftest import AUTH, read, serve
 
 IPHONE = (
     "Mozilla/5.0 (iPhone; CPU iPhone OS 17_1 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) "
@@ -55,7 +55,7 @@ def api_url(newsroom: Newsroom) -> Iterator[str]:
 
 def ask(api_url: str, headers: dict[str, str], **params: Any) -> dict[str, Any]:
     params.setdefault("domain_userid", str(uuid.uuid4()))
-    response = httpx.get(f"{api_url}/api/recommended-articles", params=params, headers=headers)
+    response = httpx.get(f"{api_url}/api/recommended-articles", params=params, headers=headers | AUTH)
     assert response.status_code == 200, response.text
     return response.json()
 
@@ -213,7 +213,7 @@ def test_a_malformed_tz_offset_is_a_json_400(api_url: str, tz_offset: str) -> No
     response = httpx.get(
         f"{api_url}/api/recommended-articles",
         params={"domain_userid": str(uuid.uuid4()), "tz_offset": tz_offset},
-        headers={"User-Agent": CHROME_DESKTOP},
+        headers={"User-Agent": CHROME_DESKTOP} | AUTH,
     )
     assert response.status_code == 400
     assert "'tz_offset'" in response.json()["error"]

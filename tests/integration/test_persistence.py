@@ -9,12 +9,14 @@ from media_demo.newsroom import Newsroom, get_index
 from media_demo.settings import Settings
 from media_demo.signals import AttributeEngine
 from media_demo.tracking import Page, Reader, new_domain_userid, touch_session
+from tests.integration.conftest import grant
 
 
 def test_a_new_newsroom_on_the_same_file_has_the_same_profiles(settings: Settings, corpus: Corpus) -> None:
     first = Newsroom(settings, corpus, get_index())
     readers = [Reader(new_domain_userid(), touch_session(None, time.time())) for _ in range(3)]
     for i, reader in enumerate(readers):
+        grant(first, reader)
         for article in corpus.articles[i * 5 : i * 5 + 4]:
             page = Page(url=f"http://localhost:3000/article/{article.slug}", title=article.title)
             first.tracker.page_view(reader, page)
@@ -46,6 +48,8 @@ def test_bad_payloads_are_kept_with_their_reason(newsroom: Newsroom) -> None:
 
 
 def _read(room: Newsroom, reader: Reader, articles: list) -> None:
+    if room.consent_of(reader.domain_userid) is None:
+        grant(room, reader)
     for article in articles:
         page = Page(url=f"http://localhost:3000/article/{article.slug}", title=article.title)
         room.tracker.page_view(reader, page)
@@ -87,7 +91,7 @@ def test_a_checkpoint_is_ignored_when_the_definitions_changed(settings: Settings
     fewer_categories = Corpus([a for a in corpus if a.category != "sport"])
     second = Newsroom(settings, fewer_categories, get_index())
     try:
-        assert second.replayed == 4  # a different reader_profile group: rebuilt from the log
+        assert second.replayed == 5  # consent + 4 events; a different reader_profile group: rebuilt from the log
         assert "sport_read_count" not in second.attributes(reader.domain_userid)
     finally:
         second.close()

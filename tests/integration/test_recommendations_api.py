@@ -11,7 +11,7 @@ import pytest
 from media_demo.api import build_api
 from media_demo.newsroom import Newsroom
 from media_demo.tracking import Reader, new_domain_userid, touch_session
-from tests.integration.conftest import read, serve
+from tests.integration.conftest import AUTH, read, serve
 
 
 def new_reader() -> Reader:
@@ -31,7 +31,9 @@ def test_reading_three_articles_of_a_category_personalises_the_api(newsroom: New
         read(newsroom, reader, article.slug)
     newsroom.log.flush()
 
-    response = httpx.get(f"{api_url}/api/recommended-articles", params={"domain_userid": reader.domain_userid})
+    response = httpx.get(
+        f"{api_url}/api/recommended-articles", params={"domain_userid": reader.domain_userid}, headers=AUTH
+    )
     assert response.status_code == 200
     body = response.json()
     recs, meta = body["recommendations"], body["metadata"]
@@ -50,11 +52,13 @@ def test_reading_three_articles_of_a_category_personalises_the_api(newsroom: New
     assert meta["last_read"] == last.slug
     assert meta["strategy"] == "personalised"
     assert meta["generated_at"].endswith("Z")
-    assert newsroom.log.counts() == {"good": 6, "bad": 0}
+    assert newsroom.log.counts() == {"good": 7, "bad": 0}  # the consent event and 3 × (page view, article)
 
 
 def test_unknown_reader_gets_the_cold_start_answer(newsroom: Newsroom, api_url: str) -> None:
-    empty = httpx.get(f"{api_url}/api/recommended-articles", params={"domain_userid": str(uuid.uuid4())}).json()
+    empty = httpx.get(
+        f"{api_url}/api/recommended-articles", params={"domain_userid": str(uuid.uuid4())}, headers=AUTH
+    ).json()
     assert empty["recommendations"] == []
     assert empty["metadata"]["strategy"] == "empty"
 
@@ -62,7 +66,9 @@ def test_unknown_reader_gets_the_cold_start_answer(newsroom: Newsroom, api_url: 
         read(newsroom, new_reader(), slug)
     second = new_reader()
     read(newsroom, second, "brackenford-marathon-course-record")
-    body = httpx.get(f"{api_url}/api/recommended-articles", params={"domain_userid": str(uuid.uuid4())}).json()
+    body = httpx.get(
+        f"{api_url}/api/recommended-articles", params={"domain_userid": str(uuid.uuid4())}, headers=AUTH
+    ).json()
     assert [r["slug"] for r in body["recommendations"]] == [
         "brackenford-marathon-course-record",  # two readers
         "keira-osei-nears-scoring-record",  # one reader
@@ -83,7 +89,7 @@ def test_unknown_reader_gets_the_cold_start_answer(newsroom: Newsroom, api_url: 
     ],
 )
 def test_malformed_requests_get_a_json_400(api_url: str, params: dict, message: str) -> None:
-    response = httpx.get(f"{api_url}/api/recommended-articles", params=params)
+    response = httpx.get(f"{api_url}/api/recommended-articles", params=params, headers=AUTH)
     assert response.status_code == 400
     assert response.headers["content-type"].startswith("application/json")
     assert message in response.json()["error"]
@@ -96,7 +102,7 @@ def test_unknown_api_routes_are_json_404s(api_url: str) -> None:
 
 
 def test_health_reports_the_corpus_and_event_counts(newsroom: Newsroom, api_url: str) -> None:
-    read(newsroom, new_reader(), "keira-osei-nears-scoring-record")
+    read(newsroom, new_reader(), "keira-osei-nears-scoring-record", consent=False)  # stored anonymised
     newsroom.log.flush()
     body = httpx.get(f"{api_url}/api/health").json()
     assert body == {"status": "ok", "articles": len(newsroom.corpus), "events": {"good": 2, "bad": 0}}

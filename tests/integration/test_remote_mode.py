@@ -30,7 +30,7 @@ from media_demo.settings import PROJECT_ROOT, Settings
 from media_demo.signals.definitions import READER_GROUP, category_read_count, reader_profile_group
 from media_demo.signals.remote import RemoteAttributes
 from media_demo.tracking import Page, Reader, new_domain_userid, touch_session
-from tests.integration.conftest import eventually, free_port, serve
+from tests.integration.conftest import eventually, free_port, grant, serve
 
 TOKEN = "remote-token-" + uuid.uuid4().hex
 SERVER = """
@@ -98,6 +98,7 @@ def remote_settings(tmp_path: Path, api_url: str | None, **overrides: object) ->
 
 
 def read_articles(room: Newsroom, reader: Reader, slugs: list[str]) -> None:
+    grant(room, reader)  # the consent event travels to the remote collector like every other
     for slug in slugs:
         article = room.corpus.get(slug)
         assert article is not None
@@ -141,7 +142,11 @@ def test_attributes_and_recommendations_come_from_the_remote_api(
         assert not {r["slug"] for r in document["recommendations"]} & set(sport)
 
         # The remote server agrees about this reader; nothing reached the local engine or log.
-        theirs = httpx.get(f"{remote_server}/api/recommended-articles", params={"domain_userid": reader.domain_userid})
+        theirs = httpx.get(
+            f"{remote_server}/api/recommended-articles",
+            params={"domain_userid": reader.domain_userid},
+            headers={"Authorization": f"Bearer {TOKEN}"},
+        )
         assert theirs.json()["metadata"]["interests"] == ["sport"]
         assert room.engine.get_attributes(READER_GROUP, reader.domain_userid)["article_read_count"] == 0
         room.log.flush()

@@ -88,7 +88,7 @@ def tracker_for(url: str) -> Tracker:
     """A real tracker sending over HTTP to the collector endpoint of the server at `url`."""
     parts = urlsplit(url)
     emitter = Emitter(parts.hostname or "", protocol="http", port=parts.port, method="post", batch_size=1)
-    return Tracker(namespace="signals-sdk-test", emitters=emitter, app_id="daily-current")
+    return Tracker(namespace="signals-sdk-test", emitters=emitter, app_id="signals-sdk-test")
 
 
 def read_pages(tracker: Tracker, reader: str, titles: list[str]) -> None:

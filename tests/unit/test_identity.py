@@ -141,7 +141,7 @@ def test_new_domain_userid_is_a_fresh_uuid4() -> None:
     [
         SESSION_ID,
         "00000000-0000-4000-8000-000000000000",
-        str(uuid.uuid4()),
+        "3f2b9c1e-7a4d-4e8b-9c0a-5d6e7f8a9b0c",
     ],
 )
 def test_canonical_uuid_strings_are_domain_userids(value: str) -> None:

@@ -1,0 +1,150 @@
+"""Consent: what each reader allows, and the rule that keeps unconsented events out of profiles.
+
+Choices arrive as Snowplow enhanced-consent events (`consent_preferences`),
+so the ledger is a function of the event log like every attribute: a restart
+replays the same choices. Per app id, a policy says whether events need the
+reader's behavioural consent before they may build a profile; the newsroom's
+own app always does, other apps (teams using the engine as a local Signals)
+are profiled as Signals would unless settings say otherwise.
+
+An event that may not be profiled is still kept, anonymised the way
+Snowplow's anonymous tracking does it: every identifier is removed, so it can
+count towards non-personal aggregates (article popularity) and nothing else.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from typing import Any, Literal
+
+from media_demo.signals.events import CanonicalEvent
+
+CONSENT_VENDOR = "com.snowplowanalytics.snowplow"
+CONSENT_EVENT = "consent_preferences"
+CONSENT_SCHEMA = f"iglu:{CONSENT_VENDOR}/{CONSENT_EVENT}/jsonschema/1-0-0"
+
+NECESSARY = "necessary"  # cookies that keep the site and these choices working; always on
+CONTEXTUAL = "contextual"  # the current request (device, referrer, campaign, local time) may pick stories
+BEHAVIOURAL = "behavioural"  # what the reader reads may build a profile, recommendations and offers
+OPTIONAL_SCOPES = (CONTEXTUAL, BEHAVIOURAL)
+
+Policy = Literal["require_consent", "profile"]
+REQUIRE_CONSENT: Policy = "require_consent"
+PROFILE: Policy = "profile"
+
+# Atomic fields that identify a person or a device (what anonymous tracking leaves out).
+IDENTIFIERS = (
+    "domain_userid",
+    "domain_sessionid",
+    "domain_sessionidx",
+    "user_id",
+    "network_userid",
+    "user_ipaddress",
+    "user_fingerprint",
+    "useragent",
+    "refr_domain_userid",
+)
+# Entities that carry the same identifiers (the JavaScript tracker's session entity).
+IDENTIFYING_ENTITIES = ("iglu:com.snowplowanalytics.snowplow/client_session/",)
+
+
+@dataclass(frozen=True, slots=True)
+class Consent:
+    """One reader's current choice: the scopes they allow, how they said it, and when."""
+
+    scopes: frozenset[str]
+    event_type: str
+    at: float
+
+    def allows(self, scope: str) -> bool:
+        return scope in self.scopes
+
+    def as_json(self) -> dict[str, Any]:
+        return {"scopes": sorted(self.scopes), "event_type": self.event_type, "at": self.at}
+
+
+def scopes_of(event_type: str, scopes: Iterable[str]) -> frozenset[str] | None:
+    """The scopes an enhanced-consent event leaves the reader with; None when it decides nothing.
+
+    `allow_all` grants every optional scope; `deny_all`, `withdrawn` and `expired`
+    keep only the necessary one; `allow_selected` and `implicit_consent` grant the
+    listed scopes this site knows; `pending` (a banner shown, not answered) changes nothing.
+    """
+    if event_type == "allow_all":
+        return frozenset((NECESSARY, *OPTIONAL_SCOPES))
+    if event_type in ("deny_all", "withdrawn", "expired"):
+        return frozenset((NECESSARY,))
+    if event_type in ("allow_selected", "implicit_consent"):
+        return frozenset({NECESSARY, *(s for s in scopes if s in OPTIONAL_SCOPES)})
+    return None
+
+
+def is_consent_event(event: CanonicalEvent) -> bool:
+    return event.key == (CONSENT_VENDOR, CONSENT_EVENT)
+
+
+def anonymised(event: CanonicalEvent) -> CanonicalEvent:
+    """A copy of `event` with every identifier removed (the page, time and content stay)."""
+    atomic = {name: value for name, value in event.atomic.items() if name not in IDENTIFIERS}
+    entities = [e for e in event.entities if not str(e.get("schema", "")).startswith(IDENTIFYING_ENTITIES)]
+    return CanonicalEvent(
+        atomic=atomic,
+        timestamp=event.timestamp,
+        event_schema=event.event_schema,
+        event_data=event.event_data,
+        entities=entities,
+    )
+
+
+class ConsentLedger:
+    """Each reader's latest consent (by `domain_userid`) and the per-app-id policy."""
+
+    def __init__(self, policies: Mapping[str, Policy] | None = None, own_app_id: str | None = None) -> None:
+        self._policies: dict[str, Policy] = dict(policies or {})
+        if own_app_id is not None:
+            self._policies[own_app_id] = REQUIRE_CONSENT  # the newsroom's readers: never without consent
+        self._choices: dict[str, Consent] = {}
+
+    def policy(self, app_id: str | None) -> Policy:
+        """What events of `app_id` need: Signals profiles everything, so that is the default."""
+        return self._policies.get(app_id or "", PROFILE)
+
+    def get(self, domain_userid: str | None) -> Consent | None:
+        """The reader's current consent; None when they have not decided yet."""
+        return self._choices.get(domain_userid) if domain_userid else None
+
+    def observe(self, event: CanonicalEvent) -> tuple[Consent | None, Consent] | None:
+        """Record a consent event; returns (before, after) when it changed the reader's choice."""
+        reader = event.atomic.get("domain_userid")
+        data = event.event_data or {}
+        if not reader or not is_consent_event(event):
+            return None
+        scopes = scopes_of(str(data.get("eventType", "")), data.get("consentScopes") or ())
+        if scopes is None:
+            return None
+        before = self._choices.get(reader)
+        if before is not None and event.timestamp < before.at:
+            return None  # a late, older choice never overrides a newer one
+        after = Consent(scopes, str(data["eventType"]), event.timestamp)
+        self._choices[reader] = after
+        return before, after
+
+    def may_profile(self, event: CanonicalEvent) -> bool:
+        """Whether `event` may reach attributes keyed by a person: consent events always may
+        (recording a choice is a legal duty), others when their app's policy or the reader's
+        behavioural consent allows it."""
+        if self.policy(event.atomic.get("app_id")) == PROFILE or is_consent_event(event):
+            return True
+        consent = self.get(event.atomic.get("domain_userid"))
+        return consent is not None and consent.allows(BEHAVIOURAL)
+
+    def forget(self, domain_userids: Iterable[str]) -> None:
+        for reader in domain_userids:
+            self._choices.pop(reader, None)
+
+    def dump(self) -> list[list[Any]]:
+        return [[reader, sorted(c.scopes), c.event_type, c.at] for reader, c in self._choices.items()]
+
+    def load(self, doc: list[list[Any]]) -> None:
+        self._choices = {reader: Consent(frozenset(scopes), kind, at) for reader, scopes, kind, at in doc}

@@ -1,0 +1,63 @@
+"""Identity stitching: which devices (`domain_userid`) belong to which signed-in reader (`user_id`).
+
+A link is made by the first event that carries both ids (the reader signed in
+on that device), so links are a function of the event log and a restart
+rebuilds them. A user's attributes are the merge of their devices' states
+(`AttributeEngine.merged_attributes`): each event is counted once, on the
+device it came from, whichever device asks.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from media_demo.signals.events import CanonicalEvent
+
+
+class IdentityLinks:
+    """user_id -> the devices it signed in on, and each device's user."""
+
+    def __init__(self) -> None:
+        self._devices: dict[str, list[str]] = {}  # user_id -> domain_userids, in the order they were linked
+        self._user: dict[str, str] = {}  # domain_userid -> the user who signed in on it last
+
+    def observe(self, event: CanonicalEvent) -> bool:
+        """Link the event's device to its user; True when the link is new."""
+        atomic = event.atomic
+        user, device = atomic.get("user_id"), atomic.get("domain_userid")
+        if not user or not device:
+            return False
+        self._user[device] = user
+        devices = self._devices.setdefault(user, [])
+        if device in devices:
+            return False
+        devices.append(device)
+        return True
+
+    def devices(self, user_id: str) -> list[str]:
+        """Every device the user signed in on, first linked first."""
+        return list(self._devices.get(user_id, ()))
+
+    def user_of(self, domain_userid: str) -> str | None:
+        return self._user.get(domain_userid)
+
+    def forget(self, user_ids: Iterable[str] = (), domain_userids: Iterable[str] = ()) -> None:
+        """Remove users with all their links, and devices from whichever user they were linked to."""
+        for user in user_ids:
+            for device in self._devices.pop(user, ()):
+                if self._user.get(device) == user:
+                    del self._user[device]
+        for device in domain_userids:
+            self._user.pop(device, None)
+            for user, devices in list(self._devices.items()):
+                if device in devices:
+                    devices.remove(device)
+                    if not devices:
+                        del self._devices[user]
+
+    def dump(self) -> dict[str, list[str]]:
+        return {user: list(devices) for user, devices in self._devices.items()}
+
+    def load(self, doc: dict[str, list[str]]) -> None:
+        self._devices = {user: list(devices) for user, devices in doc.items()}
+        self._user = {device: user for user, devices in self._devices.items() for device in devices}
