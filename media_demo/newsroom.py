@@ -248,7 +248,7 @@ class Newsroom:
             self._forget_state(entities, readers=devices)
             self.consent.forget(devices)
             self.links.forget(user_ids=users, domain_userids=devices)
-            accounts = self.accounts.delete(user_id) if user_id else 0
+            accounts = int(self.accounts.delete(user_id) > 0) if user_id else 0
             if self._reader_watchers:
                 for device in devices:
                     self._reader_watchers.pop(device, None)
@@ -309,8 +309,8 @@ class Newsroom:
         if self.remote is not None:
             return self.remote.get(READER_GROUP, 1, domain_userid)
         with self._lock:
-            if user_id:
-                devices = [domain_userid, *self.links.devices(user_id)]
+            if user_id:  # in link order, so every device sees the same merge (ties included)
+                devices = [*self.links.devices(user_id), domain_userid]
                 return self.engine.merged_attributes(READER_GROUP, devices)
             return self.engine.get_attributes(READER_GROUP, domain_userid)
 

@@ -67,3 +67,19 @@ def page(app: AppHarness, browser: Browser) -> Iterator[tuple[Page, ConsoleError
     tab.on("pageerror", lambda exc: errors.append(f"pageerror: {exc}"))
     yield tab, errors
     context.close()
+
+
+def accept_all(tab: Page) -> None:
+    """Answer the consent banner with "Accept all", as a reader who wants personalisation would.
+
+    The banner shows once the tab's first visit is tracked; waiting for it to go
+    means the choice is applied, so the next page view already builds a profile.
+    """
+    banner = tab.get_by_test_id("consent-banner")
+    banner.get_by_test_id("consent-accept-all").click()
+    expect(banner).to_have_count(0)
+
+
+def cookie(tab: Page, name: str) -> str | None:
+    """The value of one of the app's cookies in this tab's browser context (None when absent)."""
+    return next((c["value"] for c in tab.context.cookies() if c["name"] == name), None)

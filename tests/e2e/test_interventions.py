@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from playwright.sync_api import Page, expect
 
-from tests.e2e.conftest import ConsoleErrors
+from tests.e2e.conftest import ConsoleErrors, accept_all
 from tests.e2e.test_live_recommendations import open_section, read_article_from_listing
 
 
@@ -12,6 +12,7 @@ def test_the_topic_newsletter_offer_is_pushed_live_and_only_once(page: tuple[Pag
     tab, errors = page
     tab.goto("/")
     expect(tab.get_by_test_id("latest")).to_be_visible()
+    accept_all(tab)  # without consent no session attributes exist, so no offer could fire
     open_section(tab, "Culture")
     slugs = tab.locator("[data-testid=article-card][data-category=culture]").evaluate_all(
         "els => els.map(e => e.dataset.slug)"

@@ -7,7 +7,7 @@ import re
 from playwright.sync_api import Page, expect
 
 from media_demo.newsroom import get_corpus
-from tests.e2e.conftest import ConsoleErrors
+from tests.e2e.conftest import ConsoleErrors, accept_all
 
 PANEL_SETTLED = "[data-testid=recommendations-empty], [data-testid=recommendation]"
 
@@ -39,6 +39,8 @@ def test_recommendations_update_live_without_a_reload(page: tuple[Page, ConsoleE
         assert set(cold.evaluate_all("els => els.map(e => e.dataset.kind)")) == {"popular"}
     else:
         expect(tab.get_by_test_id("recommendations-empty")).to_be_visible()
+    accept_all(tab)  # reading builds a profile only with the reader's consent
+    expect(tab.get_by_test_id("consent-note")).to_have_count(0)
     tab.evaluate("window.__sameDocument = true")  # survives only if nothing reloads the page
 
     open_section(tab, "Technology")

@@ -52,7 +52,7 @@ def test_reading_three_articles_of_a_category_personalises_the_api(newsroom: New
     assert meta["last_read"] == last.slug
     assert meta["strategy"] == "personalised"
     assert meta["generated_at"].endswith("Z")
-    assert newsroom.log.counts() == {"good": 7, "bad": 0}  # the consent event and 3 × (page view, article)
+    assert newsroom.log.counts() == {"good": 7, "bad": 0}  # consent, then a page view and an article view each
 
 
 def test_unknown_reader_gets_the_cold_start_answer(newsroom: Newsroom, api_url: str) -> None:
