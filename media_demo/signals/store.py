@@ -24,7 +24,7 @@ from pathlib import Path
 from urllib.parse import quote, quote_plus
 
 import orjson
-from sqlalchemy import Connection, delete, inspect, or_, text
+from sqlalchemy import Connection, Index, delete, inspect, or_, text
 from sqlalchemy import event as sa_event
 from sqlmodel import Field, Session, SQLModel, create_engine, func, select
 
@@ -40,9 +40,12 @@ class EventRow(SQLModel, table=True):
     event_id: str
     event_name: str | None = Field(default=None)
     domain_userid: str | None = Field(default=None, index=True)  # one reader's events (inspector, deletion)
-    user_id: str | None = Field(default=None, index=True)  # a signed-in reader's events on any device (deletion)
+    user_id: str | None = Field(default=None)  # a signed-in reader's events on any device (deletion)
     derived_tstamp: float
     body: bytes
+
+    # Only signed-in readers' events carry a user_id: a partial index costs the other inserts nothing.
+    __table_args__ = (Index("ix_events_user_id", "user_id", sqlite_where=text("user_id IS NOT NULL")),)
 
 
 class BadEventRow(SQLModel, table=True):
