@@ -11,13 +11,17 @@ from media_demo import routes
 from media_demo.api import build_api
 from media_demo.components.layout import PAPER_NAME
 from media_demo.newsroom import get_corpus, get_index, get_newsroom
+from media_demo.pages.account import account_page
 from media_demo.pages.article import article_page
 from media_demo.pages.category import category_page
 from media_demo.pages.home import home_page
 from media_demo.pages.inspector import inspector_page
 from media_demo.pages.not_found import not_found_page
+from media_demo.pages.privacy import privacy_page
+from media_demo.state.account import AccountState
 from media_demo.state.inspector import InspectorState
 from media_demo.state.offer import deliver_interventions
+from media_demo.state.privacy import PrivacyState
 from media_demo.state.reader import ReaderState
 
 
@@ -65,6 +69,18 @@ app.add_page(
     route=routes.INSPECTOR,
     title=f"Your data — {PAPER_NAME}",
     on_load=[ReaderState.visit("Your data"), InspectorState.open],
+)
+app.add_page(
+    privacy_page(corpus),
+    route=routes.PRIVACY,
+    title=f"Your privacy choices — {PAPER_NAME}",
+    on_load=[ReaderState.visit("Privacy"), PrivacyState.open],
+)
+app.add_page(
+    account_page(corpus),
+    route=routes.ACCOUNT,
+    title=f"Account — {PAPER_NAME}",
+    on_load=[ReaderState.visit("Account"), AccountState.open],
 )
 app.add_page(
     not_found_page(corpus),

@@ -5,6 +5,8 @@ from __future__ import annotations
 HOME = "/"
 NOT_FOUND = "404"
 INSPECTOR = "/inspector"
+PRIVACY = "/privacy"
+ACCOUNT = "/account"
 ARTICLE_PREFIX = "/article/"
 CATEGORY_PREFIX = "/category/"
 

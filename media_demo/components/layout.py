@@ -5,10 +5,49 @@ from __future__ import annotations
 import reflex as rx
 
 from media_demo import routes
+from media_demo.components.consent_banner import consent_banner
 from media_demo.components.offer import offer_card
+from media_demo.state.account import AccountState
+from media_demo.state.reader import ReaderState
 
 PAPER_NAME = "The Daily Current"
 TAGLINE = "News that learns what you read"
+
+
+def account_links() -> rx.Component:
+    """ "Sign in", or who is signed in and "Sign out"; nothing until the reader is known (no flash of the wrong one)."""
+    return rx.el.div(
+        rx.cond(
+            ReaderState.consent_known,
+            rx.cond(
+                ReaderState.account_name != "",
+                rx.fragment(
+                    rx.link(
+                        ReaderState.account_name,
+                        href=routes.ACCOUNT,
+                        class_name="account-name",
+                        custom_attrs={"data-testid": "masthead-account"},
+                    ),
+                    rx.el.span("·", class_name="account-sep", aria_hidden="true"),
+                    rx.el.button(
+                        "Sign out",
+                        type="button",
+                        on_click=AccountState.sign_out,
+                        disabled=AccountState.signing_out,
+                        class_name="account-action",
+                        custom_attrs={"data-testid": "masthead-signout"},
+                    ),
+                ),
+                rx.link(
+                    "Sign in",
+                    href=routes.ACCOUNT,
+                    class_name="account-action",
+                    custom_attrs={"data-testid": "masthead-signin"},
+                ),
+            ),
+        ),
+        class_name="masthead-account",
+    )
 
 
 def masthead(categories: tuple[str, ...], active: str = "") -> rx.Component:
@@ -24,7 +63,11 @@ def masthead(categories: tuple[str, ...], active: str = "") -> rx.Component:
         rx.el.div(
             rx.moment(format="dddd, D MMMM YYYY", class_name="masthead-date"),
             rx.link(rx.el.span(PAPER_NAME, class_name="paper-name"), href=routes.HOME, class_name="paper-link"),
-            rx.el.span(TAGLINE, class_name="masthead-tagline"),
+            rx.el.div(
+                account_links(),
+                rx.el.span(TAGLINE, class_name="masthead-tagline"),
+                class_name="masthead-side",
+            ),
             class_name="masthead-top",
         ),
         rx.el.nav(
@@ -41,7 +84,8 @@ def footer() -> rx.Component:
     return rx.el.footer(
         rx.el.p(
             f"{PAPER_NAME} is a demonstration newsroom. Every story, person and place in it is invented; ",
-            "reading is tracked first-party with the Snowplow tracker protocol and never leaves this server.",
+            "with your permission, reading is tracked first-party with the Snowplow tracker protocol and never "
+            "leaves this server.",
         ),
         rx.el.nav(
             rx.link(
@@ -49,6 +93,18 @@ def footer() -> rx.Component:
                 href=routes.INSPECTOR,
                 class_name="footer-link",
                 custom_attrs={"data-testid": "footer-inspector"},
+            ),
+            rx.link(
+                "Privacy",
+                href=routes.PRIVACY,
+                class_name="footer-link",
+                custom_attrs={"data-testid": "footer-privacy"},
+            ),
+            rx.link(
+                "Account",
+                href=routes.ACCOUNT,
+                class_name="footer-link",
+                custom_attrs={"data-testid": "footer-account"},
             ),
             class_name="footer-links",
             aria_label="About you",
@@ -63,5 +119,6 @@ def page_frame(categories: tuple[str, ...], content: rx.Component, active: str =
         rx.el.main(content, class_name="content"),
         footer(),
         offer_card(),
+        consent_banner(),
         class_name="paper",
     )

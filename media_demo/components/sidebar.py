@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import reflex as rx
 
+from media_demo import routes
 from media_demo.state.cards import RecommendationCard, TrendingCard
 from media_demo.state.reader import ReaderState
 
@@ -43,9 +44,30 @@ def _loading() -> rx.Component:
 def _empty() -> rx.Component:
     return rx.el.div(
         rx.el.p("Nothing to recommend yet.", class_name="empty-title"),
-        rx.el.p("Read a story or two and this panel will fill with picks chosen for you, as you read."),
+        rx.cond(
+            ReaderState.allows_behavioural,
+            rx.el.p("Read a story or two and this panel will fill with picks chosen for you, as you read."),
+        ),
         class_name="empty-state",
         custom_attrs={"data-testid": "recommendations-empty"},
+    )
+
+
+def _consent_note() -> rx.Component:
+    """Why the panel ignores the reader's reading, when it is their consent that says so."""
+    return rx.cond(
+        ReaderState.consent_known & ~ReaderState.allows_behavioural,
+        rx.el.p(
+            rx.link(
+                "Turn on personalisation",
+                href=routes.PRIVACY,
+                class_name="consent-note-link",
+                custom_attrs={"data-testid": "consent-note-link"},
+            ),
+            " to get picks from your reading.",
+            class_name="consent-note",
+            custom_attrs={"data-testid": "consent-note"},
+        ),
     )
 
 
@@ -62,6 +84,7 @@ def recommendations_panel() -> rx.Component:
             ),
             _loading(),
         ),
+        _consent_note(),
         class_name="panel recommendations",
         custom_attrs={"data-testid": "recommendations"},
         aria_live="polite",

@@ -39,5 +39,10 @@ class OpenTabs:
     def tokens(self, domain_userid: str) -> list[str]:
         return list(self._tokens.get(domain_userid, ()))
 
+    def forget(self, domain_userid: str) -> None:
+        """A deleted reader: drop their id and the pages their tabs showed."""
+        for token in self._tokens.pop(domain_userid, ()):
+            self._path_of.pop(token, None)
+
 
 OPEN_TABS = OpenTabs()

@@ -31,6 +31,7 @@ from media_demo.signals.interventions import FiredIntervention
 from media_demo.signals.store import BadEventRow
 from media_demo.state.reader import ReaderState
 from media_demo.tracking import ReaderSession, is_domain_userid
+from media_demo.tracking.identity import is_signed_domain_userid
 
 logger = logging.getLogger(__name__)
 
@@ -260,8 +261,9 @@ class InspectorState(rx.State):
         """on_load (after `ReaderState.visit`): show this reader's data now, then keep it live."""
         reader = await self.get_state(ReaderState)
         self._generation = uuid.uuid4().hex
-        if is_domain_userid(reader.domain_userid):
-            snapshot = await asyncio.to_thread(inspect_reader, get_newsroom(), *_who(reader))
+        who = _who(reader)
+        if who[0]:
+            snapshot = await asyncio.to_thread(inspect_reader, get_newsroom(), *who)
             self._show(snapshot)
         # else: a tab's first visit is tracked after a round trip to the browser; the task waits for the id.
         return InspectorState.watch(self._generation)
@@ -320,5 +322,10 @@ class InspectorState(rx.State):
 
 
 def _who(reader: ReaderState) -> tuple[str, str, float | None]:
-    """(domain_userid, session cookie, days since the previous visit) of the tab's reader."""
-    return reader.domain_userid, reader.session, reader._days_away
+    """(domain_userid, session cookie, days since the previous visit) of the tab's reader.
+
+    The id only when this server signed it: an event sent straight to this state,
+    before `visit` has replaced an edited cookie, must not show another reader.
+    """
+    signed = is_signed_domain_userid(reader.domain_userid, reader.duid_signature, get_newsroom().cookie_secret)
+    return (reader.domain_userid if signed else ""), reader.session, reader._days_away

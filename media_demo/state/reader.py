@@ -74,14 +74,18 @@ class ReaderState(rx.State):
         self.duid_signature = sign_domain_userid(self.domain_userid, get_newsroom().cookie_secret)
         self.session = ""
 
+    def _check_signature(self) -> None:
+        """Replace an id cookie this server did not sign (edited, or from before signing)."""
+        if not is_signed_domain_userid(self.domain_userid, self.duid_signature, get_newsroom().cookie_secret):
+            self._issue_reader_id()
+
     def _reader(self) -> Reader:
         """The reader behind this tab, issuing or rotating ids as needed.
 
         An id cookie without our signature (edited, or from before signing) is replaced
         by a new one: a browser can only ever act as the reader it was given.
         """
-        if not is_signed_domain_userid(self.domain_userid, self.duid_signature, get_newsroom().cookie_secret):
-            self._issue_reader_id()
+        self._check_signature()
         account = get_newsroom().accounts.session_account(self.account_token) if self.account_token else None
         self._user_id = account.user_id if account is not None else ""
         self.account_name = account.display_name if account is not None else ""
@@ -212,6 +216,9 @@ class ReaderState(rx.State):
         The first visit of a tab first asks the browser for its referrer and
         time zone, so the first page view carries them and the cold start can use them.
         """
+        # Before anything else in this on_load reads the id (the first visit waits for the browser,
+        # and the page's other on_load handlers run meanwhile): never leave a forged one in place.
+        self._check_signature()
         if self._client_context is None:
             self._pending_visit = [title, article_slug]
             self._landing_query = self.router.url.query

@@ -1,0 +1,130 @@
+"""Reader accounts in the page: sign in, create an account, sign out.
+
+Signing in only stores the session token in the `dc_account` cookie and goes
+home: the next page view then carries the user_id, and that event is what
+links this device to the account (identity stitching works from events).
+Signing out gives the browser a new anonymous id, so whatever is read next
+on a shared computer is not added to the account; the browser's consent
+choice is carried over to the new id so the reader is not asked again.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from typing import Any
+
+import reflex as rx
+
+from media_demo import routes
+from media_demo.accounts import AccountError
+from media_demo.newsroom import get_newsroom
+from media_demo.state.privacy import policy_url
+from media_demo.state.reader import ReaderState
+
+logger = logging.getLogger(__name__)
+
+WRONG_CREDENTIALS = "Wrong email or password."  # never says which of the two was wrong
+MISSING_CREDENTIALS = "Enter your email and password."
+MAX_FIELD = 4096  # longer than any field the account store accepts; refused before any hashing
+
+
+def _field(form_data: Any, name: str) -> str:
+    """One text field of a submitted form; anything else (missing, not text, absurdly long) is empty."""
+    value = form_data.get(name) if isinstance(form_data, dict) else None
+    return value if isinstance(value, str) and len(value) <= MAX_FIELD else ""
+
+
+class AccountState(rx.State):
+    """The account page's forms (errors, busy flags) and the signed-in reader's email."""
+
+    signin_error: str = ""
+    signup_error: str = ""
+    signing_in: bool = False
+    signing_up: bool = False
+    signing_out: bool = False
+    email: str = ""
+
+    async def _sign_in_as(self, user_id: str, display_name: str):
+        """Open a session for this browser; returns the redirect home (or None if the account vanished)."""
+        token = await asyncio.to_thread(get_newsroom().accounts.open_session, user_id)
+        reader_state = await self.get_state(ReaderState)
+        reader_state.account_token = token
+        reader_state.account_name = display_name
+        return rx.redirect(routes.HOME)
+
+    @rx.event
+    async def open(self):
+        """on_load of /account (after `ReaderState.visit`): clear old errors, show who is signed in."""
+        self.signin_error = self.signup_error = ""
+        self.signing_in = self.signing_up = self.signing_out = False
+        reader = (await self.get_state(ReaderState))._current_reader()
+        account = await asyncio.to_thread(get_newsroom().accounts.get, reader.user_id) if reader.user_id else None
+        self.email = account.email if account is not None else ""
+
+    @rx.event
+    async def sign_in(self, form_data: dict[str, Any]):
+        """The sign-in form: check the password, then open a session and go home."""
+        if self.signing_in:
+            return
+        email, password = _field(form_data, "email"), _field(form_data, "password")
+        if not email.strip() or not password:
+            self.signin_error = MISSING_CREDENTIALS
+            return
+        self.signin_error = ""
+        self.signing_in = True
+        yield
+        try:
+            account = await asyncio.to_thread(get_newsroom().accounts.authenticate, email, password)
+            if account is None:
+                self.signin_error = WRONG_CREDENTIALS
+                return
+            self.email = account.email
+            yield await self._sign_in_as(account.user_id, account.display_name)
+        except AccountError as exc:
+            self.signin_error = str(exc)
+        finally:
+            self.signing_in = False
+
+    @rx.event
+    async def sign_up(self, form_data: dict[str, Any]):
+        """The create-account form: create it (the store says what is wrong, if anything), then sign in."""
+        if self.signing_up:
+            return
+        name = _field(form_data, "display_name").strip()
+        email, password = _field(form_data, "email"), _field(form_data, "password")
+        self.signup_error = ""
+        self.signing_up = True
+        yield
+        try:
+            account = await asyncio.to_thread(get_newsroom().accounts.create, email, password, name or None)
+            self.email = account.email
+            yield await self._sign_in_as(account.user_id, account.display_name)
+        except AccountError as exc:
+            self.signup_error = str(exc)
+        finally:
+            self.signing_up = False
+
+    @rx.event
+    async def sign_out(self):
+        """End this browser's session and give it a new anonymous id, keeping its consent choice."""
+        if self.signing_out:
+            return
+        self.signing_out = True
+        room = get_newsroom()
+        reader_state = await self.get_state(ReaderState)
+        try:
+            previous = reader_state._current_reader()
+            consent = room.consent_of(previous.domain_userid)
+            await asyncio.to_thread(room.accounts.close_session, reader_state.account_token)
+            reader_state._reset_identity()
+            if consent is not None:
+                reader = reader_state._current_reader()
+                page = reader_state._current_page("Sign out")
+                url = policy_url(str(self.router.url))
+                await asyncio.to_thread(room.tracker.consent, reader, page, set(consent.scopes), url)
+            await reader_state._refresh_view()
+            await asyncio.to_thread(room.log.flush)
+            self.email = ""
+        finally:
+            self.signing_out = False
