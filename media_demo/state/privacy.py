@@ -46,7 +46,7 @@ DELETED_WORDS = {
     "bad_events": ("rejected tracker request", "rejected tracker requests"),
     "profiles": ("attribute profile", "attribute profiles"),
     "devices": ("linked device", "linked devices"),
-    "accounts": ("account record (your account or a sign-in)", "account records (your account and its sign-ins)"),
+    "accounts": ("account, with its sign-ins", "accounts, with their sign-ins"),
 }
 COOKIES = (USER_COOKIE, SIGNATURE_COOKIE, SESSION_COOKIE, ACCOUNT_COOKIE)
 # Expires the reader's cookies in the browser. Not `rx.remove_cookie`: in Reflex 0.10 each removal
