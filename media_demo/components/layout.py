@@ -113,6 +113,19 @@ def footer() -> rx.Component:
     )
 
 
+def page_header(
+    kicker: str, title: str | rx.Var, standfirst: str, *extra: rx.Component, class_name: str = "page-header"
+) -> rx.Component:
+    """The opening of a page about the reader (account, privacy, their data): kicker, headline, standfirst."""
+    return rx.el.header(
+        rx.el.p(kicker, class_name="kicker"),
+        rx.el.h1(title, class_name="headline"),
+        rx.el.p(standfirst, class_name="standfirst"),
+        *extra,
+        class_name=class_name,
+    )
+
+
 def page_frame(categories: tuple[str, ...], content: rx.Component, active: str = "") -> rx.Component:
     return rx.el.div(
         masthead(categories, active),

@@ -7,7 +7,7 @@ import reflex as rx
 from media_demo import routes
 from media_demo.accounts import MIN_PASSWORD
 from media_demo.articles import Corpus
-from media_demo.components.layout import PAPER_NAME, page_frame
+from media_demo.components.layout import PAPER_NAME, page_frame, page_header
 from media_demo.state.account import AccountState
 from media_demo.state.reader import ReaderState
 
@@ -147,17 +147,10 @@ def account_page(corpus: Corpus) -> rx.Component:
     return page_frame(
         corpus.categories,
         rx.el.div(
-            rx.el.header(
-                rx.el.p("Account", class_name="kicker"),
-                rx.el.h1(
-                    rx.cond(ReaderState.account_name != "", "Your account", f"Sign in to {PAPER_NAME}"),
-                    class_name="headline",
-                ),
-                rx.el.p(
-                    "One account, every device: what you read on your phone shapes the picks on your laptop.",
-                    class_name="standfirst",
-                ),
-                class_name="page-header",
+            page_header(
+                "Account",
+                rx.cond(ReaderState.account_name != "", "Your account", f"Sign in to {PAPER_NAME}"),
+                "One account, every device: what you read on your phone shapes the picks on your laptop.",
             ),
             rx.cond(
                 ReaderState.consent_known,

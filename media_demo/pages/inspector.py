@@ -6,7 +6,7 @@ import reflex as rx
 
 from media_demo.articles import Corpus
 from media_demo.components.inspector import attributes_panel, events_panel, identity, interventions_panel, segment_panel
-from media_demo.components.layout import PAPER_NAME, page_frame
+from media_demo.components.layout import PAPER_NAME, page_frame, page_header
 from media_demo.state.inspector import InspectorState
 
 
@@ -14,15 +14,12 @@ def inspector_page(corpus: Corpus) -> rx.Component:
     return page_frame(
         corpus.categories,
         rx.el.div(
-            rx.el.header(
-                rx.el.p("Your data", class_name="kicker"),
-                rx.el.h1("What we know about you", class_name="headline"),
-                rx.el.p(
-                    f"Everything {PAPER_NAME} has recorded about the reader of this browser, as its attribute "
-                    "engine sees it, updated as you read in any tab. Only this browser can open it: it is "
-                    "keyed by your reader cookie, never by a link.",
-                    class_name="standfirst",
-                ),
+            page_header(
+                "Your data",
+                "What we know about you",
+                f"Everything {PAPER_NAME} has recorded about the reader of this browser, as its attribute "
+                "engine sees it, updated as you read in any tab. Only this browser can open it: it is "
+                "keyed by your reader cookie, never by a link.",
                 identity(),
                 class_name="insp-header",
             ),

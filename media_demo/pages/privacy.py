@@ -6,7 +6,7 @@ import reflex as rx
 
 from media_demo import routes
 from media_demo.articles import Corpus
-from media_demo.components.layout import PAPER_NAME, page_frame
+from media_demo.components.layout import PAPER_NAME, page_frame, page_header
 from media_demo.state.privacy import DeletedCount, PrivacyState
 from media_demo.state.reader import ReaderState
 
@@ -252,15 +252,11 @@ def privacy_page(corpus: Corpus) -> rx.Component:
     return page_frame(
         corpus.categories,
         rx.el.div(
-            rx.el.header(
-                rx.el.p("Privacy", class_name="kicker"),
-                rx.el.h1("Your privacy choices", class_name="headline"),
-                rx.el.p(
-                    f"What {PAPER_NAME} collects, what it is for, and how to change your mind. "
-                    "Every change takes effect at once.",
-                    class_name="standfirst",
-                ),
-                class_name="page-header",
+            page_header(
+                "Privacy",
+                "Your privacy choices",
+                f"What {PAPER_NAME} collects, what it is for, and how to change your mind. "
+                "Every change takes effect at once.",
             ),
             rx.cond(
                 PrivacyState.deleted,
