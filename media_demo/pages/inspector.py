@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import reflex as rx
 
+from media_demo import routes
 from media_demo.articles import Corpus
 from media_demo.components.inspector import attributes_panel, events_panel, identity, interventions_panel, segment_panel
 from media_demo.components.layout import PAPER_NAME, page_frame, page_header
 from media_demo.state.inspector import InspectorState
+from media_demo.state.reader import ReaderState
 
 
 def inspector_page(corpus: Corpus) -> rx.Component:
@@ -22,6 +24,15 @@ def inspector_page(corpus: Corpus) -> rx.Component:
                 "keyed by your reader cookie, never by a link.",
                 identity(),
                 class_name="insp-header",
+            ),
+            rx.cond(
+                ReaderState.consent_known & ~ReaderState.allows_behavioural,
+                rx.el.p(
+                    "Behavioural data is off: what you read is kept without your id and builds no profile. ",
+                    rx.link("Change it on Privacy", href=routes.PRIVACY, class_name="consent-note-link"),
+                    class_name="insp-consent-note",
+                    custom_attrs={"data-testid": "inspector-consent-note"},
+                ),
             ),
             rx.cond(
                 InspectorState.loaded,
