@@ -9,7 +9,7 @@ the event log's job (`store.EventLog`) plus checkpoints of this state
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -19,11 +19,21 @@ from snowplow_signals import StreamAttributeGroup
 from media_demo.signals.aggregations import Aggregation, Counter, make_aggregation
 from media_demo.signals.coerce import coercer
 from media_demo.signals.events import CanonicalEvent
-from media_demo.signals.properties import Getter, Predicate, compile_criteria, compile_property
+from media_demo.signals.properties import (
+    Extractor,
+    Getter,
+    Predicate,
+    Property,
+    compile_criteria,
+    compile_extractor,
+    compile_property,
+    property_key,
+)
 
 EventKey = tuple[str | None, str | None]
 PlanKey = tuple[str | None, str | None, str | None]
 Listener = tuple[int, "CompiledAttribute"]
+Route = tuple[tuple[str, "CompiledGroup", "Plan"], ...]
 
 
 def hashable(value: Any) -> Any:
@@ -44,6 +54,9 @@ class CompiledAttribute:
     default: Any
     coerce: Callable[[Any], Any] | None
     event_versions: dict[EventKey, str | None]
+    # The SDK property behind `value`, and behind `equals`' getter: a plan reads each property once per event.
+    value_property: Property | None = None
+    equals_property: Property | None = None
     # Filled in by __post_init__ for the hot path.
     needs_value: bool = True
     update: Callable[[Any, Any, float], Any] | None = None
@@ -84,14 +97,15 @@ def default_value(attribute: Any) -> Any:
     return None
 
 
-def _single_equality(attribute: Any) -> tuple[str, Getter, str] | None:
+def _single_equality(attribute: Any) -> Any:
+    """The criterion when the criteria are exactly one `property = 'text'`, else None."""
     criteria = attribute.criteria
     if criteria is None or criteria.any or not criteria.all or len(criteria.all) != 1:
         return None
     (criterion,) = criteria.all
     if criterion.operator != "=" or not isinstance(criterion.value, str):
         return None
-    return criterion.property.model_dump_json(), compile_property(criterion.property), criterion.value
+    return criterion
 
 
 def compile_attribute(attribute: Any) -> CompiledAttribute:
@@ -100,59 +114,122 @@ def compile_attribute(attribute: Any) -> CompiledAttribute:
     aggregation = make_aggregation(attribute.aggregation, attribute.time_unit, period)
     if aggregation.needs_value and attribute.property is None:
         raise ValueError(f"attribute {attribute.name!r}: aggregation {attribute.aggregation!r} needs a property")
-    equals = _single_equality(attribute)
+    equality = _single_equality(attribute)
+    prop = equality.property if equality is not None else None
     return CompiledAttribute(
         name=attribute.name,
         aggregation=aggregation,
         value=compile_property(attribute.property) if attribute.property is not None else None,
-        criteria=None if equals else compile_criteria(attribute.criteria),
+        criteria=None if equality else compile_criteria(attribute.criteria),
         default=default_value(attribute),
         coerce=coercer(attribute.type),
         event_versions={(e.vendor, e.name): e.version for e in attribute.events},
-        equals=equals,
+        value_property=attribute.property,
+        equals_property=prop,
+        equals=(property_key(prop), compile_property(prop), equality.value) if equality is not None else None,
     )
 
 
-# What the hot loop needs of one attribute: (slot index, update, value getter, needs a value, is a counter).
-Entry = tuple[int, Callable[[Any, Any, float], Any], Getter | None, bool, bool]
+Update = Callable[[Any, Any, float], Any]
+# What one event does to one entity's states, split by how cheap each kind is:
+# counters (state indexes, incremented inline), attributes that take every event and ignore
+# values ((index, update): counters with a window, time since first/last), and attributes
+# that need a value ((index, update, slot of the value in the plan's extracted values)).
+Work = tuple[tuple[int, ...], tuple[tuple[int, Update], ...], tuple[tuple[int, Update, int], ...]]
+NOTHING: Work = ((), (), ())
 
 
-def _entry(index: int, attribute: CompiledAttribute) -> Entry:
-    counter = isinstance(attribute.aggregation, Counter)
-    return (index, attribute.aggregation.update, attribute.value, attribute.needs_value, counter)
+def _join(a: Work, b: Work) -> Work:
+    return a[0] + b[0], a[1] + b[1], a[2] + b[2]
 
 
 @dataclass(slots=True)
 class Plan:
     """What one kind of event does to a group.
 
-    `fast` entries apply to every such event; `checked` attributes first test
-    their criteria; `switches` pick attributes by the value of one property
-    (criteria of the form `property = 'text'`).
+    `extract` reads, once per event, every property the plan's attributes use
+    (work items and switches refer to those values by slot), so an event pays
+    for each property once, not once per attribute. `fast` work applies to
+    every such event; `checked` attributes first test their criteria;
+    `switches` pick attributes by the value of one property (criteria
+    `property = 'text'`).
+
+    The app's plans have at most one switch and nothing checked: for those,
+    `switch` is the switch's value slot and `switched` maps each value to its
+    work already joined to `fast`, so the hot loop picks one tuple and
+    concatenates nothing. `general` marks the plans that need `select`.
     """
 
-    fast: tuple[Entry, ...]
-    checked: tuple[tuple[CompiledAttribute, Entry], ...]
-    switches: tuple[tuple[Getter, dict[str, tuple[Entry, ...]]], ...]
+    extract: Extractor | None
+    fast: Work
+    checked: tuple[tuple[CompiledAttribute, Work], ...]
+    switches: tuple[tuple[int, dict[str, Work]], ...]
+    switch: int | None = None
+    switched: dict[str, Work] = field(default_factory=dict)
+    general: bool = False
+
+    def __post_init__(self) -> None:
+        if len(self.switches) == 1 and not self.checked:
+            self.switch, table = self.switches[0]
+            self.switched = {value: _join(self.fast, work) for value, work in table.items()}
+        self.general = bool(self.checked or self.switches) and self.switch is None
+
+    @property
+    def empty(self) -> bool:
+        """Whether no attribute listens to this kind of event (the engine then skips the group)."""
+        return self.fast == NOTHING and not (self.checked or self.switches)
+
+    def select(self, event: CanonicalEvent, values: Sequence[Any]) -> Work:
+        """The work that applies to `event`: the fast work, that of attributes whose criteria pass, the switches'."""
+        work = self.fast
+        for attribute, more in self.checked:
+            if attribute.accepts(event):
+                work = _join(work, more)
+        for slot, table in self.switches:
+            selector = values[slot]
+            if selector is not None:
+                more = table.get(selector if selector.__class__ is str else str(selector))
+                if more is not None:
+                    work = _join(work, more)
+        return work
 
 
 def _plan(listeners: list[Listener]) -> Plan:
-    fast: list[Entry] = []
-    checked: list[tuple[CompiledAttribute, Entry]] = []
-    switches: dict[str, tuple[Getter, dict[str, list[Entry]]]] = {}
+    slots: dict[str, int] = {}
+    properties: list[Property] = []
+
+    def slot(prop: Property) -> int:
+        key = property_key(prop)
+        if key not in slots:
+            slots[key] = len(properties)
+            properties.append(prop)
+        return slots[key]
+
+    def work(index: int, attribute: CompiledAttribute) -> Work:
+        aggregation = attribute.aggregation
+        if isinstance(aggregation, Counter):
+            return (index,), (), ()
+        if not aggregation.needs_value or attribute.value_property is None:  # these ignore the value
+            return (), ((index, aggregation.update),), ()
+        return (), (), ((index, aggregation.update, slot(attribute.value_property)),)
+
+    fast = NOTHING
+    checked: list[tuple[CompiledAttribute, Work]] = []
+    switches: dict[str, tuple[int, dict[str, Work]]] = {}
     for index, attribute in listeners:
-        entry = _entry(index, attribute)
-        if attribute.equals is not None:
-            key, getter, expected = attribute.equals
-            switches.setdefault(key, (getter, {}))[1].setdefault(expected, []).append(entry)
+        if attribute.equals is not None and attribute.equals_property is not None:
+            key, _getter, expected = attribute.equals
+            table = switches.setdefault(key, (slot(attribute.equals_property), {}))[1]
+            table[expected] = _join(table.get(expected, NOTHING), work(index, attribute))
         elif attribute.criteria is None:
-            fast.append(entry)
+            fast = _join(fast, work(index, attribute))
         else:
-            checked.append((attribute, entry))
+            checked.append((attribute, work(index, attribute)))
     return Plan(
-        fast=tuple(fast),
+        extract=compile_extractor(properties) if properties else None,
+        fast=fast,
         checked=tuple(checked),
-        switches=tuple((getter, {v: tuple(es) for v, es in table.items()}) for getter, table in switches.values()),
+        switches=tuple(switches.values()),
     )
 
 
@@ -183,6 +260,13 @@ class CompiledGroup:
     def is_expired(self, state: list[Any], now: float) -> bool:
         """Whether the entity's attributes have outlived the group's `ttl`."""
         return self.ttl is not None and now - state[-1] > self.ttl
+
+    def plan_for(self, vendor: str | None, name: str | None, version: str | None) -> Plan:
+        """The plan for an event: its exact version's, else the any-version one, else the every-event one."""
+        plan = self.plans.get((vendor, name, version))
+        if plan is None:
+            plan = self.plans.get((vendor, name, None), self.every_event)
+        return plan
 
 
 def group_id(name: str, version: int) -> str:
@@ -230,6 +314,12 @@ class AttributeEngine:
         self._groups: dict[str, CompiledGroup] = {}
         self._clock = clock
         self.generation = 0  # bumped whenever the set of groups changes
+        # Per kind of event, the (group id, group, plan) of every group that listens to it (see `_route`).
+        self._routes: dict[PlanKey, Route] = {}
+        self._any_version_routes: dict[EventKey, Route] = {}
+        self._every_event_route: Route = ()
+        # event name -> (vendor, version, route) of one exact kind with that name (see `ingest`).
+        self._by_name: dict[str | None, tuple[str | None, str | None, Route]] = {}
         for group in groups:
             self.publish(group)
 
@@ -245,7 +335,35 @@ class AttributeEngine:
             return False
         self._groups[compiled.id] = compiled
         self.generation += 1
+        self._build_routes()
         return True
+
+    def _route(self, vendor: str | None, name: str | None, version: str | None) -> Route:
+        """The groups an event of this kind updates, with their plans; groups with nothing to do are left out."""
+        planned = ((gid, group, group.plan_for(vendor, name, version)) for gid, group in self._groups.items())
+        return tuple(step for step in planned if not step[2].empty)
+
+    def _build_routes(self) -> None:
+        """Resolve every group's plan per kind of event once, when groups change, rather than per event.
+
+        An event whose exact (vendor, name, version) no group names takes its
+        (vendor, name) route, else the every-event route: exactly what each
+        group's `plan_for` would pick.
+        """
+        keys = {key for group in self._groups.values() for key in group.plans}
+        self._routes = {key: self._route(*key) for key in keys}
+        self._any_version_routes = {(vendor, name): self._route(vendor, name, None) for vendor, name, _ in keys}
+        self._every_event_route = self._route(None, None, None)
+        self._by_name = {}
+        for vendor, name, version in sorted(keys, key=lambda key: key[2] is None):  # versioned kinds first
+            self._by_name.setdefault(name, (vendor, version, self._routes[(vendor, name, version)]))
+
+    def _route_of(self, vendor: str | None, name: str | None, version: str | None) -> Route:
+        """The route of any kind of event (what `ingest` falls back to)."""
+        route = self._routes.get((vendor, name, version))
+        if route is None:
+            route = self._any_version_routes.get((vendor, name), self._every_event_route)
+        return route
 
     @property
     def groups(self) -> list[StreamAttributeGroup]:
@@ -254,48 +372,63 @@ class AttributeEngine:
     def ingest(self, event: CanonicalEvent, only: str | None = None) -> list[tuple[str, str]]:
         """Apply one event (to one group when `only` names it); return the (group, entity) pairs changed.
 
-        This is the hot path (every event, every group), so it is written flat.
+        This is the hot path (every event, every group), so it is written flat:
+        one route lookup, then per listening group one extraction of the event's
+        values and a loop over the attributes that apply.
         """
         changed: list[tuple[str, str]] = []
         atomic = event.atomic
-        vendor, name = atomic.get("event_vendor"), atomic.get("event_name")
-        plan_key, any_version = (vendor, name, atomic.get("event_version")), (vendor, name, None)
+        name, vendor, version = atomic.get("event_name"), atomic.get("event_vendor"), atomic.get("event_version")
+        if only is None:
+            # Events arrive with freshly decoded strings, whose hashes are not cached: look up by
+            # the name alone (one hash, not three plus a tuple's) and compare vendor and version.
+            known = self._by_name.get(name)
+            if known is not None and known[0] == vendor and known[1] == version:
+                route = known[2]
+            else:
+                route = self._route_of(vendor, name, version)
+        else:
+            group = self._groups[only]
+            route = ((only, group, group.plan_for(vendor, name, version)),)
         timestamp = event.timestamp
-        groups = self._groups.items() if only is None else [(only, self._groups[only])]
-        for gid, group in groups:
+        for gid, group, plan in route:
             entity = atomic.get(group.key)
             if entity is None:
                 continue
-            plan = group.plans.get(plan_key)
-            if plan is None:
-                plan = group.plans.get(any_version, group.every_event)
-            entries = plan.fast
-            if plan.checked:
-                passed = tuple(entry for attribute, entry in plan.checked if attribute.accepts(event))
-                if passed:
-                    entries = entries + passed
-            for getter, table in plan.switches:
-                selector = getter(event)
-                if selector is not None:
-                    entries = entries + table.get(selector if selector.__class__ is str else str(selector), ())
+            values = () if plan.extract is None else plan.extract(event)
+            if plan.switch is not None:
+                selector = values[plan.switch]
+                if selector is None:
+                    counters, always, valued = plan.fast
+                else:
+                    key = selector if selector.__class__ is str else str(selector)
+                    counters, always, valued = plan.switched.get(key, plan.fast)
+            elif plan.general:
+                counters, always, valued = plan.select(event, values)
+            else:
+                counters, always, valued = plan.fast
             states = None
-            for index, update, getter, needs_value, counter in entries:
-                value = None
-                if getter is not None:
-                    value = getter(event)
-                    if value is None:
-                        if needs_value:
-                            continue
-                    elif value.__class__ is list or value.__class__ is dict:
-                        value = hashable(value)
-                if states is None:
-                    states = group.states.get(entity)
-                    if states is None or (group.ttl is not None and timestamp - states[-1] > group.ttl):
-                        states = group.states[entity] = [None] * len(group.attributes) + [timestamp]
-                if counter:
+            if counters or always:
+                states = group.states.get(entity)
+                if states is None or (group.ttl is not None and timestamp - states[-1] > group.ttl):
+                    states = group.states[entity] = [None] * len(group.attributes) + [timestamp]
+                for index in counters:
                     current = states[index]
                     states[index] = 1 if current is None else current + 1
-                else:
+                if always:  # (each loop is guarded: iterating an empty tuple still allocates an iterator)
+                    for index, update in always:
+                        states[index] = update(states[index], None, timestamp)
+            if valued:
+                for index, update, slot in valued:
+                    value = values[slot]
+                    if value is None:
+                        continue
+                    if value.__class__ is list or value.__class__ is dict:
+                        value = hashable(value)
+                    if states is None:  # (as above: only now is the entity known to change)
+                        states = group.states.get(entity)
+                        if states is None or (group.ttl is not None and timestamp - states[-1] > group.ttl):
+                            states = group.states[entity] = [None] * len(group.attributes) + [timestamp]
                     states[index] = update(states[index], value, timestamp)
             if states is not None:
                 if timestamp > states[-1]:

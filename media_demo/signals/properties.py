@@ -8,7 +8,7 @@ module turns each `AtomicProperty`/`EventProperty`/`EntityProperty` and each
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from snowplow_signals import AtomicProperty, Criteria, EntityProperty, EventProperty
@@ -17,6 +17,9 @@ from media_demo.signals.events import CanonicalEvent
 
 Getter = Callable[[CanonicalEvent], Any]
 Predicate = Callable[[CanonicalEvent], bool]
+Property = AtomicProperty | EventProperty | EntityProperty
+# Every value a plan reads from one event, in a fixed order (see `compile_extractor`).
+Extractor = Callable[[CanonicalEvent], Sequence[Any]]
 PATH_TOKEN = re.compile(r"\.?([A-Za-z0-9_\-]+)|\[(\d+)\]")
 
 
@@ -51,13 +54,90 @@ def _walk(value: Any, steps: tuple[str | int, ...]) -> Any:
     return value
 
 
-def compile_property(prop: AtomicProperty | EventProperty | EntityProperty) -> Getter:
+def property_key(prop: Property) -> str:
+    """Identifies a property across attributes, so an event's value for it is read once."""
+    return prop.model_dump_json()
+
+
+def _event_prefix(prop: EventProperty | EntityProperty) -> str:
+    return f"iglu:{prop.vendor}/{prop.name}/jsonschema/{prop.major_version}-"
+
+
+def compile_extractor(props: Sequence[Property]) -> Extractor:
+    """One function reading every property of `props` from an event: value i is `compile_property(props[i])`.
+
+    The attribute engine calls it once per event and group, instead of one getter per attribute.
+    The shapes the app uses (top-level fields of one self-describing event, or atomic fields) get
+    one call that checks the schema once and makes plain `dict.get` calls: measured with callgrind,
+    `tuple(map(data.get, fields))` costs twice the instructions of the calls written out.
+    """
+    if props and all(isinstance(p, AtomicProperty) for p in props):
+        return _atomic_fields(tuple(p.name for p in props))  # type: ignore[union-attr]
+    if props and all(isinstance(p, EventProperty) for p in props):
+        prefixes = {_event_prefix(p) for p in props}  # type: ignore[arg-type]
+        paths = [parse_path(p.path) for p in props]  # type: ignore[union-attr]
+        if len(prefixes) == 1 and all(len(steps) == 1 for steps in paths):
+            return _event_fields(prefixes.pop(), tuple(steps[0] for steps in paths))
+    getters = tuple(compile_property(p) for p in props)
+    return lambda event: [get(event) for get in getters]
+
+
+def _atomic_fields(names: tuple[str, ...]) -> Extractor:
+    if len(names) == 1:
+        (a,) = names
+        return lambda event: (event.atomic.get(a),)
+    if len(names) == 2:
+        a, b = names
+
+        def two(event: CanonicalEvent) -> Sequence[Any]:
+            atomic = event.atomic
+            return atomic.get(a), atomic.get(b)
+
+        return two
+    return lambda event: tuple(map(event.atomic.get, names))
+
+
+def _event_fields(prefix: str, steps: tuple[str | int, ...]) -> Extractor:
+    """Top-level fields of the self-describing event, when its schema starts with `prefix`."""
+    absent = (None,) * len(steps)
+    if len(steps) == 1:
+        (a,) = steps
+
+        def one(event: CanonicalEvent) -> Sequence[Any]:
+            schema = event.event_schema
+            if schema is None or not schema.startswith(prefix):
+                return absent
+            return (event.event_data.get(a),)  # type: ignore[union-attr]
+
+        return one
+    if len(steps) == 2:
+        a, b = steps
+
+        def two(event: CanonicalEvent) -> Sequence[Any]:
+            schema = event.event_schema
+            if schema is None or not schema.startswith(prefix):
+                return absent
+            data = event.event_data
+            return data.get(a), data.get(b)  # type: ignore[union-attr]
+
+        return two
+
+    def many(event: CanonicalEvent) -> Sequence[Any]:
+        schema = event.event_schema
+        if schema is None or not schema.startswith(prefix):
+            return absent
+        return tuple(map(event.event_data.get, steps))  # type: ignore[union-attr]
+
+    return many
+
+
+def compile_property(prop: Property) -> Getter:
     """A function returning the property's value in an event, or None when absent."""
     if isinstance(prop, AtomicProperty):
         name = prop.name
         return lambda event: event.atomic.get(name)
     steps = parse_path(prop.path)
-    prefix = f"iglu:{prop.vendor}/{prop.name}/jsonschema/{prop.major_version}-"
+    prefix = _event_prefix(prop)
     if isinstance(prop, EventProperty):
         if len(steps) == 1:
             (step,) = steps
