@@ -134,8 +134,9 @@ Update = Callable[[Any, Any, float], Any]
 # What one event does to one entity's states, split by how cheap each kind is:
 # counters (state indexes, incremented inline), attributes that take every event and ignore
 # values ((index, update): counters with a window, time since first/last), and attributes
-# that need a value ((index, update, slot of the value in the plan's extracted values)).
-Work = tuple[tuple[int, ...], tuple[tuple[int, Update], ...], tuple[tuple[int, Update, int], ...]]
+# that need a value ((index, update, update for an in-order event, slot of the value in the
+# plan's extracted values); see `Aggregation.update_in_order`).
+Work = tuple[tuple[int, ...], tuple[tuple[int, Update], ...], tuple[tuple[int, Update, Update, int], ...]]
 NOTHING: Work = ((), (), ())
 
 
@@ -211,7 +212,8 @@ def _plan(listeners: list[Listener]) -> Plan:
             return (index,), (), ()
         if not aggregation.needs_value or attribute.value_property is None:  # these ignore the value
             return (), ((index, aggregation.update),), ()
-        return (), (), ((index, aggregation.update, slot(attribute.value_property)),)
+        in_order = aggregation.update_in_order or aggregation.update
+        return (), (), ((index, aggregation.update, in_order, slot(attribute.value_property)),)
 
     fast = NOTHING
     checked: list[tuple[CompiledAttribute, Work]] = []
@@ -249,9 +251,11 @@ class CompiledGroup:
     ttl: float | None
     states: dict[str, list[Any]] = field(default_factory=dict)
     index_of: dict[str, int] = field(default_factory=dict)
+    readers: tuple[Reader, ...] = ()
 
     def __post_init__(self) -> None:
         self.index_of = {a.name: i for i, a in enumerate(self.attributes)}
+        self.readers = tuple(_reader(i, a) for i, a in enumerate(self.attributes))
 
     @property
     def id(self) -> str:
@@ -267,6 +271,17 @@ class CompiledGroup:
         if plan is None:
             plan = self.plans.get((vendor, name, None), self.every_event)
         return plan
+
+
+# What `get_attributes` needs of one attribute: (name, state index, `aggregation.result` or None when that
+# returns the state itself, coercion or None, default); `CompiledAttribute.value_of` written out.
+Reader = tuple[str, int, Callable[[Any, float], Any] | None, Callable[[Any], Any] | None, Any]
+
+
+def _reader(index: int, attribute: CompiledAttribute) -> Reader:
+    result = attribute.aggregation.result
+    identity = type(attribute.aggregation).result is Aggregation.result  # returns the state (counters, sums...)
+    return attribute.name, index, None if identity else result, attribute.coerce, attribute.default
 
 
 def group_id(name: str, version: int) -> str:
@@ -407,10 +422,12 @@ class AttributeEngine:
                 counters, always, valued = plan.select(event, values)
             else:
                 counters, always, valued = plan.fast
-            states = None
-            if counters or always:
-                states = group.states.get(entity)
-                if states is None or (group.ttl is not None and timestamp - states[-1] > group.ttl):
+            states = group.states.get(entity)
+            if states is not None and group.ttl is not None and timestamp - states[-1] > group.ttl:
+                states = None  # expired: the entity starts afresh if this event changes it
+            touched = counters or always  # (truthy when an attribute of the entity changes)
+            if touched:
+                if states is None:
                     states = group.states[entity] = [None] * len(group.attributes) + [timestamp]
                 for index in counters:
                     current = states[index]
@@ -419,20 +436,26 @@ class AttributeEngine:
                     for index, update in always:
                         states[index] = update(states[index], None, timestamp)
             if valued:
-                for index, update, slot in valued:
+                # No state holds a time later than the entity's last event (`states[-1]`; counters leave
+                # it alone), so an event at or after it is in order for every attribute, as is any event
+                # for an entity without states.
+                in_order = states is None or timestamp >= states[-1]
+                for index, update, update_in_order, slot in valued:
                     value = values[slot]
                     if value is None:
                         continue
                     if value.__class__ is list or value.__class__ is dict:
                         value = hashable(value)
-                    if states is None:  # (as above: only now is the entity known to change)
-                        states = group.states.get(entity)
-                        if states is None or (group.ttl is not None and timestamp - states[-1] > group.ttl):
-                            states = group.states[entity] = [None] * len(group.attributes) + [timestamp]
-                    states[index] = update(states[index], value, timestamp)
-            if states is not None:
-                if timestamp > states[-1]:
-                    states[-1] = timestamp
+                    if states is None:  # only now is the entity known to change
+                        states = group.states[entity] = [None] * len(group.attributes) + [timestamp]
+                    touched = True
+                    if in_order:
+                        states[index] = update_in_order(states[index], value, timestamp)
+                    else:
+                        states[index] = update(states[index], value, timestamp)
+            if touched:
+                if timestamp > states[-1]:  # type: ignore[index]
+                    states[-1] = timestamp  # type: ignore[index]
                 changed.append((gid, entity))
         return changed
 
@@ -456,11 +479,23 @@ class AttributeEngine:
         states = group.states.get(entity)
         if states is not None and group.is_expired(states, now):
             states = None
-        return {
-            a.name: a.value_of(None if states is None else states[i], now)
-            for i, a in enumerate(group.attributes)
-            if wanted is None or a.name in wanted
-        }
+        values: dict[str, Any] = {}
+        # `value_of` per attribute, written out: this is the read path of every API request.
+        for attribute, index, result, coerce, default in group.readers:
+            if wanted is not None and attribute not in wanted:
+                continue
+            value = None if states is None else states[index]
+            if value is None:
+                value = default
+            else:
+                if result is not None:
+                    value = result(value, now)
+                if value is None:
+                    value = default
+                elif coerce is not None:
+                    value = coerce(value)
+            values[attribute] = value
+        return values
 
     def merged_attributes(
         self, name: str, entities: Iterable[str], version: int | None = None, attributes: Iterable[str] | None = None

@@ -15,9 +15,12 @@ import json
 import logging
 import math
 import re
+import weakref
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, cast, get_args
 
+import orjson
 from pydantic import BaseModel, ValidationError
 from snowplow_signals import AtomicProperty, Service, StreamAttributeGroup
 from snowplow_signals.models import GetAttributeGroupAttributesRequest, GetServiceAttributesRequest
@@ -46,6 +49,12 @@ PREFIX = "/api/v1"
 MAX_BODY_BYTES = 1_000_000
 MAX_IDENTIFIERS = 1_000
 QUALIFIED_NAME = re.compile(r"^(?P<group>[A-Za-z0-9_]+)_v(?P<version>[0-9]+):(?P<attribute>[A-Za-z0-9_]+)$")
+# The SDK model's `QualifiedAttributeName` pattern, for `fullmatch` (pydantic's `$` is the end of the text only).
+SDK_QUALIFIED_NAME = re.compile(r"[A-Za-z0-9_]+_v[0-9]+:[A-Za-z0-9_]+")
+MAX_ATTRIBUTE_KEYS = 100  # the SDK model's `AttributeKeyIdentifiers` takes 1 to 100 keys
+MAX_CACHED_SELECTIONS = 256
+# Anything orjson would render otherwise than json_safe + json.dumps goes to `default` (none): TypeError.
+ORJSON_PLAIN = orjson.OPT_PASSTHROUGH_DATETIME | orjson.OPT_PASSTHROUGH_DATACLASS | orjson.OPT_PASSTHROUGH_SUBCLASS
 ATOMIC_FIELDS = frozenset(get_args(AtomicProperty.model_fields["name"].annotation))
 Params = Mapping[str, str]
 Handler = Callable[["Newsroom", Params, bytes], Response]
@@ -360,9 +369,19 @@ def _servable_group(room: Newsroom, name: str, version: int) -> StreamAttributeG
     return group
 
 
-def _selection(room: Newsroom, request: BaseModel) -> list[tuple[StreamAttributeGroup, list[str]]]:
+@dataclass(frozen=True, slots=True)
+class OnlineRequest:
+    """A get-online-attributes request, validated: `service` or `attributes` (qualified names), per key the ids."""
+
+    service: str | None
+    attributes: tuple[str, ...]
+    keys: dict[str, list[str]]
+    full_names: bool
+
+
+def _selection(room: Newsroom, request: OnlineRequest) -> list[tuple[StreamAttributeGroup, list[str]]]:
     """The groups and attribute names asked for, in the order asked."""
-    if isinstance(request, GetServiceAttributesRequest):
+    if request.service is not None:
         service = cast(Service | None, room.signals_registry.get("service", request.service))
         if service is None:
             raise ApiError(404, f"unknown service {request.service!r}")
@@ -373,10 +392,14 @@ def _selection(room: Newsroom, request: BaseModel) -> list[tuple[StreamAttribute
             group = _servable_group(room, link.name, link.version or 1)
             chosen.append((group, [a.name for a in group.attributes]))
         return chosen
+    cache = _builtin_selections(room)
+    cached = cache.get(request.attributes)
+    if cached is not None:
+        return cached
     wanted: dict[tuple[str, int], list[str]] = {}
-    for qualified in cast(GetAttributeGroupAttributesRequest, request).attributes:
-        match = QUALIFIED_NAME.match(qualified.root)
-        assert match is not None  # the SDK model checked the pattern
+    for qualified in request.attributes:
+        match = QUALIFIED_NAME.match(qualified)
+        assert match is not None  # validated against the SDK model's pattern
         names = wanted.setdefault((match["group"], int(match["version"])), [])
         if match["attribute"] not in names:
             names.append(match["attribute"])
@@ -388,10 +411,43 @@ def _selection(room: Newsroom, request: BaseModel) -> list[tuple[StreamAttribute
         if unknown:
             raise ApiError(404, f"attribute group {name} v{version} has no attribute(s) {unknown}")
         chosen.append((group, names))
+    if all(group.name in room.signals_registry.builtin_groups for group, _ in chosen):
+        if len(cache) >= MAX_CACHED_SELECTIONS:  # the keys come from clients: keep the cache bounded
+            cache.clear()
+        cache[request.attributes] = chosen
     return chosen
 
 
-def _online_request(document: Any) -> GetServiceAttributesRequest | GetAttributeGroupAttributesRequest:
+class _SelectionCache:
+    """Resolved `attributes` lists, for as long as the engine's groups and the built-in names are unchanged."""
+
+    __slots__ = ("builtin", "generation", "selections")
+
+    def __init__(self, generation: int, builtin: frozenset[str]) -> None:
+        self.generation, self.builtin = generation, builtin
+        self.selections: dict[tuple[str, ...], list[tuple[StreamAttributeGroup, list[str]]]] = {}
+
+
+_selection_caches: weakref.WeakKeyDictionary[Any, _SelectionCache] = weakref.WeakKeyDictionary()
+
+
+def _builtin_selections(room: Newsroom) -> dict[tuple[str, ...], list[tuple[StreamAttributeGroup, list[str]]]]:
+    """The selections cached for this room's engine.
+
+    Only selections of built-in groups are kept: those resolve from the engine's
+    groups alone (`_find_group` never reads the registry for a built-in name), so
+    they stay right until `engine.generation` moves. Stored groups can be
+    unpublished or deleted through the registry and are resolved every time.
+    """
+    engine, builtin = room.engine, room.signals_registry.builtin_groups
+    cache = _selection_caches.get(engine)
+    if cache is None or cache.generation != engine.generation or cache.builtin is not builtin:
+        cache = _selection_caches[engine] = _SelectionCache(engine.generation, builtin)
+    return cache.selections
+
+
+def _model_request(document: Any) -> OnlineRequest:
+    """Any request body, validated by the SDK's request models (their error messages on failure)."""
     if not isinstance(document, dict):
         raise ApiError(422, "the body must be a JSON object")
     if "entities" in document and "attribute_keys" not in document:  # the field's name in SDKs before 0.4
@@ -408,7 +464,72 @@ def _online_request(document: Any) -> GetServiceAttributesRequest | GetAttribute
         raise ApiError(422, "attribute_keys must map an attribute key to identifiers, e.g. {'domain_userid': [id]}")
     if sum(len(ids) for ids in keys.values()) > MAX_IDENTIFIERS:
         raise ApiError(422, f"at most {MAX_IDENTIFIERS} identifiers per request")
-    return request
+    if isinstance(request, GetServiceAttributesRequest):
+        return OnlineRequest(request.service, (), keys, bool(request.full_attribute_names))
+    attributes = tuple(q.root for q in request.attributes)
+    return OnlineRequest(None, attributes, keys, bool(request.full_attribute_names))
+
+
+def _plain_request(document: Any) -> OnlineRequest | None:
+    """The request when it has exactly the shape the SDK sends, checked by hand; None for anything else.
+
+    Building the SDK's pydantic models is most of a request's cost. Only input
+    the models certainly accept unchanged passes here: plain lists of strings,
+    qualified names matching the models' pattern, at most 100 attribute keys,
+    `full_attribute_names` true, false or null. Everything else (errors, and
+    the shapes pydantic would coerce) goes through `_model_request`, so every
+    answer, error message and status code is the same as before.
+    """
+    if document.__class__ is not dict:
+        return None
+    keys = document.get("attribute_keys")
+    if keys.__class__ is not dict or not 0 < len(keys) <= MAX_ATTRIBUTE_KEYS:
+        return None
+    identifiers = 0
+    for ids in keys.values():
+        if ids.__class__ is not list or any(i.__class__ is not str for i in ids):
+            return None
+        identifiers += len(ids)
+    if identifiers > MAX_IDENTIFIERS:
+        return None
+    full_names = document.get("full_attribute_names", False)
+    if full_names is not True and full_names is not False and full_names is not None:
+        return None
+    if "service" in document:
+        service = document["service"]
+        if "attributes" in document or service.__class__ is not str:
+            return None
+        return OnlineRequest(service, (), keys, bool(full_names))
+    attributes = document.get("attributes")
+    if attributes.__class__ is not list or any(q.__class__ is not str for q in attributes):
+        return None
+    qualified_names = tuple(attributes)
+    if qualified_names not in _matched_names:  # (a client asks for the same list every time: match it once)
+        if not all(SDK_QUALIFIED_NAME.fullmatch(q) for q in qualified_names):
+            return None
+        if len(_matched_names) >= MAX_CACHED_SELECTIONS:
+            _matched_names.clear()
+        _matched_names.add(qualified_names)
+    return OnlineRequest(None, qualified_names, keys, bool(full_names))
+
+
+_matched_names: set[tuple[str, ...]] = set()  # attribute lists whose every name matches the SDK's pattern
+
+
+def _online_request(body: bytes) -> OnlineRequest:
+    """Parse and validate a body: orjson and `_plain_request` for the SDK's shapes, else the stdlib and pydantic.
+
+    Whatever the fast path declines is parsed again by `_body_json`, exactly as
+    before: orjson refuses some JSON the stdlib takes (UTF-16, a BOM, 1e999) and
+    reads integers over 64 bits as floats, and neither may change an answer.
+    """
+    try:
+        request = _plain_request(orjson.loads(body))
+    except orjson.JSONDecodeError:
+        request = None
+    if request is not None:
+        return request
+    return _model_request(_body_json(body))
 
 
 def _readable_by(key_name: str) -> tuple[str, ...]:
@@ -419,10 +540,9 @@ def _readable_by(key_name: str) -> tuple[str, ...]:
 
 def online_attributes(room: Newsroom, _params: Params, body: bytes) -> Response:
     """`{"<key>": [ids], "<attribute>": [value per id], ...}`: the SDK takes the first of each list."""
-    request = _online_request(_body_json(body))
+    request = _online_request(body)
     selection = _selection(room, request)
-    full_names = bool(request.full_attribute_names)
-    keys = request.attribute_keys.root or {}
+    keys = request.keys
     answer: dict[str, list[Any]] = {}
     for key_name, identifiers in keys.items():
         keyed = [(group, names) for group, names in selection if group.attribute_key.name in _readable_by(key_name)]
@@ -440,14 +560,29 @@ def online_attributes(room: Newsroom, _params: Params, body: bytes) -> Response:
                         for i in identifiers
                     ]
             for name in names:
-                column = f"{group_id(group.name, version)}:{name}" if full_names else name
+                column = f"{group_id(group.name, version)}:{name}" if request.full_names else name
                 if column in answer:
                     raise ApiError(422, f"attribute name {column!r} appears twice; ask with full_attribute_names=true")
-                answer[column] = [json_safe(row[name]) for row in rows]
+                answer[column] = [row[name] for row in rows]
     if not answer:
         group_keys = sorted({g.attribute_key.name or "" for g, _ in selection})
         raise ApiError(422, f"none of the attribute keys {sorted(keys)} keys the groups asked for ({group_keys})")
-    return _ok(answer)
+    return _json(answer)
+
+
+def _json(document: dict[str, Any]) -> Response:
+    """`_ok(json_safe(document))`, rendered by orjson when it can (a third of the stdlib's cost).
+
+    orjson writes NaN and infinities as null, as `json_safe` does. Values it
+    would render differently from `json_safe` + `json.dumps` (sets, non-string
+    keys, subclasses, datetimes, integers over 64 bits) make it raise, and
+    those documents take the original path.
+    """
+    try:
+        content = orjson.dumps(document, option=ORJSON_PLAIN)
+    except TypeError:
+        return _ok(json_safe(document))
+    return Response(content, media_type="application/json")
 
 
 # --- routing ----------------------------------------------------------------------------------------------------
@@ -489,6 +624,8 @@ def signals_routes(newsroom: Callable[[], Newsroom]) -> list[Route]:
 
     groups = "/registry/attribute_groups"
     return [
+        # First: the hot read path, so routing does not try every registry pattern before it (no other overlaps it).
+        route("/get-online-attributes", {"POST": online_attributes}),
         *collection(groups, {"GET": list_groups, "POST": create_group}),
         route(groups + "/{name}", {"GET": get_group}),
         route(groups + "/{name}/versions/{version}", {"GET": get_group, "PUT": update_group, "DELETE": delete_group}),
@@ -508,6 +645,5 @@ def signals_routes(newsroom: Callable[[], Newsroom]) -> list[Route]:
             "/registry/attribute_keys/{name}",
             {"GET": getter("attribute_key"), "PUT": updater("attribute_key"), "DELETE": deleter("attribute_key")},
         ),
-        route("/get-online-attributes", {"POST": online_attributes}),
         route("/{path:path}", {m: unknown for m in ("GET", "POST", "PUT", "DELETE", "PATCH")}),
     ]

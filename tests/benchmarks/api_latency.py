@@ -2,20 +2,26 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import gc
 import importlib.util
 import json
+import os
 import random
 import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, TypeVar
 
+import granian
 import httpx
 import orjson
+import psutil
 import uvicorn
 from snowplow_signals import StreamAttributeGroup
 from starlette.applications import Starlette
@@ -29,9 +35,10 @@ from media_demo.settings import PROJECT_ROOT
 from media_demo.signals.definitions import READER_GROUP
 from media_demo.signals.engine import group_id
 from media_demo.signals.signals_api import online_attributes
+from tests.benchmarks import served
 from tests.benchmarks.common import BENCH_TOKEN, bench_settings, latency_line, reader_ids, reader_visits
 from tests.benchmarks.loadgen import LoadConfig, LoadResult
-from tests.integration.conftest import serve
+from tests.integration.conftest import free_port, serve
 
 ONLINE_READERS = 10_000
 ONLINE_CALLS = 20_000
@@ -43,6 +50,10 @@ HTTP_WARMUP_SECONDS = 1.0
 HTTP_TARGET_MS = 5.0
 ONLINE_PATH = "/api/v1/get-online-attributes"
 CONSTANT_PATH = "/bench/constant"
+BODY_CONSTANT_PATH = "/bench/body-then-constant"
+# What Reflex 0.10 passes to granian in production (plus a quiet log); everything else is granian's default.
+GRANIAN_ARGS = ("--interface", "asgi", "--factory", "--workers", "1", "--host", "127.0.0.1", "--log-level", "warning")
+GRANIAN_START_SECONDS = 120.0  # the worker loads the newsroom's readers before it answers
 
 T = TypeVar("T")
 
@@ -111,15 +122,36 @@ def bench_online_in_process(room: Newsroom, readers: list[str]) -> None:
     print("   the timer itself costs ~0.1 µs per sample)")
 
 
-def bench_app(room: Newsroom, constant: bytes) -> Starlette:
-    """The app's API, plus a trivial route answering `constant` (both behind one `Mount`)."""
+def bench_app(room: Newsroom, constant: bytes, pauses: GcPauses | None = None) -> Starlette:
+    """The app's API, plus a trivial route answering `constant` (both behind one `Mount`).
+
+    With `pauses`, `GET /bench/stats` answers (and restarts) the garbage collections
+    recorded in the serving process, and names its event loop: what the benchmark
+    cannot see from outside a server running in another process.
+    """
 
     async def constant_json(_request: Request) -> Response:
         return Response(constant, media_type="application/json")
 
+    async def body_then_constant(request: Request) -> Response:
+        await request.body()
+        return Response(constant, media_type="application/json")
+
+    async def stats(_request: Request) -> Response:
+        loop = type(asyncio.get_running_loop())
+        document = {"gc": pauses.take() if pauses else None, "loop": f"{loop.__module__}.{loop.__qualname__}"}
+        return Response(orjson.dumps(document), media_type="application/json")
+
     return Starlette(
         routes=[
-            Mount("/bench", routes=[Route("/constant", constant_json, methods=["POST"])]),
+            Mount(
+                "/bench",
+                routes=[
+                    Route("/constant", constant_json, methods=["POST"]),
+                    Route("/body-then-constant", body_then_constant, methods=["POST"]),
+                    Route("/stats", stats, methods=["GET"]),
+                ],
+            ),
             Mount("", app=build_api(lambda: room)),
         ]
     )
@@ -179,6 +211,12 @@ class GcPauses:
             f"gen 0-1 ×{len(young)} (longest {max(young, default=0):.0f} ms)"
         )
 
+    def take(self) -> str:
+        """The summary so far, then start counting afresh."""
+        summary = self.summary()
+        self.pauses = {0: [], 1: [], 2: []}
+        return summary
+
 
 @dataclass
 class Run:
@@ -186,17 +224,20 @@ class Run:
 
     result: LoadResult
     cpu_us_per_request: float
-    gc: GcPauses
+    gc: str
+
+
+def _per_request(cpu_seconds: float) -> float:
+    return cpu_seconds / round(HTTP_RATE * (HTTP_SECONDS + HTTP_WARMUP_SECONDS)) * 1e6
 
 
 def measured_load(url: str, bodies: list[str]) -> Run:
-    """`load`, with this process's CPU time and garbage collections recorded around it."""
+    """`load` against a server in this process, with this process's CPU time and garbage collections around it."""
     with GcPauses() as pauses:
         cpu = time.process_time()
         result = load(url, bodies)
         cpu = time.process_time() - cpu
-    requests = round(HTTP_RATE * (HTTP_SECONDS + HTTP_WARMUP_SECONDS))
-    return Run(result, cpu / requests * 1e6, pauses)
+    return Run(result, _per_request(cpu), pauses.summary())
 
 
 def _report(label: str, run: Run) -> None:
@@ -207,37 +248,128 @@ def _report(label: str, run: Run) -> None:
     if result["latencies_ms"]:
         print(latency_line("    latency from due time", result["latencies_ms"]))
     print(latency_line("    generator send lag   ", result["send_lag_ms"]))
-    print(f"    server process: {run.cpu_us_per_request:,.0f} µs CPU/request; {run.gc.summary()}")
+    print(f"    server process: {run.cpu_us_per_request:,.0f} µs CPU/request; {run.gc}")
 
 
-def bench_online_http(room: Newsroom, readers: list[str]) -> None:
-    """`POST /api/v1/get-online-attributes` at a fixed rate over loopback, beside a constant-JSON route."""
+def _check(base: str, bodies: list[str], constant: bytes) -> None:
+    """Every route answers `constant` to the first body, before any load."""
+    for path in (ONLINE_PATH, CONSTANT_PATH, BODY_CONSTANT_PATH):
+        check = httpx.post(base + path, content=bodies[0], headers={"Authorization": f"Bearer {BENCH_TOKEN}"})
+        if check.status_code != 200 or check.content != constant:
+            raise RuntimeError(f"{path} answered {check.status_code}: {check.text[:300]}")
+
+
+def _tree_cpu(process: psutil.Process) -> float:
+    """User + system CPU seconds of a process and its children (granian's supervisor and its worker)."""
+    total = 0.0
+    for each in [process, *process.children(recursive=True)]:
+        with contextlib.suppress(psutil.NoSuchProcess):
+            times = each.cpu_times()
+            total += times.user + times.system
+    return total
+
+
+@contextlib.contextmanager
+def granian_server(folder: str, constant: bytes) -> Iterator[tuple[str, psutil.Process]]:
+    """`python -m granian` serving `served:app` (the loaded newsroom rebuilt in the worker) on a free port.
+
+    The settings are Reflex's (`reflex.utils.exec.run_granian_backend_prod`): an ASGI
+    factory, one worker, granian's defaults for everything else (HTTP auto, websockets
+    on, event loop `auto`). Yields the base URL and the granian process.
+    """
+    port = free_port()
+    constant_file = Path(folder) / "constant.json"
+    constant_file.write_bytes(constant)
+    environment = {**os.environ, served.FOLDER: str(Path(folder) / "served"), served.CONSTANT: str(constant_file)}
+    command = [sys.executable, "-m", "granian", *GRANIAN_ARGS, "--port", str(port), "tests.benchmarks.served:app"]
+    log = (Path(folder) / "granian.log").open("w+")
+    process = subprocess.Popen(command, cwd=PROJECT_ROOT, env=environment, stdout=log, stderr=subprocess.STDOUT)
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + GRANIAN_START_SECONDS
+        while True:
+            with contextlib.suppress(httpx.HTTPError):
+                if httpx.get(base + "/bench/stats", timeout=1).status_code == 200:
+                    break
+            if process.poll() is not None or time.monotonic() > deadline:
+                log.seek(0)
+                raise RuntimeError(f"granian did not start (exit {process.poll()}):\n{log.read()[-3000:]}")
+            time.sleep(0.2)
+        yield base, psutil.Process(process.pid)
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+        log.close()
+
+
+def granian_load(base: str, server: psutil.Process, path: str, bodies: list[str]) -> Run:
+    """`load` against the granian server: its process tree's CPU time, and the worker's own GC record."""
+    httpx.get(base + "/bench/stats")  # restart the worker's GC record
+    cpu = _tree_cpu(server)
+    result = load(base + path, bodies)
+    cpu = _tree_cpu(server) - cpu
+    return Run(result, _per_request(cpu), httpx.get(base + "/bench/stats").json()["gc"])
+
+
+def _load_header() -> str:
+    return (
+        f"  open loop: {HTTP_RATE:.0f} req/s for {HTTP_SECONDS:.0f} s after a {HTTP_WARMUP_SECONDS:.0f} s "
+        "warm-up, from a minimal asyncio HTTP/1.1 keep-alive client in another process; "
+        f"target p99 < {HTTP_TARGET_MS:.0f} ms"
+    )
+
+
+def bench_online_http(room: Newsroom, readers: list[str], folder: str) -> None:
+    """`POST /api/v1/get-online-attributes` at a fixed rate over loopback, beside a constant-JSON route.
+
+    Served by granian in its own process, as Reflex serves the backend (gunicorn is
+    not installed, so `reflex.utils.exec.should_use_granian()` is true). With
+    `BENCH_UVICORN=1`, also by uvicorn in a thread of this process, the earlier setup.
+    """
     group = reader_group(room)
     rng = random.Random(24)
     count = round(HTTP_RATE * (HTTP_SECONDS + HTTP_WARMUP_SECONDS))
     bodies = [request_body(group, rng.choice(readers)).decode() for _ in range(count)]
     constant = bytes(online_attributes(room, {}, bodies[0].encode()).body)
+    with granian_server(folder, constant) as (base, server):
+        _check(base, bodies, constant)
+        loop = httpx.get(base + "/bench/stats").json()["loop"]
+        baseline = granian_load(base, server, CONSTANT_PATH, bodies)
+        body_baseline = granian_load(base, server, BODY_CONSTANT_PATH, bodies)
+        online = granian_load(base, server, ONLINE_PATH, bodies)
+    print(
+        f"\n## get-online-attributes over HTTP (127.0.0.1; granian {granian.__version__} in its own process, as "
+        f"Reflex runs the backend: {' '.join(GRANIAN_ARGS)}; event loop {loop}; {len(readers):,} readers loaded)"
+    )
+    print(_load_header())
+    _report(f"POST {ONLINE_PATH} ", online)
+    _report(f"baseline, POST {CONSTANT_PATH}", baseline)
+    _report(f"baseline 2, POST {BODY_CONSTANT_PATH}", body_baseline)
+    print("  (the baselines return the same response bytes as a constant: no auth, parsing or engine; the second")
+    print("   first reads the request body, which under granian's ASGI is an await resolved from its Rust runtime;")
+    print("   CPU/request is granian's whole process tree, supervisor and worker, over the run and its warm-up)")
+    if os.environ.get("BENCH_UVICORN"):
+        bench_online_uvicorn(room, readers, bodies, constant)
+
+
+def bench_online_uvicorn(room: Newsroom, readers: list[str], bodies: list[str], constant: bytes) -> None:
+    """The same load against uvicorn (h11) in a thread of this process: the setup before granian, for comparison."""
     with serve(bench_app(room, constant)) as base:
-        for path in (ONLINE_PATH, CONSTANT_PATH):  # both answer, before any load
-            check = httpx.post(base + path, content=bodies[0], headers={"Authorization": f"Bearer {BENCH_TOKEN}"})
-            if check.status_code != 200 or check.content != constant:
-                raise RuntimeError(f"{path} answered {check.status_code}: {check.text[:300]}")
+        _check(base, bodies, constant)
         baseline = measured_load(base + CONSTANT_PATH, bodies)
         online = measured_load(base + ONLINE_PATH, bodies)
     http = "httptools" if importlib.util.find_spec("httptools") else "h11"
-    loop = "uvloop" if importlib.util.find_spec("uvloop") else "asyncio"
     print(
-        f"\n## get-online-attributes over HTTP (127.0.0.1, uvicorn {uvicorn.__version__} in a thread, 1 worker, "
-        f"{http}, {loop} loop; {len(readers):,} readers loaded)"
+        f"\n## (comparison) the same over uvicorn {uvicorn.__version__} in a thread of this process, 1 worker, {http}, "
+        "asyncio loop: not what the app runs on"
     )
-    print(
-        f"  open loop: {HTTP_RATE:.0f} req/s for {HTTP_SECONDS:.0f} s after a {HTTP_WARMUP_SECONDS:.0f} s "
-        "warm-up, from a minimal asyncio HTTP/1.1 keep-alive client in another process; "
-        f"target p99 < {HTTP_TARGET_MS:.0f} ms"
-    )
+    print(_load_header())
     _report(f"POST {ONLINE_PATH} ", online)
     _report(f"baseline, POST {CONSTANT_PATH}", baseline)
-    print("  (the baseline returns the same response bytes as a constant: no auth, threadpool, parsing or engine)")
 
 
 def bench_online_attributes() -> None:
@@ -246,6 +378,6 @@ def bench_online_attributes() -> None:
         room, readers = loaded_newsroom(folder)
         try:
             bench_online_in_process(room, readers)
-            bench_online_http(room, readers)
+            bench_online_http(room, readers, folder)
         finally:
             room.close()

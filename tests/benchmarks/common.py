@@ -16,7 +16,7 @@ from typing import Any
 from media_demo.newsroom import get_corpus
 from media_demo.settings import Settings
 from media_demo.signals import CanonicalEvent
-from media_demo.signals.definitions import ARTICLE_SCHEMA
+from media_demo.signals.definitions import ARTICLE_SCHEMA, category_read_count
 from tests.factories import article_view, page_view
 
 BENCH_TOKEN = "bench-token"  # a fixed Signals API token: no generated-token file, no log line
@@ -118,6 +118,20 @@ class PlainDictProfiles:
             p["categories_read"].pop(data["category"], None)
             p["categories_read"][data["category"]] = event.timestamp
             p["category_counts"][data["category"]] += 1
+
+    def attributes(self, user: str) -> dict[str, Any]:
+        """The reader's attributes as the engine names them (read after the timed run, to check both agree)."""
+        p = self.profiles[user]
+        counts = p["category_counts"]
+        return {
+            "page_view_count": p["page_view_count"],
+            "article_read_count": p["article_read_count"],
+            "articles_read": list(p["articles_read"]),
+            "article_last_read": None if p["last"] is None else p["last"][1],
+            "categories_read": list(p["categories_read"]),
+            "most_read_category": max(counts, key=counts.__getitem__) if counts else None,
+            **{category_read_count(c): counts.get(c, 0) for c in sorted(set(self.categories))},
+        }
 
 
 def rate(fn: Callable[[CanonicalEvent], Any], events: Sequence[CanonicalEvent]) -> float:
