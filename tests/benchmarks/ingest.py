@@ -16,6 +16,7 @@ from sqlalchemy import event as sa_event
 from media_demo.newsroom import Newsroom, get_corpus, get_index
 from media_demo.signals import AttributeEngine, CanonicalEvent, EventLog
 from media_demo.signals.definitions import READER_GROUP, reader_profile_group
+from media_demo.signals.store import MAX_BATCH, SEGMENT_BITS
 from media_demo.tracking import Page, Reader, new_domain_userid, touch_session
 from tests.benchmarks.common import PlainDictProfiles, bench_settings, rate, synthetic_events
 
@@ -28,7 +29,11 @@ COLLECT_READERS = 400  # ~8.5k tracker payloads through Newsroom.collect
 NEWSROOM_SECONDS = 5.0  # the Newsroom paths stop after this long, so `make bench` stays bounded
 DURABLE_TARGET = 50_000
 T = TypeVar("T")
-INSERT = "INSERT INTO events (event_id, event_name, domain_userid, derived_tstamp, body) VALUES (?, ?, ?, ?, ?)"
+GROWN_LOG = 1_000_000  # events already in the log for the "growing log" lines
+INSERT = (
+    "INSERT INTO events (seq, segment, event_id, event_name, domain_userid, user_id, derived_tstamp, body) "
+    "VALUES (?, ?, ?, ?, ?, ?, ?, ?)"
+)
 
 
 def bench_ingest() -> None:
@@ -62,10 +67,35 @@ def same_attributes(engine: AttributeEngine, baseline: PlainDictProfiles) -> int
     return len(baseline.profiles)
 
 
-def _row(event: CanonicalEvent) -> tuple[Any, ...]:
-    """The `events` row EventLog writes for one event."""
-    atomic = event.atomic
-    return event.event_id, atomic.get("event_name"), atomic.get("domain_userid"), event.timestamp, event.to_json()
+def _rows(events: Sequence[CanonicalEvent], first_seq: int = 1) -> list[tuple[Any, ...]]:
+    """The `events` rows EventLog writes for these events, numbered from `first_seq`."""
+    rows = []
+    for seq, event in enumerate(events, start=first_seq):
+        atomic = event.atomic
+        name, reader, user = atomic.get("event_name"), atomic.get("domain_userid"), atomic.get("user_id")
+        rows.append((seq, seq >> SEGMENT_BITS, event.event_id, name, reader, user, event.timestamp, event.to_json()))
+    return rows
+
+
+def _renumbered(rows: list[tuple[Any, ...]], offset: int) -> list[tuple[Any, ...]]:
+    return [(row[0] + offset, (row[0] + offset) >> SEGMENT_BITS, *row[2:]) for row in rows]
+
+
+def grown_log(path: Path, events: Sequence[CanonicalEvent], plain_index: bool = False) -> None:
+    """A log already holding `GROWN_LOG` events (these events again and again, new seqs), by plain executemany.
+
+    With `plain_index`, the reader is indexed the way earlier versions did (`domain_userid`
+    alone) instead of by (segment, reader): for the comparison line only; EventLog would migrate it.
+    """
+    connection = _sqlite(path)
+    if plain_index:
+        connection.execute("DROP INDEX ix_events_segment_reader")
+        connection.execute("CREATE INDEX ix_events_domain_userid ON events (domain_userid)")
+    rows = _rows(events)
+    for offset in range(0, GROWN_LOG, len(rows)):
+        with connection:
+            connection.executemany(INSERT, _renumbered(rows, offset)[: GROWN_LOG - offset])
+    connection.close()
 
 
 def _sqlite(path: Path) -> sqlite3.Connection:
@@ -101,8 +131,8 @@ def commit_per_event(path: Path, events: Sequence[CanonicalEvent]) -> float:
     """Baseline: plain sqlite3, same table and rows, one transaction per event."""
     connection = _sqlite(path)
     start = time.perf_counter()
-    for event in events:
-        connection.execute(INSERT, _row(event))
+    for row in _rows(events):
+        connection.execute(INSERT, row)
         connection.commit()
     elapsed = time.perf_counter() - start
     connection.close()
@@ -114,7 +144,22 @@ def one_transaction(path: Path, events: Sequence[CanonicalEvent]) -> float:
     connection = _sqlite(path)
     start = time.perf_counter()
     with connection:
-        connection.executemany(INSERT, [_row(event) for event in events])
+        connection.executemany(INSERT, _rows(events))
+    elapsed = time.perf_counter() - start
+    connection.close()
+    return len(events) / elapsed
+
+
+def batched_into_grown_log(path: Path, events: Sequence[CanonicalEvent]) -> float:
+    """sqlite3 `executemany` after the grown log's rows, a commit per `MAX_BATCH` rows (a busy writer's batches)."""
+    connection = sqlite3.connect(path)
+    connection.execute("PRAGMA journal_mode=WAL")
+    connection.execute("PRAGMA synchronous=NORMAL")
+    rows = _rows(events, connection.execute("SELECT max(seq) FROM events").fetchone()[0] + 1)
+    start = time.perf_counter()
+    for first in range(0, len(rows), MAX_BATCH):
+        with connection:
+            connection.executemany(INSERT, rows[first : first + MAX_BATCH])
     elapsed = time.perf_counter() - start
     connection.close()
     return len(events) / elapsed
@@ -211,6 +256,11 @@ def bench_durable_ingest() -> None:
         grouped, commits = max(runs)
         per_event = commit_per_event(Path(folder) / "per_event.db", events[:PER_EVENT_COMMITS])
         ceiling = one_transaction(Path(folder) / "one_transaction.db", events)
+        grown_log(Path(folder) / "grown.db", events)
+        grown, grown_commits = group_commit(Path(folder) / "grown.db", events)
+        segmented = batched_into_grown_log(Path(folder) / "grown.db", events)
+        grown_log(Path(folder) / "plain.db", events, plain_index=True)
+        plain = batched_into_grown_log(Path(folder) / "plain.db", events)
         with_engine, applied = engine_and_log(folder, events)
         collected, payloads, made, counts = full_collect(folder)
     print(
@@ -223,6 +273,11 @@ def bench_durable_ingest() -> None:
     print(_line("baseline, sqlite3, one commit per event", per_event, f"{PER_EVENT_COMMITS:,} events"))
     print(f"  {'ratio group commit / per-event commit':<42}{grouped / per_event:>10.2f}")
     print(_line("ceiling, sqlite3 executemany, 1 commit", ceiling, "same rows; no SQLAlchemy, no writer thread"))
+    print(f"  into a log already holding {GROWN_LOG:,} events:")
+    print(_line("EventLog.append + group commit (flush)", grown, f"committed; {grown_commits} commits"))
+    note = f"sqlite3 executemany, a commit per {MAX_BATCH:,} rows"
+    print(_line("reader index by (segment, reader)", segmented, note))
+    print(_line("earlier schema, reader index alone", plain, note + ": what segments avoid"))
     note = f"Newsroom._apply (every app group, interventions) + append; {applied:,} events"
     print(_line("engine ingest + log append, committed", with_engine, note))
     print(

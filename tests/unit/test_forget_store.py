@@ -12,6 +12,7 @@ import orjson
 import pytest
 from sqlmodel import Session, select
 
+from media_demo.signals import store
 from media_demo.signals.checkpoint import Checkpoints, StateRow
 from media_demo.signals.events import BadEvent
 from media_demo.signals.hll import EXACT_LIMIT, HyperLogLog, _hash
@@ -185,7 +186,7 @@ def test_seqs_are_not_reused_after_the_newest_events_are_forgotten(db: Path) -> 
         reopened.close()
 
 
-def test_user_id_column_is_added_to_an_old_database(db: Path) -> None:
+def test_an_old_database_gets_user_id_segments_and_the_segmented_indexes(db: Path) -> None:
     events = [page_view("d1", 1.0, user_id="u-1"), page_view("d2", 2.0)]
     with sqlite3.connect(db) as connection:
         connection.execute(
@@ -201,10 +202,10 @@ def test_user_id_column_is_added_to_an_old_database(db: Path) -> None:
     log = EventLog(f"sqlite:///{db}", flush_interval=0.01)
     try:
         with log.engine.connect() as connection:
-            rows = connection.exec_driver_sql("SELECT domain_userid, user_id FROM events ORDER BY seq").all()
+            rows = connection.exec_driver_sql("SELECT domain_userid, user_id, segment FROM events ORDER BY seq").all()
             indexes = {row[1] for row in connection.exec_driver_sql("PRAGMA index_list(events)")}
-        assert [tuple(r) for r in rows] == [("d1", "u-1"), ("d2", None)]
-        assert "ix_events_user_id" in indexes
+        assert [tuple(r) for r in rows] == [("d1", "u-1", 0), ("d2", None, 0)]
+        assert indexes == {"ix_events_segment_reader", "ix_events_segment_user"}  # the old index is gone
         log.append(page_view("d3", 3.0, user_id="u-1"))
         assert log.position()[1] == 3
         assert log.forget([], ["u-1"]) == {"events": 2, "bad_events": 0}
@@ -274,3 +275,60 @@ def test_hll_loads_the_old_dump_of_raw_values() -> None:
     assert state == {_hash("reader-1"), _hash("reader-2"), _hash(3), _hash(None)}
     assert HyperLogLog.count(HyperLogLog.add(state, "reader-1")) == 4  # a value seen before is not new
     assert HyperLogLog.count(HyperLogLog.add(state, "reader-5")) == 5
+
+
+def test_reader_lookups_and_deletes_cover_every_segment(db: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """With 4 seqs per segment, one reader's events span many segments: all are found, newest first, and deleted."""
+    monkeypatch.setattr(store, "SEGMENT_BITS", 2)
+    log = EventLog(f"sqlite:///{db}", flush_interval=0.01)
+    try:
+        for i in range(30):
+            log.append(page_view("a" if i % 3 == 0 else "b", float(i), user_id="u-a" if i % 3 == 0 else None))
+        log.flush()
+        with log.engine.connect() as connection:
+            segments = connection.exec_driver_sql("SELECT DISTINCT segment FROM events ORDER BY 1").scalars().all()
+        assert segments == list(range(8))  # seqs 1..30
+        assert [e.timestamp for e in log.reader_events("a", limit=4)] == [27.0, 24.0, 21.0, 18.0]
+        assert len(log.reader_events("a", limit=50)) == 10
+        assert log.forget([], ["u-a"]) == {"events": 10, "bad_events": 0}
+        assert log.reader_events("a") == []
+        assert log.delete_events("b") == 20
+        assert log.counts()["good"] == 0
+    finally:
+        log.close()
+
+
+@pytest.mark.parametrize(
+    "query",
+    [
+        "SELECT body FROM events WHERE segment = 0 AND domain_userid = 'a' ORDER BY seq DESC LIMIT 5",
+        "DELETE FROM events WHERE segment IN (0, 1) AND domain_userid IN ('a', 'b')",
+        "DELETE FROM events WHERE segment IN (0, 1) AND user_id IN ('u-a', 'u-b')",
+    ],
+)
+def test_reader_queries_search_the_segmented_indexes(log: EventLog, query: str) -> None:
+    """The shapes of `reader_events`, `forget` and `delete_events`: an index search, never a scan of the log."""
+    with log.engine.connect() as connection:
+        plan = " ".join(row[-1] for row in connection.exec_driver_sql(f"EXPLAIN QUERY PLAN {query}"))
+    assert "SEARCH events USING INDEX ix_events_segment_" in plan, plan
+
+
+def test_the_checkpoint_thread_moves_committed_pages_into_the_database_file(
+    db: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Commits leave checkpointing to the log's own thread (auto-checkpoint is off): it must still happen."""
+    monkeypatch.setattr(store, "CHECKPOINT_BYTES", 20_000)
+    log = EventLog(f"sqlite:///{db}", flush_interval=0.01)
+    try:
+        with log.engine.connect() as connection:
+            assert connection.exec_driver_sql("PRAGMA wal_autocheckpoint").scalar() == 0
+        empty = db.stat().st_size
+        for i in range(300):
+            log.append(page_view(f"reader-{i}", float(i), page_title="x" * 200))
+        log.flush()
+        deadline = time.monotonic() + 10
+        while db.stat().st_size == empty and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert db.stat().st_size > empty + 60_000  # the rows reached the file itself, not only the WAL
+    finally:
+        log.close()
