@@ -99,6 +99,8 @@ def _body_json(body: bytes) -> Any:
         return json.loads(body, parse_constant=_no_constant)
     except (ValueError, UnicodeDecodeError) as exc:
         raise ApiError(422, f"the request body is not valid JSON: {exc}") from exc
+    except RecursionError as exc:  # (the stdlib parser recurses once per level)
+        raise ApiError(422, "the request body is nested too deeply") from exc
 
 
 def _parse(kind: Kind, body: bytes) -> Any:
@@ -521,7 +523,9 @@ def _online_request(body: bytes) -> OnlineRequest:
 
     Whatever the fast path declines is parsed again by `_body_json`, exactly as
     before: orjson refuses some JSON the stdlib takes (UTF-16, a BOM, 1e999) and
-    reads integers over 64 bits as floats, and neither may change an answer.
+    reads integers over 64 bits as floats, and neither may change an answer. One
+    difference remains: orjson reads JSON nested to 1,023 levels, the stdlib gives up
+    near 1,000 (a 422), so such a body in a field the fast path ignores is answered.
     """
     try:
         request = _plain_request(orjson.loads(body))
