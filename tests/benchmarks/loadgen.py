@@ -42,6 +42,7 @@ class LoadResult(TypedDict):
     ok: int
     errors: dict[str, int]
     latencies_ms: list[float]
+    from_send_ms: list[float]  # the same requests' latency from when the generator got to send them
     send_lag_ms: list[float]
     elapsed_s: float
     connections: int
@@ -160,6 +161,7 @@ async def run(config: LoadConfig) -> LoadResult:
         "ok": sum(1 for _, _, problem in measured if not problem),
         "errors": dict(Counter(problem for _, _, problem in measured if problem)),
         "latencies_ms": [latency * 1000 for latency, _, problem in measured if not problem],
+        "from_send_ms": [(latency - lag) * 1000 for latency, lag, problem in measured if not problem],
         "send_lag_ms": [lag * 1000 for _, lag, _ in measured],
         "elapsed_s": elapsed,
         "connections": client.opened,

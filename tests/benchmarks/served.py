@@ -9,6 +9,7 @@ the file named by `BENCH_SERVED_CONSTANT`.
 
 from __future__ import annotations
 
+import gc
 import os
 from pathlib import Path
 
@@ -25,5 +26,6 @@ def app() -> Starlette:
     folder = Path(os.environ[FOLDER])
     folder.mkdir(parents=True, exist_ok=True)
     room, _readers = loaded_newsroom(str(folder))
+    gc.freeze()  # as `get_newsroom` does once the app's newsroom is loaded
     pauses = GcPauses().__enter__()  # for the worker's lifetime: `GET /bench/stats` reads and restarts it
     return bench_app(room, Path(os.environ[CONSTANT]).read_bytes(), pauses)
