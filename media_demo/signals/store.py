@@ -104,8 +104,6 @@ SQLITE_TIME = "%Y-%m-%d %H:%M:%S.%f"  # how SQLAlchemy stores a DateTime in SQLi
 IN_CHUNK = 500  # ids per `IN (...)` list, well under SQLite's limit on bound parameters
 MAX_SEQ = "max_seq"
 SEGMENT_BITS = 16  # 65,536 seqs per segment: its part of the reader index stays a few MB
-# Indexes of earlier versions, replaced by the segmented ones above.
-OLD_INDEXES = ("ix_events_domain_userid", "ix_events_user_id")
 # Fields read from the stored JSON body; CAST because SQLite 3.45+ reads a BLOB argument as JSONB.
 _SESSION_ID = "json_extract(CAST(body AS TEXT), '$.atomic.domain_sessionid')"
 _USER_ID = "json_extract(CAST(body AS TEXT), '$.atomic.user_id')"
@@ -192,11 +190,13 @@ class EventLog:
 
     def _migrate(self) -> None:
         """Bring a database made by an earlier version up to date: the `user_id` column (filled from
-        the bodies), the `segment` column, and the segmented reader indexes in place of the old ones."""
+        the bodies), the `segment` column, and exactly the indexes of `EventRow`. Earlier versions
+        indexed `domain_userid`, `user_id`, `event_id` and `event_name` on their own: each made
+        every insert touch a random page of an index as large as the log, so they go."""
         columns = {c["name"] for c in inspect(self.engine).get_columns("events")}
-        indexes = {i["name"] for i in inspect(self.engine).get_indexes("events")}
+        indexes = {i["name"] for i in inspect(self.engine).get_indexes("events")}  # (not SQLite's own)
         wanted = {i.name for i in EventRow.__table__.indexes}
-        if {"user_id", "segment"} <= columns and wanted <= indexes and not indexes & set(OLD_INDEXES):
+        if {"user_id", "segment"} <= columns and indexes == wanted:
             return
         with self.engine.begin() as connection:
             if "user_id" not in columns:
@@ -205,8 +205,8 @@ class EventLog:
             if "segment" not in columns:
                 connection.exec_driver_sql("ALTER TABLE events ADD COLUMN segment INTEGER NOT NULL DEFAULT 0")
                 connection.exec_driver_sql(f"UPDATE events SET segment = seq >> {SEGMENT_BITS}")
-            for name in OLD_INDEXES:
-                connection.exec_driver_sql(f"DROP INDEX IF EXISTS {name}")
+            for name in sorted(indexes - wanted):
+                connection.exec_driver_sql(f'DROP INDEX IF EXISTS "{name}"')
             for index in EventRow.__table__.indexes:
                 index.create(connection, checkfirst=True)
         logger.info("event log: migrated the events table (user_id, segment, segmented reader indexes)")

@@ -40,7 +40,7 @@ from media_demo.signals.signals_api import online_attributes
 from tests.benchmarks import served
 from tests.benchmarks.common import BENCH_TOKEN, bench_settings, latency_line, percentile, reader_ids, reader_visits
 from tests.benchmarks.loadgen import LoadConfig, LoadResult
-from tests.integration.conftest import free_port, serve
+from tests.integration.conftest import free_port, serve, stop
 
 ONLINE_READERS = 10_000
 ONLINE_CALLS = 20_000
@@ -327,12 +327,7 @@ def granian_server(folder: str, constant: bytes) -> Iterator[tuple[str, psutil.P
             time.sleep(0.2)
         yield base, psutil.Process(process.pid)
     finally:
-        process.terminate()
-        try:
-            process.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
+        stop(process, timeout=15)
         log.close()
 
 

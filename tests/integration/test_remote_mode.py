@@ -30,7 +30,7 @@ from media_demo.settings import PROJECT_ROOT, Settings
 from media_demo.signals.definitions import READER_GROUP, category_read_count, reader_profile_group
 from media_demo.signals.remote import RemoteAttributes
 from media_demo.tracking import Page, Reader, new_domain_userid, touch_session
-from tests.integration.conftest import eventually, free_port, grant, serve
+from tests.integration.conftest import eventually, free_port, grant, serve, stop
 
 TOKEN = "remote-token-" + uuid.uuid4().hex
 SERVER = """
@@ -73,12 +73,7 @@ def remote_server(tmp_path: Path) -> Iterator[str]:
             time.sleep(0.1)
         yield url
     finally:
-        process.terminate()
-        try:
-            process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
+        stop(process)
         output.close()
 
 

@@ -193,7 +193,8 @@ def test_an_old_database_gets_user_id_segments_and_the_segmented_indexes(db: Pat
             "CREATE TABLE events (seq INTEGER NOT NULL PRIMARY KEY, event_id VARCHAR NOT NULL, event_name VARCHAR, "
             "domain_userid VARCHAR, derived_tstamp FLOAT NOT NULL, body BLOB NOT NULL)"
         )
-        connection.execute("CREATE INDEX ix_events_domain_userid ON events (domain_userid)")
+        for column in ("domain_userid", "event_id", "event_name"):  # as versions before the segments did
+            connection.execute(f"CREATE INDEX ix_events_{column} ON events ({column})")
         connection.executemany(
             "INSERT INTO events (event_id, event_name, domain_userid, derived_tstamp, body) VALUES (?, ?, ?, ?, ?)",
             [(e.event_id, "page_view", e.atomic["domain_userid"], e.timestamp, e.to_json()) for e in events],
@@ -205,7 +206,7 @@ def test_an_old_database_gets_user_id_segments_and_the_segmented_indexes(db: Pat
             rows = connection.exec_driver_sql("SELECT domain_userid, user_id, segment FROM events ORDER BY seq").all()
             indexes = {row[1] for row in connection.exec_driver_sql("PRAGMA index_list(events)")}
         assert [tuple(r) for r in rows] == [("d1", "u-1", 0), ("d2", None, 0)]
-        assert indexes == {"ix_events_segment_reader", "ix_events_segment_user"}  # the old index is gone
+        assert indexes == {"ix_events_segment_reader", "ix_events_segment_user"}  # the old indexes are gone
         log.append(page_view("d3", 3.0, user_id="u-1"))
         assert log.position()[1] == 3
         assert log.forget([], ["u-1"]) == {"events": 2, "bad_events": 0}
