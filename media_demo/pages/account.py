@@ -53,6 +53,17 @@ def _error(form: str, error: rx.Var[str]) -> rx.Component:
     )
 
 
+def _submit(form: str, label: str, busy_label: str, busy: rx.Var[bool]) -> rx.Component:
+    """A form's submit button: says what is happening and cannot be pressed twice while it happens."""
+    return rx.el.button(
+        rx.cond(busy, busy_label, label),
+        type="submit",
+        disabled=busy,
+        class_name="btn btn-solid btn-wide",
+        custom_attrs={"data-testid": f"{form}-submit"},
+    )
+
+
 def _sign_in() -> rx.Component:
     error = AccountState.signin_error
     return rx.el.form(
@@ -61,13 +72,7 @@ def _sign_in() -> rx.Component:
         _field("signin", "email", "Email", "email", "email", error),
         _field("signin", "password", "Password", "password", "current-password", error),
         _error("signin", error),
-        rx.el.button(
-            rx.cond(AccountState.signing_in, "Signing in…", "Sign in"),
-            type="submit",
-            disabled=AccountState.signing_in,
-            class_name="btn btn-solid btn-wide",
-            custom_attrs={"data-testid": "signin-submit"},
-        ),
+        _submit("signin", "Sign in", "Signing in…", AccountState.signing_in),
         on_submit=AccountState.sign_in,
         class_name="account-form",
         aria_busy=AccountState.signing_in,
@@ -101,13 +106,7 @@ def _sign_up() -> rx.Component:
             hint=f"At least {MIN_PASSWORD} characters.",
         ),
         _error("signup", error),
-        rx.el.button(
-            rx.cond(AccountState.signing_up, "Creating your account…", "Create account"),
-            type="submit",
-            disabled=AccountState.signing_up,
-            class_name="btn btn-solid btn-wide",
-            custom_attrs={"data-testid": "signup-submit"},
-        ),
+        _submit("signup", "Create account", "Creating your account…", AccountState.signing_up),
         on_submit=AccountState.sign_up,
         class_name="account-form",
         aria_busy=AccountState.signing_up,

@@ -132,7 +132,7 @@ def _spellings(identifier: str) -> set[str]:
     } - {""}
 
 
-def _rows(batch: Sequence[tuple[int, CanonicalEvent | BadEvent]]) -> tuple[list[tuple], list[tuple]]:
+def log_rows(batch: Sequence[tuple[int, CanonicalEvent | BadEvent]]) -> tuple[list[tuple], list[tuple]]:
     """The `events` rows of the good events and the `bad_events` rows of the bad ones, in order."""
     good, bad = [], []
     for seq, event in batch:
@@ -362,7 +362,7 @@ class EventLog:
             cursor = connection.connection.cursor()  # the driver's executemany: no per-row work in SQLAlchemy
             try:
                 for start in range(0, len(batch), INSERT_CHUNK):
-                    good, bad = _rows(batch[start : start + INSERT_CHUNK])
+                    good, bad = log_rows(batch[start : start + INSERT_CHUNK])
                     if good:
                         cursor.executemany(self._insert_event, good)
                     if bad:

@@ -16,7 +16,7 @@ from sqlalchemy import event as sa_event
 from media_demo.newsroom import Newsroom, get_corpus, get_index
 from media_demo.signals import AttributeEngine, CanonicalEvent, EventLog
 from media_demo.signals.definitions import READER_GROUP, reader_profile_group
-from media_demo.signals.store import MAX_BATCH, SEGMENT_BITS
+from media_demo.signals.store import MAX_BATCH, SEGMENT_BITS, log_rows
 from media_demo.tracking import Page, Reader, new_domain_userid, touch_session
 from tests.benchmarks.common import PlainDictProfiles, bench_settings, rate, synthetic_events
 
@@ -69,12 +69,7 @@ def same_attributes(engine: AttributeEngine, baseline: PlainDictProfiles) -> int
 
 def _rows(events: Sequence[CanonicalEvent], first_seq: int = 1) -> list[tuple[Any, ...]]:
     """The `events` rows EventLog writes for these events, numbered from `first_seq`."""
-    rows = []
-    for seq, event in enumerate(events, start=first_seq):
-        atomic = event.atomic
-        name, reader, user = atomic.get("event_name"), atomic.get("domain_userid"), atomic.get("user_id")
-        rows.append((seq, seq >> SEGMENT_BITS, event.event_id, name, reader, user, event.timestamp, event.to_json()))
-    return rows
+    return log_rows(list(enumerate(events, start=first_seq)))[0]
 
 
 def _renumbered(rows: list[tuple[Any, ...]], offset: int) -> list[tuple[Any, ...]]:
