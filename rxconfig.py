@@ -19,8 +19,15 @@ os.environ.setdefault("REFLEX_HOT_RELOAD_EXCLUDE_PATHS", os.pathsep.join(str(_RO
 import reflex as rx  # noqa: E402
 from reflex.plugins.sitemap import SitemapPlugin  # noqa: E402
 
+# Tab states live in memory (one process: nothing per tab on disk, expired an hour after a tab's last
+# event), or in Redis when REFLEX_REDIS_URL is set (several workers). Never on disk: `.states/` files
+# are listed on every write (slow as tabs accumulate) and outlive a reader's deletion. media_demo.state.tabs
+# refuses the disk manager at start-up.
+STATE_MANAGER_MODE = "redis" if os.environ.get("REFLEX_REDIS_URL") else "memory"
+
 config = rx.Config(
     app_name="media_demo",
+    state_manager_mode=STATE_MANAGER_MODE,
     telemetry_enabled=False,
     show_built_with_reflex=False,
     plugins=[

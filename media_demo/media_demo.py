@@ -23,6 +23,8 @@ from media_demo.state.inspector import InspectorState
 from media_demo.state.offer import deliver_interventions
 from media_demo.state.privacy import PrivacyState
 from media_demo.state.reader import ReaderState
+from media_demo.state.tabs import keep_tabs
+from media_demo.websocket_privacy import without_websocket_cookies
 
 
 @contextlib.asynccontextmanager
@@ -35,9 +37,10 @@ async def newsroom_lifespan() -> AsyncIterator[None]:
 
 app = rx.App(
     stylesheets=["/styles.css"],
-    api_transformer=build_api(get_newsroom),
+    api_transformer=[build_api(get_newsroom), without_websocket_cookies],
 )
 app.register_lifespan_task(newsroom_lifespan)
+app.register_lifespan_task(keep_tabs)
 app.register_lifespan_task(deliver_interventions, app=app)
 
 corpus = get_corpus()

@@ -110,6 +110,7 @@ class Newsroom:
         self._install_published_interventions()
         self._restoring = False
         self._dirty: dict[str, set[str]] = {}
+        self._forget_listeners: list[Callable[[frozenset[str], frozenset[str]], None]] = []
         self.checkpoints = Checkpoints(self.log.engine)
         self.replayed = self._restore()
         self._stop = threading.Event()
@@ -254,7 +255,21 @@ class Newsroom:
                     self._reader_watchers.pop(device, None)
         self.checkpoint()  # rewrite the checkpoint's extra state without them
         self.log.scrub()
+        for callback in tuple(self._forget_listeners):
+            try:
+                callback(frozenset(devices), frozenset(users))
+            except Exception:  # one listener's failure must not undo or hide the deletion
+                logger.exception("a listener for forgotten readers failed")
         return {**deleted, "profiles": profiles, "devices": len(devices), "accounts": accounts}
+
+    def on_forget(self, callback: Callable[[frozenset[str], frozenset[str]], None]) -> Callable[[], None]:
+        """Call `callback(domain_userids, user_ids)` after each deletion; returns the unsubscribe function.
+
+        For what the newsroom does not hold itself (the UI's per-tab state). The callback runs in
+        the deleting thread: it must only hand the ids over, never block.
+        """
+        self._forget_listeners.append(callback)
+        return lambda: self._forget_listeners.remove(callback) if callback in self._forget_listeners else None
 
     def _suppressed(self, name: str, target_key: str, target_id: str) -> bool:
         """A reader who dismissed an intervention, or saw it as often as its cap allows, is left alone.

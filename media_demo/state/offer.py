@@ -13,6 +13,7 @@ from media_demo.signals.definitions import AUDIENCE_CHANGED
 from media_demo.signals.interventions import FiredIntervention
 from media_demo.state.clients import OPEN_TABS
 from media_demo.state.reader import ReaderState
+from media_demo.state.tabs import connected_tokens
 from media_demo.tracking import Page
 
 logger = logging.getLogger(__name__)
@@ -77,14 +78,20 @@ async def _push_offer(app: rx.App, fired: FiredIntervention, room: Newsroom) -> 
     offer = offer_for(fired, room)
     if offer is None:
         return
+    connected = connected_tokens(app)
     for token in OPEN_TABS.tokens(fired.target_id):
+        if token not in connected:  # closed since: nothing to push to (prune drops it)
+            continue
         async with app.modify_state(rx.BaseStateToken(ident=token, cls=OfferState)) as state:
             await (await state.get_state(OfferState)).show(offer)
 
 
 async def _push_audience(app: rx.App, fired: FiredIntervention) -> None:
     readers = int(fired.attributes.get("readers_now") or 0)
+    connected = connected_tokens(app)
     for token in OPEN_TABS.showing(fired.target_id):
+        if token not in connected:
+            continue
         async with app.modify_state(rx.BaseStateToken(ident=token, cls=ReaderState)) as state:
             (await state.get_state(ReaderState)).others_here = max(0, readers - 1)
 

@@ -23,8 +23,8 @@ from media_demo import routes
 from media_demo.newsroom import get_newsroom
 from media_demo.signals.consent import BEHAVIOURAL, CONTEXTUAL
 from media_demo.state.clients import OPEN_TABS
-from media_demo.state.inspector import InspectorState
 from media_demo.state.reader import ACCOUNT_COOKIE, ReaderState
+from media_demo.state.tabs import wipe_tab
 from media_demo.tracking.identity import SESSION_COOKIE, SIGNATURE_COOKIE, USER_COOKIE
 
 logger = logging.getLogger(__name__)
@@ -262,8 +262,8 @@ class PrivacyState(rx.State):
             self.delete_error = "We could not finish deleting your data. Nothing was kept back on purpose: try again."
             return
         OPEN_TABS.forget(reader.domain_userid)
-        reader_state._clear_identity()
-        (await self.get_state(InspectorState)).reset()  # this tab's copy of their data, if it showed it
+        if self.parent_state is not None:  # every copy of their data in this tab but this page's receipt
+            wipe_tab(self.parent_state, keep=(PrivacyState,))
         self.receipt = receipt(counts)
         self.editing = False
         self.summarised = False

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import logging
 import re
+import time
 import types
 import uuid
 import weakref
@@ -11,14 +13,17 @@ from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
+import pytest
 from playwright.sync_api import Browser, BrowserContext, Page, expect
+from reflex.istate.manager.memory import StateManagerMemory
+from reflex.istate.manager.token import BaseStateToken
 from reflex.testing import AppHarness
 
 from media_demo.newsroom import get_corpus, get_newsroom
 from media_demo.settings import get_settings
 from media_demo.signals.consent import BEHAVIOURAL, CONSENT_EVENT, CONTEXTUAL, NECESSARY
 from media_demo.signals.definitions import READER_GROUP
-from tests.e2e.conftest import TIMEOUT_MS, ConsoleErrors, accept_all, cookie
+from tests.e2e.conftest import PROJECT_ROOT, TIMEOUT_MS, ConsoleErrors, accept_all, cookie
 from tests.e2e.test_live_recommendations import PANEL_SETTLED, open_section, read_article_from_listing
 
 SECTION = "Health"
@@ -218,6 +223,37 @@ def database_bytes() -> bytes:
     )
 
 
+def tab_states(app: AppHarness) -> dict[str, bytes]:
+    """Every tab state Reflex holds, each state of its tree as the state manager would store it."""
+    manager = app.app_instance.state_manager if app.app_instance is not None else None
+    assert isinstance(manager, StateManagerMemory), f"tab states are kept by {type(manager).__name__}"
+    stored: dict[str, bytes] = {}
+    for token, root in list(manager.states.items()):
+        tree, parts = [root], []
+        while tree:
+            state = tree.pop()
+            parts.append(BaseStateToken.serialize(state))
+            tree.extend(state.substates.values())
+        stored[token] = b"".join(parts)
+    return stored
+
+
+class LogRecords(logging.Handler):
+    """Every log line written in this process while attached (the test runs the backend in process)."""
+
+    def __init__(self) -> None:
+        super().__init__(level=logging.DEBUG)
+        self.lines: list[str] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.lines.append(f"{record.getMessage()} {record.exc_text or ''}")
+
+
+def files_under(folder: Path) -> bytes:
+    """Every file below `folder` (e.g. a disk state manager's `.states/`), as raw bytes."""
+    return b"".join(p.read_bytes() for p in folder.rglob("*") if p.is_file()) if folder.exists() else b""
+
+
 def sign_up(tab: Page, name: str, email: str, password: str) -> None:
     """Create an account from the masthead's "Sign in" link; lands back home, signed in."""
     tab.get_by_test_id("masthead-signin").click()
@@ -230,7 +266,11 @@ def sign_up(tab: Page, name: str, email: str, password: str) -> None:
     expect(tab.get_by_test_id("masthead-account")).to_have_text(name)
 
 
-def test_delete_my_data_leaves_no_trace_of_the_reader(app: AppHarness, browser: Browser) -> None:
+def test_delete_my_data_leaves_no_trace_of_the_reader(
+    app: AppHarness, browser: Browser, capfd: pytest.CaptureFixture[str]
+) -> None:
+    logged = LogRecords()
+    logging.getLogger().addHandler(logged)
     other = browser.new_context(base_url=app.frontend_url)
     mine = browser.new_context(base_url=app.frontend_url, viewport={"width": 1280, "height": 900})
     try:
@@ -258,10 +298,17 @@ def test_delete_my_data_leaves_no_trace_of_the_reader(app: AppHarness, browser: 
         user_id = account.user_id
         assert get_newsroom().links.devices(user_id) == [reader]
 
+        # A second tab of theirs stays open on a story while they delete from the first.
+        second = new_tab(mine, f"/article/{SLUGS[3]}")
+        held = tab_states(app)
+        assert sum(reader.encode() in raw for raw in held.values()) >= 2  # both tabs name them (the check works)
+
         open_privacy(tab)
         expect(tab.get_by_test_id("privacy-account")).to_contain_text(email)
         expect(tab.get_by_test_id("privacy-account")).to_contain_text("1 device linked")
-        expect(tab.get_by_test_id("privacy-profile")).to_contain_text("2 stories read")
+        expect(tab.get_by_test_id("privacy-profile")).to_contain_text(
+            "3 stories read"
+        )  # two here, one in the second tab
         tab.get_by_test_id("privacy-delete").click()
         dialog = tab.get_by_test_id("privacy-delete-dialog")
         expect(dialog).to_be_visible()
@@ -296,6 +343,19 @@ def test_delete_my_data_leaves_no_trace_of_the_reader(app: AppHarness, browser: 
         leftovers = find_in_memory(room, [reader, user_id, email], skip=[room.corpus, room.index])
         assert leftovers == [], leftovers
         assert bystander and find_in_memory(room, [bystander], skip=[room.corpus, room.index])  # the walk works
+        # Reflex's tab states forgot them, the open second tab's too (its cookies are emptied by a push);
+        # the bystander's tab still names the bystander.
+        needles = [n.encode() for n in (reader, user_id, email, token)]
+        deadline = time.monotonic() + 10
+        while (held := tab_states(app)) and any(n in raw for raw in held.values() for n in needles):
+            assert time.monotonic() < deadline, [t for t, raw in held.items() if any(n in raw for n in needles)]
+            time.sleep(0.2)
+        assert any(bystander.encode() in raw for raw in held.values())
+        second.wait_for_function("() => !document.cookie.includes('dc_duid=' + '" + reader + "')")
+        assert not any(n in files_under(PROJECT_ROOT / ".states") for n in needles)
+        # Nothing the app or Reflex wrote to its log or its console names them.
+        written = "\n".join(logged.lines) + "".join(capfd.readouterr())
+        assert not [n for n in (reader, user_id, email, token) if n in written]
 
         # The next page: a brand-new reader, asked again.
         tab.reload()
@@ -305,6 +365,7 @@ def test_delete_my_data_leaves_no_trace_of_the_reader(app: AppHarness, browser: 
         assert fresh and fresh != reader
         assert errors == []
     finally:
+        logging.getLogger().removeHandler(logged)
         other.close()
         mine.close()
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
@@ -139,4 +141,44 @@ def test_scores_are_positive_at_most_the_readers_and_only_fall_as_time_passes(
     for slug, score in now.items():
         assert 0.0 < score <= stats.readers(slug) + 1e-9
         assert later[slug] <= score + 1e-9
-    assert ReadStats.load(stats.dump()).trending(None, NOW) == stats.trending(None, NOW)
+    again = dict(ReadStats.load(stats.dump()).trending(None, NOW))
+    assert again == pytest.approx(now, rel=1e-9, abs=1e-12)
+
+
+def fresh_sum(stats: ReadStats, now: float, half_life_hours: float = 24.0) -> dict[str, float]:
+    """Every score summed afresh over the readers' latest reads: what the running sums must equal."""
+    latest = stats.dump()
+    return {
+        slug: math.fsum(0.5 ** (max(0.0, now - at) / (half_life_hours * HOUR)) for at in readers.values())
+        for slug, readers in latest.items()
+    }
+
+
+@given(reads, st.floats(min_value=-48.0, max_value=96.0))
+def test_running_sums_equal_a_fresh_sum_over_the_latest_reads(
+    events: list[tuple[str, str, float]], hours_from_now: float
+) -> None:
+    stats = ReadStats()
+    for slug, reader, at in events:
+        stats.observe(slug, reader, at)
+    now = NOW + hours_from_now * HOUR
+    assert dict(stats.trending(None, now)) == pytest.approx(fresh_sum(stats, now), rel=1e-9, abs=1e-12)
+    assert dict(stats.trending(None, now, half_life_hours=6)) == pytest.approx(
+        fresh_sum(stats, now, 6), rel=1e-9, abs=1e-12
+    )
+
+
+def test_years_of_reads_neither_overflow_nor_lose_the_recent_ones() -> None:
+    stats = ReadStats()
+    years = [NOW - 3 * 365 * 24 * HOUR, NOW - 2 * 365 * 24 * HOUR, NOW - 24 * HOUR, NOW]
+    for n, at in enumerate(years):  # each more than 512 half-lives after the first: the origin moves
+        stats.observe("story", f"reader-{n}", at)
+    stats.observe("story", "reader-0", NOW - 48 * HOUR)  # reader-0 again: their three-year-old read is replaced
+    assert dict(stats.trending(None, NOW)) == pytest.approx({"story": 1.0 + 0.5 + 0.25}, rel=1e-12)
+
+
+def test_an_article_read_again_does_not_count_twice_however_often() -> None:
+    stats = ReadStats()
+    for hour in range(1000):  # a loyal reader, every hour for six weeks
+        stats.observe("story", "loyal", ago(1000 - hour))
+    assert dict(stats.trending(None, NOW)) == pytest.approx({"story": 0.5 ** (1 / 24)}, rel=1e-9)
