@@ -168,6 +168,10 @@ class Corpus:
             raise CorpusError([f"duplicate slug {s!r}" for s in dupes])
         self.articles: tuple[Article, ...] = tuple(ordered)
         self.categories: tuple[str, ...] = tuple(sorted({a.category for a in ordered}))
+        # Every tag, the ones of most words first (then by name): the order a phrase is matched in.
+        self.tags: tuple[str, ...] = tuple(
+            sorted({t for a in ordered for t in a.tags}, key=lambda t: (-len(t.split("-")), t))
+        )
 
     def __len__(self) -> int:
         return len(self.articles)

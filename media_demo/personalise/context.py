@@ -178,11 +178,12 @@ def campaign_topic(context: ReaderContext, corpus: Corpus) -> tuple[str, str] | 
     """
     for value in (context.utm_campaign, context.utm_content):
         words = _words(value)
+        if not words:  # the usual case, no campaign: nothing to match (and no tag to split)
+            continue
         for category in corpus.categories:
             if category in words or f"{category}s" in words:
                 return "category", category
-        tags = sorted({t for a in corpus for t in a.tags}, key=lambda t: (-len(t.split("-")), t))
-        for tag in tags:
+        for tag in corpus.tags:
             parts = _words(tag)
             if any(words[i : i + len(parts)] == parts for i in range(len(words) - len(parts) + 1)):
                 return "tag", tag
