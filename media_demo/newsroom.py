@@ -20,6 +20,7 @@ from typing import Any
 import orjson
 from snowplow_signals import RuleIntervention, StreamAttributeGroup
 
+from media_demo import side_state
 from media_demo.accounts import Accounts
 from media_demo.articles import Corpus, load_corpus
 from media_demo.personalise import ReaderContext, ReaderFacts, contextual_picks, describe_context, segment_for
@@ -111,6 +112,8 @@ class Newsroom:
         self._restoring = False
         self._dirty: dict[str, set[str]] = {}
         self._forget_listeners: list[Callable[[frozenset[str], frozenset[str]], None]] = []
+        self._checkpointing = threading.Lock()
+        self._unsaved_rows: dict[tuple[str, str], bytes | None] = {}  # side-state rows a failed checkpoint held
         self.checkpoints = Checkpoints(self.log.engine)
         self.replayed = self._restore()
         self._stop = threading.Event()
@@ -124,15 +127,15 @@ class Newsroom:
 
     def _restore(self) -> int:
         """Rebuild memory from the last checkpoint plus the log's tail; returns the events replayed."""
-        restored = self.checkpoints.load(self.engine)
+        restored = self.checkpoints.load(self.engine, other_prefix=side_state.PREFIX)
         after_seq = 0
         if restored is not None:
-            after_seq, raw = restored
+            after_seq, raw, rows = restored
             extra = orjson.loads(raw)
-            self.read_stats = ReadStats.load(extra["read_stats"])
-            self.interventions.load(extra["interventions"])
-            self.consent.load(extra.get("consent", []))
-            self.links.load(extra.get("links", {}))
+            side = (self.read_stats, self.interventions, self.consent, self.links)
+            side_state.restore_rows(rows, *side)
+            if isinstance(extra, dict) and "read_stats" in extra:  # written before entries were kept one by one
+                side_state.restore_legacy(extra, *side)
         replayed = 0
         self._restoring = True  # replayed events update interventions' state but deliver nothing
         try:
@@ -144,22 +147,36 @@ class Newsroom:
         return replayed
 
     def checkpoint(self) -> None:
-        """Write the state changed since the last checkpoint (and where it stands) to SQLite."""
-        with self._lock:
-            dirty, self._dirty = self._dirty, {}
-            states = {gid: list(self.engine.dump_states(gid, entities)) for gid, entities in dirty.items()}
-            extra = orjson.dumps(
-                {
-                    "read_stats": self.read_stats.dump(),
-                    "interventions": self.interventions.dump(),
-                    "consent": self.consent.dump(),
-                    "links": self.links.dump(),
-                }
-            )
-            ticket, last_seq = self.log.position()
-            prints = fingerprint(self.engine.groups)
-        self.log.wait_durable(ticket)  # never record a position the log has not reached
-        self.checkpoints.save(states, last_seq, prints, extra)
+        """Write the state changed since the last checkpoint (and where it stands) to SQLite.
+
+        One at a time; what a failed write held is written by the next one.
+        """
+        with self._checkpointing:
+            with self._lock:
+                dirty, self._dirty = self._dirty, {}
+                states = {gid: list(self.engine.dump_states(gid, entities)) for gid, entities in dirty.items()}
+                rows, removed = side_state.changed_rows(self.read_stats, self.interventions, self.consent, self.links)
+                ticket, last_seq = self.log.position()
+                prints = fingerprint(self.engine.groups)
+            pending = self._unsaved_rows
+            pending.update(dict.fromkeys(removed))
+            pending.update(((group, entity), raw) for group, entity, raw in rows)
+            try:
+                self.log.wait_durable(ticket)  # never record a position the log has not reached
+                self.checkpoints.save(
+                    states,
+                    last_seq,
+                    prints,
+                    b"{}",
+                    [(group, entity, raw) for (group, entity), raw in pending.items() if raw is not None],
+                    [key for key, raw in pending.items() if raw is None],
+                )
+            except BaseException:
+                with self._lock:  # the next checkpoint writes these entities' states again
+                    for gid, entities in dirty.items():
+                        self._dirty.setdefault(gid, set()).update(entities)
+                raise
+            pending.clear()
 
     def _checkpoint_loop(self) -> None:
         while not self._stop.wait(self.settings.checkpoint_interval_seconds):
@@ -221,6 +238,8 @@ class Newsroom:
         self.read_stats.forget(readers)
         for changed in self._dirty.values():
             changed -= entities
+        for key in [key for key in self._unsaved_rows if key[1] in entities]:
+            del self._unsaved_rows[key]
         if not self._restoring:
             self.checkpoints.forget(entities)
 
@@ -404,6 +423,7 @@ class Newsroom:
             self.consent = ConsentLedger(self.settings.consent_policies, self.settings.snowplow_app_id)
             self.links = IdentityLinks()
             self._dirty = {}
+            self._unsaved_rows = {}
 
     def reader_view(
         self,

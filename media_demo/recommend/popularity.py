@@ -40,6 +40,7 @@ class ReadStats:
         self._last_read: dict[str, float] = {}  # slug -> latest read by anyone
         self._weight: dict[str, float] = {}  # slug -> sum of its readers' weights, relative to `_origin`
         self._origin: float | None = None
+        self._changed: set[tuple[str, str]] = set()  # (slug, reader) pairs changed since `take_changed`
 
     def _term(self, at: float) -> float:
         """One reader's weight (default half-life), moving the origin forward first if it would overflow."""
@@ -62,15 +63,27 @@ class ReadStats:
             added = self._term(timestamp)  # first: it may move the origin, rescaling every sum
             removed = self._term(before) if before is not None else 0.0
             self._weight[slug] = self._weight.get(slug, 0.0) + added - removed
+            self._changed.add((slug, reader_id))
         if timestamp > self._last_read.get(slug, float("-inf")):
             self._last_read[slug] = timestamp
 
     def forget(self, reader_ids: Iterable[str]) -> None:
         """Keep these readers' reads in the counts, under fresh anonymous keys that link to no one."""
         gone = set(reader_ids)
-        for readers in self._reads.values():
+        for slug, readers in self._reads.items():
             for reader in gone.intersection(readers):
-                readers[anonymous_reader()] = readers.pop(reader)
+                anonymous = anonymous_reader()
+                readers[anonymous] = readers.pop(reader)
+                self._changed.update(((slug, reader), (slug, anonymous)))
+
+    def take_changed(self) -> set[tuple[str, str]]:
+        """The (slug, reader) pairs changed since the last call: what a checkpoint must rewrite."""
+        changed, self._changed = self._changed, set()
+        return changed
+
+    def latest(self, slug: str, reader_id: str) -> float | None:
+        """When `reader_id` last read `slug`; None if they have not (or no longer count under that id)."""
+        return self._reads.get(slug, {}).get(reader_id)
 
     def dump(self) -> dict:
         """JSON-ready state, for the newsroom's checkpoint: `{slug: {reader: latest read}}`."""

@@ -10,7 +10,7 @@ used only when the published definitions are the ones it was taken with.
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Collection, Iterable
+from collections.abc import Collection, Iterable, Sequence
 
 import orjson
 from snowplow_signals import StreamAttributeGroup
@@ -59,30 +59,46 @@ class Checkpoints:
         SQLModel.metadata.create_all(db, tables=[StateRow.__table__, CheckpointRow.__table__])
 
     def save(
-        self, states: dict[str, list[tuple[str, bytes]]], last_seq: int, prints: str, extra: bytes = b"null"
+        self,
+        states: dict[str, list[tuple[str, bytes]]],
+        last_seq: int,
+        prints: str,
+        extra: bytes = b"null",
+        rows: Sequence[tuple[str, str, bytes]] = (),
+        removed: Sequence[tuple[str, str]] = (),
     ) -> None:
-        """Write changed states and the new position in one transaction."""
-        rows = [{"group_id": g, "entity": e, "state": s} for g, pairs in states.items() for e, s in pairs]
+        """Write changed states, other (group id, entity, state) `rows`, deletions and the new position,
+        in one transaction."""
+        written = [{"group_id": g, "entity": e, "state": s} for g, pairs in states.items() for e, s in pairs]
+        written += [{"group_id": g, "entity": e, "state": s} for g, e, s in rows]
         with self.db.begin() as connection:
-            if rows:
-                connection.execute(insert(StateRow).prefix_with("OR REPLACE"), rows)
+            for group, entity in removed:
+                connection.execute(delete(StateRow).where(StateRow.group_id == group, StateRow.entity == entity))
+            if written:
+                connection.execute(insert(StateRow).prefix_with("OR REPLACE"), written)
             connection.execute(delete(CheckpointRow).where(CheckpointRow.name == self.NAME))
             connection.execute(
                 insert(CheckpointRow),
                 [{"name": self.NAME, "last_seq": last_seq, "fingerprint": prints, "extra": extra}],
             )
 
-    def load(self, engine: AttributeEngine) -> tuple[int, bytes] | None:
-        """Load the checkpoint into `engine`; (last_seq, extra), or None when there is no usable one."""
+    def load(
+        self, engine: AttributeEngine, other_prefix: str | None = None
+    ) -> tuple[int, bytes, list[tuple[str, str, bytes]]] | None:
+        """Load the checkpoint into `engine`; (last_seq, extra, the rows whose group id starts with
+        `other_prefix`), or None when there is no usable one."""
         with Session(self.db) as session:
             row = session.get(CheckpointRow, self.NAME)
             if row is None or row.fingerprint != fingerprint(engine.groups):
                 return None
             known = set(engine.group_ids())
+            others = []
             for group, entity, state in session.exec(select(StateRow.group_id, StateRow.entity, StateRow.state)):
                 if group in known:
                     engine.load_state(group, entity, state)
-            return row.last_seq, row.extra
+                elif other_prefix is not None and group.startswith(other_prefix):
+                    others.append((group, entity, state))
+            return row.last_seq, row.extra, others
 
     def forget(self, entities: Collection[str]) -> int:
         """Delete every group's saved state for these entities (a deleted reader's ids, sessions),

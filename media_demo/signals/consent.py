@@ -105,6 +105,7 @@ class ConsentLedger:
         if own_app_id is not None:
             self._policies[own_app_id] = REQUIRE_CONSENT  # the newsroom's readers: never without consent
         self._choices: dict[str, Consent] = {}
+        self._changed: set[str] = set()  # readers whose choice changed since `take_changed`
 
     def policy(self, app_id: str | None) -> Policy:
         """What events of `app_id` need: Signals profiles everything, so that is the default."""
@@ -128,6 +129,7 @@ class ConsentLedger:
             return None  # a late, older choice never overrides a newer one
         after = Consent(scopes, str(data["eventType"]), event.timestamp)
         self._choices[reader] = after
+        self._changed.add(reader)
         return before, after
 
     def may_profile(self, event: CanonicalEvent) -> bool:
@@ -142,9 +144,26 @@ class ConsentLedger:
     def forget(self, domain_userids: Iterable[str]) -> None:
         for reader in domain_userids:
             self._choices.pop(reader, None)
+            self._changed.add(reader)
+
+    def take_changed(self) -> set[str]:
+        """The readers whose choice changed (or went) since the last call: what a checkpoint must rewrite."""
+        changed, self._changed = self._changed, set()
+        return changed
+
+    def restore(self, domain_userid: str, doc: list[Any]) -> None:
+        """Put back one reader's choice from `dump_one`."""
+        scopes, kind, at = doc
+        self._choices[domain_userid] = Consent(frozenset(scopes), kind, at)
+
+    def dump_one(self, domain_userid: str) -> list[Any] | None:
+        """One reader's choice, JSON-ready; None when they have none."""
+        choice = self._choices.get(domain_userid)
+        return None if choice is None else [sorted(choice.scopes), choice.event_type, choice.at]
 
     def dump(self) -> list[list[Any]]:
         return [[reader, sorted(c.scopes), c.event_type, c.at] for reader, c in self._choices.items()]
 
     def load(self, doc: list[list[Any]]) -> None:
         self._choices = {reader: Consent(frozenset(scopes), kind, at) for reader, scopes, kind, at in doc}
+        self._changed = set(self._choices)  # all of it still to be written entry by entry

@@ -167,6 +167,7 @@ class InterventionEngine:
         self._suppress = suppress or (lambda _name, _key, _id: False)
         self._rules: dict[str, CompiledIntervention] = {}
         self._states: dict[tuple[str, str, str], TargetState] = {}
+        self._changed: set[tuple[str, str, str]] = set()  # state keys changed since `take_changed`
         self._generation = engine.generation
         self.recent: dict[str, deque[FiredIntervention]] = {}
 
@@ -218,10 +219,13 @@ class InterventionEngine:
                 target_id = atomic.get(target_key)
                 if target_id is None:
                     continue
-                state = self._states.setdefault((rule.key, target_key, target_id), TargetState())
+                key = (rule.key, target_key, target_id)
+                state = self._states.setdefault(key, TargetState())
                 matches = rule.check(values, state.values)
                 due = matches and (rule.fires_on_change or not state.matched)
-                state.matched, state.values = matches, values
+                if matches != state.matched or values != state.values:
+                    state.matched, state.values = matches, values
+                    self._changed.add(key)
                 if due and not self._suppress(rule.definition.name, target_key, target_id):
                     instance = FiredIntervention(
                         intervention_id=str(uuid.uuid4()),
@@ -239,7 +243,10 @@ class InterventionEngine:
     def forget(self, target_ids: Iterable[str]) -> None:
         """Drop everything held about these targets (a reader deleted, or their profile withdrawn)."""
         gone = set(target_ids)
-        self._states = {k: v for k, v in self._states.items() if k[2] not in gone}
+        dropped = {k for k in self._states if k[2] in gone}
+        for key in dropped:
+            del self._states[key]
+        self._changed |= dropped
         for target in gone:
             self.recent.pop(target, None)
 
@@ -248,8 +255,24 @@ class InterventionEngine:
     def dump(self) -> list:
         return [[list(key), state.matched, state.values] for key, state in self._states.items()]
 
+    def take_changed(self) -> set[tuple[str, str, str]]:
+        """The (rule, target key, target id) states changed (or gone) since the last call."""
+        changed, self._changed = self._changed, set()
+        return changed
+
+    def dump_one(self, key: tuple[str, str, str]) -> list | None:
+        """One target's state, JSON-ready; None when there is none."""
+        state = self._states.get(key)
+        return None if state is None else [state.matched, state.values]
+
+    def restore(self, key: tuple[str, str, str], doc: list) -> None:
+        """Put back one target's state from `dump_one`."""
+        matched, values = doc
+        self._states[key] = TargetState(matched, values)
+
     def load(self, doc: list) -> None:
         self._states = {tuple(key): TargetState(matched, values) for key, matched, values in doc}  # type: ignore[misc]
+        self._changed = set(self._states)  # all of it still to be written entry by entry
 
 
 def _text(value: Any) -> str:

@@ -20,6 +20,7 @@ class IdentityLinks:
     def __init__(self) -> None:
         self._devices: dict[str, list[str]] = {}  # user_id -> domain_userids, in the order they were linked
         self._user: dict[str, str] = {}  # domain_userid -> the user who signed in on it last
+        self._changed: set[str] = set()  # users whose devices changed since `take_changed`
 
     def observe(self, event: CanonicalEvent) -> bool:
         """Link the event's device to its user; True when the link is new."""
@@ -32,6 +33,7 @@ class IdentityLinks:
         if device in devices:
             return False
         devices.append(device)
+        self._changed.add(user)
         return True
 
     def devices(self, user_id: str) -> list[str]:
@@ -44,6 +46,7 @@ class IdentityLinks:
     def forget(self, user_ids: Iterable[str] = (), domain_userids: Iterable[str] = ()) -> None:
         """Remove users with all their links, and devices from whichever user they were linked to."""
         for user in user_ids:
+            self._changed.add(user)
             for device in self._devices.pop(user, ()):
                 if self._user.get(device) == user:
                     del self._user[device]
@@ -52,8 +55,20 @@ class IdentityLinks:
             for user, devices in list(self._devices.items()):
                 if device in devices:
                     devices.remove(device)
+                    self._changed.add(user)
                     if not devices:
                         del self._devices[user]
+
+    def take_changed(self) -> set[str]:
+        """The users whose devices changed (or who went) since the last call: what a checkpoint must rewrite."""
+        changed, self._changed = self._changed, set()
+        return changed
+
+    def restore(self, user_id: str, devices: list[str]) -> None:
+        """Put back one user's devices, in link order."""
+        self._devices[user_id] = list(devices)
+        for device in devices:
+            self._user[device] = user_id
 
     def dump(self) -> dict[str, list[str]]:
         return {user: list(devices) for user, devices in self._devices.items()}
@@ -61,3 +76,4 @@ class IdentityLinks:
     def load(self, doc: dict[str, list[str]]) -> None:
         self._devices = {user: list(devices) for user, devices in doc.items()}
         self._user = {device: user for user, devices in self._devices.items() for device in devices}
+        self._changed = set(self._devices)  # all of it still to be written entry by entry

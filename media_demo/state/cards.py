@@ -3,10 +3,22 @@
 from __future__ import annotations
 
 import dataclasses
+from typing import Any
 
 from media_demo import routes
 from media_demo.articles import Article
 from media_demo.recommend import Recommendation
+
+
+def assign_changed(state: Any, **values: Any) -> None:
+    """Set only the vars of a Reflex state whose value differs: an unchanged var is not sent to the page again.
+
+    Every assignment marks a var dirty, and a dirty list of cards is serialised into the
+    event's delta: most page events change the front page's layout or the panels not at all.
+    """
+    for name, value in values.items():
+        if getattr(state, name) != value:
+            setattr(state, name, value)
 
 
 @dataclasses.dataclass

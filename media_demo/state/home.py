@@ -9,7 +9,7 @@ import reflex as rx
 from media_demo.newsroom import get_corpus
 from media_demo.personalise.layout import HomeLayout
 from media_demo.personalise.segments import SegmentMatch
-from media_demo.state.cards import StoryCard
+from media_demo.state.cards import StoryCard, assign_changed
 
 TEASERS = 3
 PER_SECTION = 6
@@ -51,25 +51,32 @@ class HomeState(rx.State):
     personalised: bool = False
 
     def arrange(self, layout: HomeLayout, segment: SegmentMatch) -> None:
-        """Apply the layout the personalisation module chose for this reader."""
+        """Apply the layout the personalisation module chose for this reader (only what changed is sent)."""
         corpus = get_corpus()
-        featured = corpus.get(layout.featured_slug) or corpus.articles[0]
+        article = corpus.get(layout.featured_slug) or corpus.articles[0]
         variant = layout.featured_variant
-        self.featured = StoryCard.of(featured, variant.headline_kicker, variant.description, variant.cover_path)
-        teasers = [a for slug in layout.teaser_order if (a := corpus.get(slug)) is not None]
-        if len(teasers) < TEASERS:
-            shown = {featured.slug, *(a.slug for a in teasers)}
-            teasers += [a for a in corpus if a.slug not in shown][: TEASERS - len(teasers)]
-        self.teasers = [StoryCard.of(a) for a in teasers[:TEASERS]]
-        self.sections = [
-            SectionTab(c, c.capitalize(), [StoryCard.of(a) for a in corpus.latest(PER_SECTION, c)])
-            for c in layout.section_order
-        ]
-        self.segment, self.segment_label = segment.name, segment.label
-        self.personalised = segment.name != "new_visitor" or layout.section_order != list(corpus.categories)
-        self.active_tab = layout.section_order[0] if self.personalised else "all"
-        shown = {self.featured.slug, *(card.slug for card in self.teasers)}
-        self.latest = [StoryCard.of(a) for a in corpus if a.slug not in shown][:PER_SECTION]
+        featured = StoryCard.of(article, variant.headline_kicker, variant.description, variant.cover_path)
+        chosen = [a for slug in layout.teaser_order if (a := corpus.get(slug)) is not None]
+        if len(chosen) < TEASERS:
+            shown = {article.slug, *(a.slug for a in chosen)}
+            chosen += [a for a in corpus if a.slug not in shown][: TEASERS - len(chosen)]
+        teasers = [StoryCard.of(a) for a in chosen[:TEASERS]]
+        personalised = segment.name != "new_visitor" or layout.section_order != list(corpus.categories)
+        shown = {featured.slug, *(card.slug for card in teasers)}
+        assign_changed(
+            self,
+            featured=featured,
+            teasers=teasers,
+            sections=[
+                SectionTab(c, c.capitalize(), [StoryCard.of(a) for a in corpus.latest(PER_SECTION, c)])
+                for c in layout.section_order
+            ],
+            segment=segment.name,
+            segment_label=segment.label,
+            personalised=personalised,
+            active_tab=layout.section_order[0] if personalised else "all",
+            latest=[StoryCard.of(a) for a in corpus if a.slug not in shown][:PER_SECTION],
+        )
 
     @rx.event
     def choose_tab(self, value: str):

@@ -11,7 +11,7 @@ import reflex as rx
 from media_demo.newsroom import ReaderView, get_newsroom
 from media_demo.personalise import ReaderContext
 from media_demo.signals.consent import BEHAVIOURAL, CONTEXTUAL
-from media_demo.state.cards import RecommendationCard, TrendingCard
+from media_demo.state.cards import RecommendationCard, TrendingCard, assign_changed
 from media_demo.state.clients import OPEN_TABS
 from media_demo.state.home import HomeState
 from media_demo.tracking import Page, Reader, ReaderSession, new_domain_userid, touch_session
@@ -118,21 +118,24 @@ class ReaderState(rx.State):
     def _refresh(self, view: ReaderView) -> None:
         newsroom = get_newsroom()
         consent = newsroom.consent_of(self.domain_userid)
-        self.consent_known = True
-        self.consent_decided = consent is not None
-        self.allows_behavioural = consent is not None and consent.allows(BEHAVIOURAL)
-        self.allows_contextual = consent is None or consent.allows(CONTEXTUAL)
-        self.personalised = view.personalised
-        self.not_personalised_reason = view.reason or ""
-        self.read_slugs = list(view.attributes["articles_read"])
-        self.recommendations = [RecommendationCard.of(r) for r in view.recommendations]
-        self.recommendations_loaded = True
-        self.segment = view.segment.name
-        self.trending = [
-            TrendingCard.of(article, readers)
-            for slug, readers in newsroom.trending(TRENDING_COUNT)
-            if (article := newsroom.corpus.get(slug)) is not None
-        ]
+        assign_changed(
+            self,
+            consent_known=True,
+            consent_decided=consent is not None,
+            allows_behavioural=consent is not None and consent.allows(BEHAVIOURAL),
+            allows_contextual=consent is None or consent.allows(CONTEXTUAL),
+            personalised=view.personalised,
+            not_personalised_reason=view.reason or "",
+            read_slugs=list(view.attributes["articles_read"]),
+            recommendations=[RecommendationCard.of(r) for r in view.recommendations],
+            recommendations_loaded=True,
+            segment=view.segment.name,
+            trending=[
+                TrendingCard.of(article, readers)
+                for slug, readers in newsroom.trending(TRENDING_COUNT)
+                if (article := newsroom.corpus.get(slug)) is not None
+            ],
+        )
 
     async def _track_visit(self, title: str, article_slug: str) -> None:
         newsroom = get_newsroom()

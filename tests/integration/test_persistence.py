@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import time
 
+import orjson
+
 from media_demo.articles import Corpus
 from media_demo.newsroom import Newsroom, get_index
 from media_demo.settings import Settings
@@ -95,3 +97,86 @@ def test_a_checkpoint_is_ignored_when_the_definitions_changed(settings: Settings
         assert "sport_read_count" not in second.attributes(reader.domain_userid)
     finally:
         second.close()
+
+
+def _side_state(room: Newsroom) -> tuple:
+    """Everything kept beside the attributes, as plain data."""
+    interventions, consent = sorted(map(str, room.interventions.dump())), sorted(map(str, room.consent.dump()))
+    return room.read_stats.dump(), interventions, consent, room.links.dump()
+
+
+def test_a_checkpoint_writes_only_what_changed_since_the_last_one(settings: Settings, corpus: Corpus) -> None:
+    room = Newsroom(settings, corpus, get_index())
+    saved: list[tuple[int, int]] = []
+    save = room.checkpoints.save
+
+    def counting_save(*args, **kwargs) -> None:  # (states written, side rows written)
+        states, rows = args[0], args[4]
+        saved.append((sum(len(pairs) for pairs in states.values()), len(rows)))
+        save(*args, **kwargs)
+
+    room.checkpoints.save = counting_save  # type: ignore[method-assign]
+    try:
+        readers = [Reader(new_domain_userid(), touch_session(None, time.time())) for _ in range(40)]
+        for i, reader in enumerate(readers):
+            _read(room, reader, list(corpus.articles[i % 20 : i % 20 + 3]))
+        room.checkpoint()
+        _read(room, readers[0], [corpus.articles[30]])  # one more story for one reader
+        room.checkpoint()
+        (_, first_rows), (states, rows) = saved
+        assert first_rows >= 40 * 3  # every (story, reader) pair, consent and intervention state once
+        assert states <= 6 and rows <= 6  # then only that reader's and that story's entries
+    finally:
+        room.close()
+
+
+def test_side_state_comes_back_from_the_checkpoint_as_it_was(settings: Settings, corpus: Corpus) -> None:
+    first = Newsroom(settings, corpus, get_index())
+    readers = [Reader(new_domain_userid(), touch_session(None, time.time())) for _ in range(5)]
+    for i, reader in enumerate(readers):
+        _read(first, reader, list(corpus.articles[i : i + 4]))
+    signed_in = Reader(readers[0].domain_userid, readers[0].session, user_id="grace@example.org")
+    _read(first, signed_in, [corpus.articles[20]])  # links the device to the account
+    first.forget_reader([readers[1].domain_userid])  # its reads stay, anonymously
+    before = _side_state(first)
+    assert before[3] == {"grace@example.org": [readers[0].domain_userid]}
+    first.close()
+
+    second = Newsroom(settings, corpus, get_index())
+    try:
+        assert second.replayed == 0
+        assert _side_state(second) == before
+    finally:
+        second.close()
+
+
+def test_a_checkpoint_from_before_entry_by_entry_rows_is_still_read(settings: Settings, corpus: Corpus) -> None:
+    first = Newsroom(settings, corpus, get_index())
+    readers = [Reader(new_domain_userid(), touch_session(None, time.time())) for _ in range(3)]
+    for i, reader in enumerate(readers):
+        _read(first, reader, list(corpus.articles[i : i + 2]))
+    before = _side_state(first)
+    legacy = orjson.dumps(
+        {
+            "read_stats": first.read_stats.dump(),
+            "interventions": first.interventions.dump(),
+            "consent": first.consent.dump(),
+            "links": first.links.dump(),
+        }
+    )
+    first.close()
+    with first.log.engine.begin() as connection:  # as an older version left it: all in `extra`, no rows
+        connection.exec_driver_sql("DELETE FROM attribute_state WHERE group_id LIKE '@%'")
+        connection.exec_driver_sql("UPDATE checkpoint SET extra = ?", (legacy,))
+
+    second = Newsroom(settings, corpus, get_index())
+    try:
+        assert second.replayed == 0 and _side_state(second) == before
+        second.checkpoint()  # now written entry by entry
+    finally:
+        second.close()
+    third = Newsroom(settings, corpus, get_index())
+    try:
+        assert _side_state(third) == before
+    finally:
+        third.close()

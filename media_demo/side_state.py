@@ -1,0 +1,100 @@
+"""The newsroom's state beside the engine's attributes, checkpointed entry by entry.
+
+Read counts per (story, reader), intervention transitions per target, consent
+per reader and identity links per account all grow with every reader there
+has ever been. A checkpoint writes only the entries changed since the last
+one (and deletes the ones that went), so its cost follows the traffic since
+the last checkpoint, not all of history. The rows share the engine's state
+table under group ids that start with "@", keyed by the reader (or account)
+they belong to, so deleting a reader's rows by id removes these too.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
+
+import orjson
+
+from media_demo.recommend import ReadStats
+from media_demo.signals.consent import ConsentLedger
+from media_demo.signals.interventions import InterventionEngine
+from media_demo.signals.stitching import IdentityLinks
+
+PREFIX = "@"
+READS = "@reads"
+INTERVENTIONS = "@interventions"
+CONSENT = "@consent"
+LINKS = "@links"
+SEP = "\x1f"  # between a group id's parts: never part of a slug, rule name or key name
+
+Row = tuple[str, str, bytes]  # (group id, entity, JSON)
+Key = tuple[str, str]  # (group id, entity)
+
+
+def changed_rows(
+    reads: ReadStats, interventions: InterventionEngine, consent: ConsentLedger, links: IdentityLinks
+) -> tuple[list[Row], list[Key]]:
+    """The rows to write and to delete for everything changed since the last call."""
+    upserts: list[Row] = []
+    deletes: list[Key] = []
+
+    def put(group: str, entity: str, value: Any) -> None:
+        if value is None:
+            deletes.append((group, entity))
+        else:
+            upserts.append((group, entity, orjson.dumps(value)))
+
+    for slug, reader in reads.take_changed():
+        put(f"{READS}{SEP}{slug}", reader, reads.latest(slug, reader))
+    for key in interventions.take_changed():
+        rule, target_key, target_id = key
+        put(f"{INTERVENTIONS}{SEP}{rule}{SEP}{target_key}", target_id, interventions.dump_one(key))
+    for reader in consent.take_changed():
+        put(CONSENT, reader, consent.dump_one(reader))
+    for user in links.take_changed():
+        put(LINKS, user, links.devices(user) or None)
+    return upserts, deletes
+
+
+def restore_rows(
+    rows: Iterable[Row],
+    reads: ReadStats,
+    interventions: InterventionEngine,
+    consent: ConsentLedger,
+    links: IdentityLinks,
+) -> None:
+    """Put back what `changed_rows` wrote (the restored entries are not reported as changed)."""
+    for group, entity, raw in rows:
+        value = orjson.loads(raw)
+        kind, _, rest = group.partition(SEP)
+        if kind == READS:
+            reads.observe(rest, entity, float(value))
+        elif kind == INTERVENTIONS:
+            rule, _, target_key = rest.partition(SEP)
+            interventions.restore((rule, target_key, entity), value)
+        elif kind == CONSENT:
+            consent.restore(entity, value)
+        elif kind == LINKS:
+            links.restore(entity, value)
+    for journal in (reads, interventions, consent, links):
+        journal.take_changed()
+
+
+def restore_legacy(
+    extra: dict[str, Any],
+    reads: ReadStats,
+    interventions: InterventionEngine,
+    consent: ConsentLedger,
+    links: IdentityLinks,
+) -> None:
+    """Load a checkpoint written before entries were kept one by one (all in its `extra` document).
+
+    Everything loaded counts as changed, so the next checkpoint writes it as rows.
+    """
+    for slug, readers in ReadStats.load(extra.get("read_stats", {})).dump().items():
+        for reader, at in readers.items():
+            reads.observe(slug, reader, at)
+    interventions.load(extra.get("interventions", []))
+    consent.load(extra.get("consent", []))
+    links.load(extra.get("links", {}))
