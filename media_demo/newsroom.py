@@ -20,7 +20,7 @@ from typing import Any
 import orjson
 from snowplow_signals import RuleIntervention, StreamAttributeGroup
 
-from media_demo import side_state
+from media_demo import routes, side_state
 from media_demo.accounts import Accounts
 from media_demo.articles import Corpus, load_corpus
 from media_demo.personalise import ReaderContext, ReaderFacts, contextual_picks, describe_context, segment_for
@@ -49,7 +49,7 @@ from media_demo.signals.interventions import FiredIntervention, InterventionBus,
 from media_demo.signals.registry import DefinitionRegistry
 from media_demo.signals.remote import RemoteAttributes
 from media_demo.signals.stitching import IdentityLinks
-from media_demo.tracking import InProcessEmitter, NewsroomTracker, http_emitter
+from media_demo.tracking import InProcessEmitter, NewsroomTracker, Page, Reader, http_emitter
 
 logger = logging.getLogger(__name__)
 DEFAULT_COUNT = 3
@@ -68,6 +68,15 @@ class ReaderView:
     layout: HomeLayout
     personalised: bool = False
     reason: str | None = None
+
+
+@dataclass(frozen=True)
+class Visit:
+    """What one page view leaves the page to show: the reader's view, what is trending, who else is here."""
+
+    view: ReaderView
+    trending: list[tuple[str, int]]
+    readers_here: int  # distinct readers of this story in the last few minutes, this one included (0 off stories)
 
 
 NO_CONSENT_YET = "no behavioural consent yet: the reader has not made a choice"
@@ -424,6 +433,33 @@ class Newsroom:
             self.links = IdentityLinks()
             self._dirty = {}
             self._unsaved_rows = {}
+
+    def visit(
+        self,
+        reader: Reader,
+        page: Page,
+        article_slug: str = "",
+        context: ReaderContext | None = None,
+        days_since_last_visit: float | None = None,
+        trending: int = 5,
+    ) -> Visit:
+        """Track one page view (and the article view on a story), then read back what the page shows.
+
+        Blocking (the newsroom's lock, the group commit): UI handlers call it in a worker
+        thread, once per page. It returns when the events are committed, so nothing the
+        reader then sees can be lost by a crash.
+        """
+        self.tracker.page_view(reader, page)
+        article = self.corpus.get(article_slug) if article_slug else None
+        if article is not None:
+            self.tracker.article_view(reader, page, article)
+        view = self.reader_view(
+            reader.domain_userid, context, reader.session.index, days_since_last_visit, user_id=reader.user_id
+        )
+        here = self.readers_now(routes.article_url(article.slug)) if article is not None else 0
+        visit = Visit(view, self.trending(trending), here)
+        self.log.flush()
+        return visit
 
     def reader_view(
         self,

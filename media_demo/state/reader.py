@@ -115,7 +115,8 @@ class ReaderState(rx.State):
             tz_offset_minutes=offset if isinstance(offset, int) and abs(offset) <= 14 * 60 else None,
         )
 
-    def _refresh(self, view: ReaderView) -> None:
+    def _refresh(self, view: ReaderView, trending: list[tuple[str, int]]) -> None:
+        """Show `view` and the trending list (only what changed is sent to the page)."""
         newsroom = get_newsroom()
         consent = newsroom.consent_of(self.domain_userid)
         assign_changed(
@@ -132,7 +133,7 @@ class ReaderState(rx.State):
             segment=view.segment.name,
             trending=[
                 TrendingCard.of(article, readers)
-                for slug, readers in newsroom.trending(TRENDING_COUNT)
+                for slug, readers in trending
                 if (article := newsroom.corpus.get(slug)) is not None
             ],
         )
@@ -146,21 +147,14 @@ class ReaderState(rx.State):
         OPEN_TABS.on_page(token, path)
         external = (self._client_context or [""])[0] if not self._previous_url else ""
         page = Page(url=str(self.router.url), title=title, referrer=self._previous_url or external or None)
-        newsroom.tracker.page_view(reader, page)
-        article = newsroom.corpus.get(article_slug) if article_slug else None
-        if article is not None:
-            newsroom.tracker.article_view(reader, page, article)
-        self._previous_url = page.url
-        view = newsroom.reader_view(
-            reader.domain_userid, self._context(), reader.session.index, self._days_away, user_id=reader.user_id
+        visit = await asyncio.to_thread(
+            newsroom.visit, reader, page, article_slug, self._context(), self._days_away, TRENDING_COUNT
         )
-        self._refresh(view)
+        self._previous_url = page.url
+        self._refresh(visit.view, visit.trending)
         if path == "/":
-            (await self.get_state(HomeState)).arrange(view.layout, view.segment)
-        self.others_here = max(0, newsroom.readers_now(path) - 1) if article is not None else 0
-        # The events are applied in memory already; wait for their group commit
-        # so nothing the reader saw can be lost by a crash.
-        await asyncio.to_thread(newsroom.log.flush)
+            (await self.get_state(HomeState)).arrange(visit.view.layout, visit.view.segment)
+        self.others_here = max(0, visit.readers_here - 1)
 
     def _current_reader(self) -> Reader:
         """The reader behind this tab (for other states' handlers: consent, account, deletion)."""
@@ -172,10 +166,12 @@ class ReaderState(rx.State):
     async def _refresh_view(self) -> None:
         """Re-read the reader's attributes and consent after a change made outside `visit`."""
         reader = self._reader()
-        view = get_newsroom().reader_view(
-            reader.domain_userid, self._context(), reader.session.index, user_id=reader.user_id
+        newsroom = get_newsroom()
+        view = await asyncio.to_thread(
+            newsroom.reader_view, reader.domain_userid, self._context(), reader.session.index, user_id=reader.user_id
         )
-        self._refresh(view)
+        trending = await asyncio.to_thread(newsroom.trending, TRENDING_COUNT)
+        self._refresh(view, trending)
         if (self.router.url.path or "/") == "/":
             (await self.get_state(HomeState)).arrange(view.layout, view.segment)
 
