@@ -59,6 +59,7 @@ MARKETING_CHECKS = derived_checks(
     "mkt_medium", "mkt_source", "mkt_term", "mkt_content", "mkt_campaign", "mkt_clickid", "mkt_network"
 )
 USER_AGENT_CHECKS = derived_checks("br_family", "br_version", "os_family", "dvce_type")
+EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
 # Campaign attribution: page URL query parameter -> atomic field (Snowplow's defaults).
 CAMPAIGN_FIELDS = {
     "utm_medium": "mkt_medium",
@@ -84,6 +85,12 @@ class InvalidPayloadError(ValueError):
 
 def _iso(seconds: float) -> str:
     return dt.datetime.fromtimestamp(seconds, tz=dt.UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def _iso_millis(millis: int) -> str:
+    """Exact, where a float of seconds near year 9999 would lose the last millisecond."""
+    moment = EPOCH + dt.timedelta(milliseconds=millis)
+    return moment.isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
 def _json_field(payload: Mapping[str, Any], plain: str, encoded: str) -> Any:
@@ -240,7 +247,7 @@ def enrich(payload: Mapping[str, Any], registry: SchemaRegistry, collector_time:
         raise InvalidPayloadError(f"field 'e' (event type) must be a string, got {e!r}")
 
     atomic: dict[str, Any] = {"event_format": "jsonschema"}
-    times: dict[str, float] = {}
+    times: dict[str, int] = {}
     if (problems := read_parameters(payload, atomic, times)) is not None:
         raise InvalidPayloadError("; ".join(problems))
     if "event_id" not in atomic:
@@ -280,15 +287,18 @@ def enrich(payload: Mapping[str, Any], registry: SchemaRegistry, collector_time:
     created, sent = times.get("dvce_created_tstamp"), times.get("dvce_sent_tstamp")
     true = times.get("true_tstamp")
     if true is not None:
-        derived = true
+        derived, derived_iso = true / 1000.0, _iso_millis(true)
     elif created is not None and sent is not None:
-        derived = collector_time - max(0.0, sent - created)
+        derived = collector_time - max(0.0, (sent - created) / 1000.0)
+        derived_iso = _iso(derived)
+    elif created is not None:
+        derived, derived_iso = created / 1000.0, _iso_millis(created)
     else:
-        derived = created if created is not None else collector_time
+        derived, derived_iso = collector_time, _iso(collector_time)
     atomic["collector_tstamp"] = _iso(collector_time)
-    atomic["derived_tstamp"] = _iso(derived)
-    for name, value in times.items():
-        atomic[name] = _iso(value)
+    atomic["derived_tstamp"] = derived_iso
+    for name, millis in times.items():
+        atomic[name] = _iso_millis(millis)
     problems: list[str] = []
     if "page_url" in atomic:
         atomic.update(_url_parts("page", atomic["page_url"]))

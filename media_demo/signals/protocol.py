@@ -51,7 +51,7 @@ PYTHON_TYPES: dict[Kind, type] = {
     Kind.DIMENSIONS: int,
     Kind.TIMESTAMP: str,
     Kind.EVENT: str,
-    Kind.JSON: dict,
+    Kind.JSON: dict,  # the event's data; `co`/`cx` give a list of entities
 }
 INT_MIN, INT_MAX = -(2**31), 2**31 - 1
 # Epoch milliseconds a device timestamp may take: 1970 up to the end of year 9999 (datetime's range).
@@ -299,8 +299,8 @@ def platform(text: str) -> str:
     return text
 
 
-def epoch_seconds(text: str) -> float:
-    """Epoch milliseconds as epoch seconds, within 1970 to 9999."""
+def epoch_millis(text: str) -> int:
+    """Epoch milliseconds, within 1970 to 9999."""
     if len(text) <= 15 and text.isdigit() and text.isascii():
         millis = int(text)  # the common case
     elif _MILLIS.fullmatch(text) is None:
@@ -309,7 +309,7 @@ def epoch_seconds(text: str) -> float:
         millis = _digits(text)
     if not 0 <= millis <= MAX_EPOCH_MILLIS:
         raise ShapeError("is out of range (epoch milliseconds from 1970 up to year 9999)")
-    return millis / 1000.0
+    return millis
 
 
 def first_ip(text: str) -> str:
@@ -327,7 +327,7 @@ CONVERTERS: dict[Kind, Converter | None] = {
     Kind.DECIMAL: decimal,
     Kind.BOOLEAN: boolean,
     Kind.DIMENSIONS: dimensions,
-    Kind.TIMESTAMP: epoch_seconds,
+    Kind.TIMESTAMP: epoch_millis,
 }
 # Where a converted value goes: one atomic field, two (dimensions), or the caller's `times`.
 _ONE, _PAIR, _TIME = 0, 1, 2
@@ -356,11 +356,11 @@ def _as_text(value: Any) -> str:
 
 
 def read_parameters(
-    payload: Mapping[str, Any], atomic: MutableMapping[str, Any], times: MutableMapping[str, float]
+    payload: Mapping[str, Any], atomic: MutableMapping[str, Any], times: MutableMapping[str, int]
 ) -> list[str] | None:
     """Copy each protocol parameter of `payload` into `atomic` as its canonical type.
 
-    Timestamps go to `times` as epoch seconds (by atomic field name), for the
+    Timestamps go to `times` as epoch milliseconds (by atomic field name), for the
     caller to derive `derived_tstamp` from. Returns the reasons of every value
     refused, or None when all were good. Empty values count as absent, and so
     does "null" for a number (a legacy JavaScript tracker bug that enrich forgives).
