@@ -10,7 +10,7 @@ bad event whose reason names the parameter and the field, as enrich reports
 `atomic_field` errors.
 
 One table (`PARAMETERS`) says all of it, so a parameter cannot be half-mapped:
-the enrichment loop (`read_parameters`), the docs and the tests all read it.
+the enrichment loop (`read_parameters`) and the tests both read it.
 """
 
 from __future__ import annotations
@@ -213,7 +213,6 @@ _INTEGER = re.compile(r"[+-]?[0-9]+")
 _DECIMAL = re.compile(r"[+-]?(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][+-]?[0-9]+)?")
 _DIMENSIONS = re.compile(r"([0-9]+)x([0-9]+)")
 _UUID = re.compile(r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}")
-_MILLIS = re.compile(r"[+-]?[0-9]+")
 _IP_SEPARATORS = re.compile(r"[,| ]")
 
 
@@ -303,7 +302,7 @@ def epoch_millis(text: str) -> int:
     """Epoch milliseconds, within 1970 to 9999."""
     if len(text) <= 15 and text.isdigit() and text.isascii():
         millis = int(text)  # the common case
-    elif _MILLIS.fullmatch(text) is None:
+    elif _INTEGER.fullmatch(text) is None:
         raise ShapeError("must be epoch milliseconds")
     else:
         millis = _digits(text)
@@ -380,10 +379,10 @@ def read_parameters(
         try:
             text = value if value.__class__ is str else _as_text(value)
             result = text if convert is None else convert(text)
-            if limit and len(result) > limit:  # text, and the IP address kept
-                raise ShapeError(f"is longer than {limit} characters ({len(result)})")
             if result is ABSENT:
                 continue
+            if limit and len(result) > limit:  # text, and the IP address kept
+                raise ShapeError(f"is longer than {limit} characters ({len(result)})")
             if target == _ONE:
                 atomic[field] = result
             elif target == _PAIR:
