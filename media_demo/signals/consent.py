@@ -42,6 +42,7 @@ IDENTIFIERS = (
     "network_userid",
     "user_ipaddress",
     "user_fingerprint",
+    "mac_address",
     "useragent",
     "refr_domain_userid",
 )

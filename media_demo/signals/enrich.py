@@ -4,10 +4,13 @@ Both routes into the engine use this one function: the in-process emitter of
 the app's own tracker and the HTTP collector endpoint. So both produce the
 same records, and what the engine sees does not depend on how it arrived.
 
+Which parameter fills which atomic field, with what type and limit, is the
+table in `media_demo.signals.protocol`; a value it refuses makes the event bad.
 Besides the tracker's own fields it derives what Snowplow's enrichments do:
 referrer medium/source/term (referer parser), `utm_*` campaign fields
 (campaign attribution) and browser/OS/device from the user agent. The
 user-agent parse is cached because a reader sends the same string on every event.
+Derived fields are held to the atomic schema's lengths too, as Snowplow's enrich does.
 """
 
 from __future__ import annotations
@@ -15,8 +18,8 @@ from __future__ import annotations
 import base64
 import binascii
 import datetime as dt
+import sys
 import time
-import uuid
 from collections.abc import Mapping
 from functools import lru_cache
 from typing import Any
@@ -28,42 +31,35 @@ from ua_parser import parse as parse_user_agent
 from media_demo.signals import referers
 from media_demo.signals.events import BadEvent, CanonicalEvent
 from media_demo.signals.iglu import SchemaKey, SchemaRegistry
+from media_demo.signals.protocol import derived_checks, derived_problems, read_parameters
 
 SNOWPLOW = "com.snowplowanalytics.snowplow"
-# Tracker protocol `e` values -> (event, event_vendor, event_name, event_version).
+# Tracker protocol `e` values -> (event, event_vendor, event_name, event_version); `ev` is the legacy `se`.
 EVENT_TYPES: dict[str, tuple[str, str, str, str]] = {
     "pv": ("page_view", SNOWPLOW, "page_view", "1-0-0"),
     "pp": ("page_ping", SNOWPLOW, "page_ping", "1-0-0"),
     "se": ("struct", "com.google.analytics", "event", "1-0-0"),
-    "tr": ("transaction", "com.snowplowanalytics.snowplow", "transaction", "1-0-0"),
-    "ti": ("transaction_item", "com.snowplowanalytics.snowplow", "transaction_item", "1-0-0"),
+    "ev": ("struct", "com.google.analytics", "event", "1-0-0"),
+    "tr": ("transaction", SNOWPLOW, "transaction", "1-0-0"),
+    "ti": ("transaction_item", SNOWPLOW, "transaction_item", "1-0-0"),
 }
-# Tracker protocol field -> atomic field copied as a string.
-STRING_FIELDS = {
-    "aid": "app_id",
-    "p": "platform",
-    "tna": "name_tracker",
-    "tv": "v_tracker",
-    "uid": "user_id",
-    "ip": "user_ipaddress",
-    "duid": "domain_userid",
-    "sid": "domain_sessionid",
-    "tnuid": "network_userid",
-    "nuid": "network_userid",
-    "url": "page_url",
-    "page": "page_title",
-    "refr": "page_referrer",
-    "ua": "useragent",
-    "lang": "br_lang",
-    "tz": "os_timezone",
-    "se_ca": "se_category",
-    "se_ac": "se_action",
-    "se_la": "se_label",
-    "se_pr": "se_property",
-}
-MAX_FIELD_CHARS = 8192
-# Epoch milliseconds a device timestamp may take: 1970 up to the end of year 9999 (datetime's range).
-MAX_EPOCH_MILLIS = 253_402_300_799_999
+# Derived fields whose atomic-schema lengths are checked, by the parameter they come from.
+PAGE_CHECKS = derived_checks("page_urlscheme", "page_urlhost", "page_urlpath", "page_urlquery", "page_urlfragment")
+REFERRER_CHECKS = derived_checks(
+    "refr_urlscheme",
+    "refr_urlhost",
+    "refr_urlpath",
+    "refr_urlquery",
+    "refr_urlfragment",
+    "refr_medium",
+    "refr_source",
+    "refr_term",
+)
+MARKETING_CHECKS = derived_checks(
+    "mkt_medium", "mkt_source", "mkt_term", "mkt_content", "mkt_campaign", "mkt_clickid", "mkt_network"
+)
+USER_AGENT_CHECKS = derived_checks("br_family", "br_version", "os_family", "dvce_type")
+EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
 # Campaign attribution: page URL query parameter -> atomic field (Snowplow's defaults).
 CAMPAIGN_FIELDS = {
     "utm_medium": "mkt_medium",
@@ -91,18 +87,10 @@ def _iso(seconds: float) -> str:
     return dt.datetime.fromtimestamp(seconds, tz=dt.UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
-def _millis(payload: Mapping[str, Any], name: str) -> float | None:
-    """An epoch-milliseconds field as epoch seconds, or None when absent."""
-    raw = payload.get(name)
-    if raw in (None, ""):
-        return None
-    try:
-        millis = int(raw)
-    except (TypeError, ValueError):
-        raise InvalidPayloadError(f"field '{name}' must be epoch milliseconds, got {raw!r}") from None
-    if not 0 <= millis <= MAX_EPOCH_MILLIS:
-        raise InvalidPayloadError(f"field '{name}' is out of range (epoch milliseconds up to year 9999), got {raw!r}")
-    return millis / 1000.0
+def _iso_millis(millis: int) -> str:
+    """Exact, where a float of seconds near year 9999 would lose the last millisecond."""
+    moment = EPOCH + dt.timedelta(milliseconds=millis)
+    return moment.isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
 def _json_field(payload: Mapping[str, Any], plain: str, encoded: str) -> Any:
@@ -237,10 +225,19 @@ def user_agent_fields(useragent: str) -> tuple[tuple[str, str | bool], ...]:
     return tuple(fields.items())
 
 
+@lru_cache(maxsize=4096)
+def _user_agent_problems(useragent: str) -> tuple[str, ...]:
+    """Reasons the user agent's derived fields break the atomic schema's lengths (cached with the parse)."""
+    return tuple(derived_problems(dict(user_agent_fields(useragent)), USER_AGENT_CHECKS, sys.maxsize))
+
+
 def enrich(payload: Mapping[str, Any], registry: SchemaRegistry, collector_time: float | None = None) -> CanonicalEvent:
     """Validate one tracker payload and build its canonical event.
 
-    Raises `InvalidPayloadError` whose message is the reason the event is bad.
+    Every protocol parameter becomes its atomic field with its canonical type
+    (`media_demo.signals.protocol`). Raises `InvalidPayloadError` whose message
+    is the reason the event is bad: every refused value, each naming its
+    parameter and atomic field.
     """
     collector_time = time.time() if collector_time is None else collector_time
     e = payload.get("e")
@@ -248,27 +245,15 @@ def enrich(payload: Mapping[str, Any], registry: SchemaRegistry, collector_time:
         raise InvalidPayloadError("field 'e' (event type) is missing")
     if not isinstance(e, str):
         raise InvalidPayloadError(f"field 'e' (event type) must be a string, got {e!r}")
-    event_id = payload.get("eid")
-    try:
-        event_id = str(uuid.UUID(str(event_id)))
-    except ValueError:
-        raise InvalidPayloadError(f"field 'eid' must be a UUID, got {event_id!r}") from None
 
-    atomic: dict[str, Any] = {"event_id": event_id, "event_format": "jsonschema"}
-    for source, target in STRING_FIELDS.items():
-        value = payload.get(source)
-        if value not in (None, ""):
-            text = str(value)
-            if len(text) > MAX_FIELD_CHARS:
-                raise InvalidPayloadError(f"field '{source}' is longer than {MAX_FIELD_CHARS} characters")
-            atomic[target] = text
+    atomic: dict[str, Any] = {"event_format": "jsonschema"}
+    times: dict[str, int] = {}
+    if (problems := read_parameters(payload, atomic, times)) is not None:
+        raise InvalidPayloadError("; ".join(problems))
+    if "event_id" not in atomic:
+        raise InvalidPayloadError("field 'eid' (event_id) is missing: every event needs a UUID")
     if not (atomic.get("domain_userid") or atomic.get("user_id") or atomic.get("network_userid")):
         raise InvalidPayloadError("no user identifier: one of 'duid', 'uid' or 'nuid' is required")
-    if payload.get("vid") not in (None, ""):
-        try:
-            atomic["domain_sessionidx"] = int(payload["vid"])
-        except (TypeError, ValueError):
-            raise InvalidPayloadError(f"field 'vid' must be an integer, got {payload['vid']!r}") from None
 
     event_schema = event_data = None
     if e == "ue":
@@ -299,26 +284,38 @@ def enrich(payload: Mapping[str, Any], registry: SchemaRegistry, collector_time:
                 raise InvalidPayloadError(reason)
             entities.append({"schema": key.uri, "data": data})
 
-    created, sent, true = _millis(payload, "dtm"), _millis(payload, "stm"), _millis(payload, "ttm")
+    created, sent = times.get("dvce_created_tstamp"), times.get("dvce_sent_tstamp")
+    true = times.get("true_tstamp")
     if true is not None:
-        derived = true
+        derived, derived_iso = true / 1000.0, _iso_millis(true)
     elif created is not None and sent is not None:
-        derived = collector_time - max(0.0, sent - created)
+        derived = collector_time - max(0.0, (sent - created) / 1000.0)
+        derived_iso = _iso(derived)
+    elif created is not None:
+        derived, derived_iso = created / 1000.0, _iso_millis(created)
     else:
-        derived = created if created is not None else collector_time
+        derived, derived_iso = collector_time, _iso(collector_time)
     atomic["collector_tstamp"] = _iso(collector_time)
-    atomic["derived_tstamp"] = _iso(derived)
-    for name, value in (("dvce_created_tstamp", created), ("dvce_sent_tstamp", sent), ("true_tstamp", true)):
-        if value is not None:
-            atomic[name] = _iso(value)
-    atomic.update(_url_parts("page", atomic.get("page_url")))
-    atomic.update(_url_parts("refr", atomic.get("page_referrer")))
+    atomic["derived_tstamp"] = derived_iso
+    for name, millis in times.items():
+        atomic[name] = _iso_millis(millis)
+    problems: list[str] = []
+    if "page_url" in atomic:
+        atomic.update(_url_parts("page", atomic["page_url"]))
+        problems += derived_problems(atomic, PAGE_CHECKS, len(atomic["page_url"]))
     if "page_referrer" in atomic:
+        atomic.update(_url_parts("refr", atomic["page_referrer"]))
         refr_host, refr_query = atomic.get("refr_urlhost"), atomic.get("refr_urlquery")
         atomic.update(referer_fields(refr_host, refr_query, atomic.get("page_urlhost")))
-    atomic.update(campaign_fields(atomic.get("page_urlquery")))
+        problems += derived_problems(atomic, REFERRER_CHECKS, len(atomic["page_referrer"]))
+    if marketing := campaign_fields(atomic.get("page_urlquery")):
+        atomic.update(marketing)
+        problems += derived_problems(atomic, MARKETING_CHECKS, len(atomic["page_url"]))
     if "useragent" in atomic:
         atomic.update(user_agent_fields(atomic["useragent"]))
+        problems += _user_agent_problems(atomic["useragent"])
+    if problems:
+        raise InvalidPayloadError("; ".join(problems))
     return CanonicalEvent(
         atomic=atomic, timestamp=derived, event_schema=event_schema, event_data=event_data, entities=entities
     )

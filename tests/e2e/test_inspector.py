@@ -86,7 +86,7 @@ def test_the_inspector_shows_the_readers_own_data_live(
     expect(newest_read).to_contain_text(f"/article/{third}")
     bad = tab.locator("[data-testid=event-row][data-status=bad]")
     expect(bad).to_have_count(1)
-    expect(bad).to_contain_text("field 'eid' must be a UUID, got 'not-a-uuid'")
+    expect(bad).to_contain_text("field 'eid' (event_id) must be a UUID, got 'not-a-uuid'")
     expect(bad).to_contain_text("/bad-page")
     # Three sport stories in one visit fire the sport newsletter offer: it is listed with its reason.
     offer = tab.locator("[data-testid=intervention-row][data-name=topic_newsletter]")

@@ -14,6 +14,7 @@ import pytest
 import uvicorn
 from starlette.types import ASGIApp
 
+from media_demo.api import build_api
 from media_demo.articles import Corpus
 from media_demo.newsroom import Newsroom, get_corpus, get_index
 from media_demo.settings import Settings
@@ -58,6 +59,17 @@ def serve(app: ASGIApp) -> Iterator[str]:
     finally:
         server.should_exit = True
         thread.join(timeout=10)
+
+
+@contextmanager
+def running(settings: Settings, corpus: Corpus) -> Iterator[tuple[Newsroom, str]]:
+    """A newsroom on `settings`' file, served by uvicorn; yields it and its base URL."""
+    room = Newsroom(settings, corpus, get_index())
+    try:
+        with serve(build_api(lambda: room)) as url:
+            yield room, url
+    finally:
+        room.close()
 
 
 def eventually(check, timeout: float = 15.0):  # type: ignore[no-untyped-def]

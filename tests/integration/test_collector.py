@@ -278,7 +278,7 @@ def test_a_batch_with_some_bad_payloads_is_accepted_and_the_bad_ones_kept(
     assert reasons[0].startswith("collector_payload_format_violation: payload 1 of the batch is a int")
     assert reasons[1].startswith("collector_payload_format_violation: payload 2 of the batch is a str")
     assert reasons[2].startswith("collector_payload_format_violation: payload 5 of the batch is a list")
-    assert reasons[3] == "field 'eid' must be a UUID, got None"
+    assert reasons[3] == "field 'eid' (event_id) is missing: every event needs a UUID"
     assert reasons[4].startswith(f"{ARTICLE_SCHEMA}: ")
     assert newsroom.attributes(reader)["article_read_count"] == 1
 
@@ -290,7 +290,7 @@ def test_a_bad_pixel_request_is_a_bad_event_and_still_the_pixel(newsroom: Newsro
     assert response.content == PIXEL
     assert PIXEL.startswith(b"GIF89a\x01\x00\x01\x00")  # 1x1
     [bad] = micro(collector_url, "bad")
-    assert bad["reason"] == "field 'eid' must be a UUID, got 'not-a-uuid'"
+    assert bad["reason"] == "field 'eid' (event_id) must be a UUID, got 'not-a-uuid'"
     assert orjson.loads(bad["payload"])["eid"] == "not-a-uuid"
 
 

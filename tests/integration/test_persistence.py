@@ -2,16 +2,24 @@
 
 from __future__ import annotations
 
+import sqlite3
 import time
+import uuid
+from typing import Any
+from urllib.parse import urlsplit
 
+import httpx
 import orjson
+from snowplow_signals import SignalsSandbox
+from snowplow_tracker import Emitter, PagePing, StructuredEvent, Subject, Tracker
 
 from media_demo.articles import Corpus
 from media_demo.newsroom import Newsroom, get_index
 from media_demo.settings import Settings
 from media_demo.signals import AttributeEngine
 from media_demo.tracking import Page, Reader, new_domain_userid, touch_session
-from tests.integration.conftest import grant
+from tests.integration.conftest import API_TOKEN, eventually, grant, running
+from tests.integration.test_protocol_roundtrip import VALUES, expected, read_back, struct_values
 
 
 def test_a_new_newsroom_on_the_same_file_has_the_same_profiles(settings: Settings, corpus: Corpus) -> None:
@@ -180,3 +188,63 @@ def test_a_checkpoint_from_before_entry_by_entry_rows_is_still_read(settings: Se
         assert _side_state(third) == before
     finally:
         third.close()
+
+
+def test_typed_atomic_values_come_back_typed_after_a_restart_and_a_replay(settings: Settings, corpus: Corpus) -> None:
+    """Numbers stay numbers and booleans booleans in the log, and attributes over them come back equal,
+    from the checkpoint and from a full replay of the log."""
+    reader = new_domain_userid()
+    with running(settings, corpus) as (room, url):
+        sandbox = SignalsSandbox(api_url=url, sandbox_token=API_TOKEN)
+        sandbox.publish([struct_values()])
+        parts = urlsplit(url)
+        emitter = Emitter(parts.hostname or "", protocol="http", port=parts.port, method="post", batch_size=1)
+        subject = (
+            Subject()
+            .set_platform("web")
+            .set_domain_user_id(reader)
+            .set_domain_session_index(4)
+            .set_screen_resolution(1920, 1080)
+            .set_viewport(1280, 720)
+            .set_color_depth(24)
+        )
+        tracker = Tracker(namespace="persist", emitters=emitter, app_id="persist", subject=subject)
+        for value in VALUES:
+            tracker.track(StructuredEvent(category="video", action="play", label="trailer", value=value))
+        tracker.track(PagePing(page_url="http://localhost:3000/", min_x=0, max_x=5, min_y=-3, max_y=800))
+        # The pixel route as a browser tracker sends its flags: text "1"/"0" that become booleans.
+        flags = {"e": "pp", "eid": str(uuid.uuid4()), "duid": reader, "cookie": "1", "f_pdf": "0", "ds": "1265x4012"}
+        assert httpx.get(f"{url}/i", params=flags).status_code == 200
+        tracker.flush()
+        eventually(lambda: _assert_events(room, reader, len(VALUES) + 2))
+        events = {e.event_id: e.atomic for e in room.log.reader_events(reader)}
+        attributes = read_back(sandbox, reader)
+    assert attributes == expected(VALUES, len(VALUES))
+    flagged = events[flags["eid"]]
+    assert (flagged["br_cookies"], flagged["br_features_pdf"], flagged["doc_height"]) == (True, False, 4012)
+
+    with running(settings, corpus) as (room, url):  # from the checkpoint written at close
+        assert room.replayed == 0
+        assert read_back(SignalsSandbox(api_url=url, sandbox_token=API_TOKEN), reader) == attributes
+
+    with sqlite3.connect(settings.media_demo_db) as db:  # lose the checkpoint: rebuilt from the log alone
+        db.execute("DELETE FROM checkpoint")
+        db.execute("DELETE FROM attribute_state")
+    with running(settings, corpus) as (room, url):
+        assert room.replayed >= len(events)
+        replayed = {e.event_id: e.atomic for e in room.log.reader_events(reader)}
+        assert replayed == events
+        assert {i: _types(a) for i, a in replayed.items()} == {i: _types(a) for i, a in events.items()}
+        assert read_back(SignalsSandbox(api_url=url, sandbox_token=API_TOKEN), reader) == attributes
+    typed = [a for a in events.values() if "se_value" in a]
+    assert {(type(a["se_value"]), type(a["domain_sessionidx"]), type(a["dvce_screenwidth"])) for a in typed} == {
+        (float, int, int)
+    }
+
+
+def _assert_events(room: Newsroom, reader: str, count: int) -> None:
+    assert len(room.log.reader_events(reader)) == count
+
+
+def _types(atomic: dict[str, Any]) -> dict[str, type]:
+    return {name: type(value) for name, value in atomic.items()}

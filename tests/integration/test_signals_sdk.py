@@ -9,8 +9,6 @@ from __future__ import annotations
 
 import datetime as dt
 import uuid
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -32,12 +30,10 @@ from snowplow_signals.api_client import SignalsAPIError
 from snowplow_tracker import Emitter, Subject, Tracker
 from snowplow_tracker import PageView as TrackedPageView
 
-from media_demo.api import build_api
 from media_demo.articles import Corpus
-from media_demo.newsroom import Newsroom, get_index
 from media_demo.settings import Settings
 from media_demo.tracking import new_domain_userid
-from tests.integration.conftest import eventually, serve
+from tests.integration.conftest import eventually, running
 
 TOKEN = "test-token-" + uuid.uuid4().hex
 OWNER = "tests@dailycurrent.example"
@@ -71,17 +67,6 @@ def reader_service() -> Service:
 @pytest.fixture
 def settings(tmp_path: Path) -> Settings:
     return Settings(media_demo_db=tmp_path / "events.db", flush_interval_seconds=0.01, signals_api_token=TOKEN)
-
-
-@contextmanager
-def running(settings: Settings, corpus: Corpus) -> Iterator[tuple[Newsroom, str]]:
-    """A newsroom on `settings`' file, served by uvicorn; yields it and its base URL."""
-    room = Newsroom(settings, corpus, get_index())
-    try:
-        with serve(build_api(lambda: room)) as url:
-            yield room, url
-    finally:
-        room.close()
 
 
 def tracker_for(url: str) -> Tracker:

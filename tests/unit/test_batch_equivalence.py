@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import datetime as dt
+import uuid
+from pathlib import Path
 
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -14,12 +16,14 @@ from snowplow_signals import (
     Criterion,
     Event,
     EventProperty,
+    PagePing,
     PageView,
     StreamAttributeGroup,
+    StructuredEvent,
     domain_userid,
 )
 
-from media_demo.signals import AttributeEngine
+from media_demo.signals import AttributeEngine, SchemaRegistry, enrich
 from media_demo.signals.batch import recompute
 from media_demo.signals.engine import compile_group
 from tests.factories import page_view, self_describing
@@ -155,3 +159,68 @@ def test_recompute_on_a_hand_made_stream() -> None:
     assert result["top_genre"] == "rock"
     assert result["since_first"] == pytest.approx(80 / 60)
     assert compile_group(group()).id == "sink_v1"
+
+
+# Typed atomic fields, as enrichment gives them from real tracker text: floats, ints and booleans.
+REGISTRY = SchemaRegistry.from_folder(Path(__file__).resolve().parents[2] / "data" / "schemas")
+SE_VALUE = AtomicProperty(name="se_value")
+COOKIES = AtomicProperty(name="br_cookies")
+SCROLL = AtomicProperty(name="pp_yoffset_max")
+TYPED = StreamAttributeGroup(
+    name="typed",
+    version=1,
+    attribute_key=domain_userid,
+    owner="t@example.com",
+    attributes=[
+        attr("value_sum", "sum", "double", events=[StructuredEvent()], property=SE_VALUE),
+        attr("value_min", "min", "double", events=[StructuredEvent()], property=SE_VALUE),
+        attr("value_max", "max", "double", events=[StructuredEvent()], property=SE_VALUE),
+        attr("value_mean", "mean", "double", events=[StructuredEvent()], property=SE_VALUE),
+        attr("value_last", "last", "double", events=[StructuredEvent()], property=SE_VALUE),
+        attr("value_top", "most_frequent", "double", events=[StructuredEvent()], property=SE_VALUE),
+        attr("over_2", "counter", "int32", events=[], criteria=Criteria(all=[Criterion.gt(SE_VALUE, 2)])),
+        attr("in_set", "counter", "int32", events=[], criteria=Criteria(all=[Criterion.in_list(SE_VALUE, [1, 2.5])])),
+        attr("with_cookies", "counter", "int32", events=[], criteria=Criteria(all=[Criterion.eq(COOKIES, True)])),
+        attr("no_cookies", "counter", "int32", events=[], criteria=Criteria(all=[Criterion.eq(COOKIES, False)])),
+        attr("deep", "counter", "int32", events=[PagePing()], criteria=Criteria(all=[Criterion.gte(SCROLL, 100)])),
+        attr("deepest", "max", "int32", events=[PagePing()], property=SCROLL),
+        attr("sessions", "max", "int32", events=[], property=AtomicProperty(name="domain_sessionidx")),
+        attr("labels", "category_count", "dict", events=[StructuredEvent()], property=AtomicProperty(name="se_label")),
+    ],
+)
+tracker_spec = st.tuples(
+    st.sampled_from(["u1", "u2"]),
+    st.one_of(
+        st.fixed_dictionaries(
+            {"e": st.just("se"), "se_ca": st.just("c"), "se_ac": st.just("a")},
+            optional={
+                "se_va": st.one_of(
+                    st.sampled_from(["1", "2", "2.5", "3", "-0.5", "1e1", "null"]),
+                    st.floats(-1e6, 1e6, allow_nan=False).map(repr),
+                ),
+                "se_la": st.sampled_from(["x", "y"]),
+            },
+        ),
+        st.fixed_dictionaries({"e": st.just("pp")}, optional={"pp_may": st.integers(-50, 500).map(str)}),
+    ),
+    st.dictionaries(st.sampled_from(["cookie", "vid"]), st.sampled_from(["0", "1", "7"]), max_size=2),
+)
+
+
+@settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(specs=st.lists(tracker_spec, max_size=40))
+def test_streaming_equals_batch_on_typed_atomic_fields(specs: list) -> None:
+    events = []
+    for i, (user, params, device) in enumerate(specs):
+        device = {k: v for k, v in device.items() if not (k == "cookie" and v == "7")}
+        ids = {"eid": str(uuid.UUID(int=i + 1)), "duid": user, "dtm": str(1_700_000_000_000 + i)}
+        payload = {**ids, **params, **device}
+        events.append(enrich(payload, REGISTRY, collector_time=1_700_000_100.0))
+    now = 1_700_000_200.0
+    engine = AttributeEngine([TYPED], clock=lambda: now)
+    for event in events:
+        engine.ingest(event)
+    batch = recompute(TYPED, events, now)
+    defaults = engine.get_attributes("typed", "nobody")
+    for user in ["u1", "u2"]:
+        assert_same(engine.get_attributes("typed", user), batch.get(user, defaults))

@@ -91,6 +91,9 @@ def test_anonymised_events_keep_the_content_and_lose_every_identifier() -> None:
         user_ipaddress="10.0.0.1",
         network_userid="n1",
         useragent="Mozilla/5.0",
+        user_fingerprint="4048966212",
+        mac_address="12:34:56:78:9A:BC",
+        domain_sessionidx=7,
         page_urlpath="/article/a",
     )
     event.entities = [
@@ -99,8 +102,9 @@ def test_anonymised_events_keep_the_content_and_lose_every_identifier() -> None:
     ]
     clean = anonymised(event)
     text = clean.to_json().decode()
-    for identifier in ("r1", "s1", "u1", "10.0.0.1", "n1", "Mozilla"):
+    for identifier in ("r1", "s1", "u1", "10.0.0.1", "n1", "Mozilla", "4048966212", "12:34:56:78:9A:BC"):
         assert identifier not in text
+    assert "domain_sessionidx" not in clean.atomic
     assert clean.event_data == event.event_data and clean.atomic["page_urlpath"] == "/article/a"
     assert clean.event_id == event.event_id and clean.timestamp == event.timestamp
     assert [e["data"] for e in clean.entities] == [{"kind": "news"}]
