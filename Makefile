@@ -29,8 +29,12 @@ lint: $(VENV)/.installed
 bench: $(VENV)/.installed  ## engine ingest and recommendation latency, with baselines
 	$(BIN)/python -m tests.benchmarks.run
 
-export: $(VENV)/.installed  ## build frontend.zip and backend.zip for hosting
-	$(BIN)/reflex export
+# backend.zip is the project folder, and of data/ it needs only the articles and the schemas. Reflex leaves
+# out files ending in .db, not the log's -wal/-shm files, the API token or the cookie secret: name them all.
+LOCAL_DATA = $(filter-out data/articles data/schemas,$(wildcard data/*))
+
+export: $(VENV)/.installed  ## build frontend.zip and backend.zip for hosting; set REFLEX_API_URL to the backend's address
+	$(BIN)/reflex export $(foreach path,$(LOCAL_DATA),--exclude-from-backend $(path))
 
 covers: $(VENV)/.installed  ## regenerate the cover illustrations in assets/covers (and the featured variants)
 	$(BIN)/python -m media_demo.articles.covers

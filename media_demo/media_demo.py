@@ -38,6 +38,11 @@ async def newsroom_lifespan() -> AsyncIterator[None]:
 app = rx.App(
     stylesheets=["/styles.css"],
     api_transformer=[build_api(get_newsroom), without_websocket_cookies],
+    # Reflex's "Cannot connect to server" toast sits bottom right by default: over the consent
+    # banner's "Reject all" and "Accept all", so a reader who answered while the page's websocket
+    # was (re)connecting clicked the toast and their choice was lost. Events clicked while
+    # disconnected are queued and sent on connect; at the top, the toast hides nothing to click.
+    toaster=rx.toast.provider(position="top-center"),
 )
 app.register_lifespan_task(newsroom_lifespan)
 app.register_lifespan_task(keep_tabs)
