@@ -18,9 +18,10 @@ $(VENV)/.installed: pyproject.toml | $(BIN)/python
 run: $(VENV)/.installed  ## start the app in dev mode: http://localhost:3000 (backend :8000)
 	$(BIN)/reflex run
 
-test: $(VENV)/.installed  ## lint, then every test (unit, integration, end to end)
+test: $(VENV)/.installed  ## lint, then every test (unit, integration, end to end) on both cores
 	$(BIN)/ruff check media_demo tests rxconfig.py
-	$(BIN)/python -m pytest
+	$(BIN)/ruff format --check media_demo tests rxconfig.py
+	$(BIN)/python -m pytest -n 2 --dist loadgroup
 
 lint: $(VENV)/.installed
 	$(BIN)/ruff check media_demo tests rxconfig.py

@@ -9,6 +9,8 @@ import sys
 import tempfile
 from pathlib import Path
 
+import pytest
+
 # Set before anything imports media_demo.settings (its values are read once per process).
 _SCRATCH = Path(tempfile.mkdtemp(prefix="media_demo_tests_"))
 atexit.register(shutil.rmtree, _SCRATCH, ignore_errors=True)
@@ -20,3 +22,14 @@ if (_BIN / "node").exists():
     os.environ["PATH"] = f"{_BIN}{os.pathsep}{os.environ.get('PATH', '')}"
 # As in rxconfig.py (which the harness reads too late for this): npm, never a bun download.
 os.environ.setdefault("REFLEX_USE_NPM", "1")
+
+
+def pytest_collection_modifyitems(items: list) -> None:
+    """Browser tests share one app (a session fixture): under xdist they all go to one worker.
+
+    `make test` runs `-n 2 --dist loadgroup`: one core drives the browser tests while the other
+    runs the unit and integration tests.
+    """
+    for item in items:
+        if "tests/e2e/" in str(item.path).replace("\\", "/"):
+            item.add_marker(pytest.mark.xdist_group("browser"))
