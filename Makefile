@@ -21,7 +21,7 @@ run: $(VENV)/.installed  ## start the app in dev mode: http://localhost:3000 (ba
 test: $(VENV)/.installed  ## lint, then every test (unit, integration, end to end) on both cores
 	$(BIN)/ruff check media_demo tests rxconfig.py
 	$(BIN)/ruff format --check media_demo tests rxconfig.py
-	$(BIN)/python -m pytest -n 2 --dist loadgroup
+	$(BIN)/python -m pytest -n 2
 
 lint: $(VENV)/.installed
 	$(BIN)/ruff check media_demo tests rxconfig.py

@@ -10,6 +10,8 @@ import tempfile
 from pathlib import Path
 
 import pytest
+from xdist.remote import Producer
+from xdist.scheduler import LoadFileScheduling
 
 # Set before anything imports media_demo.settings (its values are read once per process).
 _SCRATCH = Path(tempfile.mkdtemp(prefix="media_demo_tests_"))
@@ -24,12 +26,18 @@ if (_BIN / "node").exists():
 os.environ.setdefault("REFLEX_USE_NPM", "1")
 
 
-def pytest_collection_modifyitems(items: list) -> None:
-    """Browser tests share one app (a session fixture): under xdist they all go to one worker.
+class BrowserTestsTogether(LoadFileScheduling):
+    """xdist's file-by-file load balancing, except that every browser test goes to the same worker.
 
-    `make test` runs `-n 2 --dist loadgroup`: one core drives the browser tests while the other
-    runs the unit and integration tests.
+    The browser tests share one app (a session fixture, built in the project's `.web`): two workers
+    each starting one would overwrite each other's build. `make test` runs `-n 2`: one core drives
+    the browser tests while the other runs the unit and integration tests, file by file.
     """
-    for item in items:
-        if "tests/e2e/" in str(item.path).replace("\\", "/"):
-            item.add_marker(pytest.mark.xdist_group("browser"))
+
+    def _split_scope(self, nodeid: str) -> str:
+        return "tests/e2e" if nodeid.startswith("tests/e2e/") else super()._split_scope(nodeid)
+
+
+@pytest.hookimpl(optionalhook=True)  # only under xdist
+def pytest_xdist_make_scheduler(config: pytest.Config, log: Producer) -> BrowserTestsTogether:
+    return BrowserTestsTogether(config, log)
