@@ -27,7 +27,6 @@ from media_demo.personalise import ReaderContext, ReaderFacts, contextual_picks,
 from media_demo.personalise.layout import HomeLayout, home_layout
 from media_demo.personalise.segments import SegmentMatch
 from media_demo.recommend import ArticleIndex, ReaderProfile, ReadStats, Recommendation, recommend, strategy_name
-from media_demo.recommend.popularity import anonymous_reader
 from media_demo.settings import Settings, get_settings
 from media_demo.signals import AttributeEngine, CanonicalEvent, EventLog, SchemaRegistry, enrich_or_bad
 from media_demo.signals.auth import resolve_api_token, resolve_cookie_secret
@@ -218,7 +217,7 @@ class Newsroom:
         if fired and not self._restoring:
             self.bus.publish(fired)
         if event.key == (ARTICLE_VENDOR, ARTICLE_EVENT) and event.event_data:
-            reader = event.atomic.get("domain_userid") or anonymous_reader()
+            reader = event.atomic.get("domain_userid") or None  # None: a read that counts for no one
             self.read_stats.observe(event.event_data["slug"], reader, event.timestamp)
         if choice is not None:
             before, after = choice

@@ -45,8 +45,8 @@ def changed_rows(
         else:
             upserts.append((group, entity, orjson.dumps(value)))
 
-    for slug, reader in reads.take_changed():
-        put(f"{READS}{SEP}{slug}", reader, reads.latest(slug, reader))
+    for slug, key in reads.take_changed():
+        put(f"{READS}{SEP}{slug}", key, reads.entry(slug, key))
     for key in interventions.take_changed():
         rule, target_key, target_id = key
         put(f"{INTERVENTIONS}{SEP}{rule}{SEP}{target_key}", target_id, interventions.dump_one(key))
@@ -69,7 +69,7 @@ def restore_rows(
         value = orjson.loads(raw)
         kind, _, rest = group.partition(SEP)
         if kind == READS:
-            reads.observe(rest, entity, float(value))
+            reads.restore(rest, entity, value)
         elif kind == INTERVENTIONS:
             rule, _, target_key = rest.partition(SEP)
             interventions.restore((rule, target_key, entity), value)
@@ -92,9 +92,9 @@ def restore_legacy(
 
     Everything loaded counts as changed, so the next checkpoint writes it as rows.
     """
-    for slug, readers in ReadStats.load(extra.get("read_stats", {})).dump().items():
-        for reader, at in readers.items():
-            reads.observe(slug, reader, at)
+    for slug, entries in ReadStats.load(extra.get("read_stats", {})).dump().items():
+        for key, value in entries.items():
+            reads.restore(slug, key, value)
     interventions.load(extra.get("interventions", []))
     consent.load(extra.get("consent", []))
     links.load(extra.get("links", {}))

@@ -182,3 +182,41 @@ def test_an_article_read_again_does_not_count_twice_however_often() -> None:
     for hour in range(1000):  # a loyal reader, every hour for six weeks
         stats.observe("story", "loyal", ago(1000 - hour))
     assert dict(stats.trending(None, NOW)) == pytest.approx({"story": 0.5 ** (1 / 24)}, rel=1e-9)
+
+
+def test_anonymous_reads_each_count_once_and_are_kept_per_hour_not_per_read() -> None:
+    stats = ReadStats()
+    for minute in range(600):  # 600 anonymous reads over ten hours
+        stats.observe("story", None, ago(10) + minute * 60)
+    stats.observe("story", "a", ago(1))
+    assert stats.readers("story") == 601
+    entries = stats.dump()["story"]
+    assert len(entries) == 1 + 10  # the reader, and one entry per hour
+    expected = 0.5 ** (1 / 24) + math.fsum(0.5 ** ((NOW - (ago(10) + m * 60)) / (24 * HOUR)) for m in range(600))
+    assert dict(stats.trending(None, NOW)) == pytest.approx({"story": expected}, rel=1e-9)
+    again = ReadStats.load(stats.dump())
+    assert again.dump() == stats.dump()
+    assert dict(again.trending(None, NOW)) == pytest.approx({"story": expected}, rel=1e-9)
+    assert again.most_read() == stats.most_read() == [("story", 601)]
+
+
+def test_forgetting_a_reader_keeps_their_read_anonymously() -> None:
+    stats = ReadStats()
+    stats.observe("story", "a", ago(2))
+    stats.observe("story", "b", ago(1))
+    stats.take_changed()
+    before = dict(stats.trending(None, NOW))
+    stats.forget(["a"])
+    assert stats.latest("story", "a") is None and stats.readers("story") == 2
+    assert dict(stats.trending(None, NOW)) == pytest.approx(before, rel=1e-9)
+    changed = stats.take_changed()
+    assert ("story", "a") in changed and stats.entry("story", "a") is None  # its row goes
+    (bucket,) = [key for slug, key in changed if key.startswith("anonymous@")]
+    assert stats.entry("story", bucket) == [1, pytest.approx(2 ** ((ago(2) % HOUR) / (24 * HOUR))), ago(2)]
+
+
+def test_reads_kept_under_the_old_per_read_anonymous_keys_are_folded_into_hours() -> None:
+    old = {"story": {"anonymous:1f0c": ago(3), "anonymous:9e1a": ago(3) + 1, "a": ago(1)}}
+    stats = ReadStats.load(old)
+    assert stats.readers("story") == 3
+    assert sorted(stats.dump()["story"]) == ["a", f"anonymous@{int(ago(3) // HOUR)}"]
