@@ -13,7 +13,7 @@ for any other, and the default (its excerpt and cover) for new visitors.
 from __future__ import annotations
 
 import argparse
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -28,7 +28,8 @@ from media_demo.articles.covers import (
     write_cover,
 )
 from media_demo.personalise.context import ReaderContext, campaign_topic
-from media_demo.personalise.segments import ReaderFacts, SegmentMatch
+from media_demo.personalise.segments import SegmentMatch
+from media_demo.recommend.profile import ReaderProfile
 from media_demo.routes import cover_url
 from media_demo.settings import get_settings
 
@@ -149,7 +150,7 @@ def featured_variant(article: Article, segment: SegmentMatch, covers_dir: Path =
     )
 
 
-def _teasers(corpus: Corpus, sections: Sequence[str], skip: set[str]) -> list[str]:
+def _teasers(corpus: Corpus, sections: Sequence[str], skip: Collection[str]) -> list[str]:
     """The newest unread story of each read section in turn, then the newest unread of all (corpus order)."""
     queues = [[a.slug for a in corpus.in_category(c) if a.slug not in skip] for c in sections]
     teasers: list[str] = []
@@ -168,7 +169,7 @@ def _teasers(corpus: Corpus, sections: Sequence[str], skip: set[str]) -> list[st
 
 
 def home_layout(
-    facts: ReaderFacts,
+    profile: ReaderProfile,
     segment: SegmentMatch,
     context: ReaderContext | None,
     corpus: Corpus,
@@ -182,10 +183,10 @@ def home_layout(
     if not len(corpus):
         raise ValueError("corpus: at least one article is needed")
     notes: list[str] = []
-    affinity = facts.categories_by_affinity() if facts.has_history else []
+    affinity = profile.categories_by_affinity() if profile.has_history else []
     affinity = [c for c in affinity if c in corpus.categories]
     if affinity:
-        counts = ", ".join(f"{c.capitalize()} {facts.category_reads[c]}" for c in affinity)
+        counts = ", ".join(f"{c.capitalize()} {profile.category_reads[c]}" for c in affinity)
         notes.append(f"Sections by your reads: {counts}")
     sections = affinity + [c for c in corpus.categories if c not in affinity]
     topic = campaign_topic(context, corpus) if context is not None else None
@@ -193,7 +194,7 @@ def home_layout(
         sections = [topic[1]] + [c for c in sections if c != topic[1]]
         notes.append(f"{topic[1].capitalize()} first: the link you followed was about it")
 
-    read = set(facts.articles_read)
+    read = profile.read
     featured = next((a for a in corpus if a.slug not in read), corpus.articles[0])
     if featured is not corpus.articles[0]:
         notes.append("Featured: the newest story you have not read")

@@ -15,36 +15,22 @@ Never an article already read, never the same article twice.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Sequence
+from dataclasses import dataclass
 
 from media_demo.articles import Article, Corpus
 from media_demo.recommend.index import ArticleIndex
 from media_demo.recommend.popularity import ReadStats
+from media_demo.recommend.profile import ReaderProfile
 
 DEFAULT_COUNT = 3
 TOP_CATEGORIES = 2
 RECENT_READS_FOR_TASTE = 5
 
 
-@dataclass(frozen=True)
-class ReaderProfile:
-    """The attributes the strategy needs, already read from the engine."""
-
-    articles_read: Sequence[str] = ()  # oldest to most recently read
-    last_read: str | None = None
-    category_reads: Mapping[str, int] = field(default_factory=dict)
-    categories_by_recency: Sequence[str] = ()  # oldest to most recently read
-
-    @property
-    def has_history(self) -> bool:
-        return bool(self.articles_read or self.last_read)
-
-    def top_categories(self, limit: int = TOP_CATEGORIES) -> list[str]:
-        """Categories with at least one read, most read first; ties go to the most recent."""
-        recency = {c: i for i, c in enumerate(self.categories_by_recency)}
-        read = [c for c, n in self.category_reads.items() if n > 0]
-        return sorted(read, key=lambda c: (-self.category_reads[c], -recency.get(c, -1), c))[:limit]
+def interests(profile: ReaderProfile) -> list[str]:
+    """The reader's top categories (up to `TOP_CATEGORIES`, at least one read each), the strategy's first slots."""
+    return profile.categories_by_affinity(TOP_CATEGORIES)
 
 
 @dataclass(frozen=True)
@@ -78,9 +64,7 @@ def recommend(
     """Up to `count` recommendations for one reader, best first."""
     if count < 1:
         raise ValueError(f"count: must be >= 1, got {count}")
-    read = set(profile.articles_read)
-    if profile.last_read:
-        read.add(profile.last_read)
+    read = profile.read
     chosen: list[Recommendation] = []
     taken: set[str] = set()
 
@@ -92,7 +76,7 @@ def recommend(
         return slug not in read and slug not in taken and slug in corpus
 
     recent = list(profile.articles_read)[-RECENT_READS_FOR_TASTE:]
-    for category in profile.top_categories():
+    for category in interests(profile):
         if len(chosen) >= count:
             break
         candidates = [a for a in corpus.in_category(category) if available(a.slug)]
