@@ -6,38 +6,25 @@ newest one the reader has not read; its kicker, description and cover vary
 by segment: hand-written for the current lead story, a template per segment
 for any other, and the default (its excerpt and cover) for new visitors.
 
-`python -m media_demo.personalise.layout [slug ...]` draws the variant covers
-(default: the newest story's) into `assets/covers/variants/`.
+The variant covers are drawn at build time (`make covers`, by
+`media_demo.personalise.variant_cover_art`); which exist is read once per process.
 """
 
 from __future__ import annotations
 
-import argparse
 from collections.abc import Collection, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from media_demo.articles import Article, Corpus, load_corpus
-from media_demo.articles.covers import (
-    COVERS_DIR,
-    FALLBACK_PALETTES,
-    PALETTES,
-    ArticleInfo,
-    cover_path,
-    palette_index,
-    write_cover,
-)
+from media_demo.articles import Article, Corpus
+from media_demo.articles.cover_urls import VARIANT_COVERS_DIR, cover_url, has_variant_cover, variant_cover_url
 from media_demo.personalise.context import ReaderContext, campaign_topic
 from media_demo.personalise.segments import SegmentMatch
 from media_demo.recommend.profile import ReaderProfile
-from media_demo.routes import cover_url
-from media_demo.settings import get_settings
 
 TEASERS = 3
-VARIANT_COVERS_DIR = COVERS_DIR / "variants"
 VARIANT_SEGMENTS = ("casual_browser", "topic_loyalist", "deep_reader", "returning_reader")
 DEFAULT = "default"
-VARIANT_STORIES = 8  # the featured story is the newest one a reader has not read: cover the newest few
 
 
 @dataclass(frozen=True)
@@ -101,29 +88,6 @@ TEMPLATES: dict[str, tuple[str, str]] = {
 }
 
 
-def variant_cover_path(slug: str, variant: str, covers_dir: Path = VARIANT_COVERS_DIR) -> Path:
-    """Where a segment's cover of `slug` lives: `<slug>--<variant>.svg`."""
-    return cover_path(f"{slug}--{variant.replace('_', '-')}", covers_dir)
-
-
-def variant_cover_url(slug: str, variant: str) -> str:
-    return f"/covers/variants/{slug}--{variant.replace('_', '-')}.svg"
-
-
-def write_variant_covers(article: Article, covers_dir: Path = VARIANT_COVERS_DIR) -> list[Path]:
-    """Draw one cover per segment variant of `article`: shapes from its own seed, and a palette of its
-    category other than the default cover's (alternating between the others)."""
-    count = len(PALETTES.get(article.category, FALLBACK_PALETTES))
-    default = palette_index(ArticleInfo(article.slug, article.category, article.tags))
-    paths = []
-    for i, variant in enumerate(VARIANT_SEGMENTS):
-        path = variant_cover_path(article.slug, variant, covers_dir)
-        palette = (default + 1 + i % (count - 1)) % count if count > 1 else None
-        write_cover(ArticleInfo(path.stem, article.category, article.tags), covers_dir, palette)
-        paths.append(path)
-    return paths
-
-
 def featured_variant(article: Article, segment: SegmentMatch, covers_dir: Path = VARIANT_COVERS_DIR) -> FeaturedVariant:
     """The featured story's kicker, description and cover for this segment."""
     if segment.name not in VARIANT_SEGMENTS:
@@ -140,7 +104,7 @@ def featured_variant(article: Article, segment: SegmentMatch, covers_dir: Path =
         "category": article.category_label,
         "author": article.author,
     }
-    has_cover = variant_cover_path(article.slug, segment.name, covers_dir).is_file()
+    has_cover = has_variant_cover(article.slug, segment.name, covers_dir)
     return FeaturedVariant(
         headline_kicker=kicker.format(**values),
         description=description.format(**values),
@@ -203,25 +167,3 @@ def home_layout(
 
     skip = read | {featured.slug}
     return HomeLayout(sections, featured.slug, variant, _teasers(corpus, affinity, skip), notes)
-
-
-def main(argv: Sequence[str] | None = None) -> int:
-    """Draw the variant covers of the given stories (default: the newest ones, which are featured)."""
-    parser = argparse.ArgumentParser(prog="python -m media_demo.personalise.layout", description=main.__doc__)
-    parser.add_argument(
-        "slugs", nargs="*", help=f"stories to draw variants for (default: the {VARIANT_STORIES} newest)"
-    )
-    args = parser.parse_args(argv)
-    corpus = load_corpus(get_settings().articles_dir)
-    slugs = args.slugs or [a.slug for a in corpus.articles[:VARIANT_STORIES]]
-    for slug in slugs:
-        article = corpus.get(slug)
-        if article is None:
-            parser.error(f"no article named {slug!r}")
-        for path in write_variant_covers(article):
-            print(f"covers: {path}")
-    return 0
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())

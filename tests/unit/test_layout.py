@@ -9,20 +9,12 @@ from pathlib import Path
 import pytest
 
 from media_demo.articles import Corpus
-from media_demo.articles.covers import COVERS_DIR
+from media_demo.articles.cover_urls import COVERS_DIR, VARIANT_COVERS_DIR, cover_path, variant_name
 from media_demo.newsroom import get_corpus
 from media_demo.personalise.context import ReaderContext
-from media_demo.personalise.layout import (
-    HAND_WRITTEN,
-    VARIANT_COVERS_DIR,
-    VARIANT_SEGMENTS,
-    FeaturedVariant,
-    HomeLayout,
-    home_layout,
-    variant_cover_path,
-    write_variant_covers,
-)
+from media_demo.personalise.layout import HAND_WRITTEN, VARIANT_SEGMENTS, FeaturedVariant, HomeLayout, home_layout
 from media_demo.personalise.segments import SessionFacts, segment_for
+from media_demo.personalise.variant_cover_art import write_variant_covers
 from media_demo.recommend import ReaderProfile
 from tests.unit.test_context import ARTICLES, make_article
 
@@ -201,7 +193,7 @@ def test_the_lead_story_has_hand_written_variants_and_covers_for_every_segment(r
         variant = home_layout(facts[0], segment, None, real_corpus).featured_variant
         assert variant.hand_written
         assert variant.cover_path == f"/covers/variants/{LEAD}--{name.replace('_', '-')}.svg"
-        assert variant_cover_path(LEAD, name).is_file()
+        assert cover_path(variant_name(LEAD, name), VARIANT_COVERS_DIR).is_file()
         kickers.add(variant.headline_kicker)
         descriptions.add(variant.description)
     assert len(kickers) == len(descriptions) == len(VARIANT_SEGMENTS)
@@ -227,7 +219,7 @@ def test_committed_variant_covers_are_current_and_differ_from_the_default(real_c
     lead = real_corpus.get(LEAD)
     assert lead is not None
     fresh = write_variant_covers(lead, tmp_path)
-    assert [p.name for p in fresh] == [variant_cover_path(LEAD, name).name for name in VARIANT_SEGMENTS]
+    assert [p.name for p in fresh] == [f"{variant_name(LEAD, name)}.svg" for name in VARIANT_SEGMENTS]
 
     def background(svg: str) -> str:
         return re.findall(r'stop-color="(#[0-9a-f]{6})"', svg)[0]
@@ -235,5 +227,5 @@ def test_committed_variant_covers_are_current_and_differ_from_the_default(real_c
     default = background((COVERS_DIR / f"{LEAD}.svg").read_text())
     for path in fresh:
         committed = (VARIANT_COVERS_DIR / path.name).read_text()
-        assert committed == path.read_text(), f"{path.name} is stale: run python -m media_demo.personalise.layout"
+        assert committed == path.read_text(), f"{path.name} is stale: run make covers"
         assert background(committed) != default
