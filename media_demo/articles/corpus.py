@@ -33,6 +33,11 @@ REQUIRED_FIELDS = (
 )
 
 
+def section_label(category: str) -> str:
+    """A category as readers see it, in the navigation, on cards and in reasons: "technology" -> "Technology"."""
+    return category.capitalize()
+
+
 class CorpusError(ValueError):
     """One or more article files are malformed; the message names file and field."""
 
@@ -58,7 +63,7 @@ class Article:
     @property
     def category_label(self) -> str:
         """Category as shown to readers ("technology" -> "Technology")."""
-        return self.category.capitalize()
+        return section_label(self.category)
 
     @property
     def text(self) -> str:

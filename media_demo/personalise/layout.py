@@ -16,7 +16,7 @@ from collections.abc import Collection, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from media_demo.articles import Article, Corpus
+from media_demo.articles import Article, Corpus, section_label
 from media_demo.articles.cover_urls import VARIANT_COVERS_DIR, cover_url, has_variant_cover, variant_cover_url
 from media_demo.personalise.context import ReaderContext, campaign_topic
 from media_demo.personalise.segments import SegmentMatch
@@ -98,7 +98,7 @@ def featured_variant(article: Article, segment: SegmentMatch, covers_dir: Path =
     hand = HAND_WRITTEN.get((article.slug, key))
     kicker, description = hand or TEMPLATES[key]
     values = {
-        "topic": (segment.topic or article.category).capitalize(),
+        "topic": section_label(segment.topic or article.category),
         "minutes": article.reading_minutes,
         "excerpt": article.excerpt,
         "category": article.category_label,
@@ -150,13 +150,13 @@ def home_layout(
     affinity = profile.categories_by_affinity() if profile.has_history else []
     affinity = [c for c in affinity if c in corpus.categories]
     if affinity:
-        counts = ", ".join(f"{c.capitalize()} {profile.category_reads[c]}" for c in affinity)
+        counts = ", ".join(f"{section_label(c)} {profile.category_reads[c]}" for c in affinity)
         notes.append(f"Sections by your reads: {counts}")
     sections = affinity + [c for c in corpus.categories if c not in affinity]
     topic = campaign_topic(context, corpus) if context is not None else None
     if topic is not None and topic[0] == "category":
         sections = [topic[1]] + [c for c in sections if c != topic[1]]
-        notes.append(f"{topic[1].capitalize()} first: the link you followed was about it")
+        notes.append(f"{section_label(topic[1])} first: the link you followed was about it")
 
     read = profile.read
     featured = next((a for a in corpus if a.slug not in read), corpus.articles[0])

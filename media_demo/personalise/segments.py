@@ -15,8 +15,10 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
+from media_demo.articles import section_label
 from media_demo.recommend.profile import ReaderProfile
 
+NEW_VISITOR = "new_visitor"  # the segment of a first visit with nothing read: the default front page
 LOYALIST_MIN_READS = 3
 LOYALIST_MIN_SHARE = 0.6
 DEEP_READER_ARTICLES = 8
@@ -162,7 +164,7 @@ def segment_facts(profile: ReaderProfile, session: SessionFacts = FIRST_VISIT) -
         "article_read_count": profile.article_read_count,
         "distinct_articles_read": profile.distinct_articles_read,
         "top_category": top,
-        "top_category_label": top.capitalize() if top else "no section",
+        "top_category_label": section_label(top) if top else "no section",
         "top_category_reads": profile.category_reads.get(top, 0) if top else 0,
         "top_category_share": profile.top_category_share,
         "session_index": session.session_index,
@@ -194,7 +196,7 @@ class SegmentMatch:
 # Priority order: the first segment whose rule holds wins.
 SEGMENTS: tuple[Segment, ...] = (
     Segment(
-        "new_visitor",
+        NEW_VISITOR,
         "New visitor",
         "First visit and nothing read yet: the default front page.",
         all_of(Condition("article_read_count", "==", 0), Condition("session_index", "<=", 1)),

@@ -15,7 +15,7 @@ Never an article already read, never the same article twice.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 
 from media_demo.articles import Article, Corpus
@@ -23,9 +23,10 @@ from media_demo.recommend.index import ArticleIndex
 from media_demo.recommend.popularity import ReadStats
 from media_demo.recommend.profile import ReaderProfile
 
-DEFAULT_COUNT = 3
+DEFAULT_COUNT = 3  # recommendations per answer, unless the caller asks for another number
 TOP_CATEGORIES = 2
 RECENT_READS_FOR_TASTE = 5
+POPULAR_REASON = "Popular with readers"
 
 
 def interests(profile: ReaderProfile) -> list[str]:
@@ -93,14 +94,20 @@ def recommend(
             if available(slug):
                 add(corpus.get(slug), f"Because you read “{last.title}”", "similar")  # type: ignore[arg-type]
 
-    if len(chosen) < count:
-        for slug, _readers in stats.most_read(exclude=read | taken):
-            if len(chosen) >= count:
-                break
-            article = corpus.get(slug)
-            if article is not None:
-                add(article, "Popular with readers", "popular")
-    return chosen
+    return chosen + popular(corpus, stats, count - len(chosen), exclude=read | taken)
+
+
+def popular(corpus: Corpus, stats: ReadStats, count: int, exclude: Collection[str] = ()) -> list[Recommendation]:
+    """Up to `count` of the most-read articles, none in `exclude`: the fallback of every strategy."""
+    if count < 1:
+        return []
+    picks: list[Recommendation] = []
+    for slug, _readers in stats.most_read(exclude=frozenset(exclude)):
+        if len(picks) >= count:
+            break
+        if (article := corpus.get(slug)) is not None:
+            picks.append(Recommendation(article, POPULAR_REASON, "popular"))
+    return picks
 
 
 def strategy_name(recommendations: Sequence[Recommendation]) -> str:

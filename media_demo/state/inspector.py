@@ -23,6 +23,7 @@ import orjson
 import reflex as rx
 
 from media_demo import routes
+from media_demo.articles import section_label
 from media_demo.newsroom import Newsroom, get_newsroom
 from media_demo.personalise import SessionFacts, segment_for
 from media_demo.recommend import ReaderProfile
@@ -216,7 +217,7 @@ def inspect_reader(
         visit=str(session.index) if session is not None else "",
         segment_label=match.label,
         segment_why=match.why,
-        segment_topic=match.topic.capitalize() if match.topic else "",
+        segment_topic=section_label(match.topic) if match.topic else "",
         groups=groups,
         events=[view for _, view in timed[:limit]],
         interventions=[_intervention_view(f) for f in reversed(room.reader_interventions(domain_userid))],
