@@ -6,7 +6,7 @@ import dataclasses
 
 import reflex as rx
 
-from media_demo.articles import section_label
+from media_demo.articles import Corpus, section_label
 from media_demo.newsroom import get_corpus
 from media_demo.personalise.layout import TEASERS, HomeLayout
 from media_demo.personalise.segments import NEW_VISITOR, SEGMENTS_BY_NAME, SegmentMatch
@@ -23,15 +23,17 @@ class SectionTab:
     label: str = ""
     stories: list[StoryCard] = dataclasses.field(default_factory=list)
 
+    @classmethod
+    def of(cls, corpus: Corpus, category: str) -> SectionTab:
+        """The tab of one section: its newest `PER_SECTION` stories."""
+        return cls(category, section_label(category), [StoryCard.of(a) for a in corpus.latest(PER_SECTION, category)])
+
 
 def default_layout_cards() -> tuple[StoryCard, list[StoryCard], list[SectionTab]]:
     """The front page before anything is known about the reader (also what the page compiles with)."""
     corpus = get_corpus()
     featured, *rest = corpus.articles
-    tabs = [
-        SectionTab(c, section_label(c), [StoryCard.of(a) for a in corpus.latest(PER_SECTION, c)])
-        for c in corpus.categories
-    ]
+    tabs = [SectionTab.of(corpus, c) for c in corpus.categories]
     return StoryCard.of(featured), [StoryCard.of(a) for a in rest[:TEASERS]], tabs
 
 
@@ -67,10 +69,7 @@ class HomeState(rx.State):
             self,
             featured=featured,
             teasers=teasers,
-            sections=[
-                SectionTab(c, section_label(c), [StoryCard.of(a) for a in corpus.latest(PER_SECTION, c)])
-                for c in layout.section_order
-            ],
+            sections=[SectionTab.of(corpus, c) for c in layout.section_order],
             segment=segment.name,
             segment_label=segment.label,
             personalised=personalised,
