@@ -1,6 +1,6 @@
 """Micro-segments, contextual cold start and the personalised home layout (no Reflex imports).
 
-The layout lives in `media_demo.personalise.layout` (import it from there: it is also a command).
+The layout lives in `media_demo.personalise.layout` (import it from there); `variant_cover_art` is a build tool.
 The reader's profile, which all of them read, is `media_demo.recommend.ReaderProfile`.
 """
 
