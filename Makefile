@@ -38,8 +38,8 @@ export: $(VENV)/.installed  ## build frontend.zip and backend.zip for hosting; s
 	$(BIN)/reflex export $(foreach path,$(LOCAL_DATA),--exclude-from-backend $(path))
 
 covers: $(VENV)/.installed  ## regenerate the cover illustrations in assets/covers (and the featured variants)
-	$(BIN)/python -m media_demo.articles.covers
-	$(BIN)/python -m media_demo.personalise.layout
+	$(BIN)/python -m media_demo.articles.cover_art
+	$(BIN)/python -m media_demo.personalise.variant_cover_art
 
 clean:
 	rm -rf $(VENV) .web .states frontend.zip backend.zip

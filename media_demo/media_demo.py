@@ -9,7 +9,8 @@ import reflex as rx
 
 from media_demo import routes
 from media_demo.api import build_api
-from media_demo.components.layout import PAPER_NAME
+from media_demo.articles import section_label
+from media_demo.components.layout import PAPER_NAME, TAGLINE
 from media_demo.newsroom import get_corpus, get_index, get_newsroom
 from media_demo.pages.account import account_page
 from media_demo.pages.article import article_page
@@ -53,11 +54,11 @@ index = get_index()
 app.add_page(
     home_page(corpus),
     route=routes.HOME,
-    title=f"{PAPER_NAME} — news that learns what you read",
+    title=f"{PAPER_NAME} — {TAGLINE.lower()}",
     on_load=ReaderState.visit("Home"),
 )
 for category in corpus.categories:
-    label = category.capitalize()
+    label = section_label(category)
     app.add_page(
         category_page(corpus, category),
         route=routes.category_url(category),

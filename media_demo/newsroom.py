@@ -13,7 +13,7 @@ import logging
 import threading
 import time
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import cache
 from typing import Any
 
@@ -23,10 +23,11 @@ from snowplow_signals import RuleIntervention, StreamAttributeGroup
 from media_demo import routes, side_state
 from media_demo.accounts import Accounts
 from media_demo.articles import Corpus, load_corpus
-from media_demo.personalise import ReaderContext, ReaderFacts, contextual_picks, describe_context, segment_for
+from media_demo.personalise import ReaderContext, SessionFacts, contextual_picks, describe_context, segment_for
 from media_demo.personalise.layout import HomeLayout, home_layout
 from media_demo.personalise.segments import SegmentMatch
 from media_demo.recommend import ArticleIndex, ReaderProfile, ReadStats, Recommendation, recommend, strategy_name
+from media_demo.recommend.strategy import interests
 from media_demo.settings import Settings, get_settings
 from media_demo.signals import AttributeEngine, CanonicalEvent, EventLog, SchemaRegistry, enrich_or_bad
 from media_demo.signals.auth import resolve_api_token, resolve_cookie_secret
@@ -41,7 +42,6 @@ from media_demo.signals.definitions import (
     READER_GROUP,
     app_groups,
     app_interventions,
-    category_read_count,
 )
 from media_demo.signals.engine import group_id
 from media_demo.signals.interventions import FiredIntervention, InterventionBus, InterventionEngine
@@ -67,6 +67,7 @@ class ReaderView:
     layout: HomeLayout
     personalised: bool = False
     reason: str | None = None
+    profile: ReaderProfile = field(default_factory=ReaderProfile)  # what the picks, segment and layout were built on
 
 
 @dataclass(frozen=True)
@@ -333,14 +334,9 @@ class Newsroom:
     def profile(
         self, domain_userid: str, attributes: dict[str, Any] | None = None, user_id: str | None = None
     ) -> ReaderProfile:
-        """The strategy's view of one reader, from `attributes` when the caller already read them."""
+        """One reader's profile, from `attributes` when the caller already read them."""
         attrs = self.attributes(domain_userid, user_id) if attributes is None else attributes
-        return ReaderProfile(
-            articles_read=attrs["articles_read"],
-            last_read=attrs["article_last_read"],
-            category_reads={c: attrs[category_read_count(c)] for c in self.corpus.categories},
-            categories_by_recency=attrs["categories_read"],
-        )
+        return ReaderProfile.from_attributes(attrs, self.corpus.categories)
 
     def attributes(self, domain_userid: str, user_id: str | None = None) -> dict[str, Any]:
         """All of one reader's attributes, as the Signals API would return them (from it, in remote mode).
@@ -480,19 +476,17 @@ class Newsroom:
         if consent is not None and not consent.allows(CONTEXTUAL):
             context = None
         attributes = self.attributes(domain_userid, user_id)
-        facts = ReaderFacts.from_attributes(
-            attributes, self.corpus.categories, session_index=session_index, days_since_last_visit=days_since_last_visit
-        )
-        personalised = bool(facts.has_history or attributes.get("article_last_read"))
-        if context is not None and not personalised:
-            with self._lock:
+        profile = self.profile(domain_userid, attributes)
+        personalised = profile.has_history
+        with self._lock:
+            if context is not None and not personalised:
                 picks = contextual_picks(context, self.corpus, self.index, self.read_stats, count)
-        else:
-            picks = self.recommendations(domain_userid, count, attributes=attributes)
-        segment = segment_for(facts)
-        layout = home_layout(facts, segment, context, self.corpus)
+            else:
+                picks = recommend(profile, self.corpus, self.index, self.read_stats, count)
+        segment = segment_for(profile, SessionFacts(session_index, days_since_last_visit))
+        layout = home_layout(profile, segment, context, self.corpus)
         reason = None if personalised else self._why_not(consent)
-        return ReaderView(attributes, picks, segment, layout, personalised, reason)
+        return ReaderView(attributes, picks, segment, layout, personalised, reason, profile)
 
     def _why_not(self, consent: Consent | None) -> str:
         """Why a reader's answer was not personalised."""
@@ -508,7 +502,7 @@ class Newsroom:
         Both add the reader's segment and what the context said.
         """
         view = self.reader_view(domain_userid, context, count=count)
-        profile = self.profile(domain_userid, view.attributes)
+        profile = view.profile
         picks = view.recommendations
         cold = not profile.has_history
         strategy = "contextual" if cold and any(r.kind != "popular" for r in picks) else strategy_name(picks)
@@ -580,7 +574,7 @@ def _document(domain_userid: str, profile: ReaderProfile, picks: list[Recommenda
         "recommendations": [r.as_json() for r in picks],
         "metadata": {
             "domain_userid": domain_userid,
-            "interests": profile.top_categories(),
+            "interests": interests(profile),
             "last_read": profile.last_read,
             "strategy": strategy,
             "generated_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds").replace("+00:00", "Z"),

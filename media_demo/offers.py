@@ -9,6 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from media_demo import routes
+from media_demo.articles import section_label
 from media_demo.newsroom import Newsroom
 from media_demo.signals.definitions import SUBSCRIPTION_OFFER, TOPIC_NEWSLETTER, WELCOME_BACK
 from media_demo.signals.interventions import FiredIntervention
@@ -52,7 +53,7 @@ def offer_for(fired: FiredIntervention, room: Newsroom) -> Offer | None:
         topic = _topic(fired)
         if topic is None:
             return None
-        label = topic.capitalize()
+        label = section_label(topic)
         reads = fired.attributes.get(f"{topic}_reads", "3")
         return Offer(
             name=fired.name,

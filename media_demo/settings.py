@@ -10,6 +10,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 DATA_DIR = PROJECT_ROOT / "data"
+ARTICLES_DIR = DATA_DIR / "articles"
 
 
 class Settings(BaseSettings):
@@ -22,7 +23,7 @@ class Settings(BaseSettings):
         description="SQLite file holding the event log (git-ignored).",
     )
     articles_dir: Path = Field(
-        default=DATA_DIR / "articles",
+        default=ARTICLES_DIR,
         description="Folder of Markdown articles with front matter.",
     )
     schemas_dir: Path = Field(

@@ -20,6 +20,7 @@ SLUG_PATTERN = re.compile(r"^[a-z0-9]+(?:-[a-z0-9]+)*$")
 ISO_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 MIN_BODY_WORDS = 150
 MAX_EXCERPT_CHARS = 280
+FORMAT_FILE = "FORMAT.md"  # the format of an article, for editors: not an article
 REQUIRED_FIELDS = (
     "slug",
     "title",
@@ -30,6 +31,11 @@ REQUIRED_FIELDS = (
     "reading_minutes",
     "tags",
 )
+
+
+def section_label(category: str) -> str:
+    """A category as readers see it, in the navigation, on cards and in reasons: "technology" -> "Technology"."""
+    return category.capitalize()
 
 
 class CorpusError(ValueError):
@@ -57,7 +63,7 @@ class Article:
     @property
     def category_label(self) -> str:
         """Category as shown to readers ("technology" -> "Technology")."""
-        return self.category.capitalize()
+        return section_label(self.category)
 
     @property
     def text(self) -> str:
@@ -196,6 +202,11 @@ class Corpus:
         return list(pool[:limit])
 
 
+def article_paths(folder: Path) -> list[Path]:
+    """The article files in `folder`: every `*.md` but FORMAT.md, in name order."""
+    return [path for path in sorted(folder.glob("*.md")) if path.name != FORMAT_FILE]
+
+
 def load_corpus(folder: Path) -> Corpus:
     """Load every `*.md` article in `folder` (except FORMAT.md), validating all of them.
 
@@ -205,9 +216,7 @@ def load_corpus(folder: Path) -> Corpus:
         raise CorpusError([f"{folder}: articles folder does not exist"])
     articles: list[Article] = []
     problems: list[str] = []
-    for path in sorted(folder.glob("*.md")):
-        if path.name == "FORMAT.md":
-            continue
+    for path in article_paths(folder):
         try:
             articles.append(parse_article(path))
         except CorpusError as exc:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import reflex as rx
 
 from media_demo import routes
+from media_demo.articles import section_label
 from media_demo.components.consent_banner import consent_banner
 from media_demo.components.offer import offer_card
 from media_demo.state.account import AccountState
@@ -72,7 +73,7 @@ def masthead(categories: tuple[str, ...], active: str = "") -> rx.Component:
         ),
         rx.el.nav(
             nav_link("Home", routes.HOME, "home"),
-            *[nav_link(c.capitalize(), routes.category_url(c), c) for c in categories],
+            *[nav_link(section_label(c), routes.category_url(c), c) for c in categories],
             class_name="section-nav",
             aria_label="Sections",
         ),

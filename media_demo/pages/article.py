@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import reflex as rx
 
-from media_demo import routes
 from media_demo.articles import Article, Corpus
+from media_demo.articles.cover_urls import cover_url
 from media_demo.components.layout import page_frame
 from media_demo.components.sidebar import sidebar
 from media_demo.components.story_card import story_card, story_kicker, story_meta
@@ -45,7 +45,7 @@ def article_page(corpus: Corpus, index: ArticleIndex, article: Article) -> rx.Co
                     story_meta(card),
                     reading_now(),
                     rx.el.figure(
-                        rx.el.img(src=routes.cover_url(article.slug), alt="", class_name="article-cover"),
+                        rx.el.img(src=cover_url(article.slug), alt="", class_name="article-cover"),
                         class_name="article-figure",
                     ),
                     rx.el.div(rx.markdown(article.body), class_name="article-body"),

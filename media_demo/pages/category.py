@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import reflex as rx
 
-from media_demo.articles import Corpus
+from media_demo.articles import Corpus, section_label
 from media_demo.components.layout import page_frame
 from media_demo.components.sidebar import sidebar
 from media_demo.components.story_card import story_card
@@ -28,7 +28,7 @@ def category_page(corpus: Corpus, category: str) -> rx.Component:
             rx.el.div(
                 rx.el.header(
                     rx.el.h1(
-                        category.capitalize(),
+                        section_label(category),
                         class_name="section-heading",
                         custom_attrs={"data-testid": "section-heading"},
                     ),

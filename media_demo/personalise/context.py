@@ -18,11 +18,11 @@ from typing import Any
 from urllib.parse import urlencode, urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from media_demo.articles import Article, Corpus
+from media_demo.articles import Article, Corpus, section_label
 from media_demo.personalise.segments import Condition, Rule, all_of, why
 from media_demo.recommend.index import ArticleIndex
 from media_demo.recommend.popularity import ReadStats
-from media_demo.recommend.strategy import Recommendation
+from media_demo.recommend.strategy import DEFAULT_COUNT, Recommendation, popular
 from media_demo.signals.enrich import campaign_fields, referer_fields, user_agent_fields
 
 MAX_TZ_OFFSET_MINUTES = 14 * 60
@@ -32,7 +32,6 @@ PER_RULE_FIRST_PASS = 2  # each rule's share of the first pass, so two contexts 
 SHORT_READ_MAX_MINUTES = 3
 NEWSLETTER_MEDIUMS = frozenset({"email", "newsletter", "e-mail"})
 PAID_SEARCH_MEDIUMS = frozenset({"cpc", "ppc", "paid_search", "paidsearch", "paid-search"})
-POPULAR_REASON = "Popular with readers"
 _LANGUAGE_RANGE = re.compile(r"^(?:[A-Za-z]{1,8}(?:-[A-Za-z0-9]{1,8})*|\*)$")
 
 
@@ -192,7 +191,7 @@ def campaign_topic(context: ReaderContext, corpus: Corpus) -> tuple[str, str] | 
 
 def topic_label(kind: str, name: str) -> str:
     """How a campaign topic reads: "Sport" for a category, "space telescopes" for a tag."""
-    return name.capitalize() if kind == "category" else name.replace("-", " ")
+    return section_label(name) if kind == "category" else name.replace("-", " ")
 
 
 def context_facts(context: ReaderContext, corpus: Corpus) -> dict[str, Any]:
@@ -333,7 +332,7 @@ def contextual_picks(
     corpus: Corpus,
     index: ArticleIndex,
     stats: ReadStats,
-    count: int = 3,
+    count: int = DEFAULT_COUNT,
     read: Collection[str] = (),
     rules: tuple[ContextRule, ...] = CONTEXT_RULES,
 ) -> list[Recommendation]:
@@ -364,12 +363,7 @@ def contextual_picks(
                     chosen.append(Recommendation(article, applied.reason, applied.rule.name))
                     taken.add(article.slug)
                     given += 1
-    for slug, _readers in stats.most_read(exclude=taken):
-        if len(chosen) >= count:
-            break
-        if (article := corpus.get(slug)) is not None:
-            chosen.append(Recommendation(article, POPULAR_REASON, "popular"))
-    return chosen
+    return chosen + popular(corpus, stats, count - len(chosen), exclude=taken)
 
 
 def describe_context(context: ReaderContext, corpus: Corpus, picks: Collection[Recommendation] = ()) -> dict[str, Any]:

@@ -6,37 +6,25 @@ newest one the reader has not read; its kicker, description and cover vary
 by segment: hand-written for the current lead story, a template per segment
 for any other, and the default (its excerpt and cover) for new visitors.
 
-`python -m media_demo.personalise.layout [slug ...]` draws the variant covers
-(default: the newest story's) into `assets/covers/variants/`.
+The variant covers are drawn at build time (`make covers`, by
+`media_demo.personalise.variant_cover_art`); which exist is read once per process.
 """
 
 from __future__ import annotations
 
-import argparse
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from media_demo.articles import Article, Corpus, load_corpus
-from media_demo.articles.covers import (
-    COVERS_DIR,
-    FALLBACK_PALETTES,
-    PALETTES,
-    ArticleInfo,
-    cover_path,
-    palette_index,
-    write_cover,
-)
+from media_demo.articles import Article, Corpus, section_label
+from media_demo.articles.cover_urls import VARIANT_COVERS_DIR, cover_url, has_variant_cover, variant_cover_url
 from media_demo.personalise.context import ReaderContext, campaign_topic
-from media_demo.personalise.segments import ReaderFacts, SegmentMatch
-from media_demo.routes import cover_url
-from media_demo.settings import get_settings
+from media_demo.personalise.segments import SegmentMatch
+from media_demo.recommend.profile import ReaderProfile
 
 TEASERS = 3
-VARIANT_COVERS_DIR = COVERS_DIR / "variants"
 VARIANT_SEGMENTS = ("casual_browser", "topic_loyalist", "deep_reader", "returning_reader")
 DEFAULT = "default"
-VARIANT_STORIES = 8  # the featured story is the newest one a reader has not read: cover the newest few
 
 
 @dataclass(frozen=True)
@@ -100,29 +88,6 @@ TEMPLATES: dict[str, tuple[str, str]] = {
 }
 
 
-def variant_cover_path(slug: str, variant: str, covers_dir: Path = VARIANT_COVERS_DIR) -> Path:
-    """Where a segment's cover of `slug` lives: `<slug>--<variant>.svg`."""
-    return cover_path(f"{slug}--{variant.replace('_', '-')}", covers_dir)
-
-
-def variant_cover_url(slug: str, variant: str) -> str:
-    return f"/covers/variants/{slug}--{variant.replace('_', '-')}.svg"
-
-
-def write_variant_covers(article: Article, covers_dir: Path = VARIANT_COVERS_DIR) -> list[Path]:
-    """Draw one cover per segment variant of `article`: shapes from its own seed, and a palette of its
-    category other than the default cover's (alternating between the others)."""
-    count = len(PALETTES.get(article.category, FALLBACK_PALETTES))
-    default = palette_index(ArticleInfo(article.slug, article.category, article.tags))
-    paths = []
-    for i, variant in enumerate(VARIANT_SEGMENTS):
-        path = variant_cover_path(article.slug, variant, covers_dir)
-        palette = (default + 1 + i % (count - 1)) % count if count > 1 else None
-        write_cover(ArticleInfo(path.stem, article.category, article.tags), covers_dir, palette)
-        paths.append(path)
-    return paths
-
-
 def featured_variant(article: Article, segment: SegmentMatch, covers_dir: Path = VARIANT_COVERS_DIR) -> FeaturedVariant:
     """The featured story's kicker, description and cover for this segment."""
     if segment.name not in VARIANT_SEGMENTS:
@@ -133,13 +98,13 @@ def featured_variant(article: Article, segment: SegmentMatch, covers_dir: Path =
     hand = HAND_WRITTEN.get((article.slug, key))
     kicker, description = hand or TEMPLATES[key]
     values = {
-        "topic": (segment.topic or article.category).capitalize(),
+        "topic": section_label(segment.topic or article.category),
         "minutes": article.reading_minutes,
         "excerpt": article.excerpt,
         "category": article.category_label,
         "author": article.author,
     }
-    has_cover = variant_cover_path(article.slug, segment.name, covers_dir).is_file()
+    has_cover = has_variant_cover(article.slug, segment.name, covers_dir)
     return FeaturedVariant(
         headline_kicker=kicker.format(**values),
         description=description.format(**values),
@@ -149,7 +114,7 @@ def featured_variant(article: Article, segment: SegmentMatch, covers_dir: Path =
     )
 
 
-def _teasers(corpus: Corpus, sections: Sequence[str], skip: set[str]) -> list[str]:
+def _teasers(corpus: Corpus, sections: Sequence[str], skip: Collection[str]) -> list[str]:
     """The newest unread story of each read section in turn, then the newest unread of all (corpus order)."""
     queues = [[a.slug for a in corpus.in_category(c) if a.slug not in skip] for c in sections]
     teasers: list[str] = []
@@ -168,7 +133,7 @@ def _teasers(corpus: Corpus, sections: Sequence[str], skip: set[str]) -> list[st
 
 
 def home_layout(
-    facts: ReaderFacts,
+    profile: ReaderProfile,
     segment: SegmentMatch,
     context: ReaderContext | None,
     corpus: Corpus,
@@ -182,18 +147,18 @@ def home_layout(
     if not len(corpus):
         raise ValueError("corpus: at least one article is needed")
     notes: list[str] = []
-    affinity = facts.categories_by_affinity() if facts.has_history else []
+    affinity = profile.categories_by_affinity() if profile.has_history else []
     affinity = [c for c in affinity if c in corpus.categories]
     if affinity:
-        counts = ", ".join(f"{c.capitalize()} {facts.category_reads[c]}" for c in affinity)
+        counts = ", ".join(f"{section_label(c)} {profile.category_reads[c]}" for c in affinity)
         notes.append(f"Sections by your reads: {counts}")
     sections = affinity + [c for c in corpus.categories if c not in affinity]
     topic = campaign_topic(context, corpus) if context is not None else None
     if topic is not None and topic[0] == "category":
         sections = [topic[1]] + [c for c in sections if c != topic[1]]
-        notes.append(f"{topic[1].capitalize()} first: the link you followed was about it")
+        notes.append(f"{section_label(topic[1])} first: the link you followed was about it")
 
-    read = set(facts.articles_read)
+    read = profile.read
     featured = next((a for a in corpus if a.slug not in read), corpus.articles[0])
     if featured is not corpus.articles[0]:
         notes.append("Featured: the newest story you have not read")
@@ -202,25 +167,3 @@ def home_layout(
 
     skip = read | {featured.slug}
     return HomeLayout(sections, featured.slug, variant, _teasers(corpus, affinity, skip), notes)
-
-
-def main(argv: Sequence[str] | None = None) -> int:
-    """Draw the variant covers of the given stories (default: the newest ones, which are featured)."""
-    parser = argparse.ArgumentParser(prog="python -m media_demo.personalise.layout", description=main.__doc__)
-    parser.add_argument(
-        "slugs", nargs="*", help=f"stories to draw variants for (default: the {VARIANT_STORIES} newest)"
-    )
-    args = parser.parse_args(argv)
-    corpus = load_corpus(get_settings().articles_dir)
-    slugs = args.slugs or [a.slug for a in corpus.articles[:VARIANT_STORIES]]
-    for slug in slugs:
-        article = corpus.get(slug)
-        if article is None:
-            parser.error(f"no article named {slug!r}")
-        for path in write_variant_covers(article):
-            print(f"covers: {path}")
-    return 0
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())

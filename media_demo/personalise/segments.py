@@ -1,10 +1,10 @@
 """Micro-segments: who a reader is right now, decided by rules that are data, not if-chains.
 
-A segment is a name, a label, a description and a rule over `ReaderFacts`
-(the reader's `reader_profile` attributes plus the session facts the caller
-knows). Segments are tried in priority order and the first whose rule holds
-wins; the match says *why*, condition by condition, so the inspector can show
-it. The same `Condition`/`Rule` vocabulary drives the contextual rules of
+A segment is a name, a label, a description and a rule over the reader's
+`ReaderProfile` (their `reader_profile` attributes) plus the `SessionFacts` the
+caller knows. Segments are tried in priority order and the first whose rule
+holds wins; the match says *why*, condition by condition, so the inspector can
+show it. The same `Condition`/`Rule` vocabulary drives the contextual rules of
 `media_demo.personalise.context`.
 """
 
@@ -12,11 +12,13 @@ from __future__ import annotations
 
 import operator
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, Literal
 
-from media_demo.signals.definitions import category_read_count
+from media_demo.articles import section_label
+from media_demo.recommend.profile import ReaderProfile
 
+NEW_VISITOR = "new_visitor"  # the segment of a first visit with nothing read: the default front page
 LOYALIST_MIN_READS = 3
 LOYALIST_MIN_SHARE = 0.6
 DEEP_READER_ARTICLES = 8
@@ -140,81 +142,34 @@ def why(conditions: Iterable[Condition], facts: Mapping[str, Any]) -> str:
 
 
 @dataclass(frozen=True)
-class ReaderFacts:
-    """What the segment rules read: the reader's attributes plus session facts passed in explicitly.
+class SessionFacts:
+    """What the caller knows of the reader's visit, beside their profile.
 
     `session_index` is the visit number of the `dc_session` cookie (1 = first visit);
     `days_since_last_visit` is None when unknown (no earlier visit, or not tracked).
     """
 
-    page_view_count: int = 0
-    article_read_count: int = 0
-    articles_read: tuple[str, ...] = ()  # oldest to most recently read
-    category_reads: Mapping[str, int] = field(default_factory=dict)
-    categories_by_recency: tuple[str, ...] = ()  # oldest to most recently read
     session_index: int = 1
     days_since_last_visit: float | None = None
 
-    @classmethod
-    def from_attributes(
-        cls,
-        attributes: Mapping[str, Any],
-        categories: Iterable[str],
-        *,
-        session_index: int = 1,
-        days_since_last_visit: float | None = None,
-    ) -> ReaderFacts:
-        """Facts from one reader's `reader_profile` attributes (as `Newsroom.attributes` returns them)."""
-        return cls(
-            page_view_count=int(attributes.get("page_view_count") or 0),
-            article_read_count=int(attributes.get("article_read_count") or 0),
-            articles_read=tuple(attributes.get("articles_read") or ()),
-            category_reads={c: int(attributes.get(category_read_count(c)) or 0) for c in categories},
-            categories_by_recency=tuple(attributes.get("categories_read") or ()),
-            session_index=session_index,
-            days_since_last_visit=days_since_last_visit,
-        )
 
-    @property
-    def distinct_articles_read(self) -> int:
-        return len(set(self.articles_read))
+FIRST_VISIT = SessionFacts()
 
-    @property
-    def has_history(self) -> bool:
-        return self.article_read_count > 0 or bool(self.articles_read)
 
-    def categories_by_affinity(self) -> list[str]:
-        """Categories with at least one read, most read first; ties go to the most recently read."""
-        recency = {c: i for i, c in enumerate(self.categories_by_recency)}
-        read = [c for c, n in self.category_reads.items() if n > 0]
-        return sorted(read, key=lambda c: (-self.category_reads[c], -recency.get(c, -1), c))
-
-    @property
-    def top_category(self) -> str | None:
-        ranked = self.categories_by_affinity()
-        return ranked[0] if ranked else None
-
-    @property
-    def top_category_share(self) -> float:
-        """The top category's share of all reads (0 with none)."""
-        top = self.top_category
-        total = max(self.article_read_count, sum(self.category_reads.values()))
-        return self.category_reads[top] / total if top and total else 0.0
-
-    def as_facts(self) -> dict[str, Any]:
-        """The flat mapping the rules are evaluated on."""
-        top = self.top_category
-        return {
-            "page_view_count": self.page_view_count,
-            "article_read_count": self.article_read_count,
-            "distinct_articles_read": self.distinct_articles_read,
-            "top_category": top,
-            "top_category_label": top.capitalize() if top else "no section",
-            "top_category_reads": self.category_reads.get(top, 0) if top else 0,
-            "top_category_share": self.top_category_share,
-            "session_index": self.session_index,
-            "days_since_last_visit": self.days_since_last_visit,
-        }
+def segment_facts(profile: ReaderProfile, session: SessionFacts = FIRST_VISIT) -> dict[str, Any]:
+    """The flat mapping the segment rules are evaluated on: the reader's profile plus their visit."""
+    top = profile.top_category
+    return {
+        "page_view_count": profile.page_view_count,
+        "article_read_count": profile.article_read_count,
+        "distinct_articles_read": profile.distinct_articles_read,
+        "top_category": top,
+        "top_category_label": section_label(top) if top else "no section",
+        "top_category_reads": profile.category_reads.get(top, 0) if top else 0,
+        "top_category_share": profile.top_category_share,
+        "session_index": session.session_index,
+        "days_since_last_visit": session.days_since_last_visit,
+    }
 
 
 @dataclass(frozen=True)
@@ -241,7 +196,7 @@ class SegmentMatch:
 # Priority order: the first segment whose rule holds wins.
 SEGMENTS: tuple[Segment, ...] = (
     Segment(
-        "new_visitor",
+        NEW_VISITOR,
         "New visitor",
         "First visit and nothing read yet: the default front page.",
         all_of(Condition("article_read_count", "==", 0), Condition("session_index", "<=", 1)),
@@ -279,9 +234,11 @@ SEGMENTS_BY_NAME: dict[str, Segment] = {s.name: s for s in SEGMENTS}
 NO_MATCH = SegmentMatch("reader", "Reader", "no segment rule matched")
 
 
-def segment_for(facts: ReaderFacts, segments: Sequence[Segment] = SEGMENTS) -> SegmentMatch:
-    """The first segment (in priority order) whose rule holds for `facts`."""
-    flat = facts.as_facts()
+def segment_for(
+    profile: ReaderProfile, session: SessionFacts = FIRST_VISIT, segments: Sequence[Segment] = SEGMENTS
+) -> SegmentMatch:
+    """The first segment (in priority order) whose rule holds for this reader on this visit."""
+    flat = segment_facts(profile, session)
     for segment in segments:
         held = segment.rule.matched(flat)
         if held is not None:

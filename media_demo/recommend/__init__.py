@@ -1,7 +1,8 @@
-"""Recommendations: TF-IDF similarity, read counts and the strategy (no Reflex imports)."""
+"""Recommendations: the reader's profile, TF-IDF similarity, read counts and the strategy (no Reflex imports)."""
 
 from media_demo.recommend.index import ArticleIndex
 from media_demo.recommend.popularity import ReadStats
-from media_demo.recommend.strategy import ReaderProfile, Recommendation, recommend, strategy_name
+from media_demo.recommend.profile import ReaderProfile
+from media_demo.recommend.strategy import Recommendation, interests, recommend, strategy_name
 
-__all__ = ["ArticleIndex", "ReadStats", "ReaderProfile", "Recommendation", "recommend", "strategy_name"]
+__all__ = ["ArticleIndex", "ReadStats", "ReaderProfile", "Recommendation", "interests", "recommend", "strategy_name"]

@@ -15,36 +15,23 @@ Never an article already read, never the same article twice.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Collection, Sequence
+from dataclasses import dataclass
 
 from media_demo.articles import Article, Corpus
 from media_demo.recommend.index import ArticleIndex
 from media_demo.recommend.popularity import ReadStats
+from media_demo.recommend.profile import ReaderProfile
 
-DEFAULT_COUNT = 3
+DEFAULT_COUNT = 3  # recommendations per answer, unless the caller asks for another number
 TOP_CATEGORIES = 2
 RECENT_READS_FOR_TASTE = 5
+POPULAR_REASON = "Popular with readers"
 
 
-@dataclass(frozen=True)
-class ReaderProfile:
-    """The attributes the strategy needs, already read from the engine."""
-
-    articles_read: Sequence[str] = ()  # oldest to most recently read
-    last_read: str | None = None
-    category_reads: Mapping[str, int] = field(default_factory=dict)
-    categories_by_recency: Sequence[str] = ()  # oldest to most recently read
-
-    @property
-    def has_history(self) -> bool:
-        return bool(self.articles_read or self.last_read)
-
-    def top_categories(self, limit: int = TOP_CATEGORIES) -> list[str]:
-        """Categories with at least one read, most read first; ties go to the most recent."""
-        recency = {c: i for i, c in enumerate(self.categories_by_recency)}
-        read = [c for c, n in self.category_reads.items() if n > 0]
-        return sorted(read, key=lambda c: (-self.category_reads[c], -recency.get(c, -1), c))[:limit]
+def interests(profile: ReaderProfile) -> list[str]:
+    """The reader's top categories (up to `TOP_CATEGORIES`, at least one read each), the strategy's first slots."""
+    return profile.categories_by_affinity(TOP_CATEGORIES)
 
 
 @dataclass(frozen=True)
@@ -78,9 +65,7 @@ def recommend(
     """Up to `count` recommendations for one reader, best first."""
     if count < 1:
         raise ValueError(f"count: must be >= 1, got {count}")
-    read = set(profile.articles_read)
-    if profile.last_read:
-        read.add(profile.last_read)
+    read = profile.read
     chosen: list[Recommendation] = []
     taken: set[str] = set()
 
@@ -92,7 +77,7 @@ def recommend(
         return slug not in read and slug not in taken and slug in corpus
 
     recent = list(profile.articles_read)[-RECENT_READS_FOR_TASTE:]
-    for category in profile.top_categories():
+    for category in interests(profile):
         if len(chosen) >= count:
             break
         candidates = [a for a in corpus.in_category(category) if available(a.slug)]
@@ -109,14 +94,20 @@ def recommend(
             if available(slug):
                 add(corpus.get(slug), f"Because you read “{last.title}”", "similar")  # type: ignore[arg-type]
 
-    if len(chosen) < count:
-        for slug, _readers in stats.most_read(exclude=read | taken):
-            if len(chosen) >= count:
-                break
-            article = corpus.get(slug)
-            if article is not None:
-                add(article, "Popular with readers", "popular")
-    return chosen
+    return chosen + popular(corpus, stats, count - len(chosen), exclude=read | taken)
+
+
+def popular(corpus: Corpus, stats: ReadStats, count: int, exclude: Collection[str] = ()) -> list[Recommendation]:
+    """Up to `count` of the most-read articles, none in `exclude`: the fallback of every strategy."""
+    if count < 1:
+        return []
+    picks: list[Recommendation] = []
+    for slug, _readers in stats.most_read(exclude=frozenset(exclude)):
+        if len(picks) >= count:
+            break
+        if (article := corpus.get(slug)) is not None:
+            picks.append(Recommendation(article, POPULAR_REASON, "popular"))
+    return picks
 
 
 def strategy_name(recommendations: Sequence[Recommendation]) -> str:

@@ -7,6 +7,7 @@ from typing import Any
 
 from media_demo import routes
 from media_demo.articles import Article
+from media_demo.articles.cover_urls import cover_url
 from media_demo.recommend import Recommendation
 
 
@@ -53,7 +54,7 @@ class StoryCard:
             published=article.published.isoformat(),
             published_label=f"{article.published.day} {article.published:%B %Y}",
             reading_minutes=article.reading_minutes,
-            cover=cover or routes.cover_url(article.slug),
+            cover=cover or cover_url(article.slug),
             href=routes.article_url(article.slug),
         )
 
@@ -84,7 +85,7 @@ class RecommendationCard:
             reason=recommendation.reason,
             kind=recommendation.kind,
             href=routes.article_url(a.slug),
-            cover=routes.cover_url(a.slug),
+            cover=cover_url(a.slug),
         )
 
 

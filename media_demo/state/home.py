@@ -6,12 +6,12 @@ import dataclasses
 
 import reflex as rx
 
+from media_demo.articles import Corpus, section_label
 from media_demo.newsroom import get_corpus
-from media_demo.personalise.layout import HomeLayout
-from media_demo.personalise.segments import SegmentMatch
+from media_demo.personalise.layout import TEASERS, HomeLayout
+from media_demo.personalise.segments import NEW_VISITOR, SEGMENTS_BY_NAME, SegmentMatch
 from media_demo.state.cards import StoryCard, assign_changed
 
-TEASERS = 3
 PER_SECTION = 6
 
 
@@ -23,15 +23,17 @@ class SectionTab:
     label: str = ""
     stories: list[StoryCard] = dataclasses.field(default_factory=list)
 
+    @classmethod
+    def of(cls, corpus: Corpus, category: str) -> SectionTab:
+        """The tab of one section: its newest `PER_SECTION` stories."""
+        return cls(category, section_label(category), [StoryCard.of(a) for a in corpus.latest(PER_SECTION, category)])
+
 
 def default_layout_cards() -> tuple[StoryCard, list[StoryCard], list[SectionTab]]:
     """The front page before anything is known about the reader (also what the page compiles with)."""
     corpus = get_corpus()
     featured, *rest = corpus.articles
-    tabs = [
-        SectionTab(c, c.capitalize(), [StoryCard.of(a) for a in corpus.latest(PER_SECTION, c)])
-        for c in corpus.categories
-    ]
+    tabs = [SectionTab.of(corpus, c) for c in corpus.categories]
     return StoryCard.of(featured), [StoryCard.of(a) for a in rest[:TEASERS]], tabs
 
 
@@ -46,8 +48,8 @@ class HomeState(rx.State):
     sections: list[SectionTab] = _TABS
     latest: list[StoryCard] = [StoryCard.of(a) for a in get_corpus().articles[1 + TEASERS : 1 + TEASERS + PER_SECTION]]
     active_tab: str = "all"
-    segment: str = "new_visitor"
-    segment_label: str = "New visitor"
+    segment: str = NEW_VISITOR
+    segment_label: str = SEGMENTS_BY_NAME[NEW_VISITOR].label
     personalised: bool = False
 
     def arrange(self, layout: HomeLayout, segment: SegmentMatch) -> None:
@@ -61,16 +63,13 @@ class HomeState(rx.State):
             shown = {article.slug, *(a.slug for a in chosen)}
             chosen += [a for a in corpus if a.slug not in shown][: TEASERS - len(chosen)]
         teasers = [StoryCard.of(a) for a in chosen[:TEASERS]]
-        personalised = segment.name != "new_visitor" or layout.section_order != list(corpus.categories)
+        personalised = segment.name != NEW_VISITOR or layout.section_order != list(corpus.categories)
         shown = {featured.slug, *(card.slug for card in teasers)}
         assign_changed(
             self,
             featured=featured,
             teasers=teasers,
-            sections=[
-                SectionTab(c, c.capitalize(), [StoryCard.of(a) for a in corpus.latest(PER_SECTION, c)])
-                for c in layout.section_order
-            ],
+            sections=[SectionTab.of(corpus, c) for c in layout.section_order],
             segment=segment.name,
             segment_label=segment.label,
             personalised=personalised,

@@ -23,8 +23,10 @@ import orjson
 import reflex as rx
 
 from media_demo import routes
+from media_demo.articles import section_label
 from media_demo.newsroom import Newsroom, get_newsroom
-from media_demo.personalise import ReaderFacts, segment_for
+from media_demo.personalise import SessionFacts, segment_for
+from media_demo.recommend import ReaderProfile
 from media_demo.signals.definitions import READER_GROUP
 from media_demo.signals.events import CanonicalEvent
 from media_demo.signals.interventions import FiredIntervention
@@ -187,10 +189,10 @@ def inspect_reader(
     if session is not None:
         ids["domain_sessionid"] = session.session_id
     groups: list[GroupView] = []
-    profile: dict[str, Any] = {}
+    reader_attributes: dict[str, Any] = {}
     for definition, values in room.reader_groups(ids):
         if definition.name == READER_GROUP:
-            profile = values
+            reader_attributes = values
         groups.append(
             GroupView(
                 name=definition.name,
@@ -200,13 +202,10 @@ def inspect_reader(
                 attributes=[AttributeView(name, show_value(value)) for name, value in values.items()],
             )
         )
-    facts = ReaderFacts.from_attributes(
-        profile,
-        room.corpus.categories,
-        session_index=session.index if session is not None else 1,
-        days_since_last_visit=days_since_last_visit,
+    match = segment_for(
+        ReaderProfile.from_attributes(reader_attributes, room.corpus.categories),
+        SessionFacts(session.index if session is not None else 1, days_since_last_visit),
     )
-    match = segment_for(facts)
 
     room.log.flush()  # events applied in memory are in the log too
     timed = [_good_view(e) for e in room.log.reader_events(domain_userid, limit)]
@@ -218,7 +217,7 @@ def inspect_reader(
         visit=str(session.index) if session is not None else "",
         segment_label=match.label,
         segment_why=match.why,
-        segment_topic=match.topic.capitalize() if match.topic else "",
+        segment_topic=section_label(match.topic) if match.topic else "",
         groups=groups,
         events=[view for _, view in timed[:limit]],
         interventions=[_intervention_view(f) for f in reversed(room.reader_interventions(domain_userid))],

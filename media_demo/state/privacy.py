@@ -20,6 +20,7 @@ from urllib.parse import urlsplit
 import reflex as rx
 
 from media_demo import routes
+from media_demo.articles import section_label
 from media_demo.newsroom import get_newsroom
 from media_demo.signals.consent import BEHAVIOURAL, CONTEXTUAL
 from media_demo.state.clients import OPEN_TABS
@@ -127,7 +128,7 @@ class PrivacyState(rx.State):
         self.decided_at = _iso(consent.at) if consent else ""
         attributes = room.attributes(reader.domain_userid, reader.user_id)
         self.profile_articles = int(attributes.get("article_read_count") or 0)
-        self.profile_sections = ", ".join(str(c).capitalize() for c in attributes.get("categories_read") or ())
+        self.profile_sections = ", ".join(section_label(str(c)) for c in attributes.get("categories_read") or ())
         account = await asyncio.to_thread(room.accounts.get, reader.user_id) if reader.user_id else None
         self.account_email = account.email if account is not None else ""
         self.linked_devices = len(room.links.devices(reader.user_id)) if reader.user_id else 0

@@ -8,6 +8,7 @@ from typing import Any
 
 import reflex as rx
 
+from media_demo.accounts import DEFAULT_SESSION_TTL
 from media_demo.newsroom import ReaderView, get_newsroom
 from media_demo.personalise import ReaderContext
 from media_demo.signals.consent import BEHAVIOURAL, CONTEXTUAL
@@ -25,7 +26,7 @@ from media_demo.tracking.identity import (
 )
 
 ACCOUNT_COOKIE = "dc_account"
-ACCOUNT_COOKIE_MAX_AGE = 30 * 24 * 3600
+ACCOUNT_COOKIE_MAX_AGE = int(DEFAULT_SESSION_TTL)  # the sign-in cookie lasts as long as the session it holds
 
 TRENDING_COUNT = 5
 # What only the browser knows: where the reader came from and their time zone.

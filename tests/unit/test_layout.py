@@ -9,23 +9,17 @@ from pathlib import Path
 import pytest
 
 from media_demo.articles import Corpus
-from media_demo.articles.covers import COVERS_DIR
+from media_demo.articles.cover_urls import COVERS_DIR, VARIANT_COVERS_DIR, cover_path, variant_name
 from media_demo.newsroom import get_corpus
 from media_demo.personalise.context import ReaderContext
-from media_demo.personalise.layout import (
-    HAND_WRITTEN,
-    VARIANT_COVERS_DIR,
-    VARIANT_SEGMENTS,
-    FeaturedVariant,
-    HomeLayout,
-    home_layout,
-    variant_cover_path,
-    write_variant_covers,
-)
-from media_demo.personalise.segments import ReaderFacts, segment_for
+from media_demo.personalise.layout import HAND_WRITTEN, VARIANT_SEGMENTS, FeaturedVariant, HomeLayout, home_layout
+from media_demo.personalise.segments import SessionFacts, segment_for
+from media_demo.personalise.variant_cover_art import write_variant_covers
+from media_demo.recommend import ReaderProfile
 from tests.unit.test_context import ARTICLES, make_article
 
 CATEGORIES = ("culture", "science", "sport", "technology")
+Reader = tuple[ReaderProfile, SessionFacts]  # who they are, and this visit
 NOW = dt.datetime(2026, 11, 22, 14, 0, tzinfo=dt.UTC)
 # Newest first: chip-plant (technology), opera-tour (culture), comet-tail (science), marathon-record (sport),
 # battery-recycling, grid-battery-farm (technology), cricket-debut (sport), film-festival, soil-fungi.
@@ -47,21 +41,20 @@ def reader(
     reads: dict[str, int] | None = None,
     session_index: int = 1,
     days_away: float | None = None,
-) -> ReaderFacts:
+) -> Reader:
     reads = reads or {}
-    return ReaderFacts(
+    profile = ReaderProfile(
         page_view_count=sum(reads.values()),
         article_read_count=sum(reads.values()),
         articles_read=read,
         category_reads={c: reads.get(c, 0) for c in CATEGORIES},
         categories_by_recency=tuple(c for c in CATEGORIES if reads.get(c)),
-        session_index=session_index,
-        days_since_last_visit=days_away,
     )
+    return profile, SessionFacts(session_index, days_away)
 
 
-def layout_for(facts: ReaderFacts, corpus: Corpus, covers: Path, context: ReaderContext | None = None) -> HomeLayout:
-    return home_layout(facts, segment_for(facts), context, corpus, covers)
+def layout_for(facts: Reader, corpus: Corpus, covers: Path, context: ReaderContext | None = None) -> HomeLayout:
+    return home_layout(facts[0], segment_for(*facts), context, corpus, covers)
 
 
 def test_a_new_visitor_gets_the_default_page(corpus: Corpus, no_covers: Path) -> None:
@@ -87,7 +80,7 @@ def test_sections_follow_the_readers_reads_then_the_corpus_order(corpus: Corpus,
 
 def test_a_sport_loyalist(corpus: Corpus, no_covers: Path) -> None:
     facts = reader(("marathon-record", "cricket-debut", "comet-tail"), {"sport": 2, "science": 1})
-    assert segment_for(facts).topic == "sport"
+    assert segment_for(*facts).topic == "sport"
     chip = corpus.get("chip-plant")
     assert chip is not None
     assert layout_for(facts, corpus, no_covers) == HomeLayout(
@@ -147,12 +140,12 @@ def test_everything_read_features_the_newest(corpus: Corpus, no_covers: Path) ->
     ids=["casual_browser", "deep_reader", "returning_reader"],
 )
 def test_templates_for_a_story_without_hand_written_variants(
-    corpus: Corpus, no_covers: Path, facts: ReaderFacts, kicker: str, description: str
+    corpus: Corpus, no_covers: Path, facts: Reader, kicker: str, description: str
 ) -> None:
     chip = corpus.get("chip-plant")
     assert chip is not None
     variant = layout_for(facts, corpus, no_covers).featured_variant
-    assert variant.variant == segment_for(facts).name
+    assert variant.variant == segment_for(*facts).name
     assert not variant.hand_written
     assert (variant.headline_kicker, variant.description) == (kicker, description.format(excerpt=chip.excerpt))
 
@@ -195,23 +188,24 @@ def test_the_lead_story_has_hand_written_variants_and_covers_for_every_segment(r
             "deep_reader": reader(tuple(f"old-{n}" for n in range(9)), {"sport": 3, "science": 3, "culture": 3}),
             "returning_reader": reader((), {"sport": 1}, session_index=2, days_away=1),
         }[name]
-        segment = segment_for(facts)
+        segment = segment_for(*facts)
         assert segment.name == name
-        variant = home_layout(facts, segment, None, real_corpus).featured_variant
+        variant = home_layout(facts[0], segment, None, real_corpus).featured_variant
         assert variant.hand_written
         assert variant.cover_path == f"/covers/variants/{LEAD}--{name.replace('_', '-')}.svg"
-        assert variant_cover_path(LEAD, name).is_file()
+        assert cover_path(variant_name(LEAD, name), VARIANT_COVERS_DIR).is_file()
         kickers.add(variant.headline_kicker)
         descriptions.add(variant.description)
     assert len(kickers) == len(descriptions) == len(VARIANT_SEGMENTS)
 
 
 def test_a_loyalist_is_told_their_own_topic(real_corpus: Corpus) -> None:
-    sport = home_layout(reader((), {"sport": 3}), segment_for(reader((), {"sport": 3})), None, real_corpus)
+    sport_fan = reader((), {"sport": 3})
+    sport = home_layout(sport_fan[0], segment_for(*sport_fan), None, real_corpus)
     assert sport.featured_variant.headline_kicker == "A change from Sport"
     assert sport.featured_variant.description.startswith("Step outside Sport for two minutes:")
     culture_fan = reader((), {"culture": 3})
-    culture = home_layout(culture_fan, segment_for(culture_fan), None, real_corpus)
+    culture = home_layout(culture_fan[0], segment_for(*culture_fan), None, real_corpus)
     assert culture.featured_variant.headline_kicker == "New in Culture"  # the lead story is a culture story
 
 
@@ -225,7 +219,7 @@ def test_committed_variant_covers_are_current_and_differ_from_the_default(real_c
     lead = real_corpus.get(LEAD)
     assert lead is not None
     fresh = write_variant_covers(lead, tmp_path)
-    assert [p.name for p in fresh] == [variant_cover_path(LEAD, name).name for name in VARIANT_SEGMENTS]
+    assert [p.name for p in fresh] == [f"{variant_name(LEAD, name)}.svg" for name in VARIANT_SEGMENTS]
 
     def background(svg: str) -> str:
         return re.findall(r'stop-color="(#[0-9a-f]{6})"', svg)[0]
@@ -233,5 +227,5 @@ def test_committed_variant_covers_are_current_and_differ_from_the_default(real_c
     default = background((COVERS_DIR / f"{LEAD}.svg").read_text())
     for path in fresh:
         committed = (VARIANT_COVERS_DIR / path.name).read_text()
-        assert committed == path.read_text(), f"{path.name} is stale: run python -m media_demo.personalise.layout"
+        assert committed == path.read_text(), f"{path.name} is stale: run make covers"
         assert background(committed) != default

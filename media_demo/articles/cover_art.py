@@ -1,4 +1,4 @@
-"""Generate one original SVG cover illustration per article.
+"""Build-time tool: draw one original SVG cover illustration per article (`make covers`).
 
 Every article in ``data/articles/<slug>.md`` gets ``assets/covers/<slug>.svg``: a
 1200x675 editorial illustration with no text and no external references. Each
@@ -6,8 +6,10 @@ category has its own palettes and motif family; the article's slug seeds a
 ``random.Random`` (through SHA-256, so the output is stable across runs and
 machines) and its tags steer which motif of the family is drawn.
 
-Run ``python -m media_demo.articles.covers`` to regenerate every cover. Files
+Run ``python -m media_demo.articles.cover_art`` to regenerate every cover. Files
 whose content would not change are left untouched, so the command is idempotent.
+Nothing that serves a page imports this module: request-time code finds the
+covers through `media_demo.articles.cover_urls`.
 """
 
 import argparse
@@ -22,17 +24,16 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-import frontmatter
+from media_demo.articles.corpus import Article, CorpusError, article_paths, parse_article
+from media_demo.articles.cover_urls import COVERS_DIR, cover_path
+from media_demo.settings import ARTICLES_DIR
 
 __all__ = [
-    "CATEGORIES",
     "COVER_HEIGHT",
     "COVER_WIDTH",
     "ArticleInfo",
     "Palette",
-    "cover_path",
     "generate_covers",
-    "load_article",
     "load_articles",
     "main",
     "palette_index",
@@ -41,17 +42,10 @@ __all__ = [
     "write_cover",
 ]
 
-PROJECT_ROOT = Path(__file__).resolve().parents[2]
-ARTICLES_DIR = PROJECT_ROOT / "data" / "articles"
-COVERS_DIR = PROJECT_ROOT / "assets" / "covers"
-
 COVER_WIDTH = 1200
 COVER_HEIGHT = 675
 W = float(COVER_WIDTH)
 H = float(COVER_HEIGHT)
-
-CATEGORIES = ("technology", "business", "science", "health", "culture", "sport")
-SLUG_RE = re.compile(r"^[a-z0-9]+(?:-[a-z0-9]+)*$")
 
 Point = tuple[float, float]
 
@@ -61,11 +55,16 @@ Point = tuple[float, float]
 
 @dataclass(frozen=True)
 class ArticleInfo:
-    """The few fields of an article that shape its cover."""
+    """The few fields of an article that shape its cover (`slug` seeds the drawing)."""
 
     slug: str
     category: str
     tags: tuple[str, ...] = ()
+
+    @classmethod
+    def of(cls, article: Article, seed_name: str | None = None) -> "ArticleInfo":
+        """`article`'s fields, seeded by `seed_name` (a variant's file name) instead of its slug when given."""
+        return cls(seed_name or article.slug, article.category, article.tags)
 
 
 @dataclass(frozen=True)
@@ -1428,37 +1427,14 @@ def render_cover(article: ArticleInfo, palette: int | None = None) -> str:
     return canvas.render()
 
 
-def cover_path(slug: str, covers_dir: Path = COVERS_DIR) -> Path:
-    """Where the cover for ``slug`` lives."""
-    return covers_dir / f"{slug}.svg"
-
-
-def load_article(path: Path) -> ArticleInfo:
-    """Read the front matter of one article file; raise ``ValueError`` if unusable."""
-    post = frontmatter.load(str(path))
-    slug = str(post.metadata.get("slug") or path.stem).strip()
-    if not SLUG_RE.match(slug):
-        raise ValueError(f"{path.name}: invalid slug {slug!r}")
-    raw_tags = post.metadata.get("tags") or []
-    if isinstance(raw_tags, str):
-        raw_tags = raw_tags.split(",")
-    if not isinstance(raw_tags, list | tuple):
-        raw_tags = []
-    tags = tuple(str(tag).strip().lower() for tag in raw_tags if str(tag).strip())
-    category = str(post.metadata.get("category") or "").strip().lower()
-    return ArticleInfo(slug=slug, category=category, tags=tags)
-
-
 def load_articles(articles_dir: Path = ARTICLES_DIR) -> list[ArticleInfo]:
-    """Load every ``<slug>.md`` article, skipping (with a warning) files that cannot be read."""
+    """Every article the corpus loader accepts, skipping (with a warning) the files it rejects."""
     articles = []
-    for path in sorted(articles_dir.glob("*.md")):
-        if not SLUG_RE.match(path.stem):
-            continue  # FORMAT.md and other notes
+    for path in article_paths(articles_dir):
         try:
-            articles.append(load_article(path))
-        except Exception as error:  # a half-written file must not stop the run
-            print(f"covers: skipping {path.name}: {error}", file=sys.stderr)
+            articles.append(ArticleInfo.of(parse_article(path)))
+        except CorpusError as error:  # a half-written file must not stop the run
+            print(f"covers: skipping {path.name}: {'; '.join(error.problems)}", file=sys.stderr)
     return articles
 
 
@@ -1492,7 +1468,9 @@ def generate_covers(articles_dir: Path = ARTICLES_DIR, covers_dir: Path = COVERS
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Command-line entry point: regenerate all covers (or only the given slugs)."""
-    parser = argparse.ArgumentParser(prog="python -m media_demo.articles.covers", description="Regenerate cover art.")
+    parser = argparse.ArgumentParser(
+        prog="python -m media_demo.articles.cover_art", description="Regenerate cover art."
+    )
     parser.add_argument("slugs", nargs="*", help="only these slugs (default: every article)")
     parser.add_argument("--articles-dir", type=Path, default=ARTICLES_DIR)
     parser.add_argument("--covers-dir", type=Path, default=COVERS_DIR)
@@ -1507,7 +1485,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             print(f"covers: no article named {slug!r}", file=sys.stderr)
     changed = 0
     for article in articles:
-        if article.category not in CATEGORIES:
+        if article.category not in PALETTES:
             print(f"covers: {article.slug}: unknown category {article.category!r}, using neutral art", file=sys.stderr)
         if write_cover(article, args.covers_dir):
             changed += 1

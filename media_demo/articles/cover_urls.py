@@ -1,0 +1,46 @@
+"""The cover illustrations at request time: where they are, their URLs, which variants were drawn.
+
+Drawing them is build-time work (`make covers`: `media_demo.articles.cover_art` and
+`media_demo.personalise.variant_cover_art`), which writes the files this module names;
+nothing here draws, and nothing that serves a page imports the drawing code. Which
+variant covers exist is read from their folder once per process, not on every page.
+"""
+
+from __future__ import annotations
+
+from functools import cache
+from pathlib import Path
+
+from media_demo.settings import PROJECT_ROOT
+
+COVERS_DIR = PROJECT_ROOT / "assets" / "covers"  # served as /covers/
+VARIANT_COVERS_DIR = COVERS_DIR / "variants"  # served as /covers/variants/
+
+
+def cover_url(slug: str) -> str:
+    """The cover illustration shipped in `assets/covers/`."""
+    return f"/covers/{slug}.svg"
+
+
+def cover_path(name: str, covers_dir: Path = COVERS_DIR) -> Path:
+    """Where the cover called `name` (a slug, or a variant's name) lives."""
+    return covers_dir / f"{name}.svg"
+
+
+def variant_name(slug: str, variant: str) -> str:
+    """The file name (without `.svg`) of a segment's cover of `slug`: `<slug>--<variant>`."""
+    return f"{slug}--{variant.replace('_', '-')}"
+
+
+def variant_cover_url(slug: str, variant: str) -> str:
+    return f"/covers/variants/{variant_name(slug, variant)}.svg"
+
+
+@cache
+def drawn_variants(covers_dir: Path = VARIANT_COVERS_DIR) -> frozenset[str]:
+    """The names of the variant covers in `covers_dir`, listed once per process (a restart sees new ones)."""
+    return frozenset(path.stem for path in covers_dir.glob("*.svg") if path.is_file())
+
+
+def has_variant_cover(slug: str, variant: str, covers_dir: Path = VARIANT_COVERS_DIR) -> bool:
+    return variant_name(slug, variant) in drawn_variants(covers_dir)
