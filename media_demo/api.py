@@ -19,10 +19,10 @@ from starlette.routing import Route
 
 from media_demo.newsroom import Newsroom
 from media_demo.personalise.context import MAX_TZ_OFFSET_MINUTES, ReaderContext, server_now
-from media_demo.signals.auth import authorised
-from media_demo.signals.collector import collector_routes
-from media_demo.signals.intervention_stream import intervention_routes
-from media_demo.signals.signals_api import signals_routes
+from media_demo.signals.http.auth import authorised
+from media_demo.signals.http.collector import collector_routes
+from media_demo.signals.http.intervention_stream import intervention_routes
+from media_demo.signals.http.signals_api import signals_routes
 from media_demo.tracking import is_domain_userid
 from media_demo.tracking.identity import SIGNATURE_COOKIE, USER_COOKIE, is_signed_domain_userid
 

@@ -23,17 +23,7 @@ from snowplow_signals import RuleIntervention, StreamAttributeGroup
 from media_demo import routes, side_state
 from media_demo.accounts import Accounts
 from media_demo.articles import Corpus, load_corpus
-from media_demo.personalise import ReaderContext, ReaderFacts, contextual_picks, describe_context, segment_for
-from media_demo.personalise.layout import HomeLayout, home_layout
-from media_demo.personalise.segments import SegmentMatch
-from media_demo.recommend import ArticleIndex, ReaderProfile, ReadStats, Recommendation, recommend, strategy_name
-from media_demo.recommend.popularity import anonymous_reader
-from media_demo.settings import Settings, get_settings
-from media_demo.signals import AttributeEngine, CanonicalEvent, EventLog, SchemaRegistry, enrich_or_bad
-from media_demo.signals.auth import resolve_api_token, resolve_cookie_secret
-from media_demo.signals.checkpoint import Checkpoints, fingerprint
-from media_demo.signals.consent import BEHAVIOURAL, CONSENT_EVENT, CONTEXTUAL, Consent, ConsentLedger, anonymised
-from media_demo.signals.definitions import (
+from media_demo.definitions import (
     ARTICLE_EVENT,
     ARTICLE_VENDOR,
     AUDIENCE_GROUP,
@@ -44,11 +34,24 @@ from media_demo.signals.definitions import (
     app_interventions,
     category_read_count,
 )
-from media_demo.signals.engine import group_id
-from media_demo.signals.interventions import FiredIntervention, InterventionBus, InterventionEngine
-from media_demo.signals.registry import DefinitionRegistry
+from media_demo.personalise import ReaderContext, ReaderFacts, contextual_picks, describe_context, segment_for
+from media_demo.personalise.layout import HomeLayout, home_layout
+from media_demo.personalise.segments import SegmentMatch
+from media_demo.recommend import ArticleIndex, ReaderProfile, ReadStats, Recommendation, recommend, strategy_name
+from media_demo.recommend.popularity import anonymous_reader
+from media_demo.settings import Settings, get_settings
+from media_demo.signals.engine.attribute_engine import AttributeEngine, group_id
+from media_demo.signals.engine.consent import BEHAVIOURAL, CONSENT_EVENT, CONTEXTUAL, Consent, ConsentLedger, anonymised
+from media_demo.signals.engine.events import CanonicalEvent
+from media_demo.signals.engine.identity import IdentityLinks
+from media_demo.signals.engine.interventions import FiredIntervention, InterventionBus, InterventionEngine
+from media_demo.signals.http.auth import resolve_api_token, resolve_cookie_secret
+from media_demo.signals.ingest.enrich import enrich_or_bad
+from media_demo.signals.ingest.iglu import SchemaRegistry
 from media_demo.signals.remote import RemoteAttributes
-from media_demo.signals.stitching import IdentityLinks
+from media_demo.signals.storage.checkpoints import Checkpoints, fingerprint
+from media_demo.signals.storage.event_log import EventLog
+from media_demo.signals.storage.registry import DefinitionRegistry
 from media_demo.tracking import InProcessEmitter, NewsroomTracker, Page, Reader, http_emitter
 
 logger = logging.getLogger(__name__)

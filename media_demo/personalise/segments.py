@@ -15,7 +15,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from media_demo.signals.definitions import category_read_count
+from media_demo.definitions import category_read_count
 
 LOYALIST_MIN_READS = 3
 LOYALIST_MIN_SHARE = 0.6

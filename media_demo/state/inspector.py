@@ -23,12 +23,12 @@ import orjson
 import reflex as rx
 
 from media_demo import routes
+from media_demo.definitions import READER_GROUP
 from media_demo.newsroom import Newsroom, get_newsroom
 from media_demo.personalise import ReaderFacts, segment_for
-from media_demo.signals.definitions import READER_GROUP
-from media_demo.signals.events import CanonicalEvent
-from media_demo.signals.interventions import FiredIntervention
-from media_demo.signals.store import BadEventRow
+from media_demo.signals.engine.events import CanonicalEvent
+from media_demo.signals.engine.interventions import FiredIntervention
+from media_demo.signals.storage.event_log import BadEventRow
 from media_demo.state.reader import ReaderState
 from media_demo.tracking import ReaderSession, is_domain_userid
 from media_demo.tracking.identity import is_signed_domain_userid

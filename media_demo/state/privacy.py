@@ -21,7 +21,7 @@ import reflex as rx
 
 from media_demo import routes
 from media_demo.newsroom import get_newsroom
-from media_demo.signals.consent import BEHAVIOURAL, CONTEXTUAL
+from media_demo.signals.engine.consent import BEHAVIOURAL, CONTEXTUAL
 from media_demo.state.clients import OPEN_TABS
 from media_demo.state.reader import ACCOUNT_COOKIE, ReaderState
 from media_demo.state.tabs import wipe_tab

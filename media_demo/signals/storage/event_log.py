@@ -34,7 +34,7 @@ from sqlalchemy import Connection, Index, delete, inspect, or_, text
 from sqlalchemy import event as sa_event
 from sqlmodel import Field, Session, SQLModel, create_engine, func, select
 
-from media_demo.signals.events import BadEvent, CanonicalEvent
+from media_demo.signals.engine.events import BadEvent, CanonicalEvent
 
 
 class EventRow(SQLModel, table=True):

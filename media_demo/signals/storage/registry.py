@@ -24,7 +24,7 @@ from sqlalchemy import Engine, delete
 from sqlalchemy import event as sa_event
 from sqlmodel import Field, Session, SQLModel, create_engine, select
 
-from media_demo.signals.engine import AttributeEngine
+from media_demo.signals.engine.attribute_engine import AttributeEngine
 
 logger = logging.getLogger(__name__)
 

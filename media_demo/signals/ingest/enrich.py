@@ -28,10 +28,10 @@ from urllib.parse import parse_qs, parse_qsl, urlsplit
 import orjson
 from ua_parser import parse as parse_user_agent
 
-from media_demo.signals import referers
-from media_demo.signals.events import BadEvent, CanonicalEvent
-from media_demo.signals.iglu import SchemaKey, SchemaRegistry
-from media_demo.signals.protocol import derived_checks, derived_problems, read_parameters
+from media_demo.signals.engine.events import BadEvent, CanonicalEvent
+from media_demo.signals.ingest import referers
+from media_demo.signals.ingest.iglu import SchemaKey, SchemaRegistry
+from media_demo.signals.ingest.protocol import derived_checks, derived_problems, read_parameters
 
 SNOWPLOW = "com.snowplowanalytics.snowplow"
 # Tracker protocol `e` values -> (event, event_vendor, event_name, event_version); `ev` is the legacy `se`.

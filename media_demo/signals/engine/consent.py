@@ -18,7 +18,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from media_demo.signals.events import CanonicalEvent
+from media_demo.signals.engine.events import CanonicalEvent
 
 CONSENT_VENDOR = "com.snowplowanalytics.snowplow"
 CONSENT_EVENT = "consent_preferences"

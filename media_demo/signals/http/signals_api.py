@@ -29,9 +29,9 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from media_demo.signals.auth import authorised
-from media_demo.signals.engine import compile_group, group_id
-from media_demo.signals.registry import (
+from media_demo.signals.engine.attribute_engine import compile_group, group_id
+from media_demo.signals.http.auth import authorised
+from media_demo.signals.storage.registry import (
     InvalidDefinitionError,
     Kind,
     definition_version,

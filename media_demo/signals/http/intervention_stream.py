@@ -19,8 +19,8 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
 
-from media_demo.signals.auth import authorised
-from media_demo.signals.interventions import FiredIntervention
+from media_demo.signals.engine.interventions import FiredIntervention
+from media_demo.signals.http.auth import authorised
 
 if TYPE_CHECKING:
     from media_demo.newsroom import Newsroom

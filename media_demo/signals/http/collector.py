@@ -28,8 +28,8 @@ from starlette.requests import ClientDisconnect, Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import Route
 
-from media_demo.signals.auth import authorised
-from media_demo.signals.events import BadEvent, CanonicalEvent
+from media_demo.signals.engine.events import BadEvent, CanonicalEvent
+from media_demo.signals.http.auth import authorised
 
 if TYPE_CHECKING:
     from media_demo.newsroom import Newsroom

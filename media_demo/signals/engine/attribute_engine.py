@@ -16,10 +16,10 @@ from typing import Any
 import orjson
 from snowplow_signals import StreamAttributeGroup
 
-from media_demo.signals.aggregations import Aggregation, Counter, make_aggregation
-from media_demo.signals.coerce import coercer
-from media_demo.signals.events import CanonicalEvent
-from media_demo.signals.properties import (
+from media_demo.signals.engine.aggregations import Aggregation, Counter, make_aggregation
+from media_demo.signals.engine.coerce import coercer
+from media_demo.signals.engine.events import CanonicalEvent
+from media_demo.signals.engine.properties import (
     Extractor,
     Getter,
     Predicate,
