@@ -40,11 +40,12 @@ from media_demo.personalise.segments import SegmentMatch
 from media_demo.recommend import ArticleIndex, ReaderProfile, ReadStats, Recommendation, recommend, strategy_name
 from media_demo.recommend.popularity import anonymous_reader
 from media_demo.settings import Settings, get_settings
-from media_demo.signals.engine.attribute_engine import AttributeEngine, group_id
+from media_demo.signals.engine.attribute_engine import AttributeEngine
 from media_demo.signals.engine.consent import BEHAVIOURAL, CONSENT_EVENT, CONTEXTUAL, Consent, ConsentLedger, anonymised
 from media_demo.signals.engine.events import CanonicalEvent
 from media_demo.signals.engine.identity import IdentityLinks
 from media_demo.signals.engine.interventions import FiredIntervention, InterventionBus, InterventionEngine
+from media_demo.signals.engine.plans import group_id
 from media_demo.signals.http.auth import resolve_api_token, resolve_cookie_secret
 from media_demo.signals.ingest.enrich import enrich_or_bad
 from media_demo.signals.ingest.iglu import SchemaRegistry

@@ -18,7 +18,7 @@ from typing import Any
 
 from snowplow_signals import SignalsSandbox, StreamAttributeGroup
 
-from media_demo.signals.engine.attribute_engine import default_value
+from media_demo.signals.engine.plans import default_value
 
 logger = logging.getLogger(__name__)
 

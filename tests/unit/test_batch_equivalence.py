@@ -23,7 +23,8 @@ from snowplow_signals import (
     domain_userid,
 )
 
-from media_demo.signals.engine.attribute_engine import AttributeEngine, compile_group
+from media_demo.signals.engine.attribute_engine import AttributeEngine
+from media_demo.signals.engine.plans import compile_group
 from media_demo.signals.ingest.enrich import enrich
 from media_demo.signals.ingest.iglu import SchemaRegistry
 from tests.batch_recompute import recompute

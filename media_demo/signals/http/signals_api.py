@@ -29,7 +29,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from media_demo.signals.engine.attribute_engine import compile_group, group_id
+from media_demo.signals.engine.plans import compile_group, group_id
 from media_demo.signals.http.auth import authorised
 from media_demo.signals.storage.registry import (
     InvalidDefinitionError,
