@@ -12,7 +12,7 @@ import gc
 import logging
 import threading
 import time
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from functools import cache
 from typing import Any
@@ -89,7 +89,10 @@ NO_HISTORY = "no reading history yet"
 
 
 class Newsroom:
-    """Everything the app needs at run time, built once per process."""
+    """Everything the app needs at run time, built once per process.
+
+    The HTTP routes of `media_demo.signals.http` use it as their `SignalsBackend`.
+    """
 
     def __init__(self, settings: Settings, corpus: Corpus | None = None, index: ArticleIndex | None = None) -> None:
         self.settings = settings
@@ -396,6 +399,26 @@ class Newsroom:
         """Evaluate `rule` from the next event on (ValueError if it reads unknown attributes)."""
         with self._lock:
             self.interventions.publish(rule)
+
+    def evaluated_groups(self) -> list[StreamAttributeGroup]:
+        """Every group version the engine evaluates (`SignalsBackend`)."""
+        return self.engine.groups
+
+    @property
+    def groups_generation(self) -> int:
+        """Moves whenever the set of evaluated groups changes (`SignalsBackend`)."""
+        return self.engine.generation
+
+    def read_attributes(
+        self, group: str, version: int, entities: Sequence[str], attributes: Sequence[str], *, stitched: bool = False
+    ) -> list[dict[str, Any]]:
+        """A group's attributes per entity; `stitched`: per user, merged over their devices (`SignalsBackend`)."""
+        with self._lock:  # reads must not interleave with `collect` updating the same states
+            if stitched:
+                return [
+                    self.engine.merged_attributes(group, self.links.devices(e), version, attributes) for e in entities
+                ]
+            return [self.engine.get_attributes(group, e, version, attributes) for e in entities]
 
     def backfill(self, group: StreamAttributeGroup) -> int:
         """Compute a newly published group over the whole event log; returns the events replayed.

@@ -9,6 +9,7 @@ belongs to (e.g. its `domain_userid`), by the plans compiled from the groups
 
 from __future__ import annotations
 
+import itertools
 import time
 from collections.abc import Callable, Iterable, Iterator
 from typing import Any
@@ -28,6 +29,9 @@ from media_demo.signals.engine.plans import (
 )
 
 Route = tuple[tuple[str, CompiledGroup, Plan], ...]
+# Generations are drawn from one counter, so no two engines of a process share one: a cache keyed by
+# `generation` stays right when an engine is replaced by another (the application's reset).
+_GENERATIONS = itertools.count(1)
 
 
 class AttributeEngine:
@@ -36,7 +40,7 @@ class AttributeEngine:
     def __init__(self, groups: Iterable[StreamAttributeGroup] = (), clock: Callable[[], float] = time.time) -> None:
         self._groups: dict[str, CompiledGroup] = {}
         self._clock = clock
-        self.generation = 0  # bumped whenever the set of groups changes
+        self.generation = next(_GENERATIONS)  # moves whenever the set of groups changes, never back
         # Per kind of event, the (group id, group, plan) of every group that listens to it (see `_route`).
         self._routes: dict[PlanKey, Route] = {}
         self._any_version_routes: dict[EventKey, Route] = {}
@@ -57,7 +61,7 @@ class AttributeEngine:
         if existing is not None and existing.definition == group:
             return False
         self._groups[compiled.id] = compiled
-        self.generation += 1
+        self.generation = next(_GENERATIONS)
         self._build_routes()
         return True
 
