@@ -7,7 +7,6 @@ one way recommendations come out.
 
 from __future__ import annotations
 
-import datetime as dt
 import gc
 import logging
 import threading
@@ -46,6 +45,7 @@ from media_demo.signals.engine.events import CanonicalEvent
 from media_demo.signals.engine.identity import IdentityLinks
 from media_demo.signals.engine.interventions import FiredIntervention, InterventionBus, InterventionEngine
 from media_demo.signals.engine.plans import group_id
+from media_demo.signals.engine.timestamps import iso_seconds
 from media_demo.signals.http.auth import resolve_api_token, resolve_cookie_secret
 from media_demo.signals.ingest.enrich import enrich_or_bad
 from media_demo.signals.ingest.iglu import SchemaRegistry
@@ -611,7 +611,7 @@ def _document(domain_userid: str, profile: ReaderProfile, picks: list[Recommenda
             "interests": profile.top_categories(),
             "last_read": profile.last_read,
             "strategy": strategy,
-            "generated_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds").replace("+00:00", "Z"),
+            "generated_at": iso_seconds(time.time()),
         },
     }
 

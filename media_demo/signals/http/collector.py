@@ -16,7 +16,6 @@ Two promises, as a real collector makes them:
 from __future__ import annotations
 
 import base64
-import datetime as dt
 import logging
 import time
 from collections.abc import Awaitable, Callable
@@ -29,6 +28,7 @@ from starlette.responses import PlainTextResponse, Response
 from starlette.routing import Route
 
 from media_demo.signals.engine.events import BadEvent, CanonicalEvent
+from media_demo.signals.engine.timestamps import iso_millis
 from media_demo.signals.http.auth import authorised
 from media_demo.signals.http.backend import SignalsBackend
 from media_demo.signals.http.errors import json_error, unauthorised
@@ -159,13 +159,6 @@ def _event_document(event: CanonicalEvent) -> dict[str, Any]:
     }
 
 
-def _iso(moment: dt.datetime) -> str:
-    """SQLite gives datetimes back without their zone; they were stored in UTC."""
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=dt.UTC)
-    return moment.isoformat(timespec="milliseconds").replace("+00:00", "Z")
-
-
 def _limit(request: Request) -> int:
     """The `?limit=` of a `/micro` listing; ValueError with the reason when it is not 1..MICRO_MAX_LIMIT."""
     raw = request.query_params.get("limit", str(MICRO_DEFAULT_LIMIT))
@@ -258,7 +251,9 @@ def collector_routes(get_backend: Callable[[], SignalsBackend], *, micro: bool =
         backend = get_backend()
         await run_in_threadpool(backend.log.flush)
         rows = await run_in_threadpool(backend.log.bad_events, limit)
-        return _json([{"reason": r.reason, "payload": r.payload, "received_at": _iso(r.received_at)} for r in rows])
+        return _json(
+            [{"reason": r.reason, "payload": r.payload, "received_at": iso_millis(r.received_at)} for r in rows]
+        )
 
     async def micro_reset(_request: Request) -> Response:
         """Forget every event: log, attributes and read counts."""
