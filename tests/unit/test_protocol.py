@@ -2,7 +2,7 @@
 
 The expectations below are written from Snowplow's documentation (tracker
 protocol, canonical event model, the atomic schema 1-0-0 and enrich's
-defaults), not read from `media_demo.signals.protocol`: the tests then check
+defaults), not read from `media_demo.signals.ingest.protocol`: the tests then check
 that the table there says the same, parameter by parameter.
 """
 

@@ -5,7 +5,7 @@ the app's own tracker and the HTTP collector endpoint. So both produce the
 same records, and what the engine sees does not depend on how it arrived.
 
 Which parameter fills which atomic field, with what type and limit, is the
-table in `media_demo.signals.protocol`; a value it refuses makes the event bad.
+table in `media_demo.signals.ingest.protocol`; a value it refuses makes the event bad.
 Besides the tracker's own fields it derives what Snowplow's enrichments do:
 referrer medium/source/term (referer parser), `utm_*` campaign fields
 (campaign attribution) and browser/OS/device from the user agent. The
@@ -224,7 +224,7 @@ def enrich(payload: Mapping[str, Any], registry: SchemaRegistry, collector_time:
     """Validate one tracker payload and build its canonical event.
 
     Every protocol parameter becomes its atomic field with its canonical type
-    (`media_demo.signals.protocol`). Raises `InvalidPayloadError` whose message
+    (`media_demo.signals.ingest.protocol`). Raises `InvalidPayloadError` whose message
     is the reason the event is bad: every refused value, each naming its
     parameter and atomic field.
     """
