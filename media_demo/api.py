@@ -19,20 +19,17 @@ from starlette.routing import Route
 
 from media_demo.newsroom import Newsroom
 from media_demo.personalise.context import MAX_TZ_OFFSET_MINUTES, ReaderContext, server_now
-from media_demo.signals.auth import authorised
-from media_demo.signals.collector import collector_routes
-from media_demo.signals.intervention_stream import intervention_routes
-from media_demo.signals.signals_api import signals_routes
+from media_demo.signals.http.auth import authorised
+from media_demo.signals.http.collector import collector_routes
+from media_demo.signals.http.errors import json_error, unauthorised
+from media_demo.signals.http.intervention_stream import intervention_routes
+from media_demo.signals.http.signals_api import signals_routes
 from media_demo.tracking import is_domain_userid
 from media_demo.tracking.identity import SIGNATURE_COOKIE, USER_COOKIE, is_signed_domain_userid
 
 MAX_RECOMMENDATIONS = 20
 MAX_USER_ID = 255
 TZ_OFFSET = re.compile(r"^[+-]?[0-9]{1,4}$")
-
-
-def error(status: int, message: str) -> JSONResponse:
-    return JSONResponse({"error": message, "status": status}, status_code=status)
 
 
 def request_context(request: Request, clock: Callable[[], dt.datetime] = server_now) -> ReaderContext:
@@ -71,9 +68,9 @@ def may_read(request: Request, room: Newsroom, domain_userid: str) -> JSONRespon
         return None
     own = request.cookies.get(USER_COOKIE, "")
     if not is_signed_domain_userid(own, request.cookies.get(SIGNATURE_COOKIE), room.cookie_secret):
-        return error(401, "reading a reader's data needs the API token (Authorization: Bearer) or their own cookie")
+        return unauthorised("reading a reader's data needs the API token (Authorization: Bearer) or their own cookie")
     if own.lower() != domain_userid:
-        return error(403, "a reader's cookie may read only that reader's data")
+        return json_error(403, "a reader's cookie may read only that reader's data")
     return None
 
 
@@ -83,16 +80,16 @@ def build_api(newsroom: Callable[[], Newsroom], clock: Callable[[], dt.datetime]
     async def recommended_articles(request: Request) -> JSONResponse:
         domain_userid = request.query_params.get("domain_userid", "")
         if not domain_userid:
-            return error(400, "query parameter 'domain_userid' is required")
+            return json_error(400, "query parameter 'domain_userid' is required")
         if not is_domain_userid(domain_userid):
-            return error(400, f"query parameter 'domain_userid' must be a UUID, got {domain_userid[:64]!r}")
+            return json_error(400, f"query parameter 'domain_userid' must be a UUID, got {domain_userid[:64]!r}")
         raw_count = request.query_params.get("count", "3")
         if not raw_count.isdigit() or not 1 <= int(raw_count) <= MAX_RECOMMENDATIONS:
-            return error(400, f"query parameter 'count' must be a whole number from 1 to {MAX_RECOMMENDATIONS}")
+            return json_error(400, f"query parameter 'count' must be a whole number from 1 to {MAX_RECOMMENDATIONS}")
         try:
             context = request_context(request, clock)
         except ValueError as exc:
-            return error(400, str(exc))
+            return json_error(400, str(exc))
         room = newsroom()
         if (refusal := may_read(request, room, domain_userid.lower())) is not None:
             return refusal
@@ -103,15 +100,15 @@ def build_api(newsroom: Callable[[], Newsroom], clock: Callable[[], dt.datetime]
         """`DELETE /api/v1/readers?domain_userid=<id>&user_id=<id>`: the right to be forgotten, by API."""
         room = newsroom()
         if not authorised(request, room.api_token):
-            return error(401, "deleting a reader needs the API token (Authorization: Bearer <token>)")
+            return unauthorised("deleting a reader needs the API token (Authorization: Bearer <token>)")
         devices = request.query_params.getlist("domain_userid")
         user_id = request.query_params.get("user_id") or None
         if not devices and not user_id:
-            return error(400, "name the reader: query parameter 'domain_userid' (repeatable) and/or 'user_id'")
+            return json_error(400, "name the reader: query parameter 'domain_userid' (repeatable) and/or 'user_id'")
         if bad := [d for d in devices if not is_domain_userid(d)]:
-            return error(400, f"query parameter 'domain_userid' must be a UUID, got {bad[0][:64]!r}")
+            return json_error(400, f"query parameter 'domain_userid' must be a UUID, got {bad[0][:64]!r}")
         if user_id is not None and (len(user_id) > MAX_USER_ID or not user_id.strip()):
-            return error(400, f"query parameter 'user_id' must be 1 to {MAX_USER_ID} characters")
+            return json_error(400, f"query parameter 'user_id' must be 1 to {MAX_USER_ID} characters")
         deleted = await asyncio.to_thread(room.forget_reader, [d.lower() for d in devices], user_id)
         return JSONResponse({"deleted": deleted}, headers={"Cache-Control": "no-store"})
 
@@ -120,11 +117,11 @@ def build_api(newsroom: Callable[[], Newsroom], clock: Callable[[], dt.datetime]
         return JSONResponse({"status": "ok", "articles": len(room.corpus), "events": room.log.counts()})
 
     async def unknown_api_route(request: Request) -> JSONResponse:
-        return error(404, f"no API route {request.url.path}")
+        return json_error(404, f"no API route {request.url.path}")
 
     async def http_error(_request: Request, exc: Exception) -> JSONResponse:
         assert isinstance(exc, HTTPException)
-        return error(exc.status_code, str(exc.detail))
+        return json_error(exc.status_code, str(exc.detail))
 
     return Starlette(
         routes=[

@@ -7,12 +7,11 @@ one way recommendations come out.
 
 from __future__ import annotations
 
-import datetime as dt
 import gc
 import logging
 import threading
 import time
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import cache
 from typing import Any
@@ -23,17 +22,7 @@ from snowplow_signals import RuleIntervention, StreamAttributeGroup
 from media_demo import routes, side_state
 from media_demo.accounts import Accounts
 from media_demo.articles import Corpus, load_corpus
-from media_demo.personalise import ReaderContext, SessionFacts, contextual_picks, describe_context, segment_for
-from media_demo.personalise.layout import HomeLayout, home_layout
-from media_demo.personalise.segments import SegmentMatch
-from media_demo.recommend import ArticleIndex, ReaderProfile, ReadStats, Recommendation, recommend, strategy_name
-from media_demo.recommend.strategy import interests
-from media_demo.settings import Settings, get_settings
-from media_demo.signals import AttributeEngine, CanonicalEvent, EventLog, SchemaRegistry, enrich_or_bad
-from media_demo.signals.auth import resolve_api_token, resolve_cookie_secret
-from media_demo.signals.checkpoint import Checkpoints, fingerprint
-from media_demo.signals.consent import BEHAVIOURAL, CONSENT_EVENT, CONTEXTUAL, Consent, ConsentLedger, anonymised
-from media_demo.signals.definitions import (
+from media_demo.definitions import (
     ARTICLE_EVENT,
     ARTICLE_VENDOR,
     AUDIENCE_GROUP,
@@ -43,11 +32,26 @@ from media_demo.signals.definitions import (
     app_groups,
     app_interventions,
 )
-from media_demo.signals.engine import group_id
-from media_demo.signals.interventions import FiredIntervention, InterventionBus, InterventionEngine
-from media_demo.signals.registry import DefinitionRegistry
+from media_demo.personalise import ReaderContext, SessionFacts, contextual_picks, describe_context, segment_for
+from media_demo.personalise.layout import HomeLayout, home_layout
+from media_demo.personalise.segments import SegmentMatch
+from media_demo.recommend import ArticleIndex, ReaderProfile, ReadStats, Recommendation, recommend, strategy_name
+from media_demo.recommend.strategy import interests
+from media_demo.settings import Settings, get_settings
+from media_demo.signals.engine.attribute_engine import AttributeEngine
+from media_demo.signals.engine.consent import BEHAVIOURAL, CONSENT_EVENT, CONTEXTUAL, Consent, ConsentLedger, anonymised
+from media_demo.signals.engine.events import CanonicalEvent
+from media_demo.signals.engine.identity import IdentityLinks
+from media_demo.signals.engine.interventions import FiredIntervention, InterventionBus, InterventionEngine
+from media_demo.signals.engine.plans import group_id
+from media_demo.signals.engine.timestamps import iso_seconds
+from media_demo.signals.http.auth import resolve_api_token, resolve_cookie_secret
+from media_demo.signals.ingest.enrich import enrich_or_bad
+from media_demo.signals.ingest.iglu import SchemaRegistry
 from media_demo.signals.remote import RemoteAttributes
-from media_demo.signals.stitching import IdentityLinks
+from media_demo.signals.storage.checkpoints import Checkpoints, fingerprint
+from media_demo.signals.storage.event_log import EventLog
+from media_demo.signals.storage.registry import DefinitionRegistry
 from media_demo.tracking import InProcessEmitter, NewsroomTracker, Page, Reader, http_emitter
 
 logger = logging.getLogger(__name__)
@@ -85,7 +89,10 @@ NO_HISTORY = "no reading history yet"
 
 
 class Newsroom:
-    """Everything the app needs at run time, built once per process."""
+    """Everything the app needs at run time, built once per process.
+
+    The HTTP routes of `media_demo.signals.http` use it as their `SignalsBackend`.
+    """
 
     def __init__(self, settings: Settings, corpus: Corpus | None = None, index: ArticleIndex | None = None) -> None:
         self.settings = settings
@@ -388,6 +395,26 @@ class Newsroom:
         with self._lock:
             self.interventions.publish(rule)
 
+    def evaluated_groups(self) -> list[StreamAttributeGroup]:
+        """Every group version the engine evaluates (`SignalsBackend`)."""
+        return self.engine.groups
+
+    @property
+    def groups_generation(self) -> int:
+        """Moves whenever the set of evaluated groups changes (`SignalsBackend`)."""
+        return self.engine.generation
+
+    def read_attributes(
+        self, group: str, version: int, entities: Sequence[str], attributes: Sequence[str], *, stitched: bool = False
+    ) -> list[dict[str, Any]]:
+        """A group's attributes per entity; `stitched`: per user, merged over their devices (`SignalsBackend`)."""
+        with self._lock:  # reads must not interleave with `collect` updating the same states
+            if stitched:
+                return [
+                    self.engine.merged_attributes(group, self.links.devices(e), version, attributes) for e in entities
+                ]
+            return [self.engine.get_attributes(group, e, version, attributes) for e in entities]
+
     def backfill(self, group: StreamAttributeGroup) -> int:
         """Compute a newly published group over the whole event log; returns the events replayed.
 
@@ -577,7 +604,7 @@ def _document(domain_userid: str, profile: ReaderProfile, picks: list[Recommenda
             "interests": interests(profile),
             "last_read": profile.last_read,
             "strategy": strategy,
-            "generated_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds").replace("+00:00", "Z"),
+            "generated_at": iso_seconds(time.time()),
         },
     }
 

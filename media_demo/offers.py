@@ -10,9 +10,9 @@ from dataclasses import dataclass, field
 
 from media_demo import routes
 from media_demo.articles import section_label
+from media_demo.definitions import SUBSCRIPTION_OFFER, TOPIC_NEWSLETTER, WELCOME_BACK
 from media_demo.newsroom import Newsroom
-from media_demo.signals.definitions import SUBSCRIPTION_OFFER, TOPIC_NEWSLETTER, WELCOME_BACK
-from media_demo.signals.interventions import FiredIntervention
+from media_demo.signals.engine.interventions import FiredIntervention
 
 MISSED_STORIES = 3
 

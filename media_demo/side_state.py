@@ -17,9 +17,9 @@ from typing import Any
 import orjson
 
 from media_demo.recommend import ReadStats
-from media_demo.signals.consent import ConsentLedger
-from media_demo.signals.interventions import InterventionEngine
-from media_demo.signals.stitching import IdentityLinks
+from media_demo.signals.engine.consent import ConsentLedger
+from media_demo.signals.engine.identity import IdentityLinks
+from media_demo.signals.engine.interventions import InterventionEngine
 
 PREFIX = "@"
 READS = "@reads"

@@ -6,8 +6,8 @@ import itertools
 import uuid
 from typing import Any
 
-from media_demo.signals.definitions import ARTICLE_SCHEMA
-from media_demo.signals.events import CanonicalEvent
+from media_demo.definitions import ARTICLE_SCHEMA
+from media_demo.signals.engine.events import CanonicalEvent
 
 SNOWPLOW = "com.snowplowanalytics.snowplow"
 _ids = itertools.count()

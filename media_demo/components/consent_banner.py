@@ -10,7 +10,7 @@ from __future__ import annotations
 import reflex as rx
 
 from media_demo import routes
-from media_demo.signals.consent import BEHAVIOURAL, CONTEXTUAL
+from media_demo.signals.engine.consent import BEHAVIOURAL, CONTEXTUAL
 from media_demo.state.privacy import PrivacyState
 from media_demo.state.reader import ReaderState
 

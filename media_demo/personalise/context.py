@@ -23,7 +23,7 @@ from media_demo.personalise.segments import Condition, Rule, all_of, why
 from media_demo.recommend.index import ArticleIndex
 from media_demo.recommend.popularity import ReadStats
 from media_demo.recommend.strategy import DEFAULT_COUNT, Recommendation, popular
-from media_demo.signals.enrich import campaign_fields, referer_fields, user_agent_fields
+from media_demo.signals.ingest.enrich import campaign_fields, referer_fields, user_agent_fields
 
 MAX_TZ_OFFSET_MINUTES = 14 * 60
 MAX_HEADER_CHARS = 1024

@@ -16,7 +16,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from media_demo.signals.definitions import category_read_count
+from media_demo.definitions import category_read_count
 
 
 @dataclass(frozen=True)

@@ -1,19 +1,14 @@
-"""The embedded attribute engine, Signals-style (no Reflex imports)."""
+"""The embedded attribute engine, Signals-style, in floors (lowest first; no Reflex anywhere).
 
-from media_demo.signals.engine import AttributeEngine
-from media_demo.signals.enrich import InvalidPayloadError, enrich, enrich_or_bad
-from media_demo.signals.events import BadEvent, CanonicalEvent
-from media_demo.signals.iglu import SchemaKey, SchemaRegistry
-from media_demo.signals.store import EventLog
+- `engine`: attribute groups compiled into plans and evaluated per event (with
+  aggregations and windows, interventions, consent, identity stitching), and the
+  canonical event they consume.
+- `ingest`: the tracker protocol, Iglu schemas and enrichment: payload in, canonical event out.
+- `storage`: SQLite (`database`), the event log, checkpoints, the published definitions.
+- `remote`: a client for a remote Signals API, in place of the embedded engine.
+- `http`: the collector, the Signals-compatible API and the interventions stream, over
+  `http.backend.SignalsBackend`, the interface the application implements.
 
-__all__ = [
-    "AttributeEngine",
-    "BadEvent",
-    "CanonicalEvent",
-    "EventLog",
-    "InvalidPayloadError",
-    "SchemaKey",
-    "SchemaRegistry",
-    "enrich",
-    "enrich_or_bad",
-]
+A floor imports only from floors below it (`tests/unit/test_import_floors.py`);
+import from the modules themselves: the packages re-export nothing.
+"""

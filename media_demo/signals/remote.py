@@ -1,6 +1,6 @@
 """Remote mode: attributes read from a Signals API through the official SDK client.
 
-With `SIGNALS_API_URL` set, the newsroom asks that deployment (a Snowplow
+With `SIGNALS_API_URL` set, the app asks that deployment (a Snowplow
 Signals sandbox, or another process of this app) for a reader's attributes
 instead of its embedded engine. The answer has the engine's shape, defaults
 included, so the recommendation strategy cannot tell the two apart. A remote
@@ -18,7 +18,7 @@ from typing import Any
 
 from snowplow_signals import SignalsSandbox, StreamAttributeGroup
 
-from media_demo.signals.engine import default_value
+from media_demo.signals.engine.plans import default_value
 
 logger = logging.getLogger(__name__)
 

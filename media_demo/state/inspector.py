@@ -12,8 +12,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import dataclasses
-import datetime as dt
 import logging
+import time
 import uuid
 from collections.abc import Callable, Mapping
 from typing import Any
@@ -24,13 +24,14 @@ import reflex as rx
 
 from media_demo import routes
 from media_demo.articles import section_label
+from media_demo.definitions import READER_GROUP
 from media_demo.newsroom import Newsroom, get_newsroom
 from media_demo.personalise import SessionFacts, segment_for
 from media_demo.recommend import ReaderProfile
-from media_demo.signals.definitions import READER_GROUP
-from media_demo.signals.events import CanonicalEvent
-from media_demo.signals.interventions import FiredIntervention
-from media_demo.signals.store import BadEventRow
+from media_demo.signals.engine.events import CanonicalEvent
+from media_demo.signals.engine.interventions import FiredIntervention
+from media_demo.signals.engine.timestamps import as_utc, iso_seconds
+from media_demo.signals.storage.event_log import BadEventRow
 from media_demo.state.reader import ReaderState
 from media_demo.tracking import ReaderSession, is_domain_userid
 from media_demo.tracking.identity import is_signed_domain_userid
@@ -125,10 +126,6 @@ def show_value(value: Any) -> str:
     return str(value)
 
 
-def _iso(timestamp: float) -> str:
-    return dt.datetime.fromtimestamp(timestamp, dt.UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
-
-
 def _path(url: Any) -> str:
     try:
         return urlsplit(str(url)).path or "/"
@@ -149,11 +146,11 @@ def _good_view(event: CanonicalEvent) -> tuple[float, EventView]:
     else:
         details = str(atomic.get("page_title") or "")
     page = str(atomic.get("page_urlpath") or "")
-    return event.timestamp, EventView(event.event_id, "good", _iso(event.timestamp), name, page, details)
+    return event.timestamp, EventView(event.event_id, "good", iso_seconds(event.timestamp), name, page, details)
 
 
 def _bad_view(row: BadEventRow) -> tuple[float, EventView]:
-    received = row.received_at if row.received_at.tzinfo else row.received_at.replace(tzinfo=dt.UTC)
+    received = as_utc(row.received_at)
     try:
         payload = orjson.loads(row.payload)
     except orjson.JSONDecodeError:
@@ -162,12 +159,12 @@ def _bad_view(row: BadEventRow) -> tuple[float, EventView]:
     kind = TRACKER_EVENT_TYPES.get(str(payload.get("e")), "")
     name = f"bad {kind}" if kind else "bad event"
     page = _path(payload["url"]) if payload.get("url") else ""
-    time = received.timestamp()
-    return time, EventView(f"bad-{row.id}", "bad", _iso(time), name, page, row.reason)
+    at = received.timestamp()
+    return at, EventView(f"bad-{row.id}", "bad", iso_seconds(at), name, page, row.reason)
 
 
 def _intervention_view(fired: FiredIntervention) -> InterventionView:
-    return InterventionView(fired.name, _iso(fired.fired_at), show_value(fired.attributes))
+    return InterventionView(fired.name, iso_seconds(fired.fired_at), show_value(fired.attributes))
 
 
 def inspect_reader(
@@ -249,7 +246,7 @@ class InspectorState(rx.State):
         self.segment_label, self.segment_why = snapshot.segment_label, snapshot.segment_why
         self.segment_topic = snapshot.segment_topic
         self.groups, self.events, self.interventions = snapshot.groups, snapshot.events, snapshot.interventions
-        self.updated_at = _iso(dt.datetime.now(dt.UTC).timestamp())
+        self.updated_at = iso_seconds(time.time())
         self.loaded = True
 
     def _on_inspector(self) -> bool:

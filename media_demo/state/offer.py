@@ -7,10 +7,10 @@ import logging
 
 import reflex as rx
 
+from media_demo.definitions import AUDIENCE_CHANGED
 from media_demo.newsroom import Newsroom, get_newsroom
 from media_demo.offers import Offer, offer_for
-from media_demo.signals.definitions import AUDIENCE_CHANGED
-from media_demo.signals.interventions import FiredIntervention
+from media_demo.signals.engine.interventions import FiredIntervention
 from media_demo.state.clients import OPEN_TABS
 from media_demo.state.reader import ReaderState
 from media_demo.state.tabs import connected_tokens

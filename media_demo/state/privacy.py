@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
-import datetime as dt
 import logging
 from typing import Any
 from urllib.parse import urlsplit
@@ -22,7 +21,8 @@ import reflex as rx
 from media_demo import routes
 from media_demo.articles import section_label
 from media_demo.newsroom import get_newsroom
-from media_demo.signals.consent import BEHAVIOURAL, CONTEXTUAL
+from media_demo.signals.engine.consent import BEHAVIOURAL, CONTEXTUAL
+from media_demo.signals.engine.timestamps import iso_seconds
 from media_demo.state.clients import OPEN_TABS
 from media_demo.state.reader import ACCOUNT_COOKIE, ReaderState
 from media_demo.state.tabs import wipe_tab
@@ -79,10 +79,6 @@ def scopes_from_form(form_data: Any) -> set[str]:
     return {scope for scope in (CONTEXTUAL, BEHAVIOURAL) if form_data.get(scope) in ("on", True, "true")}
 
 
-def _iso(timestamp: float) -> str:
-    return dt.datetime.fromtimestamp(timestamp, dt.UTC).isoformat(timespec="seconds")
-
-
 def receipt(counts: dict[str, int]) -> list[DeletedCount]:
     """The deletion counts as lines for the reader: events always, other kinds when there were any."""
     lines = []
@@ -125,7 +121,7 @@ class PrivacyState(rx.State):
         reader = reader_state._current_reader()
         consent = room.consent_of(reader.domain_userid)
         self.decided_how = CHOICE_WORDS.get(consent.event_type, "You made a choice") if consent else ""
-        self.decided_at = _iso(consent.at) if consent else ""
+        self.decided_at = iso_seconds(consent.at) if consent else ""
         attributes = room.attributes(reader.domain_userid, reader.user_id)
         self.profile_articles = int(attributes.get("article_read_count") or 0)
         self.profile_sections = ", ".join(section_label(str(c)) for c in attributes.get("categories_read") or ())

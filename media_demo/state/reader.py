@@ -11,7 +11,7 @@ import reflex as rx
 from media_demo.accounts import DEFAULT_SESSION_TTL
 from media_demo.newsroom import ReaderView, get_newsroom
 from media_demo.personalise import ReaderContext
-from media_demo.signals.consent import BEHAVIOURAL, CONTEXTUAL
+from media_demo.signals.engine.consent import BEHAVIOURAL, CONTEXTUAL
 from media_demo.state.cards import RecommendationCard, TrendingCard, assign_changed
 from media_demo.state.clients import OPEN_TABS
 from media_demo.state.home import HomeState

@@ -9,8 +9,8 @@ from snowplow_tracker import PageView, SelfDescribing, SelfDescribingJson, Subje
 from snowplow_tracker.typing import EmitterProtocol
 
 from media_demo.articles import Article
-from media_demo.signals.consent import CONSENT_SCHEMA, NECESSARY, OPTIONAL_SCOPES
-from media_demo.signals.definitions import ARTICLE_SCHEMA, INTERACTION_SCHEMA
+from media_demo.definitions import ARTICLE_SCHEMA, INTERACTION_SCHEMA
+from media_demo.signals.engine.consent import CONSENT_SCHEMA, NECESSARY, OPTIONAL_SCOPES
 from media_demo.tracking.identity import ReaderSession
 
 

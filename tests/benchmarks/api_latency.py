@@ -32,11 +32,11 @@ from starlette.responses import Response
 from starlette.routing import Mount, Route
 
 from media_demo.api import build_api
+from media_demo.definitions import READER_GROUP
 from media_demo.newsroom import Newsroom, get_corpus, get_index
 from media_demo.settings import PROJECT_ROOT
-from media_demo.signals.definitions import READER_GROUP
-from media_demo.signals.engine import group_id
-from media_demo.signals.signals_api import online_attributes
+from media_demo.signals.engine.plans import group_id
+from media_demo.signals.http.signals_api import online_attributes
 from tests.benchmarks import served
 from tests.benchmarks.common import BENCH_TOKEN, bench_settings, latency_line, percentile, reader_ids, reader_visits
 from tests.benchmarks.loadgen import LoadConfig, LoadResult

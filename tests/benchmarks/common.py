@@ -13,10 +13,10 @@ from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
+from media_demo.definitions import ARTICLE_SCHEMA, category_read_count
 from media_demo.newsroom import get_corpus
 from media_demo.settings import Settings
-from media_demo.signals import CanonicalEvent
-from media_demo.signals.definitions import ARTICLE_SCHEMA, category_read_count
+from media_demo.signals.engine.events import CanonicalEvent
 from tests.factories import article_view, page_view
 
 BENCH_TOKEN = "bench-token"  # a fixed Signals API token: no generated-token file, no log line

@@ -13,10 +13,11 @@ from typing import Any, TypeVar
 
 from sqlalchemy import event as sa_event
 
+from media_demo.definitions import READER_GROUP, reader_profile_group
 from media_demo.newsroom import Newsroom, get_corpus, get_index
-from media_demo.signals import AttributeEngine, CanonicalEvent, EventLog
-from media_demo.signals.definitions import READER_GROUP, reader_profile_group
-from media_demo.signals.store import MAX_BATCH, SEGMENT_BITS, log_rows
+from media_demo.signals.engine.attribute_engine import AttributeEngine
+from media_demo.signals.engine.events import CanonicalEvent
+from media_demo.signals.storage.event_log import MAX_BATCH, SEGMENT_BITS, EventLog, log_rows
 from media_demo.tracking import Page, Reader, new_domain_userid, touch_session
 from tests.benchmarks.common import PlainDictProfiles, bench_settings, rate, synthetic_events
 

@@ -17,10 +17,10 @@ from typing import Any, TypedDict
 
 import psutil
 
+from media_demo.definitions import READER_GROUP, reader_profile_group
 from media_demo.newsroom import get_corpus
 from media_demo.settings import PROJECT_ROOT
-from media_demo.signals import AttributeEngine
-from media_demo.signals.definitions import READER_GROUP, reader_profile_group
+from media_demo.signals.engine.attribute_engine import AttributeEngine
 from tests.benchmarks.common import PlainDictProfiles, reader_ids, reader_visits
 
 MEMORY_READERS = 100_000

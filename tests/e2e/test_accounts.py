@@ -9,7 +9,7 @@ from playwright.sync_api import Browser, Page, expect
 from reflex.testing import AppHarness
 
 from media_demo.newsroom import get_corpus, get_newsroom
-from media_demo.signals.consent import BEHAVIOURAL
+from media_demo.signals.engine.consent import BEHAVIOURAL
 from tests.e2e.conftest import TIMEOUT_MS, ConsoleErrors, accept_all, cookie
 from tests.e2e.test_live_recommendations import open_section, read_article_from_listing
 from tests.e2e.test_privacy import go_home, sign_up

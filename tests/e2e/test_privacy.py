@@ -19,10 +19,10 @@ from reflex.istate.manager.memory import StateManagerMemory
 from reflex.istate.manager.token import BaseStateToken
 from reflex.testing import AppHarness
 
+from media_demo.definitions import READER_GROUP
 from media_demo.newsroom import get_corpus, get_newsroom
 from media_demo.settings import get_settings
-from media_demo.signals.consent import BEHAVIOURAL, CONSENT_EVENT, CONTEXTUAL, NECESSARY
-from media_demo.signals.definitions import READER_GROUP
+from media_demo.signals.engine.consent import BEHAVIOURAL, CONSENT_EVENT, CONTEXTUAL, NECESSARY
 from tests.e2e.conftest import PROJECT_ROOT, TIMEOUT_MS, ConsoleErrors, accept_all, cookie
 from tests.e2e.test_live_recommendations import PANEL_SETTLED, open_section, read_article_from_listing
 

@@ -20,7 +20,7 @@ from media_demo.api import build_api
 from media_demo.articles import Corpus
 from media_demo.newsroom import Newsroom, get_corpus, get_index
 from media_demo.settings import Settings
-from media_demo.signals.consent import BEHAVIOURAL, CONTEXTUAL
+from media_demo.signals.engine.consent import BEHAVIOURAL, CONTEXTUAL
 from media_demo.tracking import Page, Reader
 
 API_TOKEN = "integration-test-token"

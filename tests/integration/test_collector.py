@@ -21,10 +21,10 @@ from snowplow_tracker.events import Event
 
 from media_demo.api import build_api
 from media_demo.articles import Article
+from media_demo.definitions import ARTICLE_SCHEMA
 from media_demo.newsroom import Newsroom
 from media_demo.settings import Settings
-from media_demo.signals.collector import BAD_COPY_CHARS, MAX_BODY_BYTES, PIXEL, TP2_PATH
-from media_demo.signals.definitions import ARTICLE_SCHEMA
+from media_demo.signals.http.collector import BAD_COPY_CHARS, MAX_BODY_BYTES, PIXEL, TP2_PATH
 from media_demo.tracking import InProcessEmitter, new_domain_userid
 from tests.integration.conftest import AUTH, serve
 

@@ -14,10 +14,10 @@ from snowplow_tracker import PageView as TrackedPageView
 
 from media_demo.api import build_api
 from media_demo.articles import Corpus
+from media_demo.definitions import READER_GROUP
 from media_demo.newsroom import CONSENT_DECLINED, NO_CONSENT_YET, NO_HISTORY, Newsroom, get_index
 from media_demo.settings import Settings
-from media_demo.signals.consent import BEHAVIOURAL, CONSENT_SCHEMA, CONTEXTUAL, NECESSARY
-from media_demo.signals.definitions import READER_GROUP
+from media_demo.signals.engine.consent import BEHAVIOURAL, CONSENT_SCHEMA, CONTEXTUAL, NECESSARY
 from media_demo.tracking import Page, Reader, new_domain_userid, touch_session
 from tests.integration.conftest import AUTH, POLICY_URL, eventually, grant, read, serve
 

@@ -10,8 +10,8 @@ import pytest
 from snowplow_signals import AttributeKeyIdentifiers, SignalsSandbox
 
 from media_demo.api import build_api
+from media_demo.definitions import TOPIC_NEWSLETTER
 from media_demo.newsroom import Newsroom
-from media_demo.signals.definitions import TOPIC_NEWSLETTER
 from media_demo.tracking import Page, Reader, touch_session
 from tests.integration.conftest import API_TOKEN, AUTH, read, serve
 

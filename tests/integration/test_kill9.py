@@ -13,10 +13,10 @@ from pathlib import Path
 import httpx
 from snowplow_tracker import PageView, SelfDescribing, SelfDescribingJson, Subject, Tracker
 
+from media_demo.definitions import ARTICLE_SCHEMA, READER_GROUP
 from media_demo.newsroom import Newsroom, get_corpus, get_index
 from media_demo.settings import Settings
-from media_demo.signals import AttributeEngine
-from media_demo.signals.definitions import ARTICLE_SCHEMA, READER_GROUP
+from media_demo.signals.engine.attribute_engine import AttributeEngine
 from tests.integration.conftest import free_port
 
 SERVER = (

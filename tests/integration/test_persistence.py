@@ -16,7 +16,7 @@ from snowplow_tracker import Emitter, PagePing, StructuredEvent, Subject, Tracke
 from media_demo.articles import Corpus
 from media_demo.newsroom import Newsroom, get_index
 from media_demo.settings import Settings
-from media_demo.signals import AttributeEngine
+from media_demo.signals.engine.attribute_engine import AttributeEngine
 from media_demo.tracking import Page, Reader, new_domain_userid, touch_session
 from tests.integration.conftest import API_TOKEN, eventually, grant, running
 from tests.integration.test_protocol_roundtrip import VALUES, expected, read_back, struct_values

@@ -41,7 +41,7 @@ from snowplow_tracker import StructuredEvent as TrackedStructuredEvent
 from media_demo.articles import Corpus
 from media_demo.newsroom import Newsroom
 from media_demo.settings import Settings
-from media_demo.signals.collector import TP2_PATH
+from media_demo.signals.http.collector import TP2_PATH
 from media_demo.tracking import new_domain_userid
 from tests.integration.conftest import API_TOKEN, AUTH, eventually, running
 

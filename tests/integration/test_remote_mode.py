@@ -25,9 +25,9 @@ from starlette.responses import JSONResponse
 from starlette.routing import Route
 
 from media_demo.articles import Corpus
+from media_demo.definitions import READER_GROUP, category_read_count, reader_profile_group
 from media_demo.newsroom import Newsroom, get_index
 from media_demo.settings import PROJECT_ROOT, Settings
-from media_demo.signals.definitions import READER_GROUP, category_read_count, reader_profile_group
 from media_demo.signals.remote import RemoteAttributes
 from media_demo.tracking import Page, Reader, new_domain_userid, touch_session
 from tests.integration.conftest import eventually, free_port, grant, serve, stop

@@ -13,8 +13,8 @@ import httpx
 import pytest
 
 from media_demo.api import build_api
+from media_demo.definitions import READER_GROUP
 from media_demo.newsroom import Newsroom
-from media_demo.signals.definitions import READER_GROUP
 from media_demo.tracking import Reader, new_domain_userid, touch_session
 from media_demo.tracking.identity import SIGNATURE_COOKIE, USER_COOKIE, sign_domain_userid
 from tests.integration.conftest import AUTH, read, serve

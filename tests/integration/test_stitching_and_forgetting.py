@@ -11,9 +11,9 @@ import pytest
 
 from media_demo.api import build_api
 from media_demo.articles import Corpus
+from media_demo.definitions import READER_GROUP
 from media_demo.newsroom import Newsroom, get_index
 from media_demo.settings import Settings
-from media_demo.signals.definitions import READER_GROUP
 from media_demo.tracking import Reader, new_domain_userid, touch_session
 from tests.integration.conftest import AUTH, read, serve
 from tests.traces import traces_in_memory, traces_on_disk

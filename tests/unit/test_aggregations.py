@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from media_demo.signals.aggregations import MAX_VALUES, make_aggregation
+from media_demo.signals.engine.aggregations import MAX_VALUES, make_aggregation
 
 
 def run(name: str, values: list, timestamps: list[float] | None = None, now: float = 0.0, unit: str | None = None):

@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 
 from media_demo.settings import Settings
-from media_demo.signals import auth
-from media_demo.signals.auth import resolve_api_token
+from media_demo.signals.http import auth
+from media_demo.signals.http.auth import resolve_api_token
 
 
 @pytest.fixture(autouse=True)
@@ -47,7 +47,7 @@ def test_first_start_generates_a_private_token_and_logs_it_once(
     tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
     settings = settings_in(tmp_path / "data")
-    with caplog.at_level(logging.INFO, logger="media_demo.signals.auth"):
+    with caplog.at_level(logging.INFO, logger="media_demo.signals.http.auth"):
         token = resolve_api_token(settings)
         again = resolve_api_token(settings)
     assert token == again

@@ -23,9 +23,11 @@ from snowplow_signals import (
     domain_userid,
 )
 
-from media_demo.signals import AttributeEngine, SchemaRegistry, enrich
-from media_demo.signals.batch import recompute
-from media_demo.signals.engine import compile_group
+from media_demo.signals.engine.attribute_engine import AttributeEngine
+from media_demo.signals.engine.plans import compile_group
+from media_demo.signals.ingest.enrich import enrich
+from media_demo.signals.ingest.iglu import SchemaRegistry
+from tests.batch_recompute import recompute
 from tests.factories import page_view, self_describing
 
 SCHEMA = "iglu:com.acme/play/jsonschema/1-0-0"

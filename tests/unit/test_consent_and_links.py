@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import pytest
 
-from media_demo.signals.aggregations import make_aggregation
-from media_demo.signals.consent import (
+from media_demo.definitions import ARTICLE_SCHEMA, READER_GROUP, reader_profile_group
+from media_demo.signals.engine.aggregations import make_aggregation
+from media_demo.signals.engine.attribute_engine import AttributeEngine
+from media_demo.signals.engine.consent import (
     BEHAVIOURAL,
     CONSENT_SCHEMA,
     CONTEXTUAL,
@@ -14,10 +16,8 @@ from media_demo.signals.consent import (
     anonymised,
     scopes_of,
 )
-from media_demo.signals.definitions import ARTICLE_SCHEMA, READER_GROUP, reader_profile_group
-from media_demo.signals.engine import AttributeEngine
-from media_demo.signals.events import CanonicalEvent
-from media_demo.signals.stitching import IdentityLinks
+from media_demo.signals.engine.events import CanonicalEvent
+from media_demo.signals.engine.identity import IdentityLinks
 from tests.factories import page_view, self_describing
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from snowplow_signals import AtomicProperty, Criteria, Criterion, EntityProperty, EventProperty
 
-from media_demo.signals.properties import compile_criteria, compile_property, parse_path
+from media_demo.signals.engine.properties import compile_criteria, compile_property, parse_path
 from tests.factories import page_view, self_describing
 
 SCHEMA = "iglu:com.acme/checkout/jsonschema/1-2-0"

@@ -15,8 +15,8 @@ from snowplow_signals import (
     domain_userid,
 )
 
-from media_demo.signals import AttributeEngine
-from media_demo.signals.definitions import READER_GROUP, reader_profile_group
+from media_demo.definitions import READER_GROUP, reader_profile_group
+from media_demo.signals.engine.attribute_engine import AttributeEngine
 from tests.factories import article_view, page_view
 
 CATEGORIES = ["business", "sport", "technology"]

@@ -15,8 +15,8 @@ from hypothesis import strategies as st
 from snowplow_signals import Attribute, Criteria, Criterion, Event, EventProperty, PageView, StreamAttributeGroup
 from snowplow_signals import domain_userid as user_key
 
-from media_demo.signals import AttributeEngine
-from media_demo.signals.aggregations import AGGREGATIONS
+from media_demo.signals.engine.aggregations import AGGREGATIONS
+from media_demo.signals.engine.attribute_engine import AttributeEngine
 from tests.factories import page_view, self_describing
 
 SCHEMA = "iglu:com.acme/play/jsonschema/1-0-0"

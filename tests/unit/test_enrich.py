@@ -13,8 +13,10 @@ from snowplow_tracker import PageView, SelfDescribing, SelfDescribingJson, Subje
 from snowplow_tracker.events import Event
 
 from media_demo.articles import Article
-from media_demo.signals import BadEvent, CanonicalEvent, InvalidPayloadError, SchemaRegistry, enrich, enrich_or_bad
-from media_demo.signals.definitions import ARTICLE_SCHEMA
+from media_demo.definitions import ARTICLE_SCHEMA
+from media_demo.signals.engine.events import BadEvent, CanonicalEvent
+from media_demo.signals.ingest.enrich import InvalidPayloadError, enrich, enrich_or_bad
+from media_demo.signals.ingest.iglu import SchemaRegistry
 from media_demo.tracking import InProcessEmitter, NewsroomTracker, Page, Reader, ReaderSession
 
 ROOT = Path(__file__).resolve().parents[2]

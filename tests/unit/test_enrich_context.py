@@ -12,9 +12,10 @@ from typing import Any
 import pytest
 from snowplow_tracker import PageView, Subject, Tracker
 
-from media_demo.signals import BadEvent, CanonicalEvent, SchemaRegistry, enrich, enrich_or_bad
-from media_demo.signals.enrich import user_agent_fields
-from media_demo.signals.referers import classify
+from media_demo.signals.engine.events import BadEvent, CanonicalEvent
+from media_demo.signals.ingest.enrich import enrich, enrich_or_bad, user_agent_fields
+from media_demo.signals.ingest.iglu import SchemaRegistry
+from media_demo.signals.ingest.referers import classify
 from media_demo.tracking import InProcessEmitter
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -12,11 +12,11 @@ import orjson
 import pytest
 from sqlmodel import Session, select
 
-from media_demo.signals import store
-from media_demo.signals.checkpoint import Checkpoints, StateRow
-from media_demo.signals.events import BadEvent
-from media_demo.signals.hll import EXACT_LIMIT, HyperLogLog, _hash
-from media_demo.signals.store import EventLog
+from media_demo.signals.engine.events import BadEvent
+from media_demo.signals.engine.hll import EXACT_LIMIT, HyperLogLog, _hash
+from media_demo.signals.storage import event_log
+from media_demo.signals.storage.checkpoints import Checkpoints, StateRow
+from media_demo.signals.storage.event_log import EventLog
 from tests.factories import page_view, self_describing
 
 CONSENT_SCHEMA = "iglu:com.snowplowanalytics.snowplow/consent_withdrawn/jsonschema/1-0-0"
@@ -280,7 +280,7 @@ def test_hll_loads_the_old_dump_of_raw_values() -> None:
 
 def test_reader_lookups_and_deletes_cover_every_segment(db: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """With 4 seqs per segment, one reader's events span many segments: all are found, newest first, and deleted."""
-    monkeypatch.setattr(store, "SEGMENT_BITS", 2)
+    monkeypatch.setattr(event_log, "SEGMENT_BITS", 2)
     log = EventLog(f"sqlite:///{db}", flush_interval=0.01)
     try:
         for i in range(30):
@@ -318,7 +318,7 @@ def test_the_checkpoint_thread_moves_committed_pages_into_the_database_file(
     db: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Commits leave checkpointing to the log's own thread (auto-checkpoint is off): it must still happen."""
-    monkeypatch.setattr(store, "CHECKPOINT_BYTES", 20_000)
+    monkeypatch.setattr(event_log, "CHECKPOINT_BYTES", 20_000)
     log = EventLog(f"sqlite:///{db}", flush_interval=0.01)
     try:
         with log.engine.connect() as connection:

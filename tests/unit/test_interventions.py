@@ -20,8 +20,8 @@ from snowplow_signals import (
     domain_userid,
 )
 
-from media_demo.signals import AttributeEngine
-from media_demo.signals.interventions import FiredIntervention, InterventionBus, InterventionEngine
+from media_demo.signals.engine.attribute_engine import AttributeEngine
+from media_demo.signals.engine.interventions import FiredIntervention, InterventionBus, InterventionEngine
 from tests.factories import page_view
 
 VIEWS = Attribute(name="views", type="int32", events=[PageView()], aggregation="counter")

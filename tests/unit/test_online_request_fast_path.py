@@ -20,8 +20,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from snowplow_signals.attributes_client import AttributesClient
 
-from media_demo.signals import signals_api as api
-from media_demo.signals.signals_api import ApiError, OnlineRequest
+from media_demo.signals.http import signals_api as api
+from media_demo.signals.http.signals_api import ApiError, OnlineRequest
 
 Outcome = OnlineRequest | tuple[int, str, Any]
 

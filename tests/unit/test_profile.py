@@ -7,13 +7,13 @@ from typing import Any
 import pytest
 
 from media_demo.articles import Corpus
+from media_demo.definitions import ARTICLE_SCHEMA, READER_GROUP, category_read_count, reader_profile_group
 from media_demo.personalise.layout import home_layout
 from media_demo.personalise.segments import segment_for
 from media_demo.recommend import ArticleIndex, ReaderProfile, ReadStats, interests, recommend
-from media_demo.signals.consent import CONSENT_SCHEMA, ConsentLedger, anonymised
-from media_demo.signals.definitions import ARTICLE_SCHEMA, READER_GROUP, category_read_count, reader_profile_group
-from media_demo.signals.engine import AttributeEngine
-from media_demo.signals.events import CanonicalEvent
+from media_demo.signals.engine.attribute_engine import AttributeEngine
+from media_demo.signals.engine.consent import CONSENT_SCHEMA, ConsentLedger, anonymised
+from media_demo.signals.engine.events import CanonicalEvent
 from tests.factories import page_view, self_describing
 from tests.unit.test_context import ARTICLES, make_article
 

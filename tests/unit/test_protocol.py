@@ -2,7 +2,7 @@
 
 The expectations below are written from Snowplow's documentation (tracker
 protocol, canonical event model, the atomic schema 1-0-0 and enrich's
-defaults), not read from `media_demo.signals.protocol`: the tests then check
+defaults), not read from `media_demo.signals.ingest.protocol`: the tests then check
 that the table there says the same, parameter by parameter.
 """
 
@@ -18,9 +18,11 @@ import pytest
 from snowplow_signals import AtomicProperty
 from snowplow_tracker import PagePing, StructuredEvent, Subject, Tracker
 
-from media_demo.signals import BadEvent, CanonicalEvent, InvalidPayloadError, SchemaRegistry, enrich, enrich_or_bad
-from media_demo.signals.definitions import ARTICLE_SCHEMA
-from media_demo.signals.protocol import BY_NAME, DERIVED_LIMITS, IGNORED, PYTHON_TYPES, Kind
+from media_demo.definitions import ARTICLE_SCHEMA
+from media_demo.signals.engine.events import BadEvent, CanonicalEvent
+from media_demo.signals.ingest.enrich import InvalidPayloadError, enrich, enrich_or_bad
+from media_demo.signals.ingest.iglu import SchemaRegistry
+from media_demo.signals.ingest.protocol import BY_NAME, DERIVED_LIMITS, IGNORED, PYTHON_TYPES, Kind
 from media_demo.tracking import InProcessEmitter
 
 ROOT = Path(__file__).resolve().parents[2]

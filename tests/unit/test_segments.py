@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from media_demo.definitions import READER_GROUP, reader_profile_group
 from media_demo.personalise.segments import (
     NO_MATCH,
     SEGMENTS,
@@ -16,8 +17,7 @@ from media_demo.personalise.segments import (
     segment_for,
 )
 from media_demo.recommend import ReaderProfile
-from media_demo.signals import AttributeEngine
-from media_demo.signals.definitions import READER_GROUP, reader_profile_group
+from media_demo.signals.engine.attribute_engine import AttributeEngine
 from tests.factories import article_view, page_view
 
 CATEGORIES = ("culture", "science", "sport", "technology")

@@ -7,8 +7,8 @@ import datetime as dt
 import pytest
 from snowplow_signals import AtomicProperty, Attribute, PageView, StreamAttributeGroup, domain_userid
 
-from media_demo.signals import AttributeEngine
-from media_demo.signals.hll import HyperLogLog
+from media_demo.signals.engine.attribute_engine import AttributeEngine
+from media_demo.signals.engine.hll import HyperLogLog
 from tests.factories import page_view
 
 TITLE = AtomicProperty(name="page_title")

@@ -26,15 +26,14 @@ import threading
 import time
 from collections.abc import Collection, Iterator, Sequence
 from contextlib import contextmanager
-from pathlib import Path
 from urllib.parse import quote, quote_plus
 
 import orjson
 from sqlalchemy import Connection, Index, delete, inspect, or_, text
-from sqlalchemy import event as sa_event
-from sqlmodel import Field, Session, SQLModel, create_engine, func, select
+from sqlmodel import Field, Session, SQLModel, func, select
 
-from media_demo.signals.events import BadEvent, CanonicalEvent
+from media_demo.signals.engine.events import BadEvent, CanonicalEvent
+from media_demo.signals.storage.database import LOG_PRAGMAS, open_database, vacuum, wal_checkpoint
 
 
 class EventRow(SQLModel, table=True):
@@ -79,21 +78,7 @@ class LogMarkRow(SQLModel, table=True):
     value: int
 
 
-def _sqlite_pragmas(dbapi_connection, _record) -> None:
-    cursor = dbapi_connection.cursor()
-    # 16 KiB pages for a new database (an existing one keeps its size): ~25% faster inserts of the log's
-    # ~0.5 KB rows than the 4 KiB default, in fewer, fuller pages. Must come before WAL is switched on.
-    cursor.execute(f"PRAGMA page_size={PAGE_SIZE}")
-    cursor.execute("PRAGMA journal_mode=WAL")
-    cursor.execute("PRAGMA synchronous=NORMAL")
-    cursor.execute("PRAGMA busy_timeout=30000")
-    cursor.execute("PRAGMA secure_delete=ON")  # deleted rows (a forgotten reader's) are overwritten with zeros
-    cursor.execute("PRAGMA wal_autocheckpoint=0")  # the log's checkpoint thread does it, off the commit path
-    cursor.close()
-
-
 logger = logging.getLogger(__name__)
-PAGE_SIZE = 16_384
 INSERT_CHUNK = 1000  # rows built and handed to the driver at a time, within one commit
 MAX_BATCH = 5000  # events per group commit before the writer is woken early
 # Committed bytes after which the checkpoint thread copies the WAL into the database file: about
@@ -151,11 +136,7 @@ class EventLog:
     """Append-only log of good and bad events with group commits."""
 
     def __init__(self, url: str, flush_interval: float = 0.05) -> None:
-        if url.startswith("sqlite:///"):
-            Path(url.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
-        self.engine = create_engine(url, connect_args={"check_same_thread": False} if "sqlite" in url else {})
-        if url.startswith("sqlite"):
-            sa_event.listen(self.engine, "connect", _sqlite_pragmas)
+        self.engine = open_database(url, LOG_PRAGMAS)
         SQLModel.metadata.create_all(
             self.engine, tables=[EventRow.__table__, BadEventRow.__table__, LogMarkRow.__table__]
         )
@@ -333,8 +314,7 @@ class EventLog:
                     return
                 self._unchecked = 0
             try:
-                with self.engine.connect() as connection:
-                    connection.exec_driver_sql("PRAGMA wal_checkpoint(PASSIVE)")
+                wal_checkpoint(self.engine, "PASSIVE")
             except Exception:
                 logger.exception("event log: WAL checkpoint failed; the next one will try again")
 
@@ -549,11 +529,9 @@ class EventLog:
         Raises RuntimeError when readers keep the checkpoint from finishing after `attempts` tries.
         """
         with self._commit_mutex:
-            with self.engine.connect() as connection:
-                connection.exec_driver_sql("VACUUM")
+            vacuum(self.engine)
             for attempt in range(attempts):
-                with self.engine.connect() as connection:
-                    busy, _frames, _copied = connection.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)").one()
+                busy, _frames, _copied = wal_checkpoint(self.engine, "TRUNCATE")
                 if not busy:
                     return
                 time.sleep(0.05 * (attempt + 1))

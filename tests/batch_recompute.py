@@ -19,12 +19,12 @@ import orjson
 import polars as pl
 from snowplow_signals import StreamAttributeGroup
 
-from media_demo.signals.aggregations import SECONDS_PER_UNIT, WINDOW_BUCKETS, finite_number
-from media_demo.signals.coerce import coercer
-from media_demo.signals.engine import default_value, hashable
-from media_demo.signals.events import CanonicalEvent
-from media_demo.signals.hll import HyperLogLog
-from media_demo.signals.properties import compile_property
+from media_demo.signals.engine.aggregations import SECONDS_PER_UNIT, WINDOW_BUCKETS, finite_number
+from media_demo.signals.engine.coerce import coercer
+from media_demo.signals.engine.events import CanonicalEvent
+from media_demo.signals.engine.hll import HyperLogLog
+from media_demo.signals.engine.plans import default_value, hashable
+from media_demo.signals.engine.properties import compile_property
 
 
 class _Columns:

@@ -14,7 +14,7 @@ import math
 from collections.abc import Callable
 from typing import Any
 
-from media_demo.signals.hll import HyperLogLog
+from media_demo.signals.engine.hll import HyperLogLog
 
 MAX_VALUES = 100  # Signals keeps at most 100 values in lists and category maps.
 SECONDS_PER_UNIT = {"s": 1.0, "min": 60.0, "h": 3600.0, "d": 86400.0}

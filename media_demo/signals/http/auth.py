@@ -14,22 +14,37 @@ import os
 import secrets
 import stat
 from pathlib import Path
+from typing import Protocol
 
 from starlette.requests import Request
-
-from media_demo.settings import Settings
 
 logger = logging.getLogger(__name__)
 
 TOKEN_BYTES = 32
 
 
-def resolve_api_token(settings: Settings) -> str:
+class SecretSettings(Protocol):
+    """Where the secrets come from: the configured values, and the files kept for them (the app's `Settings`)."""
+
+    @property
+    def signals_api_token(self) -> str | None: ...
+
+    @property
+    def signals_token_path(self) -> Path: ...
+
+    @property
+    def cookie_secret(self) -> str | None: ...
+
+    @property
+    def cookie_secret_path(self) -> Path: ...
+
+
+def resolve_api_token(settings: SecretSettings) -> str:
     """The API token: the configured one, else the stored one, else a new one (stored and logged once)."""
     return resolve_secret(settings.signals_api_token, settings.signals_token_path, "SIGNALS_API_TOKEN", announce=True)
 
 
-def resolve_cookie_secret(settings: Settings) -> str:
+def resolve_cookie_secret(settings: SecretSettings) -> str:
     """The key that signs reader cookies: configured, else stored beside the database, else new (never logged)."""
     return resolve_secret(settings.cookie_secret, settings.cookie_secret_path, "COOKIE_SECRET", announce=False)
 

@@ -13,7 +13,7 @@ from typing import Any
 
 from snowplow_signals import AtomicProperty, Criteria, EntityProperty, EventProperty
 
-from media_demo.signals.events import CanonicalEvent
+from media_demo.signals.engine.events import CanonicalEvent
 
 Getter = Callable[[CanonicalEvent], Any]
 Predicate = Callable[[CanonicalEvent], bool]

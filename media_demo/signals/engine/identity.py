@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from media_demo.signals.events import CanonicalEvent
+from media_demo.signals.engine.events import CanonicalEvent
 
 
 class IdentityLinks:

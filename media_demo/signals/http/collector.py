@@ -2,8 +2,8 @@
 
 Real trackers (JavaScript, Python, mobile) can point at this app: `POST
 /com.snowplowanalytics.snowplow/tp2` takes their batches and `GET /i` their
-pixel requests. Every payload goes through `Newsroom.collect`, the same path
-as the in-process emitter, so both routes produce the same canonical events.
+pixel requests. Every payload goes through the backend's `collect`
+(`SignalsBackend`), the same path as the app's in-process emitter, so both routes produce the same canonical events.
 
 Two promises, as a real collector makes them:
 - an answer of 200 means the events are durable (committed to the event log),
@@ -16,23 +16,22 @@ Two promises, as a real collector makes them:
 from __future__ import annotations
 
 import base64
-import datetime as dt
 import logging
 import time
 from collections.abc import Awaitable, Callable
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import orjson
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import ClientDisconnect, Request
-from starlette.responses import JSONResponse, PlainTextResponse, Response
+from starlette.responses import PlainTextResponse, Response
 from starlette.routing import Route
 
-from media_demo.signals.auth import authorised
-from media_demo.signals.events import BadEvent, CanonicalEvent
-
-if TYPE_CHECKING:
-    from media_demo.newsroom import Newsroom
+from media_demo.signals.engine.events import BadEvent, CanonicalEvent
+from media_demo.signals.engine.timestamps import iso_millis
+from media_demo.signals.http.auth import authorised
+from media_demo.signals.http.backend import SignalsBackend
+from media_demo.signals.http.errors import json_error, unauthorised
 
 logger = logging.getLogger(__name__)
 
@@ -51,11 +50,6 @@ SIZE_VIOLATION = "size_violation"
 # The 1x1 transparent GIF every Snowplow collector answers pixel requests with.
 PIXEL = base64.b64decode("R0lGODlhAQABAPAAAP///wAAACH5BAEAAAAALAAAAAABAAEAAAICRAEAOw==")
 NO_CACHE = {"Cache-Control": "no-cache, no-store, must-revalidate"}
-
-
-def _error(status: int, message: str, headers: dict[str, str] | None = None) -> JSONResponse:
-    """The API's error shape (`media_demo.api.error`), repeated to keep `signals` free of `api` imports."""
-    return JSONResponse({"error": message, "status": status}, status_code=status, headers=headers)
 
 
 def _json(document: Any) -> Response:
@@ -115,20 +109,20 @@ def _tracker_payload(item: dict[str, Any], collector: dict[str, str]) -> dict[st
     return payload
 
 
-def _ingest(room: Newsroom, items: list[Any], collector: dict[str, str], bad: list[BadEvent]) -> None:
+def _ingest(backend: SignalsBackend, items: list[Any], collector: dict[str, str], bad: list[BadEvent]) -> None:
     """Collect a batch (and log the bad events found before it), then wait until all of it is durable.
 
     Blocking: run it in a worker thread, never on the event loop.
     """
-    tickets = [room.log.append(event) for event in bad]
+    tickets = [backend.log.append(event) for event in bad]
     for index, item in enumerate(items):
         if isinstance(item, dict):
-            tickets.append(room.collect(_tracker_payload(item, collector)))
+            tickets.append(backend.collect(_tracker_payload(item, collector)))
         else:
             reason = f"{FORMAT_VIOLATION}: payload {index} of the batch is a {type(item).__name__}, not an object"
-            tickets.append(room.log.append(_bad(reason, orjson.dumps(item))))
+            tickets.append(backend.log.append(_bad(reason, orjson.dumps(item))))
     if tickets:
-        room.log.wait_durable(max(tickets))
+        backend.log.wait_durable(max(tickets))
 
 
 async def _read_body(request: Request) -> tuple[bytes, bool]:
@@ -165,13 +159,6 @@ def _event_document(event: CanonicalEvent) -> dict[str, Any]:
     }
 
 
-def _iso(moment: dt.datetime) -> str:
-    """SQLite gives datetimes back without their zone; they were stored in UTC."""
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=dt.UTC)
-    return moment.isoformat(timespec="milliseconds").replace("+00:00", "Z")
-
-
 def _limit(request: Request) -> int:
     """The `?limit=` of a `/micro` listing; ValueError with the reason when it is not 1..MICRO_MAX_LIMIT."""
     raw = request.query_params.get("limit", str(MICRO_DEFAULT_LIMIT))
@@ -180,8 +167,8 @@ def _limit(request: Request) -> int:
     return int(raw)
 
 
-def collector_routes(newsroom: Callable[[], Newsroom], *, micro: bool = True) -> list[Route]:
-    """The collector's routes; `newsroom` is called per request so tests can supply their own.
+def collector_routes(get_backend: Callable[[], SignalsBackend], *, micro: bool = True) -> list[Route]:
+    """The collector's routes; `get_backend` is called per request so tests can supply their own.
 
     `micro=False` leaves out the `/micro/*` inspection routes, whose reset deletes
     the whole event log: they are meant for tests and local development.
@@ -190,16 +177,16 @@ def collector_routes(newsroom: Callable[[], Newsroom], *, micro: bool = True) ->
     async def ingest(request: Request, items: list[Any], bad: list[BadEvent] | None = None) -> Response | None:
         """Run `_ingest` in a worker thread; None when durable, else a 503 (trackers retry it)."""
         try:
-            await run_in_threadpool(_ingest, newsroom(), items, _collector_fields(request), bad or [])
+            await run_in_threadpool(_ingest, get_backend(), items, _collector_fields(request), bad or [])
         except Exception:
             logger.exception("collector: could not make a batch durable")
-            return _error(503, "the event log could not store the events; retry later", _cors(request))
+            return json_error(503, "the event log could not store the events; retry later", headers=_cors(request))
         return None
 
     async def reject(request: Request, status: int, reason: str, copy: str | bytes) -> Response:
         """Keep an unusable body as a bad event, then answer `status` with the reason."""
         failed = await ingest(request, [], [_bad(reason, copy)])
-        return failed or _error(status, reason, _cors(request))
+        return failed or json_error(status, reason, headers=_cors(request))
 
     async def tp2(request: Request) -> Response:
         cors = _cors(request)
@@ -213,7 +200,7 @@ def collector_routes(newsroom: Callable[[], Newsroom], *, micro: bool = True) ->
         try:
             body, too_large = await _read_body(request)
         except ClientDisconnect:  # nothing was received whole, and nobody is listening for the answer
-            return _error(400, "the client disconnected before the body was complete", cors)
+            return json_error(400, "the client disconnected before the body was complete", headers=cors)
         if too_large:
             declared = request.headers.get("content-length", "unknown")
             reason = (
@@ -239,9 +226,9 @@ def collector_routes(newsroom: Callable[[], Newsroom], *, micro: bool = True) ->
         return failed or Response(PIXEL, media_type="image/gif", headers={**_cors(request), **NO_CACHE})
 
     async def micro_all(_request: Request) -> Response:
-        room = newsroom()
-        await run_in_threadpool(room.log.flush)  # in-process events too, not only acknowledged ones
-        counts = await run_in_threadpool(room.log.counts)
+        backend = get_backend()
+        await run_in_threadpool(backend.log.flush)  # in-process events too, not only acknowledged ones
+        counts = await run_in_threadpool(backend.log.counts)
         return _json({"total": counts["good"] + counts["bad"], **counts})
 
     async def micro_good(request: Request) -> Response:
@@ -249,10 +236,10 @@ def collector_routes(newsroom: Callable[[], Newsroom], *, micro: bool = True) ->
         try:
             limit = _limit(request)
         except ValueError as exc:
-            return _error(400, str(exc))
-        room = newsroom()
-        await run_in_threadpool(room.log.flush)
-        events = await run_in_threadpool(room.log.recent_events, limit)
+            return json_error(400, str(exc))
+        backend = get_backend()
+        await run_in_threadpool(backend.log.flush)
+        events = await run_in_threadpool(backend.log.recent_events, limit)
         return _json([_event_document(event) for event in events])
 
     async def micro_bad(request: Request) -> Response:
@@ -260,23 +247,25 @@ def collector_routes(newsroom: Callable[[], Newsroom], *, micro: bool = True) ->
         try:
             limit = _limit(request)
         except ValueError as exc:
-            return _error(400, str(exc))
-        room = newsroom()
-        await run_in_threadpool(room.log.flush)
-        rows = await run_in_threadpool(room.log.bad_events, limit)
-        return _json([{"reason": r.reason, "payload": r.payload, "received_at": _iso(r.received_at)} for r in rows])
+            return json_error(400, str(exc))
+        backend = get_backend()
+        await run_in_threadpool(backend.log.flush)
+        rows = await run_in_threadpool(backend.log.bad_events, limit)
+        return _json(
+            [{"reason": r.reason, "payload": r.payload, "received_at": iso_millis(r.received_at)} for r in rows]
+        )
 
     async def micro_reset(_request: Request) -> Response:
         """Forget every event: log, attributes and read counts."""
-        await run_in_threadpool(newsroom().reset)
+        await run_in_threadpool(get_backend().reset)
         return _json({"total": 0, "good": 0, "bad": 0})
 
     def token_only(handler: Callable[[Request], Awaitable[Response]]) -> Callable[[Request], Awaitable[Response]]:
         """The micro routes show every reader's events: they need the API token, like /api/v1/."""
 
         async def guarded(request: Request) -> Response:
-            if not authorised(request, newsroom().api_token):
-                return _error(401, "missing or wrong bearer token", {"WWW-Authenticate": "Bearer"})
+            if not authorised(request, get_backend().api_token):
+                return unauthorised()
             return await handler(request)
 
         return guarded

@@ -17,7 +17,7 @@ from snowplow_signals import StreamAttributeGroup
 from sqlalchemy import Engine, delete, insert
 from sqlmodel import Field, Session, SQLModel, select
 
-from media_demo.signals.engine import AttributeEngine
+from media_demo.signals.engine.attribute_engine import AttributeEngine
 
 
 class StateRow(SQLModel, table=True):

@@ -20,8 +20,8 @@ from typing import Any
 
 from snowplow_signals import RuleIntervention
 
-from media_demo.signals.engine import AttributeEngine
-from media_demo.signals.events import CanonicalEvent
+from media_demo.signals.engine.attribute_engine import AttributeEngine
+from media_demo.signals.engine.events import CanonicalEvent
 
 Values = dict[str, Any]  # qualified attribute name -> current value
 Check = Callable[[Values, Values], bool]  # (current values, previous values) -> matches

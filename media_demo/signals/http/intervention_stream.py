@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator, Callable
-from typing import TYPE_CHECKING
 
 import orjson
 from pydantic import ValidationError
@@ -19,20 +18,16 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
 
-from media_demo.signals.auth import authorised
-from media_demo.signals.interventions import FiredIntervention
-
-if TYPE_CHECKING:
-    from media_demo.newsroom import Newsroom
+from media_demo.signals.engine.interventions import FiredIntervention
+from media_demo.signals.http.auth import authorised
+from media_demo.signals.http.backend import SignalsBackend
+from media_demo.signals.http.errors import json_error, unauthorised
+from media_demo.signals.storage.registry import validation_errors
 
 PATH = "/api/v1/interventions"
 TARGET_KEYS = ("domain_userid", "domain_sessionid", "user_id", "network_userid")
 KEEPALIVE_SECONDS = 15.0
 MAX_ID_CHARS = 128
-
-
-def _error(status: int, message: str) -> JSONResponse:
-    return JSONResponse({"error": message, "status": status, "detail": message}, status_code=status)
 
 
 def _targets(request: Request) -> dict[str, set[str]] | str:
@@ -47,23 +42,25 @@ def _targets(request: Request) -> dict[str, set[str]] | str:
     return targets or "name at least one target, e.g. ?domain_userid=<id>"
 
 
-def intervention_routes(newsroom: Callable[[], Newsroom]) -> list[Route]:
-    def checked(request: Request) -> tuple[Newsroom, dict[str, set[str]]] | JSONResponse:
-        """The newsroom and the targets of an authorised request, or the error to answer."""
-        room = newsroom()
-        if not authorised(request, room.api_token):
-            return _error(401, "missing or wrong bearer token")
+def intervention_routes(get_backend: Callable[[], SignalsBackend]) -> list[Route]:
+    """The interventions routes; `get_backend` is called per request so tests can supply their own."""
+
+    def checked(request: Request) -> tuple[SignalsBackend, dict[str, set[str]]] | JSONResponse:
+        """The backend and the targets of an authorised request, or the error to answer."""
+        backend = get_backend()
+        if not authorised(request, backend.api_token):
+            return unauthorised()
         targets = _targets(request)
         if isinstance(targets, str):
-            return _error(422, targets)
-        return room, targets
+            return json_error(422, targets)
+        return backend, targets
 
     async def stream(request: Request) -> Response:
         answer = checked(request)
         if isinstance(answer, JSONResponse):
             return answer
-        room, targets = answer
-        queue = room.bus.subscribe(targets)
+        backend, targets = answer
+        queue = backend.bus.subscribe(targets)
 
         async def events() -> AsyncIterator[bytes]:
             try:
@@ -78,7 +75,7 @@ def intervention_routes(newsroom: Callable[[], Newsroom]) -> list[Route]:
                         continue
                     yield b"data: " + orjson.dumps(fired.as_json()) + b"\n\n"
             finally:
-                room.bus.unsubscribe(queue)
+                backend.bus.unsubscribe(queue)
 
         headers = {"Cache-Control": "no-store", "X-Accel-Buffering": "no"}
         return StreamingResponse(events(), media_type="text/event-stream", headers=headers)
@@ -88,12 +85,12 @@ def intervention_routes(newsroom: Callable[[], Newsroom]) -> list[Route]:
         answer = checked(request)
         if isinstance(answer, JSONResponse):
             return answer
-        room, targets = answer
+        backend, targets = answer
         try:
             instance = InterventionInstance.model_validate_json(await request.body())
         except ValidationError as exc:
-            return JSONResponse({"error": "invalid intervention", "status": 422, "detail": exc.errors()}, 422)
-        delivered = room.bus.publish(
+            return json_error(422, "invalid intervention", detail=validation_errors(exc))
+        delivered = backend.bus.publish(
             FiredIntervention(
                 intervention_id=instance.intervention_id or "",
                 name=instance.name,

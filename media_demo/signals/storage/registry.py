@@ -15,16 +15,15 @@ import json
 import logging
 import threading
 from collections.abc import Mapping
-from pathlib import Path
 from typing import Any, Literal, cast
 
 from pydantic import BaseModel, ValidationError
 from snowplow_signals import AttributeKey, RuleIntervention, Service, StreamAttributeGroup
 from sqlalchemy import Engine, delete
-from sqlalchemy import event as sa_event
-from sqlmodel import Field, Session, SQLModel, create_engine, select
+from sqlmodel import Field, Session, SQLModel, select
 
-from media_demo.signals.engine import AttributeEngine
+from media_demo.signals.engine.attribute_engine import AttributeEngine
+from media_demo.signals.storage.database import SHARED_PRAGMAS, open_database
 
 logger = logging.getLogger(__name__)
 
@@ -97,23 +96,12 @@ def to_json(definition: BaseModel) -> dict[str, Any]:
     return definition.model_dump(mode="json", exclude_none=True, by_alias=True)
 
 
-def _busy_timeout(dbapi_connection: Any, _record: Any) -> None:
-    cursor = dbapi_connection.cursor()
-    cursor.execute("PRAGMA busy_timeout=5000")
-    cursor.close()
-
-
 class DefinitionRegistry:
     """Published definitions, durable in SQL and cached in memory (they are few and read on every call)."""
 
     def __init__(self, engine_or_url: Engine | str) -> None:
         if isinstance(engine_or_url, str):
-            if engine_or_url.startswith("sqlite:///"):
-                Path(engine_or_url.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
-            sqlite = engine_or_url.startswith("sqlite")
-            self.engine = create_engine(engine_or_url, connect_args={"check_same_thread": False} if sqlite else {})
-            if sqlite:
-                sa_event.listen(self.engine, "connect", _busy_timeout)
+            self.engine = open_database(engine_or_url, SHARED_PRAGMAS)
             self._owns_engine = True
         else:
             self.engine = engine_or_url

@@ -6,7 +6,8 @@ evaluate stream attribute groups; `get_service_attributes()` and
 `get_group_attributes()` read the engine. Paths, bodies, status codes and
 response shapes follow what the SDK sends and parses (POST answers 400 when
 the object exists, which is the SDK's cue to PUT). Every route needs the
-bearer token; every error is JSON with a 4xx status.
+bearer token; every error is JSON with a 4xx status (`errors.json_error`). The
+routes reach the application only through `backend.SignalsBackend`.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ import re
 import weakref
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, cast, get_args
+from typing import Any, cast, get_args
 
 import orjson
 from pydantic import BaseModel, ValidationError
@@ -29,9 +30,11 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from media_demo.signals.auth import authorised
-from media_demo.signals.engine import compile_group, group_id
-from media_demo.signals.registry import (
+from media_demo.signals.engine.plans import compile_group, group_id
+from media_demo.signals.http.auth import authorised
+from media_demo.signals.http.backend import SignalsBackend
+from media_demo.signals.http.errors import json_error, unauthorised
+from media_demo.signals.storage.registry import (
     InvalidDefinitionError,
     Kind,
     definition_version,
@@ -39,9 +42,6 @@ from media_demo.signals.registry import (
     to_json,
     validation_errors,
 )
-
-if TYPE_CHECKING:
-    from media_demo.newsroom import Newsroom
 
 logger = logging.getLogger(__name__)
 
@@ -57,7 +57,7 @@ MAX_CACHED_SELECTIONS = 256
 ORJSON_PLAIN = orjson.OPT_PASSTHROUGH_DATETIME | orjson.OPT_PASSTHROUGH_DATACLASS | orjson.OPT_PASSTHROUGH_SUBCLASS
 ATOMIC_FIELDS = frozenset(get_args(AtomicProperty.model_fields["name"].annotation))
 Params = Mapping[str, str]
-Handler = Callable[["Newsroom", Params, bytes], Response]
+Handler = Callable[[SignalsBackend, Params, bytes], Response]
 
 
 class ApiError(Exception):
@@ -70,13 +70,7 @@ class ApiError(Exception):
         self.detail = detail
 
     def response(self) -> JSONResponse:
-        return api_error(self.status, self.message, self.detail)
-
-
-def api_error(status: int, message: str, detail: Any = None, headers: dict[str, str] | None = None) -> JSONResponse:
-    """The project's error shape (`error`, `status`) plus FastAPI's `detail`, which Signals clients know."""
-    body = {"error": message, "status": status, "detail": message if detail is None else detail}
-    return JSONResponse(body, status_code=status, headers=headers)
+        return json_error(self.status, self.message, detail=self.detail)
 
 
 def json_safe(value: Any) -> Any:
@@ -145,27 +139,28 @@ def _group_document(group: StreamAttributeGroup, published: bool | None = None) 
     return document
 
 
-def _builtin_group(room: Newsroom, name: str, version: int | None) -> StreamAttributeGroup | None:
-    if name not in room.signals_registry.builtin_groups:
+def _builtin_group(backend: SignalsBackend, name: str, version: int | None) -> StreamAttributeGroup | None:
+    if name not in backend.signals_registry.builtin_groups:
         return None
-    versions = [g for g in room.engine.groups if g.name == name and (version is None or (g.version or 1) == version)]
+    groups = backend.evaluated_groups()
+    versions = [g for g in groups if g.name == name and (version is None or (g.version or 1) == version)]
     return max(versions, key=lambda g: g.version or 1) if versions else None
 
 
-def _find_group(room: Newsroom, name: str, version: int | None) -> tuple[StreamAttributeGroup, bool]:
+def _find_group(backend: SignalsBackend, name: str, version: int | None) -> tuple[StreamAttributeGroup, bool]:
     """A built-in or stored group and whether it is published; 404 when there is none."""
-    builtin = _builtin_group(room, name, version)
+    builtin = _builtin_group(backend, name, version)
     if builtin is not None:
         return builtin, True
-    stored = room.signals_registry.get("attribute_group", name, version)
-    if stored is None or name in room.signals_registry.builtin_groups:
+    stored = backend.signals_registry.get("attribute_group", name, version)
+    if stored is None or name in backend.signals_registry.builtin_groups:
         raise ApiError(404, f"unknown attribute group {name!r}" + (f" version {version}" if version else ""))
     group = cast(StreamAttributeGroup, stored)
     return group, bool(group.is_published)
 
 
-def _refuse_builtin(room: Newsroom, name: str) -> None:
-    if name in room.signals_registry.builtin_groups:
+def _refuse_builtin(backend: SignalsBackend, name: str) -> None:
+    if name in backend.signals_registry.builtin_groups:
         raise ApiError(409, f"attribute group {name!r} is built into the app and cannot be changed; use another name")
 
 
@@ -190,8 +185,8 @@ def _check_evaluable(group: StreamAttributeGroup) -> None:
         raise ApiError(422, f"attribute group {group.name!r}: {exc}") from exc
 
 
-def _evaluated(room: Newsroom, name: str, version: int) -> bool:
-    return any((g.name, g.version or 1) == (name, version) for g in room.engine.groups)
+def _evaluated(backend: SignalsBackend, name: str, version: int) -> bool:
+    return any((g.name, g.version or 1) == (name, version) for g in backend.evaluated_groups())
 
 
 def _unpublished_json(group: BaseModel) -> dict[str, Any]:
@@ -200,65 +195,65 @@ def _unpublished_json(group: BaseModel) -> dict[str, Any]:
     return document
 
 
-def _save_group(room: Newsroom, group: StreamAttributeGroup) -> None:
+def _save_group(backend: SignalsBackend, group: StreamAttributeGroup) -> None:
     """Store the group, then have the engine evaluate it (again only if its definition changed)."""
     _check_evaluable(group)
-    registry = room.signals_registry
+    registry = backend.signals_registry
     previous = registry.get("attribute_group", group.name, group.version or 1)
     registry.put("attribute_group", group)
     unchanged = previous is not None and _unpublished_json(previous) == _unpublished_json(group)
-    if unchanged and _evaluated(room, group.name, group.version or 1):
+    if unchanged and _evaluated(backend, group.name, group.version or 1):
         return  # re-publishing the same definition keeps the attributes computed so far
-    if room.publish(group):
-        room.backfill(group)
+    if backend.publish(group):
+        backend.backfill(group)
 
 
-def create_group(room: Newsroom, _params: Params, body: bytes) -> Response:
+def create_group(backend: SignalsBackend, _params: Params, body: bytes) -> Response:
     group: StreamAttributeGroup = _parse("attribute_group", body)
-    _refuse_builtin(room, group.name)
-    if room.signals_registry.get("attribute_group", group.name, group.version or 1) is not None:
+    _refuse_builtin(backend, group.name)
+    if backend.signals_registry.get("attribute_group", group.name, group.version or 1) is not None:
         raise ApiError(
             400,
             f"attribute group {group.name} v{group.version or 1} already exists; "
             f"PUT {PREFIX}/registry/attribute_groups/{group.name}/versions/{group.version or 1} to change it",
         )
-    _save_group(room, group)
+    _save_group(backend, group)
     return _ok(_group_document(group), 201)
 
 
-def update_group(room: Newsroom, params: Params, body: bytes) -> Response:
+def update_group(backend: SignalsBackend, params: Params, body: bytes) -> Response:
     version = _version(params["version"])
     group: StreamAttributeGroup = _parse("attribute_group", body)
     _same_identity(params["name"], version, group.name, group.version)
-    _refuse_builtin(room, group.name)
-    _save_group(room, group)
+    _refuse_builtin(backend, group.name)
+    _save_group(backend, group)
     return _ok(_group_document(group))
 
 
-def get_group(room: Newsroom, params: Params, _body: bytes) -> Response:
+def get_group(backend: SignalsBackend, params: Params, _body: bytes) -> Response:
     version = _version(params["version"]) if "version" in params else None
-    group, published = _find_group(room, params["name"], version)
+    group, published = _find_group(backend, params["name"], version)
     return _ok(_group_document(group, published))
 
 
-def list_groups(room: Newsroom, _params: Params, _body: bytes) -> Response:
-    registry = room.signals_registry
-    builtin = [g for g in room.engine.groups if g.name in registry.builtin_groups]
+def list_groups(backend: SignalsBackend, _params: Params, _body: bytes) -> Response:
+    registry = backend.signals_registry
+    builtin = [g for g in backend.evaluated_groups() if g.name in registry.builtin_groups]
     documents = [_group_document(g, True) for g in builtin]
     documents += [_group_document(g) for g in registry.groups()]
     return _ok(documents)
 
 
-def delete_group(room: Newsroom, params: Params, _body: bytes) -> Response:
+def delete_group(backend: SignalsBackend, params: Params, _body: bytes) -> Response:
     name, version = params["name"], _version(params["version"])
-    _refuse_builtin(room, name)
-    services = [cast(Service, s) for s in room.signals_registry.definitions("service")]
+    _refuse_builtin(backend, name)
+    services = [cast(Service, s) for s in backend.signals_registry.definitions("service")]
     users = [
         s.name for s in services if any(g.name == name and (g.version or 1) == version for g in s.attribute_groups)
     ]
     if users:
         raise ApiError(409, f"attribute group {name} v{version} is used by service(s) {users}; change those first")
-    if not room.signals_registry.delete("attribute_group", name, version):
+    if not backend.signals_registry.delete("attribute_group", name, version):
         raise ApiError(404, f"unknown attribute group {name!r} version {version}")
     return _ok({"ok": True})
 
@@ -266,27 +261,27 @@ def delete_group(room: Newsroom, params: Params, _body: bytes) -> Response:
 # --- services, interventions, attribute keys ---------------------------------------------------------------------
 
 
-def _check_group_links(room: Newsroom, what: str, links: list[Any] | None) -> None:
+def _check_group_links(backend: SignalsBackend, what: str, links: list[Any] | None) -> None:
     for link in links or []:
         try:
-            _find_group(room, link.name, link.version or 1)
+            _find_group(backend, link.name, link.version or 1)
         except ApiError as exc:
             raise ApiError(422, f"{what}: {exc.message}") from exc
 
 
-def _check_references(room: Newsroom, kind: Kind, definition: Any) -> None:
+def _check_references(backend: SignalsBackend, kind: Kind, definition: Any) -> None:
     if kind == "service":
-        _check_group_links(room, f"service {definition.name!r}", definition.attribute_groups)
+        _check_group_links(backend, f"service {definition.name!r}", definition.attribute_groups)
     elif kind == "intervention":
-        _check_group_links(room, f"intervention {definition.name!r}", definition.payload_attribute_groups)
+        _check_group_links(backend, f"intervention {definition.name!r}", definition.payload_attribute_groups)
 
 
-def _evaluate_intervention(room: Newsroom, kind: Kind, definition: Any) -> None:
+def _evaluate_intervention(backend: SignalsBackend, kind: Kind, definition: Any) -> None:
     """A published rule intervention is evaluated by the engine from the next event on."""
     if kind != "intervention":
         return
     try:
-        room.publish_intervention(definition)
+        backend.publish_intervention(definition)
     except ValueError as exc:
         raise ApiError(422, str(exc)) from exc
 
@@ -305,35 +300,35 @@ def _document(kind: Kind, definition: BaseModel) -> dict[str, Any]:
 
 
 def creator(kind: Kind) -> Handler:
-    def create(room: Newsroom, _params: Params, body: bytes) -> Response:
+    def create(backend: SignalsBackend, _params: Params, body: bytes) -> Response:
         definition = _parse(kind, body)
-        if room.signals_registry.get(kind, definition.name, definition_version(kind, definition)) is not None:
+        if backend.signals_registry.get(kind, definition.name, definition_version(kind, definition)) is not None:
             raise ApiError(400, f"{_identity(kind, definition)} already exists; PUT it to change it")
-        _check_references(room, kind, definition)
-        _evaluate_intervention(room, kind, definition)
-        room.signals_registry.put(kind, definition)
+        _check_references(backend, kind, definition)
+        _evaluate_intervention(backend, kind, definition)
+        backend.signals_registry.put(kind, definition)
         return _ok(_document(kind, definition), 201)
 
     return create
 
 
 def updater(kind: Kind) -> Handler:
-    def update(room: Newsroom, params: Params, body: bytes) -> Response:
+    def update(backend: SignalsBackend, params: Params, body: bytes) -> Response:
         version = _version(params["version"]) if "version" in params else None
         definition = _parse(kind, body)
         _same_identity(params["name"], version, definition.name, getattr(definition, "version", None))
-        _check_references(room, kind, definition)
-        _evaluate_intervention(room, kind, definition)
-        room.signals_registry.put(kind, definition)
+        _check_references(backend, kind, definition)
+        _evaluate_intervention(backend, kind, definition)
+        backend.signals_registry.put(kind, definition)
         return _ok(_document(kind, definition))
 
     return update
 
 
 def getter(kind: Kind) -> Handler:
-    def get(room: Newsroom, params: Params, _body: bytes) -> Response:
+    def get(backend: SignalsBackend, params: Params, _body: bytes) -> Response:
         version = _version(params["version"]) if "version" in params else None
-        definition = room.signals_registry.get(kind, params["name"], version)
+        definition = backend.signals_registry.get(kind, params["name"], version)
         if definition is None:
             suffix = f" version {version}" if version else ""
             raise ApiError(404, f"unknown {kind.replace('_', ' ')} {params['name']!r}{suffix}")
@@ -343,16 +338,16 @@ def getter(kind: Kind) -> Handler:
 
 
 def lister(kind: Kind) -> Handler:
-    def list_all(room: Newsroom, _params: Params, _body: bytes) -> Response:
-        return _ok([_document(kind, d) for d in room.signals_registry.definitions(kind)])
+    def list_all(backend: SignalsBackend, _params: Params, _body: bytes) -> Response:
+        return _ok([_document(kind, d) for d in backend.signals_registry.definitions(kind)])
 
     return list_all
 
 
 def deleter(kind: Kind) -> Handler:
-    def delete(room: Newsroom, params: Params, _body: bytes) -> Response:
+    def delete(backend: SignalsBackend, params: Params, _body: bytes) -> Response:
         version = _version(params["version"]) if "version" in params else None
-        if not room.signals_registry.delete(kind, params["name"], version):
+        if not backend.signals_registry.delete(kind, params["name"], version):
             raise ApiError(404, f"unknown {kind.replace('_', ' ')} {params['name']!r}")
         return _ok({"ok": True})
 
@@ -362,11 +357,11 @@ def deleter(kind: Kind) -> Handler:
 # --- attribute values -------------------------------------------------------------------------------------------
 
 
-def _servable_group(room: Newsroom, name: str, version: int) -> StreamAttributeGroup:
-    group, published = _find_group(room, name, version)
+def _servable_group(backend: SignalsBackend, name: str, version: int) -> StreamAttributeGroup:
+    group, published = _find_group(backend, name, version)
     if not published:
         raise ApiError(404, f"attribute group {name} v{version} is not published")
-    if not _evaluated(room, name, version):
+    if not _evaluated(backend, name, version):
         raise ApiError(404, f"attribute group {name} v{version} is not evaluated by the engine (see the server log)")
     return group
 
@@ -381,20 +376,20 @@ class OnlineRequest:
     full_names: bool
 
 
-def _selection(room: Newsroom, request: OnlineRequest) -> list[tuple[StreamAttributeGroup, list[str]]]:
+def _selection(backend: SignalsBackend, request: OnlineRequest) -> list[tuple[StreamAttributeGroup, list[str]]]:
     """The groups and attribute names asked for, in the order asked."""
     if request.service is not None:
-        service = cast(Service | None, room.signals_registry.get("service", request.service))
+        service = cast(Service | None, backend.signals_registry.get("service", request.service))
         if service is None:
             raise ApiError(404, f"unknown service {request.service!r}")
         if not service.is_published:
             raise ApiError(404, f"service {request.service!r} is not published")
         chosen = []
         for link in service.attribute_groups:
-            group = _servable_group(room, link.name, link.version or 1)
+            group = _servable_group(backend, link.name, link.version or 1)
             chosen.append((group, [a.name for a in group.attributes]))
         return chosen
-    cache = _builtin_selections(room)
+    cache = _builtin_selections(backend)
     cached = cache.get(request.attributes)
     if cached is not None:
         return cached
@@ -407,13 +402,13 @@ def _selection(room: Newsroom, request: OnlineRequest) -> list[tuple[StreamAttri
             names.append(match["attribute"])
     chosen = []
     for (name, version), names in wanted.items():
-        group = _servable_group(room, name, version)
+        group = _servable_group(backend, name, version)
         known = {a.name for a in group.attributes}
         unknown = [n for n in names if n not in known]
         if unknown:
             raise ApiError(404, f"attribute group {name} v{version} has no attribute(s) {unknown}")
         chosen.append((group, names))
-    if all(group.name in room.signals_registry.builtin_groups for group, _ in chosen):
+    if all(group.name in backend.signals_registry.builtin_groups for group, _ in chosen):
         if len(cache) >= MAX_CACHED_SELECTIONS:  # the keys come from clients: keep the cache bounded
             cache.clear()
         cache[request.attributes] = chosen
@@ -421,7 +416,7 @@ def _selection(room: Newsroom, request: OnlineRequest) -> list[tuple[StreamAttri
 
 
 class _SelectionCache:
-    """Resolved `attributes` lists, for as long as the engine's groups and the built-in names are unchanged."""
+    """Resolved `attributes` lists, for as long as the evaluated groups and the built-in names are unchanged."""
 
     __slots__ = ("builtin", "generation", "selections")
 
@@ -433,18 +428,18 @@ class _SelectionCache:
 _selection_caches: weakref.WeakKeyDictionary[Any, _SelectionCache] = weakref.WeakKeyDictionary()
 
 
-def _builtin_selections(room: Newsroom) -> dict[tuple[str, ...], list[tuple[StreamAttributeGroup, list[str]]]]:
-    """The selections cached for this room's engine.
+def _builtin_selections(backend: SignalsBackend) -> dict[tuple[str, ...], list[tuple[StreamAttributeGroup, list[str]]]]:
+    """The selections cached for this backend.
 
-    Only selections of built-in groups are kept: those resolve from the engine's
+    Only selections of built-in groups are kept: those resolve from the evaluated
     groups alone (`_find_group` never reads the registry for a built-in name), so
-    they stay right until `engine.generation` moves. Stored groups can be
+    they stay right until `groups_generation` moves. Stored groups can be
     unpublished or deleted through the registry and are resolved every time.
     """
-    engine, builtin = room.engine, room.signals_registry.builtin_groups
-    cache = _selection_caches.get(engine)
-    if cache is None or cache.generation != engine.generation or cache.builtin is not builtin:
-        cache = _selection_caches[engine] = _SelectionCache(engine.generation, builtin)
+    generation, builtin = backend.groups_generation, backend.signals_registry.builtin_groups
+    cache = _selection_caches.get(backend)
+    if cache is None or cache.generation != generation or cache.builtin is not builtin:
+        cache = _selection_caches[backend] = _SelectionCache(generation, builtin)
     return cache.selections
 
 
@@ -542,10 +537,10 @@ def _readable_by(key_name: str) -> tuple[str, ...]:
     return (key_name, "domain_userid") if key_name == "user_id" else (key_name,)
 
 
-def online_attributes(room: Newsroom, _params: Params, body: bytes) -> Response:
+def online_attributes(backend: SignalsBackend, _params: Params, body: bytes) -> Response:
     """`{"<key>": [ids], "<attribute>": [value per id], ...}`: the SDK takes the first of each list."""
     request = _online_request(body)
-    selection = _selection(room, request)
+    selection = _selection(backend, request)
     keys = request.keys
     answer: dict[str, list[Any]] = {}
     for key_name, identifiers in keys.items():
@@ -555,14 +550,9 @@ def online_attributes(room: Newsroom, _params: Params, body: bytes) -> Response:
         answer[key_name] = list(identifiers)
         for group, names in keyed:
             version = group.version or 1
-            with room._lock:  # reads must not interleave with `collect` updating the same states
-                if group.attribute_key.name == key_name:
-                    rows = [room.engine.get_attributes(group.name, i, version, names) for i in identifiers]
-                else:  # a device-keyed group read by user: the merge over the user's linked devices
-                    rows = [
-                        room.engine.merged_attributes(group.name, room.links.devices(i), version, names)
-                        for i in identifiers
-                    ]
+            # A device-keyed group read by user is stitched: the merge over the user's linked devices.
+            stitched = group.attribute_key.name != key_name
+            rows = backend.read_attributes(group.name, version, identifiers, names, stitched=stitched)
             for name in names:
                 column = f"{group_id(group.name, version)}:{name}" if request.full_names else name
                 if column in answer:
@@ -592,30 +582,30 @@ def _json(document: dict[str, Any]) -> Response:
 # --- routing ----------------------------------------------------------------------------------------------------
 
 
-def signals_routes(newsroom: Callable[[], Newsroom]) -> list[Route]:
-    """The `/api/v1/` routes; `newsroom` is called per request so tests can supply their own."""
+def signals_routes(get_backend: Callable[[], SignalsBackend]) -> list[Route]:
+    """The `/api/v1/` routes; `get_backend` is called per request so tests can supply their own."""
 
     def route(path: str, handlers: dict[str, Handler]) -> Route:
         async def endpoint(request: Request) -> Response:
-            room = newsroom()
-            if not authorised(request, room.api_token):
-                return api_error(401, "missing or wrong bearer token", headers={"WWW-Authenticate": "Bearer"})
+            backend = get_backend()
+            if not authorised(request, backend.api_token):
+                return unauthorised()
             handler = handlers.get(request.method)
             if handler is None:
-                return api_error(405, f"{request.method} is not allowed on {request.url.path}")
+                return json_error(405, f"{request.method} is not allowed on {request.url.path}")
             body = await request.body()
             if len(body) > MAX_BODY_BYTES:
-                return api_error(413, f"the request body is over {MAX_BODY_BYTES} bytes")
+                return json_error(413, f"the request body is over {MAX_BODY_BYTES} bytes")
             try:
                 if handler is online_attributes:  # a fast in-memory read: a thread hop would cost more
-                    return handler(room, dict(request.path_params), body)
+                    return handler(backend, dict(request.path_params), body)
                 # Registry writes, engine publishes and backfills block: keep them off the event loop.
-                return await run_in_threadpool(handler, room, dict(request.path_params), body)
+                return await run_in_threadpool(handler, backend, dict(request.path_params), body)
             except ApiError as exc:
                 return exc.response()
             except Exception:  # a bug must still answer JSON, never an HTML traceback
                 logger.exception("Signals API: %s %s failed", request.method, request.url.path)
-                return api_error(500, "internal error; see the server log")
+                return json_error(500, "internal error; see the server log")
 
         return Route(PREFIX + path, endpoint, methods=["GET", "POST", "PUT", "DELETE", "PATCH"])
 
@@ -623,7 +613,7 @@ def signals_routes(newsroom: Callable[[], Newsroom]) -> list[Route]:
         """The SDK calls collections with a trailing slash; accept both rather than redirect a POST."""
         return [route(path + "/", handlers), route(path, handlers)]
 
-    def unknown(_room: Newsroom, params: Params, _body: bytes) -> Response:
+    def unknown(_backend: SignalsBackend, params: Params, _body: bytes) -> Response:
         raise ApiError(404, f"no Signals API route {PREFIX}/{params.get('path', '')} in this embedded engine")
 
     groups = "/registry/attribute_groups"

@@ -3,7 +3,7 @@
 Choices arrive as Snowplow enhanced-consent events (`consent_preferences`),
 so the ledger is a function of the event log like every attribute: a restart
 replays the same choices. Per app id, a policy says whether events need the
-reader's behavioural consent before they may build a profile; the newsroom's
+reader's behavioural consent before they may build a profile; the app's
 own app always does, other apps (teams using the engine as a local Signals)
 are profiled as Signals would unless settings say otherwise.
 
@@ -18,7 +18,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from media_demo.signals.events import CanonicalEvent
+from media_demo.signals.engine.events import CanonicalEvent
 
 CONSENT_VENDOR = "com.snowplowanalytics.snowplow"
 CONSENT_EVENT = "consent_preferences"
@@ -104,7 +104,7 @@ class ConsentLedger:
     def __init__(self, policies: Mapping[str, Policy] | None = None, own_app_id: str | None = None) -> None:
         self._policies: dict[str, Policy] = dict(policies or {})
         if own_app_id is not None:
-            self._policies[own_app_id] = REQUIRE_CONSENT  # the newsroom's readers: never without consent
+            self._policies[own_app_id] = REQUIRE_CONSENT  # the app's own readers: never without consent
         self._choices: dict[str, Consent] = {}
         self._changed: set[str] = set()  # readers whose choice changed since `take_changed`
 

@@ -5,7 +5,7 @@ the app's own tracker and the HTTP collector endpoint. So both produce the
 same records, and what the engine sees does not depend on how it arrived.
 
 Which parameter fills which atomic field, with what type and limit, is the
-table in `media_demo.signals.protocol`; a value it refuses makes the event bad.
+table in `media_demo.signals.ingest.protocol`; a value it refuses makes the event bad.
 Besides the tracker's own fields it derives what Snowplow's enrichments do:
 referrer medium/source/term (referer parser), `utm_*` campaign fields
 (campaign attribution) and browser/OS/device from the user agent. The
@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import base64
 import binascii
-import datetime as dt
 import sys
 import time
 from collections.abc import Mapping
@@ -28,10 +27,11 @@ from urllib.parse import parse_qs, parse_qsl, urlsplit
 import orjson
 from ua_parser import parse as parse_user_agent
 
-from media_demo.signals import referers
-from media_demo.signals.events import BadEvent, CanonicalEvent
-from media_demo.signals.iglu import SchemaKey, SchemaRegistry
-from media_demo.signals.protocol import derived_checks, derived_problems, read_parameters
+from media_demo.signals.engine.events import BadEvent, CanonicalEvent
+from media_demo.signals.engine.timestamps import iso_from_epoch_millis, iso_millis
+from media_demo.signals.ingest import referers
+from media_demo.signals.ingest.iglu import SchemaKey, SchemaRegistry
+from media_demo.signals.ingest.protocol import derived_checks, derived_problems, read_parameters
 
 SNOWPLOW = "com.snowplowanalytics.snowplow"
 # Tracker protocol `e` values -> (event, event_vendor, event_name, event_version); `ev` is the legacy `se`.
@@ -59,7 +59,6 @@ MARKETING_CHECKS = derived_checks(
     "mkt_medium", "mkt_source", "mkt_term", "mkt_content", "mkt_campaign", "mkt_clickid", "mkt_network"
 )
 USER_AGENT_CHECKS = derived_checks("br_family", "br_version", "os_family", "dvce_type")
-EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
 # Campaign attribution: page URL query parameter -> atomic field (Snowplow's defaults).
 CAMPAIGN_FIELDS = {
     "utm_medium": "mkt_medium",
@@ -81,16 +80,6 @@ ROBOT_MARKERS = ("headless", "curl/", "wget/", "python-", "python/", "go-http-cl
 
 class InvalidPayloadError(ValueError):
     """The payload breaks the tracker protocol; the message is the bad-event reason."""
-
-
-def _iso(seconds: float) -> str:
-    return dt.datetime.fromtimestamp(seconds, tz=dt.UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
-
-
-def _iso_millis(millis: int) -> str:
-    """Exact, where a float of seconds near year 9999 would lose the last millisecond."""
-    moment = EPOCH + dt.timedelta(milliseconds=millis)
-    return moment.isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
 def _json_field(payload: Mapping[str, Any], plain: str, encoded: str) -> Any:
@@ -235,7 +224,7 @@ def enrich(payload: Mapping[str, Any], registry: SchemaRegistry, collector_time:
     """Validate one tracker payload and build its canonical event.
 
     Every protocol parameter becomes its atomic field with its canonical type
-    (`media_demo.signals.protocol`). Raises `InvalidPayloadError` whose message
+    (`media_demo.signals.ingest.protocol`). Raises `InvalidPayloadError` whose message
     is the reason the event is bad: every refused value, each naming its
     parameter and atomic field.
     """
@@ -287,18 +276,18 @@ def enrich(payload: Mapping[str, Any], registry: SchemaRegistry, collector_time:
     created, sent = times.get("dvce_created_tstamp"), times.get("dvce_sent_tstamp")
     true = times.get("true_tstamp")
     if true is not None:
-        derived, derived_iso = true / 1000.0, _iso_millis(true)
+        derived, derived_iso = true / 1000.0, iso_from_epoch_millis(true)
     elif created is not None and sent is not None:
         derived = collector_time - max(0.0, (sent - created) / 1000.0)
-        derived_iso = _iso(derived)
+        derived_iso = iso_millis(derived)
     elif created is not None:
-        derived, derived_iso = created / 1000.0, _iso_millis(created)
+        derived, derived_iso = created / 1000.0, iso_from_epoch_millis(created)
     else:
-        derived, derived_iso = collector_time, _iso(collector_time)
-    atomic["collector_tstamp"] = _iso(collector_time)
+        derived, derived_iso = collector_time, iso_millis(collector_time)
+    atomic["collector_tstamp"] = iso_millis(collector_time)
     atomic["derived_tstamp"] = derived_iso
     for name, millis in times.items():
-        atomic[name] = _iso_millis(millis)
+        atomic[name] = iso_from_epoch_millis(millis)
     problems: list[str] = []
     if "page_url" in atomic:
         atomic.update(_url_parts("page", atomic["page_url"]))
