@@ -40,7 +40,7 @@ from typing import Any
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 CACHE = PROJECT_ROOT / ".loadtest" / "history"
-FORMAT = 1  # bump when what is built changes
+FORMAT = 2  # bump when what is built changes
 DAYS = 30
 COOKIE_SECRET = "loadtest-cookie-secret"  # the backend under load uses it too (COOKIE_SECRET)
 API_TOKEN = "loadtest-token"  # SIGNALS_API_TOKEN of the backend under load
@@ -248,7 +248,14 @@ def build(params: HistoryParams, folder: Path, progress: Callable[[str], None] =
         for done, reader in enumerate(history_readers(params, now), start=1):
             events += track_reader(app, reader, now)
             duid = reader.domain_userid
-            readers.append({"cookies": {"dc_duid": duid, "dc_duid_sig": app.sign(duid)}, "consented": reader.consented})
+            readers.append(
+                {
+                    "cookies": {"dc_duid": duid, "dc_duid_sig": app.sign(duid)},
+                    "consented": reader.consented,
+                    # what their profile counts: the page views after they accepted (the first was before)
+                    "profiled_page_views": reader.pages - 1 if reader.consented else 0,
+                }
+            )
             if done % 5000 == 0:
                 elapsed = time.perf_counter() - started
                 progress(
