@@ -529,6 +529,10 @@ def run_scenario(
         info["readers_started"] = len(specs)
         info["returning_readers"] = len(cookies_of)
         info["hydrated"] = sum(r["hydrated"] for r in results)
+        landings = [x for r in results for x in r["landing_latencies_ms"]]
+        consents = [x for r in results for x in r["consent_latencies_ms"]]
+        info["landing_ms"] = {"count": len(landings), "p50": _quantile(landings, 0.5), "p95": _quantile(landings, 0.95)}
+        info["consent_ms"] = {"count": len(consents), "p50": _quantile(consents, 0.5), "p95": _quantile(consents, 0.95)}
         info["run_errors"] = dict(sum((Counter(r["errors"]) for r in results), Counter()))
         info["unexpected_events"] = dict(sum((Counter(r["unexpected_events"]) for r in results), Counter()))
         level_results = []
@@ -606,7 +610,8 @@ def check_history(backend: Backend, history: history_module.History, sample: int
     ids = [r["cookies"]["dc_duid"] for r in readers]
     attribute = "reader_profile_v1:page_view_count"
     answer = backend.get_json(
-        "/api/v1/get-online-attributes", {"attributes": [attribute], "attribute_keys": {"domain_userid": ids}}
+        "/api/v1/get-online-attributes",
+        {"attributes": [attribute], "attribute_keys": {"domain_userid": ids}, "full_attribute_names": True},
     )
     counts = answer.get(attribute, [])
     held = sum(1 for r, n in zip(readers, counts, strict=False) if (n or 0) >= r["profiled_page_views"])
@@ -632,7 +637,6 @@ COLUMNS = (
     ("CPU %", "backend_cpu_percent", "{:.0f}"),
     ("RSS MiB", "rss_mib", "{:.0f}"),
     ("warnings", "warnings", "{:,}"),
-    ("consent p95", "consent_p95_ms", "{:.1f}"),
     ("gen CPU %", "generator_cpu_percent", "{:.0f}"),
     ("gen lag p99", "loop_lag_p99_ms", "{:.1f}"),
 )
@@ -669,6 +673,11 @@ def notes(results: list[LevelResult], infos: list[dict[str, Any]], options: Opti
             f"{info.get('generators', 0)} generator process(es); backend log {info.get('log')}"
         )
         lines.append(line)
+        for what, key in (("landings (connect, hydrate, client context)", "landing_ms"), ("consents", "consent_ms")):
+            if (stats := info.get(key)) and stats["count"]:
+                lines.append(
+                    f"  {what}, whole run: {stats['count']}, p50 {stats['p50']:.1f} ms, p95 {stats['p95']:.1f} ms"
+                )
         if info.get("history_check"):
             check = info["history_check"]
             lines.append(

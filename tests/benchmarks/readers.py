@@ -111,6 +111,8 @@ class GeneratorResult(TypedDict):
     windows: list[WindowResult]
     readers: int
     hydrated: int  # readers whose landing page settled
+    landing_latencies_ms: list[float]  # over the whole run (landings happen during the ramps)
+    consent_latencies_ms: list[float]  # likewise
     errors: dict[str, int]  # over the whole run, windows or not
     unexpected_events: dict[str, int]
 
@@ -350,6 +352,8 @@ async def generate(config: GeneratorConfig) -> GeneratorResult:
         "windows": summarise(run, config["windows"]),
         "readers": len(readers),
         "hydrated": run.hydrated,
+        "landing_latencies_ms": [s.latency * 1000 for s in run.samples if s.kind == "landing" and s.latency],
+        "consent_latencies_ms": [s.latency * 1000 for s in run.samples if s.kind == "consent" and s.latency],
         "errors": dict(run.errors),
         "unexpected_events": dict(run.unexpected),
     }
