@@ -45,7 +45,6 @@ from pathlib import Path
 from typing import Any
 
 from tests.benchmarks import history as history_module
-from tests.benchmarks.common import percentile
 from tests.benchmarks.readers import GeneratorConfig, GeneratorResult, ReaderSpec, Window
 from tests.benchmarks.reflex_socket import FrontendContract
 
@@ -352,7 +351,11 @@ def schedule(options: Options, start: float) -> tuple[list[Level], list[float]]:
 
 
 def _quantile(samples: list[float], q: float) -> float | None:
-    return percentile(samples, q) if samples else None
+    """The nearest-rank `q` quantile (as `common.percentile`, which imports the app), None without samples."""
+    if not samples:
+        return None
+    ordered = sorted(samples)
+    return ordered[min(len(ordered) - 1, max(0, math.ceil(q * len(ordered)) - 1))]
 
 
 def _clock(moment: float) -> str:
@@ -468,7 +471,7 @@ def run_scenario(
     name: str,
     options: Options,
     contract_future: Any,
-    site: Site,
+    site_future: Any,
     folder: Path,
     history: history_module.History | None,
     progress: Any = print,
@@ -482,9 +485,10 @@ def run_scenario(
     try:
         info["startup_s"] = backend.start()
         contract: FrontendContract = contract_future.result()
+        site: Site = site_future.result()
         progress(f"[{name}] backend up on {backend.url} in {info['startup_s']:.1f} s (pid {backend.pid})")
         info["rss_start_mib"] = rss_mib(backend.worker())
-        start = time.time() + 3.0  # the generators' imports
+        start = time.time() + 2.0  # the generators' imports
         levels, starts = schedule(options, start)
         returning: list[dict[str, Any]] = []
         if history is not None and options.returning > 0:
@@ -722,24 +726,24 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         f"{options.think[0]:g}-{options.think[1]:g} s; load average {' '.join(f'{x:.2f}' for x in os.getloadavg())}"
     )
     started = time.perf_counter()
-    history = None
-    if options.history:
-        params = history_module.HistoryParams(options.history, min(options.history_readers, options.history))
-        built = time.perf_counter()
-        history = history_module.ensure(params)
-        print(
-            f"history: {history.events:,} events of {params.readers:,} readers, "
-            f"{history.database_bytes / 2**20:,.0f} MiB (built in {history.build_seconds:,.0f} s; "
-            f"ready in {time.perf_counter() - built:.0f} s)"
-        )
-    site = read_site()
     results: list[LevelResult] = []
     infos: list[dict[str, Any]] = []
-    scenarios = [] if options.history_only and history is not None else [("fresh", None)]
-    if history is not None:
-        scenarios.append(("history", history))
-    with ThreadPoolExecutor(1) as pool:
-        contract = pool.submit(FrontendContract.compile, PROJECT_ROOT)  # meanwhile the first backend starts
+    with ThreadPoolExecutor(2) as pool:  # while the history is made ready and the first backend starts
+        contract = pool.submit(FrontendContract.compile, PROJECT_ROOT)
+        site = pool.submit(read_site)
+        history = None
+        if options.history:
+            params = history_module.HistoryParams(options.history, min(options.history_readers, options.history))
+            built = time.perf_counter()
+            history = history_module.ensure(params, options.out / "history")
+            print(
+                f"history: {history.events:,} events of {params.readers:,} readers, "
+                f"{history.database_bytes / 2**20:,.0f} MiB (built in {history.build_seconds:,.0f} s; "
+                f"ready in {time.perf_counter() - built:.0f} s)"
+            )
+        scenarios = [] if options.history_only and history is not None else [("fresh", None)]
+        if history is not None:
+            scenarios.append(("history", history))
         for name, source in scenarios:
             level_results, info = run_scenario(
                 name, options, contract, site, options.out / "runs" / f"{stamp}-{name}", source
