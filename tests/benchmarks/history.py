@@ -27,6 +27,7 @@ attribute engine's modules are being reorganised, and that section is all there 
 from __future__ import annotations
 
 import argparse
+import gc
 import hashlib
 import json
 import random
@@ -256,6 +257,8 @@ def build(params: HistoryParams, folder: Path, progress: Callable[[str], None] =
                     "profiled_page_views": reader.pages - 1 if reader.consented else 0,
                 }
             )
+            if done % 1000 == 0:
+                gc.freeze()  # what is built stays: full collections need not rescan it (they slow down as it grows)
             if done % 5000 == 0:
                 elapsed = time.perf_counter() - started
                 progress(

@@ -126,6 +126,16 @@ def cpu_seconds(pids: list[int]) -> float:
     return ticks / CLK_TCK
 
 
+def core_ticks(core: int) -> tuple[int, int]:
+    """(busy, total) clock ticks of one CPU since boot, from /proc/stat (steal counts as busy)."""
+    for line in Path("/proc/stat").read_text().splitlines():
+        if line.startswith(f"cpu{core} "):
+            user, nice, system, idle, iowait, irq, softirq, steal = (int(x) for x in line.split()[1:9])
+            busy = user + nice + system + irq + softirq + steal
+            return busy, busy + idle + iowait
+    return 0, 0
+
+
 def rss_mib(pid: int) -> float:
     fields = _stat(pid)
     return int(fields[21]) * PAGE_SIZE / 2**20 if fields is not None else 0.0
@@ -197,6 +207,10 @@ class Backend:
         """The process serving requests: granian's worker (its largest child process), else the process itself."""
         tree = self.tree()
         return max(tree[1:], key=rss_mib) if len(tree) > 1 else tree[0]
+
+    def sample(self) -> Sample:
+        """What is read at each end of a measured window."""
+        return Sample(cpu_seconds(self.tree()), self.log_size(), core_ticks(BACKEND_CORE), rss_mib(self.worker()))
 
     def log_size(self) -> int:
         return self.log_path.stat().st_size if self.log_path.exists() else 0
@@ -303,8 +317,10 @@ class Level:
 
 @dataclass
 class Sample:
-    cpu: float = 0.0
-    log: int = 0
+    cpu: float = 0.0  # the backend's CPU seconds
+    log: int = 0  # the size of its log
+    core: tuple[int, int] = (0, 0)  # its core's busy and total ticks
+    rss: float = 0.0
 
 
 @dataclass
@@ -324,7 +340,9 @@ class LevelResult:
     cpu_ms_per_event: float | None
     backend_cpu_percent: float
     rss_mib: float
+    rss_growth_mib: float  # during the measured window, the readers steady
     pss_mib: float
+    core_others_percent: float  # the backend's core busy with other processes (or the hypervisor) meanwhile
     warnings: int
     warning_examples: list[str]
     consent_p95_ms: float | None
@@ -506,7 +524,7 @@ def run_scenario(
             ]
             samples: dict[str, tuple[Sample, Sample]] = {}
             profiles: dict[str, Profiler] = {}
-            memory: dict[str, tuple[float, float]] = {}
+            memory: dict[str, float] = {}
             for level in levels:
                 window = level.window
                 progress(
@@ -514,14 +532,13 @@ def run_scenario(
                     f"measuring {window['end'] - window['start']:.0f} s from {_clock(window['start'])}"
                 )
                 _sleep_until(window["start"])
-                tree = backend.tree()
-                first = Sample(cpu_seconds(tree), backend.log_size())
+                first = backend.sample()
                 if options.profile:
                     path = options.out / f"profile-{name}-{level.readers}.speedscope.json"
                     profiles[window["name"]] = Profiler(options, backend.worker(), path, options.duration)
                 _sleep_until(window["end"])
-                samples[window["name"]] = (first, Sample(cpu_seconds(backend.tree()), backend.log_size()))
-                memory[window["name"]] = (rss_mib(backend.worker()), pss_mib(backend.tree()))
+                samples[window["name"]] = (first, backend.sample())
+                memory[window["name"]] = pss_mib(backend.tree())
             results: list[GeneratorResult] = []
             for process, future in zip(generators, outputs, strict=True):
                 out, err = future.result()
@@ -544,7 +561,7 @@ def run_scenario(
             key = level.window["name"]
             first, last = samples[key]
             records = backend.log_records(first.log, last.log)
-            result = merge_level(name, level, results, last.cpu - first.cpu, memory[key], records)
+            result = merge_level(name, level, results, first, last, memory[key], records, options.pin)
             if key in profiles:
                 result.profile = str(profiles[key].path)
                 result.profile_top = profiles[key].finish()
@@ -565,9 +582,11 @@ def merge_level(
     scenario: str,
     level: Level,
     results: list[GeneratorResult],
-    cpu: float,
-    memory: tuple[float, float],
+    first: Sample,
+    last: Sample,
+    pss: float,
     records: list[dict[str, Any]],
+    pinned: bool,
 ) -> LevelResult:
     windows = [w for r in results for w in r["windows"] if w["name"] == level.window["name"]]
     seconds = level.window["end"] - level.window["start"]
@@ -581,6 +600,9 @@ def merge_level(
     warnings = [r for r in records if str(r.get("level", "")).lower() in WARNING_LEVELS | {"unstructured"}]
     examples = Counter(f"{r.get('logger', '')}: {str(r.get('message', ''))[:160]}" for r in warnings)
     updates = sum(w["updates"] for w in windows)
+    cpu = last.cpu - first.cpu
+    busy, total = last.core[0] - first.core[0], last.core[1] - first.core[1]
+    others = max(0.0, busy / total * 100 - cpu / seconds * 100) if total and pinned else 0.0
     received = sum(w["bytes_in"] for w in windows)
     return LevelResult(
         scenario=scenario,
@@ -595,8 +617,10 @@ def merge_level(
         error_kinds=dict(errors),
         cpu_ms_per_event=cpu * 1000 / pages if pages else None,
         backend_cpu_percent=cpu / seconds * 100,
-        rss_mib=memory[0],
-        pss_mib=memory[1],
+        rss_mib=last.rss,
+        rss_growth_mib=last.rss - first.rss,
+        pss_mib=pss,
+        core_others_percent=others,
         warnings=len(warnings),
         warning_examples=[f"{n} x {text}" for text, n in examples.most_common(5)],
         consent_p95_ms=_quantile(consent, 0.95),
@@ -640,7 +664,9 @@ COLUMNS = (
     ("CPU ms/page", "cpu_ms_per_event", "{:.2f}"),
     ("CPU %", "backend_cpu_percent", "{:.0f}"),
     ("RSS MiB", "rss_mib", "{:.0f}"),
+    ("RSS Δ", "rss_growth_mib", "{:+.0f}"),
     ("warnings", "warnings", "{:,}"),
+    ("core 0 others %", "core_others_percent", "{:.0f}"),
     ("gen CPU %", "generator_cpu_percent", "{:.0f}"),
     ("gen lag p99", "loop_lag_p99_ms", "{:.1f}"),
 )
