@@ -396,7 +396,8 @@ class Profiler:
         command = [
             *_taskset(GENERATOR_CORE, options.pin),
             *(spy, "record", "--pid", str(pid), "--duration", str(max(1, round(seconds)))),
-            *("--rate", "100", "--nonblocking", "--threads", "--format", "speedscope", "--output", str(path)),
+            # --gil: only what holds the interpreter, i.e. what the one core spends on Python (no idle waits)
+            *("--rate", "100", "--nonblocking", "--gil", "--format", "speedscope", "--output", str(path)),
         ]
         self.process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
 
@@ -411,33 +412,44 @@ class Profiler:
         return top_frames(self.path)
 
 
+SCAFFOLDING = ("/threading.py", "/concurrent/futures/", "/asyncio/", "/multiprocessing/", "/granian/", "/click/")
+
+
 def top_frames(path: Path, count: int = 12) -> list[str]:
-    """The frames with the most samples in a speedscope profile: total (inclusive) and self, in % of samples."""
+    """The frames of a speedscope profile with the most time: self, and total (the frame or what it calls).
+
+    Thread, event-loop and server scaffolding is left out of the totals (it is at the root of everything).
+    """
     document = json.loads(path.read_text())
     frames = document["shared"]["frames"]
     total: Counter[int] = Counter()
     own: Counter[int] = Counter()
-    samples = 0
+    sampled = 0.0
     for profile in document["profiles"]:
         for stack, weight in zip(profile.get("samples", ()), profile.get("weights", ()), strict=False):
-            samples += weight
+            sampled += weight
             for frame in set(stack):
                 total[frame] += weight
             if stack:
                 own[stack[-1]] += weight
-    if not samples:
+    if not sampled:
         return ["(no samples)"]
+    unit = document["profiles"][0].get("unit", "samples")
 
     def name(index: int) -> str:
         frame = frames[index]
         file = Path(frame.get("file") or "?")
         return f"{frame.get('name', '?')} ({'/'.join(file.parts[-2:])}:{frame.get('line', '?')})"
 
-    lines = [f"self time, of {samples:,} samples:"]
-    lines += [f"  {own[i] / samples:6.1%}  {name(i)}" for i, _ in own.most_common(count)]
-    lines.append("total time (the frame or what it calls):")
-    interesting = [(i, n) for i, n in total.most_common(count * 4) if n < samples * 0.995]
-    lines += [f"  {n / samples:6.1%}  {name(i)}" for i, n in interesting[:count]]
+    def scaffolding(index: int) -> bool:
+        file = frames[index].get("file") or ""
+        return not file or file == "?" or any(part in file for part in SCAFFOLDING)  # no file: a thread's root
+
+    lines = [f"self, of {sampled:,.1f} {unit} holding the GIL:"]
+    lines += [f"  {own[i] / sampled:6.1%}  {name(i)}" for i, _ in own.most_common(count)]
+    lines.append("total (the frame and what it calls):")
+    inner = [(i, n) for i, n in total.most_common() if not scaffolding(i)]
+    lines += [f"  {n / sampled:6.1%}  {name(i)}" for i, n in inner[:count]]
     return lines
 
 
@@ -732,6 +744,14 @@ def notes(results: list[LevelResult], infos: list[dict[str, Any]], options: Opti
                 f"CPU per page event with the history / fresh at {result.readers} readers: "
                 f"{result.cpu_ms_per_event / base.cpu_ms_per_event:.2f}x"
             )
+    for result in results:
+        disturbed = []
+        if result.core_others_percent > 10:
+            disturbed.append(f"other processes took {result.core_others_percent:.0f}% of core {BACKEND_CORE}")
+        if (result.loop_lag_p99_ms or 0) > 50:
+            disturbed.append(f"the generators' event loops lagged {result.loop_lag_p99_ms:.0f} ms (p99)")
+        if disturbed:
+            lines.append(f"{result.scenario} {result.readers}: disturbed measurement: {'; '.join(disturbed)}")
     for result in results:
         if result.profile_top:
             lines.append(f"py-spy, {result.scenario} {result.readers} readers ({result.profile}):")
