@@ -412,7 +412,10 @@ class Profiler:
         return top_frames(self.path)
 
 
-SCAFFOLDING = ("/threading.py", "/concurrent/futures/", "/asyncio/", "/multiprocessing/", "/granian/", "/click/")
+SCAFFOLDING = (
+    *("/threading.py", "/concurrent/futures/", "/asyncio/", "/multiprocessing/", "runpy", "/granian/", "/click/"),
+    *("/reflex/__main__.py", "/reflex/reflex.py", "/reflex/utils/exec.py"),
+)
 
 
 def top_frames(path: Path, count: int = 12) -> list[str]:

@@ -7,6 +7,10 @@ visit), accepts the consent banner half the time, then reads on with a random th
 the front page and section pages, each a client-side navigation. Readers start at their
 own time (the load test ramps them up level by level) and all stop at `stop_at`.
 
+A reader reads a page before choosing the next one: it thinks once its page has settled, so the
+load is closed-loop per reader (unlike `loadgen.py`'s open loop). An overloaded backend gets fewer
+page events per second (readers / (think time + latency)): the report's pages/s shows it.
+
 Measured per page event: the time from sending its first event to the settled chain (the
 last update of its on_load chain, i.e. the recommendations panel and everything else the
 page shows are up to date). Errors: timeouts, disconnects, refused connections and frontend
