@@ -435,7 +435,7 @@ class ReflexTab:
         self._callbacks: list[str] = []  # states of callback events sent and not yet answered
         self._settled: asyncio.Future[None] | None = None
         self._waiting_for: Callable[[dict[str, Any]], bool] | None = None
-        self._cookie_state = {key.rpartition(".")[0]: key for key in contract.cookies}
+        self._cookie_states = {key.rpartition(".")[0] for key in contract.cookies}  # states holding cookie vars
 
     # -- what the page sends
 
@@ -587,7 +587,7 @@ class ReflexTab:
         if len(unqualified) == 1 and delta[unqualified[0]].get(self.contract.hydrated_var) is False:
             return
         for state, values in delta.items():
-            if state not in self._cookie_state:
+            if state not in self._cookie_states:
                 continue
             for var, value in values.items():
                 name = self.contract.cookies.get(f"{state}.{var}")
