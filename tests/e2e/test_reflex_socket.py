@@ -1,0 +1,123 @@
+"""The load test's simulated tab sends what the real page sends (`tests/benchmarks/reflex_socket.py`).
+
+The browser loads the front page, accepts the consent banner and opens a story; the simulated
+tab does the same against the same backend. Both sequences of socket.io frames sent are reduced
+to their shape (event names, payload and router-data keys, paths; the CONNECT packet's hashes and
+state schema as they are) and must be equal: a Reflex upgrade that changes the protocol fails here
+before it silently changes what `make loadtest` measures.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+import pytest
+from playwright.sync_api import Page, WebSocket, expect
+
+from media_demo.state.privacy import PrivacyState
+from media_demo.state.reader import CLIENT_CONTEXT_SCRIPT, ReaderState
+from tests.benchmarks.reflex_socket import EventSocket, FrontendContract, ReflexTab
+from tests.e2e.conftest import ConsoleErrors, accept_all
+
+PROJECT_ROOT = Path(__file__).resolve().parents[2]
+CONNECT, EVENT = "40/_event,", "42/_event,"
+
+
+def _event_shape(event: dict[str, Any]) -> tuple[Any, ...]:
+    payload = event.get("payload") or {}
+    router = event.get("router_data") or {}
+    return (
+        event["name"],
+        tuple(sorted(payload)),
+        tuple(sorted(payload.get("vars") or {})),  # which cookies went along (their values differ)
+        tuple(sorted(router)),
+        router.get("pathname"),
+        router.get("asPath"),
+    )
+
+
+def shapes(frames: list[str]) -> list[tuple[Any, ...]]:
+    """What each CONNECT and EVENT frame sent to the /_event namespace carries, values aside."""
+    found: list[tuple[Any, ...]] = []
+    for text in frames:
+        if text.startswith(CONNECT):
+            auth = json.loads(text[len(CONNECT) :])
+            boot = auth["event"]
+            hashes = tuple((boot.get("payload") or {}).get("hashes") or ())
+            found.append(("CONNECT", tuple(sorted(auth)), auth.get("state_schema"), hashes, _event_shape(boot)))
+        elif text.startswith(EVENT):
+            name, event = json.loads(text[len(EVENT) :])
+            found.append((name, _event_shape(event)))
+    return found
+
+
+def test_the_simulated_tab_sends_the_frames_the_browser_sends(
+    page: tuple[Page, ConsoleErrors], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    tab, errors = page
+    browser_frames: list[str] = []
+    sockets: list[str] = []
+
+    def watch(socket: WebSocket) -> None:
+        if "/_event" in socket.url:
+            sockets.append(socket.url)
+            socket.on("framesent", lambda payload: browser_frames.append(str(payload)))
+
+    tab.on("websocket", watch)
+    tab.goto("/")
+    accept_all(tab)
+    story = tab.locator("a[href^='/article/']").first
+    path = story.get_attribute("href")
+    assert path is not None
+    story.click()
+    tab.wait_for_url(f"**{path}")
+    expect(tab.locator("[data-testid=article] [data-testid=read-indicator]")).to_be_visible()
+    assert not errors
+
+    url = urlsplit(sockets[0])
+    contract = FrontendContract.compile(PROJECT_ROOT)
+    tab_frames: list[str] = []
+    send_text = EventSocket._send_text
+
+    def record(socket: EventSocket, text: str) -> None:
+        tab_frames.append(text)
+        send_text(socket, text)
+
+    monkeypatch.setattr(EventSocket, "_send_text", record)
+    reader_state = ReaderState.get_full_name()
+    decided = ReaderState.consent_decided._js_expr.rpartition(".")[2]
+    origin = tab.evaluate("window.location.origin")
+
+    async def simulate() -> None:
+        simulated = ReflexTab(
+            f"http://{url.netloc}",
+            contract,
+            scripts={CLIENT_CONTEXT_SCRIPT: lambda: ["", 60]},
+            origin=origin,
+        )
+        await simulated.open("/")
+        await simulated.send(
+            f"{PrivacyState.get_full_name()}.accept_all",
+            until=lambda update: bool((update.get("delta") or {}).get(reader_state, {}).get(decided)),
+        )
+        await simulated.navigate(path)
+        assert simulated.counters.unexpected_events == {}
+        await simulated.close()
+
+    with ThreadPoolExecutor(1) as thread:  # Playwright's sync API keeps an event loop running in this one
+        thread.submit(asyncio.run, simulate()).result(timeout=120)
+    sent = shapes(browser_frames)
+    assert shapes(tab_frames) == sent
+    assert sent[0][0] == "CONNECT" and sent[0][3] == tuple(contract.initial_state_hashes)
+    # the client-context answer, the banner's click, then the navigation: cookies and the page's on_load
+    assert [frame[1][0] for frame in sent[1:]] == [
+        f"{reader_state}.client_context",
+        f"{PrivacyState.get_full_name()}.accept_all",
+        contract.update_vars_event,
+        contract.on_load_event,
+    ]

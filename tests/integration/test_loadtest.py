@@ -1,0 +1,54 @@
+"""The load generator end to end, briefly: a production backend on a small history, ten simulated readers.
+
+`make loadtest` measures; this only checks that what it measures is real: every reader's tab
+hydrated over Reflex's websocket, page events were sent and settled without an error, the
+backend's CPU and memory were read, and the backend started on the pre-loaded history holds it.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from tests.benchmarks import loadtest
+
+pytestmark = pytest.mark.loadtest
+
+
+def test_ten_readers_on_a_small_history(tmp_path: Path) -> None:
+    report = loadtest.main(
+        [
+            *("--levels", "10", "--duration", "4", "--warmup", "1.5", "--ramp-rate", "20"),
+            *("--history", "2000", "--history-readers", "100", "--history-only"),
+            *("--think", "0.5,1", "--timeout", "10", "--no-pin", "--out", str(tmp_path)),
+        ]
+    )
+
+    (scenario,) = report["scenarios"]
+    assert scenario["readers_started"] == 10
+    assert scenario["hydrated"] == 10, scenario["run_errors"]
+    assert scenario["returning_readers"] == 5
+    assert scenario["run_errors"] == {}
+    assert scenario["unexpected_events"] == {}
+    assert scenario["landing_ms"]["count"] == 10
+
+    (level,) = report["levels"]
+    assert level["pages"] >= 10
+    assert level["errors"] == 0, level["error_kinds"]
+    assert 0 < level["p50_ms"] <= level["p95_ms"] <= level["p99_ms"] < 10_000
+    assert level["events_per_s"] > 0
+    assert level["cpu_ms_per_event"] > 0
+    assert level["rss_mib"] > 50
+    assert level["pss_mib"] > 50
+    assert level["updates_per_page"] >= 3  # router data, is_hydrated false, the reader's panel, is_hydrated true
+    assert level["generator_cpu_percent"] >= 0
+
+    check = scenario["history_check"]
+    assert check["readers_checked"] > 0
+    assert check["holding_their_history"] == check["readers_checked"]
+    assert check["backend_page_views"] >= check["history_page_views"] > 0
+
+    assert (tmp_path / "latest.md").read_text().count("| history |") == 1
+    assert Path(scenario["log"]).exists()
+    assert not list(Path(scenario["folder"]).glob("media_demo.db*"))  # the scratch database is gone

@@ -1,0 +1,98 @@
+"""The load generator's pure parts: the frontend contract, a tab's bookkeeping, the schedule, the report's numbers.
+
+The whole generator runs against a real backend in `tests/integration/test_loadtest.py`.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from tests.benchmarks.loadtest import Options, _quantile, schedule, top_frames
+from tests.benchmarks.reflex_socket import FrontendContract, ReflexTab, _callback_event, _js_constants
+
+ROOT = "reflex___state____state"
+READER = f"{ROOT}.media_demo___state___reader____reader_state"
+CONTRACT = FrontendContract(
+    reflex_version="0.10.1",
+    event_path="/_event",
+    state_name=ROOT,
+    state_schema="abc",
+    initial_state_hashes=["h1", "h2"],
+    cookies={f"{READER}.domain_userid_rx_state_": "dc_duid", f"{READER}.session_rx_state_": "dc_session"},
+    hydrate_event=f"{ROOT}.hydrate_and_load",
+    update_vars_event=f"{ROOT}.reflex___state____update_vars_internal_state.update_vars_internal",
+    on_load_event=f"{ROOT}.reflex___state____on_load_internal_state.on_load_internal",
+    payload_vars="vars",
+    payload_hashes="hashes",
+    auth_event="event",
+    auth_state_schema="state_schema",
+    hydrated_var="is_hydrated_rx_state_",
+)
+
+
+def test_the_compiled_callback_of_call_script_names_its_event_and_argument() -> None:
+    callback = f'(_result) => {{addEvents([ReflexEvent("{READER}.client_context", {{values:_result}})])}}'
+    assert _callback_event(callback) == (f"{READER}.client_context", "values")
+    assert _callback_event('(_x) => addEvents([ReflexEvent("s.h", ({ ["value"] : _x }), ({  }))])') == ("s.h", "value")
+    assert _callback_event(None) is None
+    assert _callback_event("console.log(1)") is None
+
+
+def test_context_js_constants_are_read_as_json() -> None:
+    text = 'export const stateSchema = "abc"\nexport const initialStateHashes = ["a", "b"]\nexport const f = () => {}\n'
+    assert _js_constants(text) == {"stateSchema": "abc", "initialStateHashes": ["a", "b"]}
+
+
+def test_the_contract_survives_json() -> None:
+    assert FrontendContract.from_json(CONTRACT.to_json()) == CONTRACT
+
+
+def test_a_tab_keeps_cookies_from_hydrated_deltas_only_as_the_frontend_does() -> None:
+    tab = ReflexTab("http://127.0.0.1:1", CONTRACT)
+    snapshot = {ROOT: {"is_hydrated_rx_state_": False}, READER: {"domain_userid_rx_state_": "reset"}}
+    tab._on_event("event", {"delta": snapshot})
+    assert tab.cookies == {}
+    tab._on_event("event", {"delta": {READER: {"domain_userid_rx_state_": "d1", "session_rx_state_": "s1"}}})
+    assert tab.cookies == {"dc_duid": "d1", "dc_session": "s1"}
+    assert tab._client_storage_vars() == {
+        f"{READER}.domain_userid_rx_state_": "d1",
+        f"{READER}.session_rx_state_": "s1",
+    }
+    assert tab.state[READER]["domain_userid_rx_state_"] == "d1"
+
+
+def test_a_tab_counts_frontend_events_it_cannot_run() -> None:
+    tab = ReflexTab("http://127.0.0.1:1", CONTRACT)
+    tab._on_event("event", {"events": [{"name": "_call_function", "payload": {"function": "alert('x')"}}]})
+    tab._on_event("state_mismatch", {"backend": "other"})
+    assert tab.counters.unexpected_events == {"_call_function": 1, "socket:state_mismatch": 1}
+
+
+def test_levels_ramp_up_one_after_the_other_and_their_windows_follow_the_warm_up() -> None:
+    options = Options(levels=(2, 5), duration=10, warmup=3, ramp_rate=1)
+    levels, starts = schedule(options, start=100.0)
+    assert starts == [100.0, 101.0, 115.0, 116.0, 117.0]  # 2 readers, then 3 more once the first window ends
+    windows = [(level.readers, level.window["start"], level.window["end"]) for level in levels]
+    assert windows == [(2, 105.0, 115.0), (5, 121.0, 131.0)]  # after each ramp and its warm-up
+
+
+def test_quantiles_are_nearest_rank() -> None:
+    samples = [float(x) for x in range(1, 101)]
+    assert (_quantile(samples, 0.5), _quantile(samples, 0.95), _quantile(samples, 0.99)) == (50.0, 95.0, 99.0)
+    assert _quantile([], 0.5) is None
+
+
+def test_a_profile_summary_names_the_hottest_frames(tmp_path: Path) -> None:
+    frames = [
+        {"name": "run", "file": "/x/asyncio/events.py", "line": 1},
+        {"name": "visit", "file": "/app/media_demo/newsroom.py", "line": 2},
+        {"name": "trending", "file": "/app/media_demo/recommend/popularity.py", "line": 3},
+    ]
+    profile = {"type": "sampled", "unit": "seconds", "samples": [[0, 1, 2], [0, 1, 2], [0, 1]], "weights": [1, 1, 1]}
+    path = tmp_path / "p.json"
+    path.write_text(json.dumps({"shared": {"frames": frames}, "profiles": [profile]}))
+    lines = top_frames(path)
+    assert lines[0] == "self, of 3.0 seconds holding the GIL:"
+    assert "66.7%  trending (recommend/popularity.py:3)" in lines[1]
+    assert not any("run (" in line for line in lines[lines.index("total (the frame and what it calls):") :])
