@@ -102,11 +102,11 @@ class AppIngest:
 
     def __init__(self, database: Path | None) -> None:
         from media_demo import routes
+        from media_demo.definitions import app_groups
         from media_demo.newsroom import Newsroom, get_corpus, get_index
         from media_demo.settings import Settings
-        from media_demo.signals.checkpoint import fingerprint
-        from media_demo.signals.consent import BEHAVIOURAL, CONTEXTUAL
-        from media_demo.signals.definitions import app_groups
+        from media_demo.signals.engine.consent import BEHAVIOURAL, CONTEXTUAL
+        from media_demo.signals.storage.checkpoints import fingerprint
         from media_demo.tracking import InProcessEmitter, NewsroomTracker, Page, Reader, ReaderSession
         from media_demo.tracking.identity import sign_domain_userid
 
