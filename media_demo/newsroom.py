@@ -382,7 +382,7 @@ class Newsroom:
         """What is trending: articles ranked by readers decayed by recency (a day's half-life),
         each with its real count of distinct readers."""
         with self._lock:
-            ranked = self.read_stats.trending(limit, time.time() if now is None else now)
+            ranked = self.read_stats.ranking(limit, time.time() if now is None else now)
             return [(slug, self.read_stats.readers(slug)) for slug, _score in ranked]
 
     def publish(self, group: StreamAttributeGroup) -> bool:

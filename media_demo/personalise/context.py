@@ -227,7 +227,7 @@ def _topic(facts: Mapping[str, Any], corpus: Corpus, _index: ArticleIndex, _stat
 
 
 def _trending(facts: Mapping[str, Any], corpus: Corpus, _index: ArticleIndex, stats: ReadStats) -> list[Article]:
-    ranked = stats.trending(None, now=float(facts["now"]))
+    ranked = stats.ranking(None, now=float(facts["now"]))
     return [a for slug, score in ranked if score > 0 and (a := corpus.get(slug)) is not None]
 
 

@@ -48,6 +48,7 @@ class ReadStats:
         self._anonymous: dict[str, dict[int, Bucket]] = defaultdict(dict)  # slug -> hour -> bucket
         self._anonymous_count: dict[str, int] = {}  # slug -> anonymous reads
         self._last_read: dict[str, float] = {}  # slug -> latest read by anyone
+        self._newest = float("-inf")  # the latest read of any story
         self._weight: dict[str, float] = {}  # slug -> sum of its readers' weights, relative to `_origin`
         self._origin: float | None = None
         self._changed: set[tuple[str, str]] = set()  # (slug, reader or bucket key) changed since `take_changed`
@@ -67,6 +68,7 @@ class ReadStats:
     def _seen(self, slug: str, timestamp: float) -> None:
         if timestamp > self._last_read.get(slug, float("-inf")):
             self._last_read[slug] = timestamp
+            self._newest = max(self._newest, timestamp)
 
     def observe(self, slug: str, reader_id: str | None, timestamp: float) -> None:
         """Record that `reader_id` (None: no one) read `slug` at `timestamp` (epoch seconds)."""
@@ -185,6 +187,18 @@ class ReadStats:
             key=lambda item: (-item[1], -self._last_read[item[0]], item[0]),
         )
         return ranked if limit is None else ranked[:limit]
+
+    def ranking(
+        self, limit: int | None, now: float, exclude: frozenset[str] | set[str] = frozenset()
+    ) -> list[tuple[str, float]]:
+        """`trending` at `now`, or at the newest read when that is later: the order, at a cost per story.
+
+        Every score decays by the same factor as time passes, so the order at `now` is the
+        order at any later moment, and a read stamped after `now` (the visit being tracked
+        as the page asks, a device's clock ahead) would send `trending` summing over every
+        reader of that story. Ranking at the newest read keeps the running sums exact.
+        """
+        return self.trending(limit, max(now, self._newest), exclude=exclude)
 
     def trending(
         self,
