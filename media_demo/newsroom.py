@@ -378,12 +378,11 @@ class Newsroom:
         with self._lock:
             return self.engine.get_attributes(AUDIENCE_GROUP, path)["readers_now"]
 
-    def trending(self, limit: int, now: float | None = None) -> list[tuple[str, int]]:
+    def trending(self, limit: int) -> list[tuple[str, int]]:
         """What is trending: articles ranked by readers decayed by recency (a day's half-life),
         each with its real count of distinct readers."""
         with self._lock:
-            ranked = self.read_stats.ranking(limit, time.time() if now is None else now)
-            return [(slug, self.read_stats.readers(slug)) for slug, _score in ranked]
+            return [(slug, self.read_stats.readers(slug)) for slug in self.read_stats.ranking(limit)]
 
     def publish(self, group: StreamAttributeGroup) -> bool:
         """Have the engine evaluate `group`; True when it is new or changed (and needs a backfill)."""

@@ -226,9 +226,8 @@ def _topic(facts: Mapping[str, Any], corpus: Corpus, _index: ArticleIndex, _stat
     return corpus.in_category(name) if kind == "category" else [a for a in corpus if name in a.tags]
 
 
-def _trending(facts: Mapping[str, Any], corpus: Corpus, _index: ArticleIndex, stats: ReadStats) -> list[Article]:
-    ranked = stats.ranking(None, now=float(facts["now"]))
-    return [a for slug, score in ranked if score > 0 and (a := corpus.get(slug)) is not None]
+def _trending(_facts: Mapping[str, Any], corpus: Corpus, _index: ArticleIndex, stats: ReadStats) -> list[Article]:
+    return [a for slug in stats.ranking() if (a := corpus.get(slug)) is not None]
 
 
 def _briefing(_facts: Mapping[str, Any], corpus: Corpus, _index: ArticleIndex, _stats: ReadStats) -> list[Article]:

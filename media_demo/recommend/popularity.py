@@ -49,6 +49,7 @@ class ReadStats:
         self._anonymous_count: dict[str, int] = {}  # slug -> anonymous reads
         self._last_read: dict[str, float] = {}  # slug -> latest read by anyone
         self._newest = float("-inf")  # the latest read of any story
+        self._ranked: list[str] | None = None  # `ranking()`, until the next change
         self._weight: dict[str, float] = {}  # slug -> sum of its readers' weights, relative to `_origin`
         self._origin: float | None = None
         self._changed: set[tuple[str, str]] = set()  # (slug, reader or bucket key) changed since `take_changed`
@@ -66,6 +67,7 @@ class ReadStats:
         return 2.0**exponent
 
     def _seen(self, slug: str, timestamp: float) -> None:
+        self._ranked = None
         if timestamp > self._last_read.get(slug, float("-inf")):
             self._last_read[slug] = timestamp
             self._newest = max(self._newest, timestamp)
@@ -188,17 +190,17 @@ class ReadStats:
         )
         return ranked if limit is None else ranked[:limit]
 
-    def ranking(
-        self, limit: int | None, now: float, exclude: frozenset[str] | set[str] = frozenset()
-    ) -> list[tuple[str, float]]:
-        """`trending` at `now`, or at the newest read when that is later: the order, at a cost per story.
+    def ranking(self, limit: int | None = None) -> list[str]:
+        """Up to `limit` stories (all when None) in trending order: the order of `trending` at any time from now on.
 
-        Every score decays by the same factor as time passes, so the order at `now` is the
-        order at any later moment, and a read stamped after `now` (the visit being tracked
-        as the page asks, a device's clock ahead) would send `trending` summing over every
-        reader of that story. Ranking at the newest read keeps the running sums exact.
+        Every score decays by the same factor as time passes, so the order no longer
+        changes until the next read; it is the order at the newest read (where a read
+        stamped "in the future" by a device's clock counts as just now). Kept until the
+        next read, so a page asks the running sums once per read, not once per page.
         """
-        return self.trending(limit, max(now, self._newest), exclude=exclude)
+        if self._ranked is None:
+            self._ranked = [slug for slug, _score in self.trending(None, self._newest)]
+        return self._ranked[:limit]
 
     def trending(
         self,

@@ -222,18 +222,20 @@ def test_reads_kept_under_the_old_per_read_anonymous_keys_are_folded_into_hours(
     assert sorted(stats.dump()["story"]) == ["a", f"anonymous@{int(ago(3) // HOUR)}"]
 
 
-def test_ranking_orders_as_trending_does_and_at_the_newest_read_when_it_is_after_now() -> None:
+def test_ranking_is_trendings_order_kept_until_the_next_read() -> None:
     stats = ReadStats()
+    assert stats.ranking() == []
     for n in range(5):
         stats.observe("old-crowd", f"r{n}", ago(30))
     stats.observe("fresh", "a", ago(1))
     stats.observe("fresh", "b", ago(2))
-    assert [s for s, _ in stats.ranking(None, NOW)] == [s for s, _ in stats.trending(None, NOW)] == [
-        "old-crowd",
-        "fresh",
-    ]
-    assert [s for s, _ in stats.ranking(None, NOW + 48 * HOUR)] == ["old-crowd", "fresh"]  # same order later
-    stats.observe("fresh", "c", NOW + 60)  # stamped a minute after `now`
-    ranked = stats.ranking(None, NOW)
-    assert ranked == stats.trending(None, NOW + 60)
-    assert dict(ranked)["fresh"] == pytest.approx(1 + 0.5 ** (1 / 24 + 60 / 86400) + 0.5 ** (2 / 24 + 60 / 86400))
+    assert stats.ranking() == [s for s, _ in stats.trending(None, NOW)] == ["old-crowd", "fresh"]
+    assert [s for s, _ in stats.trending(None, NOW + 48 * HOUR)] == stats.ranking()  # the order holds later
+    assert stats.ranking(1) == ["old-crowd"]
+    for n in range(4):
+        stats.observe("fresh", f"c{n}", NOW)
+    assert stats.ranking() == ["fresh", "old-crowd"]  # a read changes it at once
+    stats.observe("breaking", "z", NOW + 60)  # stamped a minute ahead (a device's clock)
+    assert stats.ranking() == [s for s, _ in stats.trending(None, NOW + 60)] == ["fresh", "old-crowd", "breaking"]
+    stats.forget([f"c{n}" for n in range(4)])  # still counted, anonymously: the order stays
+    assert stats.ranking() == ["fresh", "old-crowd", "breaking"]
