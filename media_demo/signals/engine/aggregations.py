@@ -121,8 +121,10 @@ class Mean(Aggregation):
         return state
 
     def merge(self, a: list[float] | None, b: list[float] | None) -> list[float] | None:
-        if a is None or b is None:
-            return None if a is None and b is None else list(a or b)  # type: ignore[arg-type]
+        if b is None:
+            return None if a is None else list(a)
+        if a is None:
+            return list(b)
         return [a[0] + b[0], a[1] + b[1]]
 
     def result(self, state: list[float] | None, now: float) -> float | None:
@@ -139,7 +141,7 @@ class First(Aggregation):
             return [timestamp, value]
         return state
 
-    def update_in_order(self, state: list | None, value: Any, timestamp: float) -> list:  # type: ignore[override]
+    def update_in_order(self, state: list | None, value: Any, timestamp: float) -> list:
         return [timestamp, value] if state is None else state
 
     def merge(self, a: list | None, b: list | None) -> list | None:
@@ -161,7 +163,7 @@ class Last(First):
             return [timestamp, value]
         return state
 
-    def update_in_order(self, state: list | None, value: Any, timestamp: float) -> list:  # type: ignore[override]
+    def update_in_order(self, state: list | None, value: Any, timestamp: float) -> list:
         return [timestamp, value]
 
     def merge(self, a: list | None, b: list | None) -> list | None:
@@ -192,7 +194,7 @@ class UniqueList(Aggregation):
             del state[next(iter(state))]
         return state
 
-    def update_in_order(self, state: dict | None, value: Any, timestamp: float) -> dict:  # type: ignore[override]
+    def update_in_order(self, state: dict | None, value: Any, timestamp: float) -> dict:
         """No time in the state is later than `timestamp`: move (or add) the value to the end, no sorting."""
         if state is None:
             return {value: timestamp}
@@ -203,8 +205,10 @@ class UniqueList(Aggregation):
         return state
 
     def merge(self, a: dict | None, b: dict | None) -> dict | None:
-        if a is None or b is None:
-            return None if a is None and b is None else dict(a or b)  # type: ignore[arg-type]
+        if b is None:
+            return None if a is None else dict(a)
+        if a is None:
+            return dict(b)
         merged = dict(a)
         for value, seen in b.items():
             if seen >= merged.get(value, -math.inf):
@@ -245,8 +249,10 @@ class CategoryCount(Aggregation):
         return state
 
     def merge(self, a: dict | None, b: dict | None) -> dict | None:
-        if a is None or b is None:
-            return None if a is None and b is None else dict(a or b)  # type: ignore[arg-type]
+        if b is None:
+            return None if a is None else dict(a)
+        if a is None:
+            return dict(b)
         merged = dict(a)
         for value, count in b.items():
             merged[value] = merged.get(value, 0) + count
@@ -370,8 +376,10 @@ class Windowed(Aggregation):
 
     def merge(self, a: dict | None, b: dict | None) -> dict | None:
         """Bucket by bucket (both windows have the same width), keeping the newest buckets."""
-        if a is None or b is None:
-            return None if a is None and b is None else dict(a or b)  # type: ignore[arg-type]
+        if b is None:
+            return None if a is None else dict(a)
+        if a is None:
+            return dict(b)
         merged = dict(a)
         for bucket, inner in b.items():
             merged[bucket] = self.inner.merge(merged.get(bucket), inner)
@@ -381,9 +389,10 @@ class Windowed(Aggregation):
     def result(self, state: dict | None, now: float) -> Any:
         cutoff = self.bucket(now - self.period)
         merged = None
-        for bucket in sorted(state or ()):
+        buckets = state or {}
+        for bucket in sorted(buckets):
             if bucket > cutoff:
-                merged = self.inner.merge(merged, state[bucket])  # type: ignore[index]
+                merged = self.inner.merge(merged, buckets[bucket])
         return self.inner.result(merged, now)
 
     def dump(self, state: dict) -> list:

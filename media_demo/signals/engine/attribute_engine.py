@@ -137,7 +137,7 @@ class AttributeEngine:
             states = group.states.get(entity)
             if states is not None and group.ttl is not None and timestamp - states[-1] > group.ttl:
                 states = None  # expired: the entity starts afresh if this event changes it
-            touched = counters or always  # (truthy when an attribute of the entity changes)
+            touched: object = counters or always  # (truthy when an attribute of the entity changes)
             if touched:
                 if states is None:
                     states = group.states[entity] = [None] * len(group.attributes) + [timestamp]
@@ -166,8 +166,9 @@ class AttributeEngine:
                     else:
                         states[index] = update(states[index], value, timestamp)
             if touched:
-                if timestamp > states[-1]:  # type: ignore[index]
-                    states[-1] = timestamp  # type: ignore[index]
+                assert states is not None  # every branch that sets `touched` made them
+                if timestamp > states[-1]:
+                    states[-1] = timestamp
                 changed.append((gid, entity))
         return changed
 

@@ -271,7 +271,7 @@ class InterventionEngine:
         self._states[key] = TargetState(matched, values)
 
     def load(self, doc: list) -> None:
-        self._states = {tuple(key): TargetState(matched, values) for key, matched, values in doc}  # type: ignore[misc]
+        self._states = {tuple(key): TargetState(matched, values) for key, matched, values in doc}
         self._changed = set(self._states)  # all of it still to be written entry by entry
 
 

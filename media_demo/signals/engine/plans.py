@@ -113,7 +113,10 @@ def compile_attribute(attribute: Any) -> CompiledAttribute:
     if aggregation.needs_value and attribute.property is None:
         raise ValueError(f"attribute {attribute.name!r}: aggregation {attribute.aggregation!r} needs a property")
     equality = _single_equality(attribute)
-    prop = equality.property if equality is not None else None
+    prop = equals = None
+    if equality is not None:
+        prop = equality.property
+        equals = property_key(prop), compile_property(prop), equality.value
     return CompiledAttribute(
         name=attribute.name,
         aggregation=aggregation,
@@ -124,7 +127,7 @@ def compile_attribute(attribute: Any) -> CompiledAttribute:
         event_versions={(e.vendor, e.name): e.version for e in attribute.events},
         value_property=attribute.property,
         equals_property=prop,
-        equals=(property_key(prop), compile_property(prop), equality.value) if equality is not None else None,
+        equals=equals,
     )
 
 
@@ -187,9 +190,9 @@ class Plan:
         for slot, table in self.switches:
             selector = values[slot]
             if selector is not None:
-                more = table.get(selector if selector.__class__ is str else str(selector))
-                if more is not None:
-                    work = _join(work, more)
+                picked = table.get(selector if selector.__class__ is str else str(selector))
+                if picked is not None:
+                    work = _join(work, picked)
         return work
 
 

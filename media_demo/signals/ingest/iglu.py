@@ -82,5 +82,5 @@ class SchemaRegistry:
         try:
             validator(data)
         except fastjsonschema.JsonSchemaException as exc:
-            return f"{uri}: {exc.message}"
+            return f"{uri}: {exc}"  # the message (`.message` is only on the subclasses)
         return None

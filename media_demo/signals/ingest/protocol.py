@@ -280,10 +280,10 @@ def dimensions(text: str) -> tuple[int, int]:
     match = _DIMENSIONS.fullmatch(text)
     if match is None:
         raise ShapeError("must be WIDTHxHEIGHT in whole pixels")
-    width, height = _digits(match[1]), _digits(match[2])
-    if width > INT_MAX or height > INT_MAX:
+    pixels = _digits(match[1]), _digits(match[2])
+    if max(pixels) > INT_MAX:
         raise ShapeError(f"is out of range for 32-bit integers (up to {INT_MAX})")
-    return width, height
+    return pixels
 
 
 def canonical_uuid(text: str) -> str:
@@ -378,7 +378,7 @@ def read_parameters(
             continue
         try:
             text = value if value.__class__ is str else _as_text(value)
-            result = text if convert is None else convert(text)
+            result: Any = text if convert is None else convert(text)  # a converter's str, int, pair...
             if result is ABSENT:
                 continue
             if limit and len(result) > limit:  # text, and the IP address kept
