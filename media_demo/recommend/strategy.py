@@ -91,8 +91,8 @@ def recommend(
         for slug, score in index.similar(last.slug, len(index)):
             if len(chosen) >= count or score <= 0.0:
                 break  # nothing in common is no reason to say "because you read"
-            if available(slug):
-                add(corpus.get(slug), f"Because you read “{last.title}”", "similar")  # type: ignore[arg-type]
+            if available(slug) and (article := corpus.get(slug)) is not None:
+                add(article, f"Because you read “{last.title}”", "similar")
 
     return chosen + popular(corpus, stats, count - len(chosen), exclude=read | taken)
 

@@ -12,6 +12,7 @@ import hmac
 import math
 import uuid
 from dataclasses import dataclass
+from typing import TypeGuard
 
 SESSION_TIMEOUT_SECONDS = 30 * 60
 USER_COOKIE = "dc_duid"
@@ -20,7 +21,7 @@ SIGNATURE_COOKIE = "dc_duid_sig"
 USER_COOKIE_MAX_AGE = 2 * 365 * 24 * 3600
 
 
-def is_domain_userid(value: object) -> bool:
+def is_domain_userid(value: object) -> TypeGuard[str]:
     """True for a canonical UUID string (what we issue as `domain_userid`)."""
     if not isinstance(value, str):
         return False
@@ -47,7 +48,7 @@ def is_signed_domain_userid(domain_userid: object, signature: object, secret: st
     """True when `domain_userid` is a UUID we issued, i.e. `signature` matches it."""
     if not is_domain_userid(domain_userid) or not isinstance(signature, str):
         return False
-    return hmac.compare_digest(sign_domain_userid(domain_userid, secret), signature)  # type: ignore[arg-type]
+    return hmac.compare_digest(sign_domain_userid(domain_userid, secret), signature)
 
 
 @dataclass(frozen=True, slots=True)
