@@ -75,6 +75,7 @@ class CompiledAttribute:
         return self.criteria is None or self.criteria(event)
 
     def value_of(self, state: Any, now: float) -> Any:
+        """The attribute's value from its state at `now`: the default when there is none, else coerced to its type."""
         if state is None:
             return self.default
         result = self.aggregation.result(state, now)
@@ -84,6 +85,8 @@ class CompiledAttribute:
 
 
 def default_value(attribute: Any) -> Any:
+    """What an attribute reads before any event counts: its `default_value`, else by its aggregation
+    and type (0, {}, [] or None)."""
     if attribute.default_value is not None:
         return attribute.default_value
     if attribute.aggregation in ("counter", "approx_count_distinct"):
@@ -260,6 +263,7 @@ class CompiledGroup:
 
     @property
     def id(self) -> str:
+        """The group version's id (`group_id`), which keys its states and checkpoint rows."""
         return group_id(self.definition.name, self.definition.version or 1)
 
     def is_expired(self, state: list[Any], now: float) -> bool:
