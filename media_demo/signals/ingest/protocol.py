@@ -242,6 +242,7 @@ def _digits(text: str) -> int:
 
 
 def integer(text: str) -> int | _Absent:
+    """A 32-bit integer; "null" is absent (the legacy JavaScript tracker sends it)."""
     if len(text) < 10 and text.isdigit() and text.isascii():
         return int(text)  # the common case: a small non-negative number
     if _INTEGER.fullmatch(text) is None:
@@ -255,6 +256,7 @@ def integer(text: str) -> int | _Absent:
 
 
 def decimal(text: str) -> float | _Absent:
+    """A finite double; "null" is absent, as for `integer`."""
     if _DECIMAL.fullmatch(text) is None:
         if text.lower() == "null":
             return ABSENT
@@ -266,6 +268,7 @@ def decimal(text: str) -> float | _Absent:
 
 
 def boolean(text: str) -> bool:
+    """A tracker flag: "1" or "0", nothing else."""
     if text == "1":
         return True
     if text == "0":
@@ -274,6 +277,7 @@ def boolean(text: str) -> bool:
 
 
 def dimensions(text: str) -> tuple[int, int]:
+    """`WIDTHxHEIGHT` (screen, viewport, document) as two 32-bit integers, for two atomic fields."""
     width, _, height = text.partition("x")
     if len(width) < 10 and len(height) < 10 and width.isdigit() and height.isdigit() and text.isascii():
         return int(width), int(height)  # the common case
@@ -287,12 +291,14 @@ def dimensions(text: str) -> tuple[int, int]:
 
 
 def canonical_uuid(text: str) -> str:
+    """A UUID, lower-cased so that one id has one spelling in the log and the engine."""
     if _UUID.fullmatch(text) is None:
         raise ShapeError("must be a UUID")
     return text.lower()
 
 
 def platform(text: str) -> str:
+    """One of the tracker protocol's platform codes (`PLATFORMS`)."""
     if text not in PLATFORMS:
         raise ShapeError(f"must be one of {', '.join(sorted(PLATFORMS))}")
     return text

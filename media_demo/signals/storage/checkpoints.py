@@ -120,6 +120,7 @@ class Checkpoints:
         return deleted
 
     def clear(self) -> None:
+        """Delete the checkpoint and every saved state (the log was reset: no state may outlive it)."""
         with self.db.begin() as connection:
             connection.execute(delete(StateRow))
             connection.execute(delete(CheckpointRow))

@@ -35,6 +35,7 @@ Checkpoint = Literal["PASSIVE", "FULL", "RESTART", "TRUNCATE"]
 
 
 def is_sqlite(url: str) -> bool:
+    """Whether `url` is a SQLite database, the only kind the pragmas apply to."""
     return url.startswith("sqlite")
 
 

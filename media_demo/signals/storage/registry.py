@@ -86,6 +86,7 @@ def parse_definition(kind: Kind, body: Any) -> BaseModel:
 
 
 def definition_version(kind: Kind, definition: BaseModel) -> int:
+    """The version a definition is stored under: its own (1 when unset) for versioned kinds, else `UNVERSIONED`."""
     if kind not in VERSIONED:
         return UNVERSIONED
     return cast(int | None, getattr(definition, "version", None)) or 1
@@ -194,5 +195,6 @@ class DefinitionRegistry:
             return True
 
     def close(self) -> None:
+        """Dispose of the engine if the registry opened it (one given to it stays its owner's)."""
         if self._owns_engine:
             self.engine.dispose()
