@@ -54,6 +54,7 @@ def ArticleDetail() -> Event:  # noqa: N802 - mirrors the SDK's PageView() helpe
 
 
 def article_property(path: str) -> EventProperty:
+    """A field of the `article_detail` event, for the attributes that read one."""
     return EventProperty(vendor=ARTICLE_VENDOR, name=ARTICLE_EVENT, major_version=1, path=path)
 
 

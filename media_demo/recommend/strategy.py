@@ -43,6 +43,7 @@ class Recommendation:
     kind: str  # "category" | "similar" | "popular"
 
     def as_json(self) -> dict[str, str]:
+        """One entry of `/api/recommended-articles`: what a page needs to show the article, and why."""
         a = self.article
         return {"slug": a.slug, "title": a.title, "category": a.category, "excerpt": a.excerpt, "reason": self.reason}
 

@@ -24,6 +24,7 @@ class InProcessEmitter:
         self.last_result: Any = None
 
     def input(self, payload: dict[str, Any]) -> None:
+        """Hand one payload to the sink at once (the tracker calls this for each event)."""
         # The tracker protocol sends every value as a string; so do we.
         self.last_result = self._sink({k: str(v) for k, v in payload.items() if v is not None})
 

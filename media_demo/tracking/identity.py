@@ -32,6 +32,7 @@ def is_domain_userid(value: object) -> TypeGuard[str]:
 
 
 def new_domain_userid() -> str:
+    """A new reader's id: a random UUID v4, as the JavaScript tracker's `domain_userid` is."""
     return str(uuid.uuid4())
 
 
@@ -60,6 +61,7 @@ class ReaderSession:
     last_activity: float
 
     def to_cookie(self) -> str:
+        """The session cookie's value, `id.index.last_activity` (`from_cookie` reads it back)."""
         return f"{self.session_id}.{self.index}.{int(self.last_activity)}"
 
     @classmethod
@@ -77,6 +79,7 @@ class ReaderSession:
         return session
 
     def is_expired(self, now: float) -> bool:
+        """Whether `SESSION_TIMEOUT_SECONDS` passed without activity: the next event starts a new session."""
         return now - self.last_activity > SESSION_TIMEOUT_SECONDS
 
 
