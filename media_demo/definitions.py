@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Iterable
+from typing import Literal
 
 from snowplow_signals import (
     AtomicProperty,
@@ -53,6 +54,7 @@ def ArticleDetail() -> Event:  # noqa: N802 - mirrors the SDK's PageView() helpe
 
 
 def article_property(path: str) -> EventProperty:
+    """A field of the `article_detail` event, for the attributes that read one."""
     return EventProperty(vendor=ARTICLE_VENDOR, name=ARTICLE_EVENT, major_version=1, path=path)
 
 
@@ -161,7 +163,9 @@ def reader_session_group(categories: Iterable[str]) -> StreamAttributeGroup:
     )
 
 
-def _interactions(action: str, aggregation: str, name: str, kind: str) -> Attribute:
+def _interactions(
+    action: str, aggregation: Literal["category_count", "unique_list"], name: str, kind: Literal["dict", "string_list"]
+) -> Attribute:
     return Attribute(
         name=name,
         type=kind,
@@ -254,7 +258,7 @@ def app_interventions(categories: Iterable[str]) -> list[RuleIntervention]:
             version=1,
             owner=OWNER,
             description="Offer the newsletter of a topic after three of its articles in one visit.",
-            criteria=InterventionCriteriaAny(any=session_reads),
+            criteria=InterventionCriteriaAny(any=list(session_reads)),  # list(): typed as the SDK's wider union
             target_attribute_keys=reader,
         ),
         RuleIntervention(

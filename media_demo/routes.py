@@ -12,8 +12,10 @@ CATEGORY_PREFIX = "/category/"
 
 
 def article_url(slug: str) -> str:
+    """The article page's path."""
     return f"{ARTICLE_PREFIX}{slug}"
 
 
 def category_url(category: str) -> str:
+    """The category page's path."""
     return f"{CATEGORY_PREFIX}{category}"

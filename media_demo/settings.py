@@ -94,6 +94,7 @@ class Settings(BaseSettings):
 
     @property
     def cookie_secret_path(self) -> Path:
+        """The cookie secret's file, beside the database (a test's temp database gets its own secret)."""
         return self.media_demo_db.parent / "cookie_secret"
 
     @property

@@ -47,9 +47,9 @@ def changed_rows(
 
     for slug, key in reads.take_changed():
         put(f"{READS}{SEP}{slug}", key, reads.entry(slug, key))
-    for key in interventions.take_changed():
-        rule, target_key, target_id = key
-        put(f"{INTERVENTIONS}{SEP}{rule}{SEP}{target_key}", target_id, interventions.dump_one(key))
+    for target in interventions.take_changed():
+        rule, target_key, target_id = target
+        put(f"{INTERVENTIONS}{SEP}{rule}{SEP}{target_key}", target_id, interventions.dump_one(target))
     for reader in consent.take_changed():
         put(CONSENT, reader, consent.dump_one(reader))
     for user in links.take_changed():

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 import re
+from collections import Counter
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -169,9 +170,8 @@ class Corpus:
         ordered = sorted(articles, key=lambda a: (a.published, a.slug), reverse=True)
         self._by_slug = {a.slug: a for a in ordered}
         if len(self._by_slug) != len(ordered):
-            seen: set[str] = set()
-            dupes = sorted({a.slug for a in ordered if a.slug in seen or seen.add(a.slug)})
-            raise CorpusError([f"duplicate slug {s!r}" for s in dupes])
+            counts = Counter(a.slug for a in ordered)
+            raise CorpusError([f"duplicate slug {s!r}" for s in sorted(counts) if counts[s] > 1])
         self.articles: tuple[Article, ...] = tuple(ordered)
         self.categories: tuple[str, ...] = tuple(sorted({a.category for a in ordered}))
         # Every tag, the ones of most words first (then by name): the order a phrase is matched in.

@@ -33,6 +33,7 @@ def variant_name(slug: str, variant: str) -> str:
 
 
 def variant_cover_url(slug: str, variant: str) -> str:
+    """The URL a page shows a segment's cover of `slug` at (check `has_variant_cover` first)."""
     return f"/covers/variants/{variant_name(slug, variant)}.svg"
 
 
@@ -43,4 +44,5 @@ def drawn_variants(covers_dir: Path = VARIANT_COVERS_DIR) -> frozenset[str]:
 
 
 def has_variant_cover(slug: str, variant: str, covers_dir: Path = VARIANT_COVERS_DIR) -> bool:
+    """Whether a segment's cover of `slug` was drawn: not every article has one for every segment."""
     return variant_name(slug, variant) in drawn_variants(covers_dir)

@@ -94,6 +94,7 @@ class Condition:
             raise ValueError(f"op: unknown operator {self.op!r}")
 
     def holds(self, facts: Mapping[str, Any]) -> bool:
+        """Whether the reader's facts satisfy the condition; a missing fact or one of another type never does."""
         actual = facts.get(self.fact)
         if self.op == "present":
             return actual not in (None, "", False)
@@ -129,10 +130,12 @@ class Rule:
 
 
 def all_of(*conditions: Condition) -> Rule:
+    """A rule that needs every condition."""
     return Rule(tuple(conditions), "all")
 
 
 def any_of(*conditions: Condition) -> Rule:
+    """A rule that needs one condition at least."""
     return Rule(tuple(conditions), "any")
 
 

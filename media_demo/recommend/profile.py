@@ -54,6 +54,7 @@ class ReaderProfile:
 
     @property
     def distinct_articles_read(self) -> int:
+        """How many different articles the reader has read (a segment's fact: re-reads do not count)."""
         return len(set(self.articles_read))
 
     def categories_by_affinity(self, limit: int | None = None) -> list[str]:
@@ -65,6 +66,7 @@ class ReaderProfile:
 
     @property
     def top_category(self) -> str | None:
+        """The category the reader reads most (`categories_by_affinity`'s first); None before any read."""
         ranked = self.categories_by_affinity(1)
         return ranked[0] if ranked else None
 

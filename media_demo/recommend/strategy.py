@@ -43,6 +43,7 @@ class Recommendation:
     kind: str  # "category" | "similar" | "popular"
 
     def as_json(self) -> dict[str, str]:
+        """One entry of `/api/recommended-articles`: what a page needs to show the article, and why."""
         a = self.article
         return {"slug": a.slug, "title": a.title, "category": a.category, "excerpt": a.excerpt, "reason": self.reason}
 
@@ -91,8 +92,8 @@ def recommend(
         for slug, score in index.similar(last.slug, len(index)):
             if len(chosen) >= count or score <= 0.0:
                 break  # nothing in common is no reason to say "because you read"
-            if available(slug):
-                add(corpus.get(slug), f"Because you read “{last.title}”", "similar")  # type: ignore[arg-type]
+            if available(slug) and (article := corpus.get(slug)) is not None:
+                add(article, f"Because you read “{last.title}”", "similar")
 
     return chosen + popular(corpus, stats, count - len(chosen), exclude=read | taken)
 

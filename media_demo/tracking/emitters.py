@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
+from typing import Any, Literal
 from urllib.parse import urlsplit
 
 from snowplow_tracker import AsyncEmitter
 
 PayloadSink = Callable[[dict[str, Any]], Any]
+PROTOCOLS: dict[str, Literal["http", "https"]] = {"http": "http", "https": "https"}
 
 
 class InProcessEmitter:
@@ -23,6 +24,7 @@ class InProcessEmitter:
         self.last_result: Any = None
 
     def input(self, payload: dict[str, Any]) -> None:
+        """Hand one payload to the sink at once (the tracker calls this for each event)."""
         # The tracker protocol sends every value as a string; so do we.
         self.last_result = self._sink({k: str(v) for k, v in payload.items() if v is not None})
 
@@ -44,9 +46,13 @@ def http_emitter(collector_url: str) -> AsyncEmitter:
     parts = urlsplit(collector_url if "://" in collector_url else f"https://{collector_url}")
     if not parts.hostname:
         raise ValueError(f"SNOWPLOW_COLLECTOR_URL: no host in {collector_url!r}")
+    # (The tracker refuses any other scheme too, with a ValueError that does not say which.)
+    protocol = PROTOCOLS.get(parts.scheme or "https")
+    if protocol is None:
+        raise ValueError(f"SNOWPLOW_COLLECTOR_URL: the scheme must be http or https, got {parts.scheme!r}")
     return AsyncEmitter(
         parts.hostname,
-        protocol=parts.scheme or "https",
+        protocol=protocol,
         port=parts.port,
         method="post",
         batch_size=1,

@@ -12,6 +12,7 @@ import hmac
 import math
 import uuid
 from dataclasses import dataclass
+from typing import TypeGuard
 
 SESSION_TIMEOUT_SECONDS = 30 * 60
 USER_COOKIE = "dc_duid"
@@ -20,7 +21,7 @@ SIGNATURE_COOKIE = "dc_duid_sig"
 USER_COOKIE_MAX_AGE = 2 * 365 * 24 * 3600
 
 
-def is_domain_userid(value: object) -> bool:
+def is_domain_userid(value: object) -> TypeGuard[str]:
     """True for a canonical UUID string (what we issue as `domain_userid`)."""
     if not isinstance(value, str):
         return False
@@ -31,6 +32,7 @@ def is_domain_userid(value: object) -> bool:
 
 
 def new_domain_userid() -> str:
+    """A new reader's id: a random UUID v4, as the JavaScript tracker's `domain_userid` is."""
     return str(uuid.uuid4())
 
 
@@ -47,7 +49,7 @@ def is_signed_domain_userid(domain_userid: object, signature: object, secret: st
     """True when `domain_userid` is a UUID we issued, i.e. `signature` matches it."""
     if not is_domain_userid(domain_userid) or not isinstance(signature, str):
         return False
-    return hmac.compare_digest(sign_domain_userid(domain_userid, secret), signature)  # type: ignore[arg-type]
+    return hmac.compare_digest(sign_domain_userid(domain_userid, secret), signature)
 
 
 @dataclass(frozen=True, slots=True)
@@ -59,6 +61,7 @@ class ReaderSession:
     last_activity: float
 
     def to_cookie(self) -> str:
+        """The session cookie's value, `id.index.last_activity` (`from_cookie` reads it back)."""
         return f"{self.session_id}.{self.index}.{int(self.last_activity)}"
 
     @classmethod
@@ -76,6 +79,7 @@ class ReaderSession:
         return session
 
     def is_expired(self, now: float) -> bool:
+        """Whether `SESSION_TIMEOUT_SECONDS` passed without activity: the next event starts a new session."""
         return now - self.last_activity > SESSION_TIMEOUT_SECONDS
 
 

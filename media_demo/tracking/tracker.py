@@ -25,6 +25,7 @@ class Reader:
     user_id: str | None = None  # set while the reader is signed in: links this device to their account
 
     def subject(self) -> Subject:
+        """The tracker `Subject` that puts these ids on an event (the tracker's own would be the server's)."""
         subject = (
             Subject()
             .set_platform("web")
@@ -129,4 +130,5 @@ class NewsroomTracker:
         return self._tracker.track(event)
 
     def flush(self) -> None:
+        """Send whatever the emitter still holds (the in-process one holds nothing)."""
         self._tracker.flush()

@@ -14,6 +14,8 @@ import math
 from collections.abc import Callable
 from typing import Any
 
+from typing_extensions import override
+
 from media_demo.signals.engine.hll import HyperLogLog
 
 MAX_VALUES = 100  # Signals keeps at most 100 values in lists and category maps.
@@ -37,6 +39,7 @@ class Aggregation:
     needs_value = True  # events whose property is null are skipped
 
     def update(self, state: Any, value: Any, timestamp: float) -> Any:
+        """The state after one more event: may change `state` in place and return it (None: no state yet)."""
         raise NotImplementedError
 
     # Optional: `update` for an event no earlier than any event the state has seen. The engine
@@ -50,22 +53,29 @@ class Aggregation:
         raise NotImplementedError
 
     def result(self, state: Any, now: float) -> Any:
+        """The attribute's value, read at `now` (which the windows and the time-since aggregations use)."""
         return state
 
     def dump(self, state: Any) -> Any:
+        """The state as JSON for a checkpoint; by default it is JSON already."""
         return state
 
     def load(self, doc: Any) -> Any:
+        """The state back from what `dump` made."""
         return doc
 
 
 class Counter(Aggregation):
+    """How many events matched; reads no property, so a null one does not skip the event."""
+
     name = "counter"
     needs_value = False
 
+    @override
     def update(self, state: int | None, value: Any, timestamp: float) -> int:
         return 1 if state is None else state + 1
 
+    @override
     def merge(self, a: int | None, b: int | None) -> int:
         return (a or 0) + (b or 0)
 
@@ -76,40 +86,54 @@ class _Numeric(Aggregation):
     def pick(self, a: float, b: float) -> float:
         raise NotImplementedError
 
+    @override
     def update(self, state: float | None, value: Any, timestamp: float) -> float | None:
         number = finite_number(value)
         if number is None:
             return state
         return number if state is None else self.pick(state, number)
 
+    @override
     def merge(self, a: float | None, b: float | None) -> float | None:
         return a if b is None else b if a is None else self.pick(a, b)
 
 
 class Sum(_Numeric):
+    """The total of the numbers seen."""
+
     name = "sum"
 
+    @override
     def pick(self, a: float, b: float) -> float:
         return a + b
 
 
 class Min(_Numeric):
+    """The smallest number seen."""
+
     name = "min"
 
+    @override
     def pick(self, a: float, b: float) -> float:
         return b if b < a else a
 
 
 class Max(_Numeric):
+    """The largest number seen."""
+
     name = "max"
 
+    @override
     def pick(self, a: float, b: float) -> float:
         return b if b > a else a
 
 
 class Mean(Aggregation):
+    """The average of the numbers seen, kept as [sum, count] so that two states (window buckets) merge exactly."""
+
     name = "mean"
 
+    @override
     def update(self, state: list[float] | None, value: Any, timestamp: float) -> list[float] | None:
         number = finite_number(value)
         if number is None:
@@ -120,11 +144,15 @@ class Mean(Aggregation):
         state[1] += 1.0
         return state
 
+    @override
     def merge(self, a: list[float] | None, b: list[float] | None) -> list[float] | None:
-        if a is None or b is None:
-            return None if a is None and b is None else list(a or b)  # type: ignore[arg-type]
+        if b is None:
+            return None if a is None else list(a)
+        if a is None:
+            return list(b)
         return [a[0] + b[0], a[1] + b[1]]
 
+    @override
     def result(self, state: list[float] | None, now: float) -> float | None:
         return None if state is None else state[0] / state[1]
 
@@ -134,19 +162,23 @@ class First(Aggregation):
 
     name = "first"
 
+    @override
     def update(self, state: list | None, value: Any, timestamp: float) -> list:
         if state is None or timestamp < state[0]:
             return [timestamp, value]
         return state
 
-    def update_in_order(self, state: list | None, value: Any, timestamp: float) -> list:  # type: ignore[override]
+    @override
+    def update_in_order(self, state: list | None, value: Any, timestamp: float) -> list:
         return [timestamp, value] if state is None else state
 
+    @override
     def merge(self, a: list | None, b: list | None) -> list | None:
         if a is None or b is None:
             return a or b
         return b if b[0] < a[0] else a
 
+    @override
     def result(self, state: list | None, now: float) -> Any:
         return None if state is None else state[1]
 
@@ -156,14 +188,17 @@ class Last(First):
 
     name = "last"
 
+    @override
     def update(self, state: list | None, value: Any, timestamp: float) -> list:
         if state is None or timestamp >= state[0]:
             return [timestamp, value]
         return state
 
-    def update_in_order(self, state: list | None, value: Any, timestamp: float) -> list:  # type: ignore[override]
+    @override
+    def update_in_order(self, state: list | None, value: Any, timestamp: float) -> list:
         return [timestamp, value]
 
+    @override
     def merge(self, a: list | None, b: list | None) -> list | None:
         if a is None or b is None:
             return a or b
@@ -175,6 +210,7 @@ class UniqueList(Aggregation):
 
     name = "unique_list"
 
+    @override
     def update(self, state: dict | None, value: Any, timestamp: float) -> dict:
         if state is None:
             return {value: timestamp}
@@ -192,7 +228,8 @@ class UniqueList(Aggregation):
             del state[next(iter(state))]
         return state
 
-    def update_in_order(self, state: dict | None, value: Any, timestamp: float) -> dict:  # type: ignore[override]
+    @override
+    def update_in_order(self, state: dict | None, value: Any, timestamp: float) -> dict:
         """No time in the state is later than `timestamp`: move (or add) the value to the end, no sorting."""
         if state is None:
             return {value: timestamp}
@@ -202,9 +239,12 @@ class UniqueList(Aggregation):
             del state[next(iter(state))]
         return state
 
+    @override
     def merge(self, a: dict | None, b: dict | None) -> dict | None:
-        if a is None or b is None:
-            return None if a is None and b is None else dict(a or b)  # type: ignore[arg-type]
+        if b is None:
+            return None if a is None else dict(a)
+        if a is None:
+            return dict(b)
         merged = dict(a)
         for value, seen in b.items():
             if seen >= merged.get(value, -math.inf):
@@ -213,12 +253,15 @@ class UniqueList(Aggregation):
         ordered = sorted(merged.items(), key=lambda item: item[1])
         return dict(ordered[-MAX_VALUES:])
 
+    @override
     def result(self, state: dict | None, now: float) -> list:
         return [] if state is None else list(state)
 
+    @override
     def dump(self, state: dict) -> list:
         return [[value, seen] for value, seen in state.items()]
 
+    @override
     def load(self, doc: list) -> dict:
         return {value: seen for value, seen in doc}
 
@@ -232,6 +275,7 @@ class CategoryCount(Aggregation):
 
     name = "category_count"
 
+    @override
     def update(self, state: dict | None, value: Any, timestamp: float) -> dict:
         if state is None:
             return {value: 1}
@@ -244,9 +288,12 @@ class CategoryCount(Aggregation):
             state[value] = 1
         return state
 
+    @override
     def merge(self, a: dict | None, b: dict | None) -> dict | None:
-        if a is None or b is None:
-            return None if a is None and b is None else dict(a or b)  # type: ignore[arg-type]
+        if b is None:
+            return None if a is None else dict(a)
+        if a is None:
+            return dict(b)
         merged = dict(a)
         for value, count in b.items():
             merged[value] = merged.get(value, 0) + count
@@ -255,12 +302,15 @@ class CategoryCount(Aggregation):
             merged = {v: c for v, c in merged.items() if v in keep}
         return merged
 
+    @override
     def result(self, state: dict | None, now: float) -> dict:
         return {} if state is None else dict(state)
 
+    @override
     def dump(self, state: dict) -> list:
         return [[value, count] for value, count in state.items()]
 
+    @override
     def load(self, doc: list) -> dict:
         return {value: count for value, count in doc}
 
@@ -270,6 +320,7 @@ class MostFrequent(CategoryCount):
 
     name = "most_frequent"
 
+    @override
     def result(self, state: dict | None, now: float) -> Any:
         return None if not state else max(state, key=state.__getitem__)
 
@@ -279,6 +330,7 @@ class LeastFrequent(CategoryCount):
 
     name = "least_frequent"
 
+    @override
     def result(self, state: dict | None, now: float) -> Any:
         return None if not state else min(state, key=state.__getitem__)
 
@@ -288,18 +340,23 @@ class ApproxCountDistinct(Aggregation):
 
     name = "approx_count_distinct"
 
+    @override
     def update(self, state: Any, value: Any, timestamp: float) -> Any:
         return HyperLogLog.add(state, value)
 
+    @override
     def merge(self, a: Any, b: Any) -> Any:
         return HyperLogLog.merge(a, b)
 
+    @override
     def result(self, state: Any, now: float) -> int:
         return HyperLogLog.count(state)
 
+    @override
     def dump(self, state: Any) -> Any:
         return HyperLogLog.dump(state)
 
+    @override
     def load(self, doc: Any) -> Any:
         return HyperLogLog.load(doc)
 
@@ -313,12 +370,15 @@ class TimeSinceFirst(Aggregation):
     def __init__(self, unit: str = "s") -> None:
         self.seconds = SECONDS_PER_UNIT[unit]
 
+    @override
     def update(self, state: float | None, value: Any, timestamp: float) -> float:
         return timestamp if state is None or timestamp < state else state
 
+    @override
     def merge(self, a: float | None, b: float | None) -> float | None:
         return a if b is None else b if a is None else min(a, b)
 
+    @override
     def result(self, state: float | None, now: float) -> float | None:
         return None if state is None else (now - state) / self.seconds
 
@@ -328,9 +388,11 @@ class TimeSinceLast(TimeSinceFirst):
 
     name = "time_since_last"
 
+    @override
     def update(self, state: float | None, value: Any, timestamp: float) -> float:
         return timestamp if state is None or timestamp > state else state
 
+    @override
     def merge(self, a: float | None, b: float | None) -> float | None:
         return a if b is None else b if a is None else max(a, b)
 
@@ -355,8 +417,10 @@ class Windowed(Aggregation):
         self.width = period_seconds / WINDOW_BUCKETS
 
     def bucket(self, timestamp: float) -> int:
+        """The bucket holding `timestamp`: buckets are `period / 60` wide, counted from the epoch."""
         return math.floor(timestamp / self.width)
 
+    @override
     def update(self, state: dict | None, value: Any, timestamp: float) -> dict:
         bucket = self.bucket(timestamp)
         if state is None:
@@ -368,27 +432,34 @@ class Windowed(Aggregation):
                 del state[old]
         return state
 
+    @override
     def merge(self, a: dict | None, b: dict | None) -> dict | None:
         """Bucket by bucket (both windows have the same width), keeping the newest buckets."""
-        if a is None or b is None:
-            return None if a is None and b is None else dict(a or b)  # type: ignore[arg-type]
+        if b is None:
+            return None if a is None else dict(a)
+        if a is None:
+            return dict(b)
         merged = dict(a)
         for bucket, inner in b.items():
             merged[bucket] = self.inner.merge(merged.get(bucket), inner)
         newest = max(merged)
         return {bucket: inner for bucket, inner in merged.items() if bucket > newest - WINDOW_BUCKETS - 1}
 
+    @override
     def result(self, state: dict | None, now: float) -> Any:
         cutoff = self.bucket(now - self.period)
         merged = None
-        for bucket in sorted(state or ()):
+        buckets = state or {}
+        for bucket in sorted(buckets):
             if bucket > cutoff:
-                merged = self.inner.merge(merged, state[bucket])  # type: ignore[index]
+                merged = self.inner.merge(merged, buckets[bucket])
         return self.inner.result(merged, now)
 
+    @override
     def dump(self, state: dict) -> list:
         return [[bucket, self.inner.dump(inner)] for bucket, inner in state.items()]
 
+    @override
     def load(self, doc: list) -> dict:
         return {bucket: self.inner.load(inner) for bucket, inner in doc}
 

@@ -4,7 +4,7 @@ Each event updates only the attributes that listen to it, for the entity it
 belongs to (e.g. its `domain_userid`), by the plans compiled from the groups
 (`plans`). State lives in memory; durability is the event log's job
 (`storage.event_log.EventLog`) plus checkpoints of this state
-(`dump_states`/`load_states`): the state is always a function of the events.
+(`dump_states`/`load_state`): the state is always a function of the events.
 """
 
 from __future__ import annotations
@@ -94,6 +94,7 @@ class AttributeEngine:
 
     @property
     def groups(self) -> list[StreamAttributeGroup]:
+        """The SDK definitions of every group evaluated (a checkpoint's fingerprint is taken of them)."""
         return [g.definition for g in self._groups.values()]
 
     def ingest(self, event: CanonicalEvent, only: str | None = None) -> list[tuple[str, str]]:
@@ -137,7 +138,7 @@ class AttributeEngine:
             states = group.states.get(entity)
             if states is not None and group.ttl is not None and timestamp - states[-1] > group.ttl:
                 states = None  # expired: the entity starts afresh if this event changes it
-            touched = counters or always  # (truthy when an attribute of the entity changes)
+            touched: object = counters or always  # (truthy when an attribute of the entity changes)
             if touched:
                 if states is None:
                     states = group.states[entity] = [None] * len(group.attributes) + [timestamp]
@@ -166,8 +167,9 @@ class AttributeEngine:
                     else:
                         states[index] = update(states[index], value, timestamp)
             if touched:
-                if timestamp > states[-1]:  # type: ignore[index]
-                    states[-1] = timestamp  # type: ignore[index]
+                assert states is not None  # every branch that sets `touched` made them
+                if timestamp > states[-1]:
+                    states[-1] = timestamp
                 changed.append((gid, entity))
         return changed
 
@@ -254,12 +256,15 @@ class AttributeEngine:
         return compiled.value_of(states[index], now)
 
     def has_state(self, gid: str, entity: str) -> bool:
+        """Whether group `gid` holds state for `entity`, expired or not (forgetting a reader counts these)."""
         return entity in self._groups[gid].states
 
     def key_of(self, gid: str) -> str:
+        """The atomic field that names a group's entities (`domain_userid`, ...): what an intervention targets."""
         return self._groups[gid].key
 
     def attribute_names(self, gid: str) -> list[str]:
+        """The group's attributes, in state order (interventions check the ones they name exist)."""
         return [a.name for a in self._groups[gid].attributes]
 
     def entities(self, name: str, version: int | None = None) -> int:
@@ -286,13 +291,16 @@ class AttributeEngine:
             yield entity, orjson.dumps(doc)
 
     def load_state(self, gid: str, entity: str, raw: bytes) -> None:
+        """Put back one entity's states from `dump_states`' JSON (a checkpoint being loaded)."""
         group = self._groups[gid]
         doc = orjson.loads(raw)
         states = [None if d is None else a.aggregation.load(d) for a, d in zip(group.attributes, doc, strict=False)]
         group.states[entity] = [*states, doc[-1]]
 
     def group_ids(self) -> list[str]:
+        """Every group version's id (`name_vN`), as states and checkpoint rows are keyed."""
         return list(self._groups)
 
     def definition(self, gid: str) -> StreamAttributeGroup:
+        """The SDK definition of group `gid`."""
         return self._groups[gid].definition

@@ -46,10 +46,10 @@ SCALAR: dict[str, Callable[[Any], Any]] = {
 def coercer(attribute_type: str) -> Callable[[Any], Any] | None:
     """A function that converts a result to `attribute_type`; None when nothing to do."""
     if attribute_type.endswith("_list"):
-        scalar = SCALAR.get(attribute_type.removesuffix("_list"))
-        if scalar is None:
+        item = SCALAR.get(attribute_type.removesuffix("_list"))
+        if item is None:
             return None
-        return lambda values: [scalar(v) for v in values] if isinstance(values, list) else values
+        return lambda values: [item(v) for v in values] if isinstance(values, list) else values
     scalar = SCALAR.get(attribute_type)
     if scalar is None:
         return None

@@ -59,9 +59,11 @@ class Consent:
     at: float
 
     def allows(self, scope: str) -> bool:
+        """Whether the reader allows `scope` (e.g. `BEHAVIOURAL` before the app profiles them)."""
         return scope in self.scopes
 
     def as_json(self) -> dict[str, Any]:
+        """The choice as JSON, scopes sorted so equal choices print alike."""
         return {"scopes": sorted(self.scopes), "event_type": self.event_type, "at": self.at}
 
 
@@ -82,6 +84,7 @@ def scopes_of(event_type: str, scopes: Iterable[str]) -> frozenset[str] | None:
 
 
 def is_consent_event(event: CanonicalEvent) -> bool:
+    """Whether `event` records a consent choice (enhanced consent's `consent_preferences`)."""
     return event.key == (CONSENT_VENDOR, CONSENT_EVENT)
 
 
@@ -143,6 +146,7 @@ class ConsentLedger:
         return consent is not None and consent.allows(BEHAVIOURAL)
 
     def forget(self, domain_userids: Iterable[str]) -> None:
+        """Drop these readers' choices (a deleted reader); the next checkpoint deletes their rows."""
         for reader in domain_userids:
             self._choices.pop(reader, None)
             self._changed.add(reader)
@@ -163,8 +167,10 @@ class ConsentLedger:
         return None if choice is None else [sorted(choice.scopes), choice.event_type, choice.at]
 
     def dump(self) -> list[list[Any]]:
+        """Every reader's choice as JSON rows, for `load`."""
         return [[reader, sorted(c.scopes), c.event_type, c.at] for reader, c in self._choices.items()]
 
     def load(self, doc: list[list[Any]]) -> None:
+        """Replace every choice with `dump`'s rows (an old whole-document checkpoint); all count as changed."""
         self._choices = {reader: Consent(frozenset(scopes), kind, at) for reader, scopes, kind, at in doc}
         self._changed = set(self._choices)  # all of it still to be written entry by entry

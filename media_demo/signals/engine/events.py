@@ -28,6 +28,7 @@ class CanonicalEvent:
 
     @property
     def event_id(self) -> str:
+        """The event's UUID (`eid`): every good event has one, so this never fails."""
         return self.atomic["event_id"]
 
     @property
@@ -36,6 +37,7 @@ class CanonicalEvent:
         return self.atomic.get("event_vendor"), self.atomic.get("event_name")
 
     def to_json(self) -> bytes:
+        """The event as the log stores it (`from_json` reads it back)."""
         return orjson.dumps(
             {
                 "atomic": self.atomic,
@@ -48,6 +50,7 @@ class CanonicalEvent:
 
     @classmethod
     def from_json(cls, raw: bytes | str) -> CanonicalEvent:
+        """The event `to_json` wrote."""
         doc = orjson.loads(raw)
         return cls(
             atomic=doc["atomic"],

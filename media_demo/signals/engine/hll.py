@@ -53,6 +53,7 @@ class HyperLogLog:
 
     @staticmethod
     def add(state: set[int] | bytearray | None, value: Any) -> set[int] | bytearray:
+        """The state with `value` counted (changed in place), turned into registers past `EXACT_LIMIT`."""
         h = _hash(value)
         if state is None:
             return {h}
@@ -64,6 +65,7 @@ class HyperLogLog:
 
     @staticmethod
     def merge(a: set[int] | bytearray | None, b: set[int] | bytearray | None) -> set[int] | bytearray | None:
+        """A new state counting the values of both: exact while their union is small, else registers."""
         if a is None or b is None:
             return HyperLogLog.copy(a if b is None else b)
         if isinstance(a, set) and isinstance(b, set):
@@ -82,10 +84,12 @@ class HyperLogLog:
 
     @staticmethod
     def copy(state: set[int] | bytearray | None) -> set[int] | bytearray | None:
+        """A copy that `add` can change without touching `state` (merged states are never shared)."""
         return None if state is None else type(state)(state)
 
     @staticmethod
     def count(state: set[int] | bytearray | None) -> int:
+        """The distinct values counted: exact for a set, the HyperLogLog estimate for registers."""
         if state is None:
             return 0
         if isinstance(state, set):

@@ -41,6 +41,7 @@ class IdentityLinks:
         return list(self._devices.get(user_id, ()))
 
     def user_of(self, domain_userid: str) -> str | None:
+        """The user who signed in on this device last; None for a device never signed in on."""
         return self._user.get(domain_userid)
 
     def forget(self, user_ids: Iterable[str] = (), domain_userids: Iterable[str] = ()) -> None:
@@ -71,9 +72,11 @@ class IdentityLinks:
             self._user[device] = user_id
 
     def dump(self) -> dict[str, list[str]]:
+        """Every user's devices as JSON, for `load`."""
         return {user: list(devices) for user, devices in self._devices.items()}
 
     def load(self, doc: dict[str, list[str]]) -> None:
+        """Replace every link with `dump`'s document (an old whole-document checkpoint); all count as changed."""
         self._devices = {user: list(devices) for user, devices in doc.items()}
         self._user = {device: user for user, devices in self._devices.items() for device in devices}
         self._changed = set(self._devices)  # all of it still to be written entry by entry

@@ -124,6 +124,7 @@ class FiredIntervention:
     fired_at: float
 
     def as_json(self) -> dict[str, Any]:
+        """The JSON of the SDK's InterventionInstance, as the interventions stream sends it."""
         return {
             "intervention_id": self.intervention_id,
             "name": self.name,
@@ -135,6 +136,8 @@ class FiredIntervention:
 
 @dataclass
 class CompiledIntervention:
+    """A rule intervention with its criteria compiled, bound to the attribute groups it reads (`_bind`)."""
+
     definition: RuleIntervention
     check: Check
     reads: set[str]
@@ -145,6 +148,7 @@ class CompiledIntervention:
 
     @property
     def key(self) -> str:
+        """`name_vN`: one state per rule version and target, as group ids name group versions."""
         return f"{self.definition.name}_v{self.definition.version or 1}"
 
 
@@ -172,6 +176,8 @@ class InterventionEngine:
         self.recent: dict[str, deque[FiredIntervention]] = {}
 
     def publish(self, intervention: RuleIntervention) -> None:
+        """Evaluate `intervention` from the next event on (replacing the same version); ValueError when
+        it names an attribute no group has."""
         check, reads, fires_on_change = compile_criteria(intervention.criteria)
         targets = [key.name for key in intervention.target_attribute_keys or []] or ["domain_userid"]
         compiled = CompiledIntervention(intervention, check, reads, fires_on_change, targets)
@@ -180,6 +186,7 @@ class InterventionEngine:
 
     @property
     def definitions(self) -> list[RuleIntervention]:
+        """The SDK definitions of every rule evaluated."""
         return [rule.definition for rule in self._rules.values()]
 
     def _bind(self, rule: CompiledIntervention) -> None:
@@ -253,6 +260,7 @@ class InterventionEngine:
     # Checkpoint support: the transition state is part of what a restart must restore.
 
     def dump(self) -> list:
+        """Every target's state as JSON rows, for `load`."""
         return [[list(key), state.matched, state.values] for key, state in self._states.items()]
 
     def take_changed(self) -> set[tuple[str, str, str]]:
@@ -271,7 +279,8 @@ class InterventionEngine:
         self._states[key] = TargetState(matched, values)
 
     def load(self, doc: list) -> None:
-        self._states = {tuple(key): TargetState(matched, values) for key, matched, values in doc}  # type: ignore[misc]
+        """Replace every target's state with `dump`'s rows (an old whole-document checkpoint); all count as changed."""
+        self._states = {tuple(key): TargetState(matched, values) for key, matched, values in doc}
         self._changed = set(self._states)  # all of it still to be written entry by entry
 
 
@@ -305,6 +314,7 @@ class InterventionBus:
         return queue
 
     def unsubscribe(self, queue: asyncio.Queue[FiredIntervention]) -> None:
+        """Stop delivering to a queue `subscribe` returned (its stream closed)."""
         with self._lock:
             self._subscribers = [s for s in self._subscribers if s.queue is not queue]
 

@@ -75,6 +75,7 @@ class CompiledAttribute:
         return self.criteria is None or self.criteria(event)
 
     def value_of(self, state: Any, now: float) -> Any:
+        """The attribute's value from its state at `now`: the default when there is none, else coerced to its type."""
         if state is None:
             return self.default
         result = self.aggregation.result(state, now)
@@ -84,6 +85,8 @@ class CompiledAttribute:
 
 
 def default_value(attribute: Any) -> Any:
+    """What an attribute reads before any event counts: its `default_value`, else by its aggregation
+    and type (0, {}, [] or None)."""
     if attribute.default_value is not None:
         return attribute.default_value
     if attribute.aggregation in ("counter", "approx_count_distinct"):
@@ -113,7 +116,10 @@ def compile_attribute(attribute: Any) -> CompiledAttribute:
     if aggregation.needs_value and attribute.property is None:
         raise ValueError(f"attribute {attribute.name!r}: aggregation {attribute.aggregation!r} needs a property")
     equality = _single_equality(attribute)
-    prop = equality.property if equality is not None else None
+    prop = equals = None
+    if equality is not None:
+        prop = equality.property
+        equals = property_key(prop), compile_property(prop), equality.value
     return CompiledAttribute(
         name=attribute.name,
         aggregation=aggregation,
@@ -124,7 +130,7 @@ def compile_attribute(attribute: Any) -> CompiledAttribute:
         event_versions={(e.vendor, e.name): e.version for e in attribute.events},
         value_property=attribute.property,
         equals_property=prop,
-        equals=(property_key(prop), compile_property(prop), equality.value) if equality is not None else None,
+        equals=equals,
     )
 
 
@@ -187,9 +193,9 @@ class Plan:
         for slot, table in self.switches:
             selector = values[slot]
             if selector is not None:
-                more = table.get(selector if selector.__class__ is str else str(selector))
-                if more is not None:
-                    work = _join(work, more)
+                picked = table.get(selector if selector.__class__ is str else str(selector))
+                if picked is not None:
+                    work = _join(work, picked)
         return work
 
 
@@ -257,6 +263,7 @@ class CompiledGroup:
 
     @property
     def id(self) -> str:
+        """The group version's id (`group_id`), which keys its states and checkpoint rows."""
         return group_id(self.definition.name, self.definition.version or 1)
 
     def is_expired(self, state: list[Any], now: float) -> bool:

@@ -71,13 +71,16 @@ def compile_extractor(props: Sequence[Property]) -> Extractor:
     one call that checks the schema once and makes plain `dict.get` calls: measured with callgrind,
     `tuple(map(data.get, fields))` costs twice the instructions of the calls written out.
     """
-    if props and all(isinstance(p, AtomicProperty) for p in props):
-        return _atomic_fields(tuple(p.name for p in props))  # type: ignore[union-attr]
-    if props and all(isinstance(p, EventProperty) for p in props):
-        prefixes = {_event_prefix(p) for p in props}  # type: ignore[arg-type]
-        paths = [parse_path(p.path) for p in props]  # type: ignore[union-attr]
-        if len(prefixes) == 1 and all(len(steps) == 1 for steps in paths):
-            return _event_fields(prefixes.pop(), tuple(steps[0] for steps in paths))
+    atomic = [p for p in props if isinstance(p, AtomicProperty)]
+    if props and len(atomic) == len(props):
+        return _atomic_fields(tuple(p.name for p in atomic))
+    events = [p for p in props if isinstance(p, EventProperty)]
+    if props and len(events) == len(props):
+        prefixes = {_event_prefix(p) for p in events}
+        fields = [steps[0] for steps in map(parse_path, (p.path for p in events)) if len(steps) == 1]
+        names = [field for field in fields if isinstance(field, str)]  # (not an index `[0]`: the data is an object)
+        if len(prefixes) == 1 and len(names) == len(props):
+            return _event_fields(prefixes.pop(), tuple(names))
     getters = tuple(compile_property(p) for p in props)
     return lambda event: [get(event) for get in getters]
 
@@ -97,36 +100,35 @@ def _atomic_fields(names: tuple[str, ...]) -> Extractor:
     return lambda event: tuple(map(event.atomic.get, names))
 
 
-def _event_fields(prefix: str, steps: tuple[str | int, ...]) -> Extractor:
+def _event_fields(prefix: str, steps: tuple[str, ...]) -> Extractor:
     """Top-level fields of the self-describing event, when its schema starts with `prefix`."""
     absent = (None,) * len(steps)
     if len(steps) == 1:
         (a,) = steps
 
         def one(event: CanonicalEvent) -> Sequence[Any]:
-            schema = event.event_schema
-            if schema is None or not schema.startswith(prefix):
+            schema, data = event.event_schema, event.event_data
+            if schema is None or data is None or not schema.startswith(prefix):
                 return absent
-            return (event.event_data.get(a),)  # type: ignore[union-attr]
+            return (data.get(a),)
 
         return one
     if len(steps) == 2:
         a, b = steps
 
         def two(event: CanonicalEvent) -> Sequence[Any]:
-            schema = event.event_schema
-            if schema is None or not schema.startswith(prefix):
+            schema, data = event.event_schema, event.event_data
+            if schema is None or data is None or not schema.startswith(prefix):
                 return absent
-            data = event.event_data
-            return data.get(a), data.get(b)  # type: ignore[union-attr]
+            return data.get(a), data.get(b)
 
         return two
 
     def many(event: CanonicalEvent) -> Sequence[Any]:
-        schema = event.event_schema
-        if schema is None or not schema.startswith(prefix):
+        schema, data = event.event_schema, event.event_data
+        if schema is None or data is None or not schema.startswith(prefix):
             return absent
-        return tuple(map(event.event_data.get, steps))  # type: ignore[union-attr]
+        return tuple(map(data.get, steps))
 
     return many
 
@@ -139,14 +141,14 @@ def compile_property(prop: Property) -> Getter:
     steps = parse_path(prop.path)
     prefix = _event_prefix(prop)
     if isinstance(prop, EventProperty):
-        if len(steps) == 1:
-            (step,) = steps
+        step = steps[0]
+        if len(steps) == 1 and isinstance(step, str):  # (a lone index `[0]` walks: the data is an object)
 
             def event_value(event: CanonicalEvent) -> Any:
-                schema = event.event_schema
-                if schema is None or not schema.startswith(prefix):
+                schema, data = event.event_schema, event.event_data
+                if schema is None or data is None or not schema.startswith(prefix):
                     return None
-                return event.event_data.get(step)  # type: ignore[union-attr]
+                return data.get(step)
 
             return event_value
 

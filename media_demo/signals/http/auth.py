@@ -52,13 +52,13 @@ def resolve_cookie_secret(settings: SecretSettings) -> str:
 def resolve_secret(configured: str | None, path: Path, variable: str, announce: bool) -> str:
     """A secret from the environment, else from its 0600 file, else newly generated into that file."""
     if configured is not None:
-        token = configured.strip()
-        if not token:
+        given = configured.strip()
+        if not given:
             raise ValueError(f"{variable} is set but empty; unset it to have one generated")
-        return token
-    token = _read_token(path)
-    if token is not None:
-        return token
+        return given
+    found = _read_token(path)
+    if found is not None:
+        return found
     token = secrets.token_urlsafe(TOKEN_BYTES)
     if _create_token_file(path, token):
         if announce:

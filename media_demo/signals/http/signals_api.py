@@ -23,7 +23,7 @@ from typing import Any, cast, get_args
 
 import orjson
 from pydantic import BaseModel, ValidationError
-from snowplow_signals import AtomicProperty, Service, StreamAttributeGroup
+from snowplow_signals import AtomicProperty, AttributeKey, Service, StreamAttributeGroup
 from snowplow_signals.models import GetAttributeGroupAttributesRequest, GetServiceAttributesRequest
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
@@ -169,10 +169,12 @@ def _check_evaluable(group: StreamAttributeGroup) -> None:
     key = group.attribute_key
     field = key.name or ""
     legacy_key = to_json(key).get("key")  # read from the dump: the attribute itself warns it is deprecated
+    # (Declared AttributeKey | LinkAttributeKey, but the SDK's validator turns a link into an AttributeKey.)
+    prop = key.property if isinstance(key, AttributeKey) else None
     if (
         field not in ATOMIC_FIELDS
         or (legacy_key is not None and legacy_key != field)
-        or (key.property is not None and not (isinstance(key.property, AtomicProperty) and key.property.name == field))
+        or (prop is not None and not (isinstance(prop, AtomicProperty) and prop.name == field))
     ):
         raise ApiError(
             422,

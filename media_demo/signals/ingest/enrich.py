@@ -237,8 +237,8 @@ def enrich(payload: Mapping[str, Any], registry: SchemaRegistry, collector_time:
 
     atomic: dict[str, Any] = {"event_format": "jsonschema"}
     times: dict[str, int] = {}
-    if (problems := read_parameters(payload, atomic, times)) is not None:
-        raise InvalidPayloadError("; ".join(problems))
+    if (refused := read_parameters(payload, atomic, times)) is not None:
+        raise InvalidPayloadError("; ".join(refused))
     if "event_id" not in atomic:
         raise InvalidPayloadError("field 'eid' (event_id) is missing: every event needs a UUID")
     if not (atomic.get("domain_userid") or atomic.get("user_id") or atomic.get("network_userid")):

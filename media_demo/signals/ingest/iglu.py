@@ -33,6 +33,7 @@ class SchemaKey:
 
     @property
     def uri(self) -> str:
+        """The key as an Iglu URI, as events name their schemas."""
         return f"iglu:{self.vendor}/{self.name}/{self.format}/{self.version}"
 
     @classmethod
@@ -59,6 +60,7 @@ class SchemaRegistry:
 
     @classmethod
     def from_folder(cls, folder: Path) -> SchemaRegistry:
+        """Every schema under `folder`, each keyed by the URI its path spells."""
         schemas: dict[str, dict[str, Any]] = {}
         for path in sorted(folder.glob("*/*/jsonschema/*")):
             if not path.is_file():
@@ -72,6 +74,7 @@ class SchemaRegistry:
         return uri in self._validators
 
     def schema(self, uri: str) -> dict[str, Any]:
+        """The JSON Schema document itself (KeyError for an unknown URI)."""
         return self._raw[uri]
 
     def validate(self, uri: str, data: Any) -> str | None:
@@ -82,5 +85,5 @@ class SchemaRegistry:
         try:
             validator(data)
         except fastjsonschema.JsonSchemaException as exc:
-            return f"{uri}: {exc.message}"
+            return f"{uri}: {exc}"  # the message (`.message` is only on the subclasses)
         return None

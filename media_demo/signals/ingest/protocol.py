@@ -242,6 +242,7 @@ def _digits(text: str) -> int:
 
 
 def integer(text: str) -> int | _Absent:
+    """A 32-bit integer; "null" is absent (the legacy JavaScript tracker sends it)."""
     if len(text) < 10 and text.isdigit() and text.isascii():
         return int(text)  # the common case: a small non-negative number
     if _INTEGER.fullmatch(text) is None:
@@ -255,6 +256,7 @@ def integer(text: str) -> int | _Absent:
 
 
 def decimal(text: str) -> float | _Absent:
+    """A finite double; "null" is absent, as for `integer`."""
     if _DECIMAL.fullmatch(text) is None:
         if text.lower() == "null":
             return ABSENT
@@ -266,6 +268,7 @@ def decimal(text: str) -> float | _Absent:
 
 
 def boolean(text: str) -> bool:
+    """A tracker flag: "1" or "0", nothing else."""
     if text == "1":
         return True
     if text == "0":
@@ -274,25 +277,28 @@ def boolean(text: str) -> bool:
 
 
 def dimensions(text: str) -> tuple[int, int]:
+    """`WIDTHxHEIGHT` (screen, viewport, document) as two 32-bit integers, for two atomic fields."""
     width, _, height = text.partition("x")
     if len(width) < 10 and len(height) < 10 and width.isdigit() and height.isdigit() and text.isascii():
         return int(width), int(height)  # the common case
     match = _DIMENSIONS.fullmatch(text)
     if match is None:
         raise ShapeError("must be WIDTHxHEIGHT in whole pixels")
-    width, height = _digits(match[1]), _digits(match[2])
-    if width > INT_MAX or height > INT_MAX:
+    pixels = _digits(match[1]), _digits(match[2])
+    if max(pixels) > INT_MAX:
         raise ShapeError(f"is out of range for 32-bit integers (up to {INT_MAX})")
-    return width, height
+    return pixels
 
 
 def canonical_uuid(text: str) -> str:
+    """A UUID, lower-cased so that one id has one spelling in the log and the engine."""
     if _UUID.fullmatch(text) is None:
         raise ShapeError("must be a UUID")
     return text.lower()
 
 
 def platform(text: str) -> str:
+    """One of the tracker protocol's platform codes (`PLATFORMS`)."""
     if text not in PLATFORMS:
         raise ShapeError(f"must be one of {', '.join(sorted(PLATFORMS))}")
     return text
@@ -378,7 +384,7 @@ def read_parameters(
             continue
         try:
             text = value if value.__class__ is str else _as_text(value)
-            result = text if convert is None else convert(text)
+            result: Any = text if convert is None else convert(text)  # a converter's str, int, pair...
             if result is ABSENT:
                 continue
             if limit and len(result) > limit:  # text, and the IP address kept

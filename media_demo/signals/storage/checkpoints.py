@@ -15,9 +15,10 @@ from collections.abc import Collection, Iterable, Sequence
 import orjson
 from snowplow_signals import StreamAttributeGroup
 from sqlalchemy import Engine, delete, insert
-from sqlmodel import Field, Session, SQLModel, select
+from sqlmodel import Field, Session, SQLModel, col, select
 
 from media_demo.signals.engine.attribute_engine import AttributeEngine
+from media_demo.signals.storage.database import table_of
 
 
 class StateRow(SQLModel, table=True):
@@ -56,7 +57,7 @@ class Checkpoints:
 
     def __init__(self, db: Engine) -> None:
         self.db = db
-        SQLModel.metadata.create_all(db, tables=[StateRow.__table__, CheckpointRow.__table__])
+        SQLModel.metadata.create_all(db, tables=[table_of(StateRow), table_of(CheckpointRow)])
 
     def save(
         self,
@@ -73,10 +74,12 @@ class Checkpoints:
         written += [{"group_id": g, "entity": e, "state": s} for g, e, s in rows]
         with self.db.begin() as connection:
             for group, entity in removed:
-                connection.execute(delete(StateRow).where(StateRow.group_id == group, StateRow.entity == entity))
+                connection.execute(
+                    delete(StateRow).where(col(StateRow.group_id) == group, col(StateRow.entity) == entity)
+                )
             if written:
                 connection.execute(insert(StateRow).prefix_with("OR REPLACE"), written)
-            connection.execute(delete(CheckpointRow).where(CheckpointRow.name == self.NAME))
+            connection.execute(delete(CheckpointRow).where(col(CheckpointRow.name) == self.NAME))
             connection.execute(
                 insert(CheckpointRow),
                 [{"name": self.NAME, "last_seq": last_seq, "fingerprint": prints, "extra": extra}],
@@ -113,10 +116,11 @@ class Checkpoints:
         with self.db.begin() as connection:
             for start in range(0, len(ids), 500):  # under SQLite's limit on bound parameters
                 chunk = ids[start : start + 500]
-                deleted += connection.execute(delete(StateRow).where(StateRow.entity.in_(chunk))).rowcount
+                deleted += connection.execute(delete(StateRow).where(col(StateRow.entity).in_(chunk))).rowcount
         return deleted
 
     def clear(self) -> None:
+        """Delete the checkpoint and every saved state (the log was reset: no state may outlive it)."""
         with self.db.begin() as connection:
             connection.execute(delete(StateRow))
             connection.execute(delete(CheckpointRow))

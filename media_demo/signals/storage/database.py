@@ -13,9 +13,10 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, Literal
 
-from sqlalchemy import Engine
+from sqlalchemy import Engine, Table
 from sqlalchemy import event as sa_event
-from sqlmodel import create_engine
+from sqlalchemy import inspect as sa_inspect
+from sqlmodel import SQLModel, create_engine
 
 PAGE_SIZE = 16_384
 LOG_PRAGMAS: tuple[str, ...] = (
@@ -34,6 +35,7 @@ Checkpoint = Literal["PASSIVE", "FULL", "RESTART", "TRUNCATE"]
 
 
 def is_sqlite(url: str) -> bool:
+    """Whether `url` is a SQLite database, the only kind the pragmas apply to."""
     return url.startswith("sqlite")
 
 
@@ -55,6 +57,15 @@ def open_database(url: str, pragmas: Sequence[str] = SHARED_PRAGMAS) -> Engine:
 
     sa_event.listen(engine, "connect", on_connect)
     return engine
+
+
+def table_of(model: type[SQLModel]) -> Table:
+    """The `Table` of a `table=True` model, for `create_all(tables=...)` and its indexes: sqlmodel
+    sets `model.__table__` but does not declare it, so a type checker cannot see it there."""
+    table = sa_inspect(model).local_table
+    if not isinstance(table, Table):
+        raise TypeError(f"{model.__name__} is not a table model")
+    return table
 
 
 def wal_checkpoint(engine: Engine, mode: Checkpoint = "PASSIVE") -> tuple[int, int, int]:

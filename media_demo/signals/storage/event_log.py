@@ -30,10 +30,10 @@ from urllib.parse import quote, quote_plus
 
 import orjson
 from sqlalchemy import Connection, Index, delete, inspect, or_, text
-from sqlmodel import Field, Session, SQLModel, func, select
+from sqlmodel import Field, Session, SQLModel, col, func, select
 
 from media_demo.signals.engine.events import BadEvent, CanonicalEvent
-from media_demo.signals.storage.database import LOG_PRAGMAS, open_database, vacuum, wal_checkpoint
+from media_demo.signals.storage.database import LOG_PRAGMAS, open_database, table_of, vacuum, wal_checkpoint
 
 
 class EventRow(SQLModel, table=True):
@@ -138,7 +138,7 @@ class EventLog:
     def __init__(self, url: str, flush_interval: float = 0.05) -> None:
         self.engine = open_database(url, LOG_PRAGMAS)
         SQLModel.metadata.create_all(
-            self.engine, tables=[EventRow.__table__, BadEventRow.__table__, LogMarkRow.__table__]
+            self.engine, tables=[table_of(EventRow), table_of(BadEventRow), table_of(LogMarkRow)]
         )
         self._migrate()
         self._flush_interval = flush_interval
@@ -175,8 +175,8 @@ class EventLog:
         indexed `domain_userid`, `user_id`, `event_id` and `event_name` on their own: each made
         every insert touch a random page of an index as large as the log, so they go."""
         columns = {c["name"] for c in inspect(self.engine).get_columns("events")}
-        indexes = {i["name"] for i in inspect(self.engine).get_indexes("events")}  # (not SQLite's own)
-        wanted = {i.name for i in EventRow.__table__.indexes}
+        indexes = {i["name"] for i in inspect(self.engine).get_indexes("events") if i["name"]}  # (not SQLite's own)
+        wanted = {i.name for i in table_of(EventRow).indexes if i.name}
         if {"user_id", "segment"} <= columns and indexes == wanted:
             return
         with self.engine.begin() as connection:
@@ -188,7 +188,7 @@ class EventLog:
                 connection.exec_driver_sql(f"UPDATE events SET segment = seq >> {SEGMENT_BITS}")
             for name in sorted(indexes - wanted):
                 connection.exec_driver_sql(f'DROP INDEX IF EXISTS "{name}"')
-            for index in EventRow.__table__.indexes:
+            for index in table_of(EventRow).indexes:
                 index.create(connection, checkfirst=True)
         logger.info("event log: migrated the events table (user_id, segment, segmented reader indexes)")
 
@@ -366,20 +366,22 @@ class EventLog:
             while True:
                 rows = session.exec(
                     select(EventRow.seq, EventRow.body)
-                    .where(EventRow.seq > last)
-                    .order_by(EventRow.seq)
+                    .where(col(EventRow.seq) > last)
+                    .order_by(col(EventRow.seq))
                     .limit(batch_size)
                 ).all()
                 if not rows:
                     return
                 for _seq, body in rows:
                     yield CanonicalEvent.from_json(body)
-                last = rows[-1][0]
+                top = rows[-1][0]
+                assert top is not None  # the primary key: None only on a row not yet inserted
+                last = top
 
     def bad_events(self, limit: int = 100) -> list[BadEventRow]:
         """The most recent bad events, newest first."""
         with Session(self.engine) as session:
-            return list(session.exec(select(BadEventRow).order_by(BadEventRow.id.desc()).limit(limit)).all())
+            return list(session.exec(select(BadEventRow).order_by(col(BadEventRow.id).desc()).limit(limit)).all())
 
     def counts(self) -> dict[str, int]:
         """How many good and bad events are committed."""
@@ -391,7 +393,7 @@ class EventLog:
     def recent_events(self, limit: int = 100) -> list[CanonicalEvent]:
         """The most recent committed good events, newest first (what `/micro/good` lists)."""
         with Session(self.engine) as session:
-            bodies = session.exec(select(EventRow.body).order_by(EventRow.seq.desc()).limit(limit)).all()
+            bodies = session.exec(select(EventRow.body).order_by(col(EventRow.seq).desc()).limit(limit)).all()
         return [CanonicalEvent.from_json(body) for body in bodies]
 
     def reset(self, timeout: float = 10.0) -> None:
@@ -428,7 +430,7 @@ class EventLog:
                 bodies += session.exec(
                     select(EventRow.body)
                     .where(EventRow.segment == segment, EventRow.domain_userid == domain_userid)
-                    .order_by(EventRow.seq.desc())
+                    .order_by(col(EventRow.seq).desc())
                     .limit(limit - len(bodies))
                 ).all()
         return [CanonicalEvent.from_json(body) for body in bodies]
@@ -452,8 +454,8 @@ class EventLog:
         with Session(self.engine) as session:
             rows = session.exec(
                 select(BadEventRow)
-                .where(BadEventRow.payload.like(pattern))
-                .order_by(BadEventRow.id.desc())
+                .where(col(BadEventRow.payload).like(pattern))
+                .order_by(col(BadEventRow.id).desc())
                 .limit(limit)
             ).all()
         return list(rows)
@@ -475,8 +477,8 @@ class EventLog:
         events = bad = 0
         with self._exclusive(timeout), self.engine.begin() as connection:
             self._mark_max_seq(connection)
-            segments = EventRow.segment.in_(self._segments(connection))
-            for column, ids in ((EventRow.domain_userid, duids), (EventRow.user_id, uids)):
+            segments = col(EventRow.segment).in_(self._segments(connection))
+            for column, ids in ((col(EventRow.domain_userid), duids), (col(EventRow.user_id), uids)):
                 for chunk in _chunks(ids):
                     events += connection.execute(delete(EventRow).where(segments, column.in_(chunk))).rowcount
             for chunk in _chunks(needles):
@@ -492,12 +494,13 @@ class EventLog:
             return 0
         if isinstance(keep_event_names, str):
             raise TypeError("keep_event_names: expected a collection of event names, got a str")
-        condition = EventRow.domain_userid == domain_userid
+        condition = col(EventRow.domain_userid) == domain_userid
         if keep_event_names:
-            condition &= or_(EventRow.event_name.is_(None), EventRow.event_name.not_in(sorted(keep_event_names)))
+            name = col(EventRow.event_name)
+            condition &= or_(name.is_(None), name.not_in(sorted(keep_event_names)))
         with self._exclusive(timeout), self.engine.begin() as connection:
             self._mark_max_seq(connection)
-            segments = EventRow.segment.in_(self._segments(connection))
+            segments = col(EventRow.segment).in_(self._segments(connection))
             return connection.execute(delete(EventRow).where(segments, condition)).rowcount
 
     def reader_sessions(self, domain_userids: Collection[str], user_ids: Collection[str] = ()) -> set[str]:

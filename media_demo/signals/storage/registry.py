@@ -20,10 +20,10 @@ from typing import Any, Literal, cast
 from pydantic import BaseModel, ValidationError
 from snowplow_signals import AttributeKey, RuleIntervention, Service, StreamAttributeGroup
 from sqlalchemy import Engine, delete
-from sqlmodel import Field, Session, SQLModel, select
+from sqlmodel import Field, Session, SQLModel, col, select
 
 from media_demo.signals.engine.attribute_engine import AttributeEngine
-from media_demo.signals.storage.database import SHARED_PRAGMAS, open_database
+from media_demo.signals.storage.database import SHARED_PRAGMAS, open_database, table_of
 
 logger = logging.getLogger(__name__)
 
@@ -86,6 +86,7 @@ def parse_definition(kind: Kind, body: Any) -> BaseModel:
 
 
 def definition_version(kind: Kind, definition: BaseModel) -> int:
+    """The version a definition is stored under: its own (1 when unset) for versioned kinds, else `UNVERSIONED`."""
     if kind not in VERSIONED:
         return UNVERSIONED
     return cast(int | None, getattr(definition, "version", None)) or 1
@@ -106,7 +107,7 @@ class DefinitionRegistry:
         else:
             self.engine = engine_or_url
             self._owns_engine = False
-        SQLModel.metadata.create_all(self.engine, tables=[DefinitionRow.__table__])
+        SQLModel.metadata.create_all(self.engine, tables=[table_of(DefinitionRow)])
         self._lock = threading.RLock()
         self._cache: dict[tuple[Kind, str, int], BaseModel] = {}
         self.builtin_groups: frozenset[str] = frozenset()
@@ -119,7 +120,7 @@ class DefinitionRegistry:
             if row.kind not in MODELS:
                 logger.error("Signals registry: skipping %s %r of unknown kind", row.kind, row.name)
                 continue
-            kind = cast(Kind, row.kind)
+            kind = row.kind  # a Kind: narrowed by `not in MODELS` above
             try:
                 self._cache[(kind, row.name, row.version)] = parse_definition(kind, json.loads(row.body))
             except (InvalidDefinitionError, ValueError) as exc:  # e.g. stored by another SDK version
@@ -185,14 +186,15 @@ class DefinitionRegistry:
             with self.engine.begin() as connection:
                 connection.execute(
                     delete(DefinitionRow).where(
-                        DefinitionRow.kind == key[0],
-                        DefinitionRow.name == key[1],
-                        DefinitionRow.version == key[2],
+                        col(DefinitionRow.kind) == key[0],
+                        col(DefinitionRow.name) == key[1],
+                        col(DefinitionRow.version) == key[2],
                     )
                 )
             del self._cache[key]
             return True
 
     def close(self) -> None:
+        """Dispose of the engine if the registry opened it (one given to it stays its owner's)."""
         if self._owns_engine:
             self.engine.dispose()
