@@ -37,6 +37,7 @@ from media_demo.personalise.layout import HomeLayout, home_layout
 from media_demo.personalise.segments import SegmentMatch
 from media_demo.recommend import ArticleIndex, ReaderProfile, ReadStats, Recommendation, recommend, strategy_name
 from media_demo.recommend.strategy import interests
+from media_demo.services.backfill import GroupBackfill
 from media_demo.settings import Settings, get_settings
 from media_demo.signals.engine.attribute_engine import AttributeEngine
 from media_demo.signals.engine.consent import BEHAVIOURAL, CONSENT_EVENT, CONTEXTUAL, Consent, ConsentLedger, anonymised
@@ -56,6 +57,10 @@ from media_demo.tracking import InProcessEmitter, NewsroomTracker, Page, Reader,
 
 logger = logging.getLogger(__name__)
 DEFAULT_COUNT = 3
+# A backfill reads the log without the lock, pass after pass, until a pass finds at most this many
+# new events; only the events after that (those collected during the last pass) are applied under the lock.
+BACKFILL_EVENTS_UNDER_LOCK = 2_000
+BACKFILL_PASSES = 20  # then the rest is applied under the lock however many it is
 
 
 @dataclass(frozen=True)
@@ -130,6 +135,7 @@ class Newsroom:
         self._forget_listeners: list[Callable[[frozenset[str], frozenset[str]], None]] = []
         self._checkpointing = threading.Lock()
         self._unsaved_rows: dict[tuple[str, str], bytes | None] = {}  # side-state rows a failed checkpoint held
+        self._backfills: dict[str, GroupBackfill] = {}  # by group id: the groups being backfilled
         self.checkpoints = Checkpoints(self.log.engine)
         self.replayed = self._restore()
         self._stop = threading.Event()
@@ -173,7 +179,11 @@ class Newsroom:
                 states = {gid: list(self.engine.dump_states(gid, entities)) for gid, entities in dirty.items()}
                 rows, removed = side_state.changed_rows(self.read_stats, self.interventions, self.consent, self.links)
                 ticket, last_seq = self.log.position()
-                prints = fingerprint(self.engine.groups)
+                # A group being backfilled is left out: a restart from this checkpoint must not take its
+                # partial state for the whole (the definitions then differ, so the log is replayed).
+                prints = fingerprint(
+                    g for g in self.engine.groups if group_id(g.name, g.version or 1) not in self._backfills
+                )
             pending = self._unsaved_rows
             pending.update(dict.fromkeys(removed))
             pending.update(((group, entity), raw) for group, entity, raw in rows)
@@ -245,11 +255,15 @@ class Newsroom:
             sessions = self.log.reader_sessions([domain_userid])
             self.log.delete_events(domain_userid, keep_event_names=(CONSENT_EVENT,))
         self.links.forget(domain_userids=[domain_userid])
-        self._forget_state({domain_userid} | sessions, readers={domain_userid})
+        # The withdrawal being applied is logged right after: what it built goes as well.
+        self._forget_state({domain_userid} | sessions, readers={domain_userid}, through_seq=self.log.position()[1] + 1)
 
-    def _forget_state(self, entities: set[str], readers: set[str]) -> None:
-        """Drop the in-memory state of these entities (and their checkpointed rows)."""
+    def _forget_state(self, entities: set[str], readers: set[str], through_seq: int) -> None:
+        """Drop the in-memory state of these entities (and their checkpointed rows), as built by
+        the events up to `through_seq` (the backfills running erase it there in their states)."""
         self.engine.forget(entities)
+        for backfill in self._backfills.values():
+            backfill.forget(entities, through_seq)
         self.interventions.forget(entities)
         self.read_stats.forget(readers)
         for changed in self._dirty.values():
@@ -281,7 +295,7 @@ class Newsroom:
             deleted = self.log.forget(devices, users)
             entities = devices | sessions | users
             profiles = sum(1 for gid in self.engine.group_ids() for e in entities if self.engine.has_state(gid, e))
-            self._forget_state(entities, readers=devices)
+            self._forget_state(entities, readers=devices, through_seq=self.log.position()[1])
             self.consent.forget(devices)
             self.links.forget(user_ids=users, domain_userids=devices)
             accounts = int(self.accounts.delete(user_id) > 0) if user_id else 0
@@ -388,7 +402,11 @@ class Newsroom:
     def publish(self, group: StreamAttributeGroup) -> bool:
         """Have the engine evaluate `group`; True when it is new or changed (and needs a backfill)."""
         with self._lock:  # `collect` iterates the engine's groups
-            return self.engine.publish(group)
+            changed = self.engine.publish(group)
+            running = self._backfills.get(group_id(group.name, group.version or 1))
+            if changed and running is not None:
+                running.cancel()  # it was building the previous definition's state
+            return changed
 
     def publish_intervention(self, rule: RuleIntervention) -> None:
         """Evaluate `rule` from the next event on (ValueError if it reads unknown attributes)."""
@@ -418,17 +436,37 @@ class Newsroom:
     def backfill(self, group: StreamAttributeGroup) -> int:
         """Compute a newly published group over the whole event log; returns the events replayed.
 
-        The stored events are streamed through the new group's own evaluators,
-        so its windows and state continue seamlessly with live traffic.
+        The stored events are streamed, in seq order, through the group's evaluators in an
+        engine of its own (`GroupBackfill`), without the lock: pages and the collector go on
+        meanwhile, their events updating the group live. Then, under the lock (nothing can be
+        collected), the events logged since the last one read are applied, and the state built
+        is swapped in for the live one. Every logged event is in it exactly once: each is
+        applied once, in seq order, from the one log; what live ingestion built meanwhile is
+        dropped. A reset, or a new definition of the group published meanwhile, cancels it.
         """
         gid = group_id(group.name, group.version or 1)
-        self.log.flush()
-        replayed = 0
         with self._lock:
-            for event in self.log.events():
-                self.engine.ingest(event, only=gid)
-                replayed += 1
-        return replayed
+            job = GroupBackfill(self.engine.definition(gid))
+            if (previous := self._backfills.get(gid)) is not None:
+                previous.cancel()
+            self._backfills[gid] = job
+        try:
+            for _ in range(BACKFILL_PASSES):
+                self.log.flush()
+                if job.catch_up(self.log.entries(after_seq=job.position)) <= BACKFILL_EVENTS_UNDER_LOCK:
+                    break
+            with self._lock:
+                if job.cancelled:
+                    return job.replayed
+                self.log.flush()  # every event collected so far is committed, and none can be until the swap
+                job.catch_up(self.log.entries(after_seq=job.position))
+                job.finish()
+                self._dirty.setdefault(gid, set()).update(self.engine.adopt_states(gid, job.engine))
+        finally:
+            with self._lock:
+                if self._backfills.get(gid) is job:
+                    del self._backfills[gid]
+        return job.replayed
 
     def close(self) -> None:
         """Stop background work, write a final checkpoint, commit the log."""
@@ -443,6 +481,9 @@ class Newsroom:
         The engine is rebuilt with the groups it evaluates now, published ones included.
         """
         with self._lock:
+            for backfill in self._backfills.values():
+                backfill.cancel()  # built from the events being deleted
+            self._backfills = {}
             self.log.reset()
             self.checkpoints.clear()
             self.engine = AttributeEngine(self.engine.groups)
