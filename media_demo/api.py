@@ -93,7 +93,8 @@ def build_api(newsroom: Callable[[], Newsroom], clock: Callable[[], dt.datetime]
         room = newsroom()
         if (refusal := may_read(request, room, domain_userid.lower())) is not None:
             return refusal
-        document = room.contextual_document(domain_userid.lower(), context, int(raw_count))
+        # Blocking (the newsroom's lock; in remote mode the Signals API, up to its timeout): off the loop.
+        document = await asyncio.to_thread(room.contextual_document, domain_userid.lower(), context, int(raw_count))
         return JSONResponse(document, headers={"Cache-Control": "no-store"})
 
     async def forget_reader(request: Request) -> JSONResponse:
@@ -114,7 +115,8 @@ def build_api(newsroom: Callable[[], Newsroom], clock: Callable[[], dt.datetime]
 
     async def health(_request: Request) -> JSONResponse:
         room = newsroom()
-        return JSONResponse({"status": "ok", "articles": len(room.corpus), "events": room.log.counts()})
+        counts = await asyncio.to_thread(room.log.counts)
+        return JSONResponse({"status": "ok", "articles": len(room.corpus), "events": counts})
 
     async def unknown_api_route(request: Request) -> JSONResponse:
         return json_error(404, f"no API route {request.url.path}")

@@ -77,6 +77,7 @@ class ReaderView:
     personalised: bool = False
     reason: str | None = None
     profile: ReaderProfile = field(default_factory=ReaderProfile)  # what the picks, segment and layout were built on
+    consent: Consent | None = None  # the reader's choice when the view was made (None: not made yet)
 
 
 @dataclass(frozen=True)
@@ -86,6 +87,17 @@ class Visit:
     view: ReaderView
     trending: list[tuple[str, int]]
     readers_here: int  # distinct readers of this story in the last few minutes, this one included (0 off stories)
+
+
+@dataclass(frozen=True)
+class PrivacySummary:
+    """What is held about one reader, in the privacy page's terms."""
+
+    consent: Consent | None
+    articles_read: int
+    categories_read: list[str]
+    account_email: str
+    linked_devices: int
 
 
 NO_CONSENT_YET = "no behavioural consent yet: the reader has not made a choice"
@@ -554,7 +566,30 @@ class Newsroom:
         segment = segment_for(profile, SessionFacts(session_index, days_since_last_visit))
         layout = home_layout(profile, segment, context, self.corpus)
         reason = None if personalised else self._why_not(consent)
-        return ReaderView(attributes, picks, segment, layout, personalised, reason, profile)
+        return ReaderView(attributes, picks, segment, layout, personalised, reason, profile, consent)
+
+    def refresh(
+        self, domain_userid: str, context: ReaderContext | None, session_index: int, user_id: str | None, trending: int
+    ) -> tuple[ReaderView, list[tuple[str, int]]]:
+        """The reader's view and what is trending, re-read after a change made outside `visit` (blocking:
+        one call in a worker thread; in remote mode it waits for the Signals API)."""
+        view = self.reader_view(domain_userid, context, session_index, user_id=user_id)
+        return view, self.trending(trending)
+
+    def privacy_summary(self, domain_userid: str, user_id: str | None) -> PrivacySummary:
+        """What the privacy page shows a reader about what is held on them (blocking: one call in a worker
+        thread; in remote mode the attributes come from the Signals API)."""
+        attributes = self.attributes(domain_userid, user_id)
+        account = self.accounts.get(user_id) if user_id else None
+        with self._lock:
+            devices = len(self.links.devices(user_id)) if user_id else 0
+        return PrivacySummary(
+            consent=self.consent_of(domain_userid),
+            articles_read=int(attributes.get("article_read_count") or 0),
+            categories_read=[str(c) for c in attributes.get("categories_read") or ()],
+            account_email=account.email if account is not None else "",
+            linked_devices=devices,
+        )
 
     def _why_not(self, consent: Consent | None) -> str:
         """Why a reader's answer was not personalised."""

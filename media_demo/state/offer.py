@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import logging
 
@@ -75,7 +76,7 @@ class OfferState(rx.State):
 
 
 async def _push_offer(app: rx.App, fired: FiredIntervention, room: Newsroom) -> None:
-    offer = offer_for(fired, room)
+    offer = await asyncio.to_thread(offer_for, fired, room)  # it may read the reader's attributes remotely
     if offer is None:
         return
     connected = connected_tokens(app)

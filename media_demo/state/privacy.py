@@ -117,17 +117,15 @@ class PrivacyState(rx.State):
 
     async def _summarise(self, reader_state: ReaderState) -> None:
         """Read what the newsroom holds about this tab's reader into the page."""
-        room = get_newsroom()
         reader = reader_state._current_reader()
-        consent = room.consent_of(reader.domain_userid)
+        summary = await asyncio.to_thread(get_newsroom().privacy_summary, reader.domain_userid, reader.user_id)
+        consent = summary.consent
         self.decided_how = CHOICE_WORDS.get(consent.event_type, "You made a choice") if consent else ""
         self.decided_at = iso_seconds(consent.at) if consent else ""
-        attributes = room.attributes(reader.domain_userid, reader.user_id)
-        self.profile_articles = int(attributes.get("article_read_count") or 0)
-        self.profile_sections = ", ".join(section_label(str(c)) for c in attributes.get("categories_read") or ())
-        account = await asyncio.to_thread(room.accounts.get, reader.user_id) if reader.user_id else None
-        self.account_email = account.email if account is not None else ""
-        self.linked_devices = len(room.links.devices(reader.user_id)) if reader.user_id else 0
+        self.profile_articles = summary.articles_read
+        self.profile_sections = ", ".join(section_label(c) for c in summary.categories_read)
+        self.account_email = summary.account_email
+        self.linked_devices = summary.linked_devices
         self.summarised = True
 
     async def _choose(self, scopes: set[str], title: str) -> None:

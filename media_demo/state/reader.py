@@ -119,7 +119,7 @@ class ReaderState(rx.State):
     def _refresh(self, view: ReaderView, trending: list[tuple[str, int]]) -> None:
         """Show `view` and the trending list (only what changed is sent to the page)."""
         newsroom = get_newsroom()
-        consent = newsroom.consent_of(self.domain_userid)
+        consent = view.consent
         assign_changed(
             self,
             consent_known=True,
@@ -167,11 +167,14 @@ class ReaderState(rx.State):
     async def _refresh_view(self) -> None:
         """Re-read the reader's attributes and consent after a change made outside `visit`."""
         reader = self._reader()
-        newsroom = get_newsroom()
-        view = await asyncio.to_thread(
-            newsroom.reader_view, reader.domain_userid, self._context(), reader.session.index, user_id=reader.user_id
+        view, trending = await asyncio.to_thread(
+            get_newsroom().refresh,
+            reader.domain_userid,
+            self._context(),
+            reader.session.index,
+            reader.user_id,
+            TRENDING_COUNT,
         )
-        trending = await asyncio.to_thread(newsroom.trending, TRENDING_COUNT)
         self._refresh(view, trending)
         if (self.router.url.path or "/") == "/":
             (await self.get_state(HomeState)).arrange(view.layout, view.segment)
