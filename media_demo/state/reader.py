@@ -9,8 +9,9 @@ from typing import Any
 import reflex as rx
 
 from media_demo.accounts import DEFAULT_SESSION_TTL
-from media_demo.newsroom import ReaderView, get_newsroom
+from media_demo.newsroom import get_newsroom
 from media_demo.personalise import ReaderContext
+from media_demo.services.reader_views import ReaderView
 from media_demo.signals.engine.consent import BEHAVIOURAL, CONTEXTUAL
 from media_demo.state.cards import RecommendationCard, TrendingCard, assign_changed
 from media_demo.state.clients import OPEN_TABS
@@ -149,7 +150,7 @@ class ReaderState(rx.State):
         external = (self._client_context or [""])[0] if not self._previous_url else ""
         page = Page(url=str(self.router.url), title=title, referrer=self._previous_url or external or None)
         visit = await asyncio.to_thread(
-            newsroom.visit, reader, page, article_slug, self._context(), self._days_away, TRENDING_COUNT
+            newsroom.views.visit, reader, page, article_slug, self._context(), self._days_away, TRENDING_COUNT
         )
         self._previous_url = page.url
         self._refresh(visit.view, visit.trending)
@@ -168,7 +169,7 @@ class ReaderState(rx.State):
         """Re-read the reader's attributes and consent after a change made outside `visit`."""
         reader = self._reader()
         view, trending = await asyncio.to_thread(
-            get_newsroom().refresh,
+            get_newsroom().views.refresh,
             reader.domain_userid,
             self._context(),
             reader.session.index,

@@ -184,7 +184,7 @@ def test_readers_forgotten_or_withdrawn_during_a_backfill_are_not_brought_back(n
     paused = PausedLog(room)  # their events are read before they go
     thread, outcome = backfill_in_thread(room, group)
     paused.hold()
-    room.forget_reader([forgotten.domain_userid])
+    room.privacy.forget_reader([forgotten.domain_userid])
     room.tracker.withdraw(withdrawn, Page(url="http://localhost:3000/privacy", title="Privacy"), POLICY_URL)
     grant(room, withdrawn)  # and changes their mind: what they read from now on counts again
     views(room, withdrawn, 2)
@@ -193,7 +193,7 @@ def test_readers_forgotten_or_withdrawn_during_a_backfill_are_not_brought_back(n
     assert not thread.is_alive() and "error" not in outcome, outcome
 
     assert page_views(room, group, forgotten) == 0
-    assert not room.engine.has_state("habits_v1", forgotten.domain_userid)
+    assert not room.memory.engine.has_state("habits_v1", forgotten.domain_userid)
     assert page_views(room, group, withdrawn) == 2
     assert page_views(room, group, kept) == 40
     readers = [r.domain_userid for r in (forgotten, withdrawn, kept)]
@@ -248,14 +248,14 @@ def test_a_checkpoint_taken_during_a_backfill_is_not_used_for_the_group(newsroom
     paused = PausedLog(room)
     thread, outcome = backfill_in_thread(room, group)
     paused.hold()
-    room.checkpoint()  # the group holds only live events yet: a restart must replay the log, not load this
-    with_group = AttributeEngine([*room.engine.groups])
+    room.ingest.checkpoint()  # the group holds only live events yet: a restart must replay the log, not load this
+    with_group = AttributeEngine([*room.memory.engine.groups])
     assert room.checkpoints.load(with_group) is None
     paused.go()
     thread.join(WAIT)
     assert not thread.is_alive() and "error" not in outcome, outcome
-    room.checkpoint()
-    restarted = AttributeEngine([*room.engine.groups])
+    room.ingest.checkpoint()
+    restarted = AttributeEngine([*room.memory.engine.groups])
     assert room.checkpoints.load(restarted) is not None
     assert restarted.get_attributes("habits", reader.domain_userid, 1)["page_views"] == 30
 

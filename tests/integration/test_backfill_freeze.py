@@ -5,7 +5,7 @@ holding the newsroom's lock, so every page event (which tracks and reads under
 that lock) waited for the whole log: seconds over a million events. Here a group
 is backfilled over a 1,000,000-event log in a thread, as the Signals API's publish
 route runs it, while a reader's page events run as the Reflex handler runs them
-(`asyncio.to_thread(room.visit, ...)`); each must complete in under 200 ms.
+(`asyncio.to_thread(room.views.visit, ...)`); each must complete in under 200 ms.
 
 Before the backfill was taken out of the lock, one page event waited the whole
 backfill (8.6 s here) and the test failed on it.
@@ -81,7 +81,7 @@ async def page_events(room: Newsroom, reader: Reader, slug: str, until: threadin
     while True:
         last = until.is_set()
         started = time.perf_counter()
-        await asyncio.to_thread(room.visit, reader, page, slug, None, None, TRENDING)
+        await asyncio.to_thread(room.views.visit, reader, page, slug, None, None, TRENDING)
         took.append(time.perf_counter() - started)
         if last:
             return took
@@ -99,7 +99,7 @@ def test_page_events_stay_fast_while_a_group_is_backfilled_over_a_million_events
         reader = Reader(new_domain_userid(), touch_session(None, time.time()))
         grant(room, reader)
         slug = corpus.articles[0].slug
-        room.visit(reader, Page(url="http://localhost:3000/", title="Home"))  # warm: the first page is not timed
+        room.views.visit(reader, Page(url="http://localhost:3000/", title="Home"))  # warm: the first page is not timed
 
         # As `get_newsroom()` does once the app's newsroom is built: a full collection of this test process's
         # whole heap (pytest, the corpus, the index) takes 150-300 ms on a 2-core machine and stops every thread.

@@ -33,7 +33,7 @@ from starlette.responses import JSONResponse
 from starlette.routing import Route
 
 import media_demo.media_demo  # noqa: F401  (registers every state of the app, as the backend does)
-from media_demo.api import build_api
+from media_demo.api import build_api, recommendations_document
 from media_demo.articles import Corpus
 from media_demo.definitions import READER_GROUP, WELCOME_BACK, category_read_count, reader_profile_group
 from media_demo.newsroom import Newsroom, get_index
@@ -51,7 +51,7 @@ from tests.integration.conftest import eventually, free_port, grant, serve, stop
 TOKEN = "remote-token-" + uuid.uuid4().hex
 SERVER = """
 import sys, uvicorn
-from media_demo.api import build_api
+from media_demo.api import build_api, recommendations_document
 from media_demo.newsroom import get_newsroom
 uvicorn.run(build_api(get_newsroom), host="127.0.0.1", port=int(sys.argv[1]), log_level="warning")
 """
@@ -132,7 +132,7 @@ def test_attributes_and_recommendations_come_from_the_remote_api(
         read_articles(room, reader, sport)
 
         def remote_profile() -> dict:
-            attributes = room.attributes(reader.domain_userid)
+            attributes = room.views.attributes(reader.domain_userid)
             assert attributes[category_read_count("sport")] == 3
             return attributes
 
@@ -143,7 +143,7 @@ def test_attributes_and_recommendations_come_from_the_remote_api(
         assert attributes["categories_read"] == ["sport"]
         assert set(attributes) == {a.name for a in reader_profile_group(corpus.categories).attributes}
 
-        document = room.recommendations_document(reader.domain_userid)
+        document = recommendations_document(room.views, reader.domain_userid)
         metadata = document["metadata"]
         assert (metadata["interests"], metadata["last_read"], metadata["strategy"]) == (
             ["sport"],
@@ -160,12 +160,12 @@ def test_attributes_and_recommendations_come_from_the_remote_api(
             headers={"Authorization": f"Bearer {TOKEN}"},
         )
         assert theirs.json()["metadata"]["interests"] == ["sport"]
-        assert room.engine.get_attributes(READER_GROUP, reader.domain_userid)["article_read_count"] == 0
+        assert room.memory.engine.get_attributes(READER_GROUP, reader.domain_userid)["article_read_count"] == 0
         room.log.flush()
         assert room.log.counts() == {"good": 0, "bad": 0}
 
         # A wrong token is a remote failure like any other: defaults, no exception.
-        wrong = RemoteAttributes(remote_server, "wrong-token", room.engine.groups)
+        wrong = RemoteAttributes(remote_server, "wrong-token", room.memory.engine.groups)
         assert wrong.get(READER_GROUP, 1, reader.domain_userid)[category_read_count("sport")] == 0
     finally:
         room.close()
@@ -186,10 +186,10 @@ def test_a_down_remote_api_gives_an_empty_profile_and_popular_stories(
     try:
         reader = new_domain_userid()
         with caplog.at_level(logging.WARNING, logger="media_demo.signals.remote"):
-            attributes = room.attributes(reader)
-            profile = room.profile(reader)
-            document = room.recommendations_document(reader)
-        assert attributes == room.engine.get_attributes(READER_GROUP, new_domain_userid())  # every default
+            attributes = room.views.attributes(reader)
+            profile = room.views.profile(reader)
+            document = recommendations_document(room.views, reader)
+        assert attributes == room.memory.engine.get_attributes(READER_GROUP, new_domain_userid())  # every default
         assert attributes["articles_read"] == [] and attributes[category_read_count("sport")] == 0
         assert not profile.has_history
         assert document["metadata"]["strategy"] == "popular"
