@@ -1,4 +1,4 @@
-"""The backend's HTTP API (Starlette), mounted in front of Reflex's own routes.
+"""The backend's HTTP API (Starlette), mounted in front of Reflex's own routes, and its JSON documents.
 
 Errors are always JSON with a 4xx status: a bad request never becomes a 500
 or an HTML traceback.
@@ -9,7 +9,9 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import re
+import time
 from collections.abc import Callable
+from typing import Any
 
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
@@ -18,7 +20,11 @@ from starlette.responses import JSONResponse
 from starlette.routing import Route
 
 from media_demo.newsroom import Newsroom
+from media_demo.personalise import describe_context
 from media_demo.personalise.context import MAX_TZ_OFFSET_MINUTES, ReaderContext, server_now
+from media_demo.recommend import ReaderProfile, Recommendation, interests, strategy_name
+from media_demo.services.reader_views import ReaderViews
+from media_demo.signals.engine.timestamps import iso_seconds
 from media_demo.signals.http.auth import authorised
 from media_demo.signals.http.collector import collector_routes
 from media_demo.signals.http.errors import json_error, unauthorised
@@ -27,6 +33,7 @@ from media_demo.signals.http.signals_api import signals_routes
 from media_demo.tracking import is_domain_userid
 from media_demo.tracking.identity import SIGNATURE_COOKIE, USER_COOKIE, is_signed_domain_userid
 
+DEFAULT_COUNT = 3
 MAX_RECOMMENDATIONS = 20
 MAX_USER_ID = 255
 TZ_OFFSET = re.compile(r"^[+-]?[0-9]{1,4}$")
@@ -56,6 +63,49 @@ def request_context(request: Request, clock: Callable[[], dt.datetime] = server_
         tz_name=params.get("tz"),
         clock=clock,
     )
+
+
+def recommendations_document(views: ReaderViews, domain_userid: str, count: int = DEFAULT_COUNT) -> dict[str, Any]:
+    """The `/api/recommended-articles` answer for one reader, from their attributes alone (blocking)."""
+    profile = views.profile(domain_userid)
+    picks = views.picks(profile, count)
+    return _document(domain_userid, profile, picks, strategy_name(picks))
+
+
+def contextual_document(
+    views: ReaderViews, domain_userid: str, context: ReaderContext, count: int = DEFAULT_COUNT
+) -> dict[str, Any]:
+    """The `/api/recommended-articles` answer given the request's context (blocking).
+
+    A reader with history gets the strategy's picks; one without gets the contextual
+    cold start (referrer, campaign, device, hour) instead of the plain most-read list.
+    Both add the reader's segment and what the context said.
+    """
+    view = views.reader_view(domain_userid, context, count=count)
+    profile = view.profile
+    picks = view.recommendations
+    cold = not profile.has_history
+    strategy = "contextual" if cold and any(r.kind != "popular" for r in picks) else strategy_name(picks)
+    document = _document(domain_userid, profile, picks, strategy)
+    document["metadata"]["personalised"] = view.personalised
+    document["metadata"]["reason"] = view.reason
+    document["metadata"]["segment"] = view.segment.name
+    document["metadata"]["context"] = describe_context(context, views.corpus, picks if cold else [])
+    return document
+
+
+def _document(domain_userid: str, profile: ReaderProfile, picks: list[Recommendation], strategy: str) -> dict[str, Any]:
+    """The JSON of `/api/recommended-articles`."""
+    return {
+        "recommendations": [r.as_json() for r in picks],
+        "metadata": {
+            "domain_userid": domain_userid,
+            "interests": interests(profile),
+            "last_read": profile.last_read,
+            "strategy": strategy,
+            "generated_at": iso_seconds(time.time()),
+        },
+    }
 
 
 def may_read(request: Request, room: Newsroom, domain_userid: str) -> JSONResponse | None:
@@ -93,7 +143,10 @@ def build_api(newsroom: Callable[[], Newsroom], clock: Callable[[], dt.datetime]
         room = newsroom()
         if (refusal := may_read(request, room, domain_userid.lower())) is not None:
             return refusal
-        document = room.contextual_document(domain_userid.lower(), context, int(raw_count))
+        # Blocking (the newsroom's lock; in remote mode the Signals API, up to its timeout): off the loop.
+        document = await asyncio.to_thread(
+            contextual_document, room.views, domain_userid.lower(), context, int(raw_count)
+        )
         return JSONResponse(document, headers={"Cache-Control": "no-store"})
 
     async def forget_reader(request: Request) -> JSONResponse:
@@ -109,12 +162,13 @@ def build_api(newsroom: Callable[[], Newsroom], clock: Callable[[], dt.datetime]
             return json_error(400, f"query parameter 'domain_userid' must be a UUID, got {bad[0][:64]!r}")
         if user_id is not None and (len(user_id) > MAX_USER_ID or not user_id.strip()):
             return json_error(400, f"query parameter 'user_id' must be 1 to {MAX_USER_ID} characters")
-        deleted = await asyncio.to_thread(room.forget_reader, [d.lower() for d in devices], user_id)
+        deleted = await asyncio.to_thread(room.privacy.forget_reader, [d.lower() for d in devices], user_id)
         return JSONResponse({"deleted": deleted}, headers={"Cache-Control": "no-store"})
 
     async def health(_request: Request) -> JSONResponse:
         room = newsroom()
-        return JSONResponse({"status": "ok", "articles": len(room.corpus), "events": room.log.counts()})
+        counts = await asyncio.to_thread(room.log.counts)
+        return JSONResponse({"status": "ok", "articles": len(room.corpus), "events": counts})
 
     async def unknown_api_route(request: Request) -> JSONResponse:
         return json_error(404, f"no API route {request.url.path}")

@@ -1,6 +1,6 @@
 """What each intervention says to the reader: the words and links of the offer cards.
 
-Plain Python: given a fired intervention and the newsroom, build the card.
+Plain Python: given a fired intervention and the reader views, build the card.
 The copy is ours; every number in it comes from the reader's attributes.
 """
 
@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from media_demo import routes
 from media_demo.articles import section_label
 from media_demo.definitions import SUBSCRIPTION_OFFER, TOPIC_NEWSLETTER, WELCOME_BACK
-from media_demo.newsroom import Newsroom
+from media_demo.services.reader_views import ReaderViews
 from media_demo.signals.engine.interventions import FiredIntervention
 
 MISSED_STORIES = 3
@@ -47,8 +47,10 @@ def _topic(fired: FiredIntervention) -> str | None:
     return max(counts, key=counts.__getitem__) if counts else None
 
 
-def offer_for(fired: FiredIntervention, room: Newsroom) -> Offer | None:
-    """The card for a fired intervention, or None for interventions the page does not show."""
+def offer_for(fired: FiredIntervention, views: ReaderViews) -> Offer | None:
+    """The card for a fired intervention, or None for interventions the page does not show.
+
+    Blocking for a welcome back (it reads the reader's attributes, from the Signals API in remote mode)."""
     if fired.name == TOPIC_NEWSLETTER:
         topic = _topic(fired)
         if topic is None:
@@ -78,8 +80,8 @@ def offer_for(fired: FiredIntervention, room: Newsroom) -> Offer | None:
             thanks="Thank you! (This demo takes no payments.)",
         )
     if fired.name == WELCOME_BACK:
-        read = set(room.attributes(fired.target_id)["articles_read"])
-        missed = [a for a in room.corpus.articles if a.slug not in read][:MISSED_STORIES]
+        read = set(views.attributes(fired.target_id)["articles_read"])
+        missed = [a for a in views.corpus.articles if a.slug not in read][:MISSED_STORIES]
         return Offer(
             name=fired.name,
             intervention_id=fired.intervention_id,

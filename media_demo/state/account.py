@@ -115,16 +115,13 @@ class AccountState(rx.State):
         reader_state = await self.get_state(ReaderState)
         try:
             previous = reader_state._current_reader()
-            consent = room.consent_of(previous.domain_userid)
             await asyncio.to_thread(room.accounts.close_session, reader_state.account_token)
             reader_state._reset_identity()
-            if consent is not None:
-                reader = reader_state._current_reader()
-                page = reader_state._current_page("Sign out")
-                url = policy_url(str(self.router.url))
-                await asyncio.to_thread(room.tracker.consent, reader, page, set(consent.scopes), url)
+            reader = reader_state._current_reader()
+            page = reader_state._current_page("Sign out")
+            url = policy_url(str(self.router.url))
+            await asyncio.to_thread(room.privacy.carry_consent, previous.domain_userid, reader, page, url)
             await reader_state._refresh_view()
-            await asyncio.to_thread(room.log.flush)
             self.email = ""
         finally:
             self.signing_out = False

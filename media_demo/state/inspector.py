@@ -4,7 +4,7 @@ The reader is always the one of this browser's `dc_duid` cookie (held by
 `ReaderState`), never one named in the URL: nobody can inspect someone else.
 `inspect_reader` (plain Python) gathers what the newsroom knows; the state
 shows it and keeps it fresh with one background task per open tab, woken by
-the newsroom's reader change feed (the page never polls).
+the reader views' change feed (the page never polls).
 """
 
 from __future__ import annotations
@@ -25,9 +25,10 @@ import reflex as rx
 from media_demo import routes
 from media_demo.articles import section_label
 from media_demo.definitions import READER_GROUP
-from media_demo.newsroom import Newsroom, get_newsroom
+from media_demo.newsroom import get_newsroom
 from media_demo.personalise import SessionFacts, segment_for
 from media_demo.recommend import ReaderProfile
+from media_demo.services.reader_views import ReaderViews
 from media_demo.signals.engine.events import CanonicalEvent
 from media_demo.signals.engine.interventions import FiredIntervention
 from media_demo.signals.engine.timestamps import as_utc, iso_seconds
@@ -168,13 +169,13 @@ def _intervention_view(fired: FiredIntervention) -> InterventionView:
 
 
 def inspect_reader(
-    room: Newsroom,
+    views: ReaderViews,
     domain_userid: str,
     session_cookie: str,
     days_since_last_visit: float | None = None,
     limit: int = EVENT_LIMIT,
 ) -> ReaderSnapshot:
-    """What `room` knows about one reader (blocking: it reads the event log; run it in a thread).
+    """What the newsroom knows about one reader (blocking: it reads the event log; run it in a thread).
 
     Attribute groups keyed by `domain_userid` use the reader's id; those keyed by
     `domain_sessionid`, the current session of the `dc_session` cookie.
@@ -187,7 +188,7 @@ def inspect_reader(
         ids["domain_sessionid"] = session.session_id
     groups: list[GroupView] = []
     reader_attributes: dict[str, Any] = {}
-    for definition, values in room.reader_groups(ids):
+    for definition, values in views.reader_groups(ids):
         if definition.name == READER_GROUP:
             reader_attributes = values
         groups.append(
@@ -200,13 +201,12 @@ def inspect_reader(
             )
         )
     match = segment_for(
-        ReaderProfile.from_attributes(reader_attributes, room.corpus.categories),
+        ReaderProfile.from_attributes(reader_attributes, views.corpus.categories),
         SessionFacts(session.index if session is not None else 1, days_since_last_visit),
     )
 
-    room.log.flush()  # events applied in memory are in the log too
-    timed = [_good_view(e) for e in room.log.reader_events(domain_userid, limit)]
-    timed += [_bad_view(row) for row in room.log.reader_bad_events(domain_userid, limit)]
+    timed = [_good_view(e) for e in views.reader_events(domain_userid, limit)]  # those just applied included
+    timed += [_bad_view(row) for row in views.reader_bad_events(domain_userid, limit)]
     timed.sort(key=lambda pair: pair[0], reverse=True)
     return ReaderSnapshot(
         domain_userid=domain_userid,
@@ -217,7 +217,7 @@ def inspect_reader(
         segment_topic=section_label(match.topic) if match.topic else "",
         groups=groups,
         events=[view for _, view in timed[:limit]],
-        interventions=[_intervention_view(f) for f in reversed(room.reader_interventions(domain_userid))],
+        interventions=[_intervention_view(f) for f in reversed(views.reader_interventions(domain_userid))],
     )
 
 
@@ -259,7 +259,7 @@ class InspectorState(rx.State):
         self._generation = uuid.uuid4().hex
         who = _who(reader)
         if who[0]:
-            snapshot = await asyncio.to_thread(inspect_reader, get_newsroom(), *who)
+            snapshot = await asyncio.to_thread(inspect_reader, get_newsroom().views, *who)
             self._show(snapshot)
         # else: a tab's first visit is tracked after a round trip to the browser; the task waits for the id.
         return InspectorState.watch(self._generation)
@@ -272,7 +272,7 @@ class InspectorState(rx.State):
         another page, or after `IDLE_SECONDS` without news. Always shows the reader of the
         tab's own cookie: if that changes, it follows.
         """
-        room = get_newsroom()
+        views = get_newsroom().views
         loop = asyncio.get_running_loop()
         changed = asyncio.Event()
         watching = ""
@@ -293,14 +293,14 @@ class InspectorState(rx.State):
                         unwatch, watching = None, ""
                     if is_domain_userid(who[0]):
                         watching = who[0]
-                        unwatch = room.watch_reader(watching, lambda: loop.call_soon_threadsafe(changed.set))
+                        unwatch = views.watch_reader(watching, lambda: loop.call_soon_threadsafe(changed.set))
                         changed.set()  # show this reader at once
                 if not watching and loop.time() - last_news > FIRST_ID_WAIT_SECONDS:
                     return  # the tab's first visit was never tracked
                 if changed.is_set() and watching:
                     await asyncio.sleep(SETTLE_SECONDS)
                     changed.clear()
-                    snapshot = await asyncio.to_thread(inspect_reader, room, *who)
+                    snapshot = await asyncio.to_thread(inspect_reader, views, *who)
                     async with self:
                         if generation != self._generation:
                             return

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import logging
 
@@ -45,7 +46,8 @@ class OfferState(rx.State):
             return
         reader = reader_state._reader()
         page = Page(url=str(self.router.url) or "/", title=self.kicker)
-        get_newsroom().tracker.intervention_interaction(reader, page, self.name, action, self.intervention_id)
+        track = get_newsroom().tracker.intervention_interaction  # in process: applied under the lock, off the loop
+        await asyncio.to_thread(track, reader, page, self.name, action, self.intervention_id)
 
     async def show(self, offer: Offer) -> None:
         """Put `offer` on screen and record the impression (it counts towards the cap)."""
@@ -75,7 +77,7 @@ class OfferState(rx.State):
 
 
 async def _push_offer(app: rx.App, fired: FiredIntervention, room: Newsroom) -> None:
-    offer = offer_for(fired, room)
+    offer = await asyncio.to_thread(offer_for, fired, room.views)  # it may read the reader's attributes remotely
     if offer is None:
         return
     connected = connected_tokens(app)

@@ -41,7 +41,7 @@ CHOICE_WORDS = {
     "implicit_consent": "Your choice was implied by your settings",
     "expired": "Your earlier choice expired",
 }
-# What `Newsroom.forget_reader` counted, in the reader's words: (one, several). Unlisted kinds show by name.
+# What `Privacy.forget_reader` counted, in the reader's words: (one, several). Unlisted kinds show by name.
 DELETED_WORDS = {
     "events": ("reading event", "reading events"),
     "bad_events": ("rejected tracker request", "rejected tracker requests"),
@@ -117,17 +117,15 @@ class PrivacyState(rx.State):
 
     async def _summarise(self, reader_state: ReaderState) -> None:
         """Read what the newsroom holds about this tab's reader into the page."""
-        room = get_newsroom()
         reader = reader_state._current_reader()
-        consent = room.consent_of(reader.domain_userid)
+        summary = await asyncio.to_thread(get_newsroom().privacy.summary, reader.domain_userid, reader.user_id)
+        consent = summary.consent
         self.decided_how = CHOICE_WORDS.get(consent.event_type, "You made a choice") if consent else ""
         self.decided_at = iso_seconds(consent.at) if consent else ""
-        attributes = room.attributes(reader.domain_userid, reader.user_id)
-        self.profile_articles = int(attributes.get("article_read_count") or 0)
-        self.profile_sections = ", ".join(section_label(str(c)) for c in attributes.get("categories_read") or ())
-        account = await asyncio.to_thread(room.accounts.get, reader.user_id) if reader.user_id else None
-        self.account_email = account.email if account is not None else ""
-        self.linked_devices = len(room.links.devices(reader.user_id)) if reader.user_id else 0
+        self.profile_articles = summary.articles_read
+        self.profile_sections = ", ".join(section_label(c) for c in summary.categories_read)
+        self.account_email = summary.account_email
+        self.linked_devices = summary.linked_devices
         self.summarised = True
 
     async def _choose(self, scopes: set[str], title: str) -> None:
@@ -136,19 +134,13 @@ class PrivacyState(rx.State):
         Choosing to stop behavioural use with nothing optional left is a withdrawal
         (`withdrawn`); the engine drops the reader's profile when it sees either.
         """
-        room = get_newsroom()
         reader_state = await self.get_state(ReaderState)
         reader = reader_state._current_reader()
         page = reader_state._current_page(title)
-        before = room.consent_of(reader.domain_userid)
         url = policy_url(str(self.router.url))
-        if before is not None and before.allows(BEHAVIOURAL) and not scopes:
-            await asyncio.to_thread(room.tracker.withdraw, reader, page, url)
-        else:
-            await asyncio.to_thread(room.tracker.consent, reader, page, scopes, url)
+        await asyncio.to_thread(get_newsroom().privacy.choose, reader, page, scopes, url)
         await reader_state._refresh_view()
         await self._summarise(reader_state)
-        await asyncio.to_thread(room.log.flush)
 
     # ----------------------------------------------------------------- the banner
 
@@ -248,11 +240,11 @@ class PrivacyState(rx.State):
         self.deleting = True
         self.delete_error = ""
         yield
-        room = get_newsroom()
         reader_state = await self.get_state(ReaderState)
         reader = reader_state._current_reader()  # the signed id of this browser, never one it sent unsigned
         try:
-            counts = await asyncio.to_thread(room.forget_reader, [reader.domain_userid], reader.user_id)
+            forget_reader = get_newsroom().privacy.forget_reader
+            counts = await asyncio.to_thread(forget_reader, [reader.domain_userid], reader.user_id)
         except Exception:
             logger.exception("deleting a reader's data failed")
             self.deleting = False

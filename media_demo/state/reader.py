@@ -9,8 +9,9 @@ from typing import Any
 import reflex as rx
 
 from media_demo.accounts import DEFAULT_SESSION_TTL
-from media_demo.newsroom import ReaderView, get_newsroom
+from media_demo.newsroom import get_newsroom
 from media_demo.personalise import ReaderContext
+from media_demo.services.reader_views import ReaderView
 from media_demo.signals.engine.consent import BEHAVIOURAL, CONTEXTUAL
 from media_demo.state.cards import RecommendationCard, TrendingCard, assign_changed
 from media_demo.state.clients import OPEN_TABS
@@ -119,7 +120,7 @@ class ReaderState(rx.State):
     def _refresh(self, view: ReaderView, trending: list[tuple[str, int]]) -> None:
         """Show `view` and the trending list (only what changed is sent to the page)."""
         newsroom = get_newsroom()
-        consent = newsroom.consent_of(self.domain_userid)
+        consent = view.consent
         assign_changed(
             self,
             consent_known=True,
@@ -149,7 +150,7 @@ class ReaderState(rx.State):
         external = (self._client_context or [""])[0] if not self._previous_url else ""
         page = Page(url=str(self.router.url), title=title, referrer=self._previous_url or external or None)
         visit = await asyncio.to_thread(
-            newsroom.visit, reader, page, article_slug, self._context(), self._days_away, TRENDING_COUNT
+            newsroom.views.visit, reader, page, article_slug, self._context(), self._days_away, TRENDING_COUNT
         )
         self._previous_url = page.url
         self._refresh(visit.view, visit.trending)
@@ -167,11 +168,14 @@ class ReaderState(rx.State):
     async def _refresh_view(self) -> None:
         """Re-read the reader's attributes and consent after a change made outside `visit`."""
         reader = self._reader()
-        newsroom = get_newsroom()
-        view = await asyncio.to_thread(
-            newsroom.reader_view, reader.domain_userid, self._context(), reader.session.index, user_id=reader.user_id
+        view, trending = await asyncio.to_thread(
+            get_newsroom().views.refresh,
+            reader.domain_userid,
+            self._context(),
+            reader.session.index,
+            reader.user_id,
+            TRENDING_COUNT,
         )
-        trending = await asyncio.to_thread(newsroom.trending, TRENDING_COUNT)
         self._refresh(view, trending)
         if (self.router.url.path or "/") == "/":
             (await self.get_state(HomeState)).arrange(view.layout, view.segment)

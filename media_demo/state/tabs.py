@@ -93,7 +93,7 @@ async def keep_tabs(app: rx.App) -> AsyncIterator[None]:
     check_state_manager(app)
     loop = asyncio.get_running_loop()
     deleted: asyncio.Queue[tuple[frozenset[str], frozenset[str]]] = asyncio.Queue()
-    unsubscribe = get_newsroom().on_forget(lambda d, u: loop.call_soon_threadsafe(deleted.put_nowait, (d, u)))
+    unsubscribe = get_newsroom().privacy.on_forget(lambda d, u: loop.call_soon_threadsafe(deleted.put_nowait, (d, u)))
 
     async def wipe() -> None:
         while True:

@@ -72,14 +72,14 @@ def loaded_newsroom(folder: str) -> tuple[Newsroom, list[str]]:
     """
     room = Newsroom(bench_settings(folder, "online"), get_corpus(), get_index())
     readers = reader_ids(ONLINE_READERS, seed=21)
-    with room._lock:
+    with room.memory.lock:
         for event in reader_visits(readers, seed=22):
-            room.engine.ingest(event)
+            room.memory.engine.ingest(event)
     return room, readers
 
 
 def reader_group(room: Newsroom) -> StreamAttributeGroup:
-    return next(g for g in room.engine.groups if g.name == READER_GROUP)
+    return next(g for g in room.memory.engine.groups if g.name == READER_GROUP)
 
 
 def request_body(group: StreamAttributeGroup, reader: str) -> bytes:
@@ -111,10 +111,12 @@ def bench_online_in_process(room: Newsroom, readers: list[str]) -> None:
     answer = online_attributes(room, {}, bodies[0])
     if answer.status_code != 200:
         raise RuntimeError(f"get-online-attributes answered {answer.status_code}: {bytes(answer.body)[:300]!r}")
-    precomputed = {reader: room.attributes(reader) for reader in readers}
+    precomputed = {reader: room.views.attributes(reader) for reader in readers}
 
     handler = time_calls_us(lambda body: online_attributes(room, {}, body), bodies)
-    engine = time_calls_us(lambda reader: room.engine.get_attributes(group.name, reader, group.version, names), chosen)
+    engine = time_calls_us(
+        lambda reader: room.memory.engine.get_attributes(group.name, reader, group.version, names), chosen
+    )
     lookup = time_calls_us(precomputed.__getitem__, chosen)
     print(
         f"\n## get-online-attributes in process ({ONLINE_CALLS:,} requests, {len(readers):,} readers loaded, "

@@ -175,12 +175,12 @@ def drive(fn: Callable[[T], Any], items: Iterable[T], seconds: float) -> int:
 
 
 def engine_and_log(folder: str, events: Sequence[CanonicalEvent]) -> tuple[float, int]:
-    """What `Newsroom.collect` does after enrichment (`_apply` + `log.append` under the lock), then `flush`.
+    """What `Ingest.collect` does after enrichment (`_apply` + `log.append` under the lock), then `flush`.
 
     Time-boxed to `NEWSROOM_SECONDS`: (events/s committed, events done).
     """
     room = Newsroom(bench_settings(folder, "engine_and_log"), get_corpus(), get_index())
-    lock, apply, append = room._lock, room._apply, room.log.append
+    lock, apply, append = room.memory.lock, room.ingest._apply, room.log.append
 
     def one(event: CanonicalEvent) -> None:
         with lock:
@@ -275,7 +275,7 @@ def bench_durable_ingest() -> None:
     note = f"sqlite3 executemany, a commit per {MAX_BATCH:,} rows"
     print(_line("reader index by (segment, reader)", segmented, note))
     print(_line("earlier schema, reader index alone", plain, note + ": what segments avoid"))
-    note = f"Newsroom._apply (every app group, interventions) + append; {applied:,} events"
+    note = f"Ingest._apply (every app group, interventions) + append; {applied:,} events"
     print(_line("engine ingest + log append, committed", with_engine, note))
     print(
         _line(

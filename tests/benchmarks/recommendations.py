@@ -27,7 +27,7 @@ def naive_similar(vectors: list[dict[str, float]], i: int) -> list[int]:
 
 
 def bench_recommendations() -> None:
-    """`Newsroom.recommendations` for 200 tracked readers, and the naive similarity baseline."""
+    """`ReaderViews.recommendations` for 200 tracked readers, and the naive similarity baseline."""
     corpus = get_corpus()
     with tempfile.TemporaryDirectory() as folder:
         room = Newsroom(bench_settings(folder), corpus, get_index())
@@ -43,7 +43,7 @@ def bench_recommendations() -> None:
         for i in range(RECOMMENDATION_CALLS):
             user = readers[i % len(readers)]
             start = time.perf_counter()
-            room.recommendations(user)
+            room.views.recommendations(user)
             samples.append((time.perf_counter() - start) * 1000)
         room.close()
 
@@ -57,6 +57,6 @@ def bench_recommendations() -> None:
         baseline.append((time.perf_counter() - start) * 1000)
 
     print(f"\n## Recommendation latency ({RECOMMENDATION_CALLS:,} calls, {len(corpus)} articles, 200 readers)")
-    print(latency_line("newsroom.recommendations()  ", samples))
+    print(latency_line("views.recommendations()     ", samples))
     print(latency_line("baseline, per-request cosine", baseline))
     print("  (the baseline computes similarity only, in pure Python, per request)")

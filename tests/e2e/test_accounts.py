@@ -97,9 +97,9 @@ def test_two_devices_signed_in_to_one_account_share_one_history(app: AppHarness,
         account = room.accounts.authenticate(email, password)
         assert account is not None
         devices = [cookie(laptop, "dc_duid"), cookie(phone, "dc_duid")]
-        assert all(devices) and sorted(room.links.devices(account.user_id)) == sorted(devices)
+        assert all(devices) and sorted(room.memory.links.devices(account.user_id)) == sorted(devices)
         for duid in devices:
-            merged = room.attributes(duid, account.user_id)
+            merged = room.views.attributes(duid, account.user_id)
             assert merged["article_read_count"] == 3, merged
             assert sorted(merged["articles_read"]) == sorted(SLUGS)
 
@@ -111,7 +111,7 @@ def test_two_devices_signed_in_to_one_account_share_one_history(app: AppHarness,
         assert after and after != before
         assert cookie(laptop, "dc_account") in (None, "")
         expect(laptop.get_by_test_id("consent-banner")).to_have_count(0)
-        consent = room.consent_of(after)
+        consent = room.privacy.consent_of(after)
         assert consent is not None and consent.allows(BEHAVIOURAL)
         expect(laptop.get_by_test_id("read-indicator")).to_have_count(0)  # the account's reads are not this reader's
         assert laptop_errors == [] and phone_errors == []

@@ -44,7 +44,7 @@ def new_tab(context: BrowserContext, path: str) -> Page:
 
 
 def has_profile(domain_userid: str) -> bool:
-    engine = get_newsroom().engine
+    engine = get_newsroom().memory.engine
     gid = engine.resolve(READER_GROUP)
     assert gid is not None
     return engine.has_state(gid, domain_userid)
@@ -77,7 +77,7 @@ def test_rejecting_keeps_reading_anonymous_until_personalisation_is_turned_on(
     expect(banner).to_have_count(0)
     reader = cookie(tab, "dc_duid")
     assert reader and UUID.match(reader)
-    consent = get_newsroom().consent_of(reader)
+    consent = get_newsroom().privacy.consent_of(reader)
     assert consent is not None and consent.event_type == "deny_all" and consent.scopes == {NECESSARY}
 
     # Three stories of one section, each opened in its own tab.
@@ -115,7 +115,7 @@ def test_rejecting_keeps_reading_anonymous_until_personalisation_is_turned_on(
     home.get_by_test_id("privacy-save").click()
     expect(home.get_by_test_id("privacy-notice")).to_contain_text("your picks will follow what you read")
     expect(home.get_by_test_id("privacy-status")).to_contain_text("You chose which uses to allow")
-    consent = room.consent_of(reader)
+    consent = room.privacy.consent_of(reader)
     assert consent is not None and consent.scopes == {NECESSARY, BEHAVIOURAL}
 
     open_section(home, SECTION)
@@ -137,7 +137,7 @@ def test_rejecting_keeps_reading_anonymous_until_personalisation_is_turned_on(
     expect(home.get_by_test_id("privacy-notice")).to_contain_text("your reading profile has been deleted")
     expect(home.get_by_test_id("privacy-profile")).to_contain_text("Personalisation is off")
     assert not has_profile(reader)
-    consent = room.consent_of(reader)
+    consent = room.privacy.consent_of(reader)
     assert consent is not None and not consent.allows(BEHAVIOURAL)
     go_home(home)
     expect(home.get_by_test_id("consent-note")).to_be_visible()
@@ -296,7 +296,7 @@ def test_delete_my_data_leaves_no_trace_of_the_reader(
         account = get_newsroom().accounts.authenticate(email, password)
         assert reader and token and account is not None
         user_id = account.user_id
-        assert get_newsroom().links.devices(user_id) == [reader]
+        assert get_newsroom().privacy.linked_devices(user_id) == [reader]
 
         # A second tab of theirs stays open on a story while they delete from the first.
         second = new_tab(mine, f"/article/{SLUGS[3]}")
@@ -385,7 +385,7 @@ def test_a_forged_reader_cookie_gets_a_new_reader(
     expect(banner).to_have_count(0)
     victim = cookie(tab, "dc_duid")
     assert victim
-    consent = get_newsroom().consent_of(victim)
+    consent = get_newsroom().privacy.consent_of(victim)
     assert consent is not None and consent.scopes == {NECESSARY, BEHAVIOURAL} and not consent.allows(CONTEXTUAL)
     tab.goto(f"/article/{SLUGS[0]}")
     expect(tab.locator("[data-testid=article] [data-testid=read-indicator]")).to_be_visible()

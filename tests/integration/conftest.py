@@ -97,7 +97,7 @@ def read(room: Newsroom, reader: Reader, slug: str, consent: bool = True) -> Non
     A reader who has not answered the consent banner is first made to allow everything
     (what most of these tests are about); `consent=False` leaves them undecided.
     """
-    if consent and room.consent_of(reader.domain_userid) is None:
+    if consent and room.privacy.consent_of(reader.domain_userid) is None:
         grant(room, reader)
     article = room.corpus.get(slug)
     assert article is not None

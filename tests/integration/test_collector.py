@@ -140,7 +140,7 @@ def test_real_tracker_events_reach_the_log_and_the_engine(newsroom: Newsroom, co
     assert good[0]["event_schema"] == ARTICLE_SCHEMA
     assert good[0]["event_data"] == {"slug": second.slug, "title": second.title, "category": second.category}
     assert good[1]["atomic"]["refr_medium"] == "search" and good[1]["atomic"]["mkt_source"] == "newsletter"
-    attributes = newsroom.attributes(reader)
+    attributes = newsroom.views.attributes(reader)
     assert attributes["page_view_count"] == 2
     assert attributes["article_read_count"] == 2
     assert set(attributes["articles_read"]) == {first.slug, second.slug}
@@ -171,7 +171,7 @@ def test_http_and_in_process_routes_give_the_same_canonical_events(
         assert "user_ipaddress" not in in_process["atomic"]
         assert over_http["atomic"]["user_ipaddress"] == "127.0.0.1"
         assert "dvce_sent_tstamp" in over_http["atomic"]
-    assert newsroom.attributes(reader)["page_view_count"] == 2
+    assert newsroom.views.attributes(reader)["page_view_count"] == 2
 
 
 def test_an_acknowledged_event_is_already_in_sqlite(
@@ -280,7 +280,7 @@ def test_a_batch_with_some_bad_payloads_is_accepted_and_the_bad_ones_kept(
     assert reasons[2].startswith("collector_payload_format_violation: payload 5 of the batch is a list")
     assert reasons[3] == "field 'eid' (event_id) is missing: every event needs a UUID"
     assert reasons[4].startswith(f"{ARTICLE_SCHEMA}: ")
-    assert newsroom.attributes(reader)["article_read_count"] == 1
+    assert newsroom.views.attributes(reader)["article_read_count"] == 1
 
 
 def test_a_bad_pixel_request_is_a_bad_event_and_still_the_pixel(newsroom: Newsroom, collector_url: str) -> None:
@@ -362,7 +362,7 @@ def test_micro_reset_forgets_events_attributes_and_read_counts(
     body = batch([*payloads(page_view(reader, article), article_detail(reader, article)), 1])
     assert httpx.post(f"{collector_url}{TP2_PATH}", content=body, headers=JSON_UTF8).status_code == 200
     assert micro(collector_url, "all") == {"total": 3, "good": 2, "bad": 1}
-    assert newsroom.trending(5) == [(article.slug, 1)]
+    assert newsroom.views.trending(5) == [(article.slug, 1)]
 
     assert httpx.request(method, f"{collector_url}/micro/reset").status_code == 401  # it wipes everything
     response = httpx.request(method, f"{collector_url}/micro/reset", headers=AUTH)
@@ -370,13 +370,13 @@ def test_micro_reset_forgets_events_attributes_and_read_counts(
     assert response.json() == {"total": 0, "good": 0, "bad": 0}
     assert micro(collector_url, "all") == {"total": 0, "good": 0, "bad": 0}
     assert micro(collector_url, "good") == [] and micro(collector_url, "bad") == []
-    assert newsroom.attributes(reader)["article_read_count"] == 0
-    assert newsroom.trending(5) == []
+    assert newsroom.views.attributes(reader)["article_read_count"] == 0
+    assert newsroom.views.trending(5) == []
 
     # Still collecting afterwards.
     assert httpx.post(f"{collector_url}{TP2_PATH}", content=body, headers=JSON_UTF8).status_code == 200
     assert micro(collector_url, "all") == {"total": 3, "good": 2, "bad": 1}
-    assert newsroom.attributes(reader)["article_read_count"] == 1
+    assert newsroom.views.attributes(reader)["article_read_count"] == 1
 
 
 def test_micro_good_limit_and_concurrent_senders(newsroom: Newsroom, collector_url: str) -> None:
@@ -401,7 +401,7 @@ def test_micro_good_limit_and_concurrent_senders(newsroom: Newsroom, collector_u
     assert errors == []
     assert micro(collector_url, "all") == {"total": 40, "good": 40, "bad": 0}
     assert len(micro(collector_url, "good", limit=7)) == 7
-    assert newsroom.attributes(reader)["article_read_count"] == 20
+    assert newsroom.views.attributes(reader)["article_read_count"] == 20
 
 
 @pytest.mark.parametrize("what", ["all", "good", "bad"])

@@ -54,7 +54,7 @@ def test_a_dismissed_offer_never_comes_back_even_after_a_restart(newsroom: Newsr
     culture = [a.slug for a in newsroom.corpus.in_category("culture")]
     for slug in culture[:3]:
         read(newsroom, reader, slug)
-    assert [f.name for f in newsroom.interventions.recent[reader.domain_userid]] == [TOPIC_NEWSLETTER]
+    assert [f.name for f in newsroom.memory.interventions.recent[reader.domain_userid]] == [TOPIC_NEWSLETTER]
     newsroom.tracker.intervention_interaction(reader, page, TOPIC_NEWSLETTER, "impression")
     newsroom.tracker.intervention_interaction(reader, page, TOPIC_NEWSLETTER, "dismiss")
     newsroom.close()
@@ -63,13 +63,13 @@ def test_a_dismissed_offer_never_comes_back_even_after_a_restart(newsroom: Newsr
 
     again = Newsroom(settings, corpus, get_index())
     try:
-        engagement = again.engine.get_attributes("reader_engagement", reader.domain_userid)
+        engagement = again.memory.engine.get_attributes("reader_engagement", reader.domain_userid)
         assert engagement["interventions_dismissed"] == [TOPIC_NEWSLETTER]
         assert engagement["intervention_impressions"] == {TOPIC_NEWSLETTER: 1}
         later = Reader(reader.domain_userid, touch_session(None, time.time()))  # a new session
         for slug in culture[3:6]:
             read(again, later, slug)
-        assert [f.name for f in again.interventions.recent.get(reader.domain_userid, [])] == []
+        assert [f.name for f in again.memory.interventions.recent.get(reader.domain_userid, [])] == []
     finally:
         again.close()
 

@@ -113,10 +113,10 @@ def test_kill_9_loses_no_acknowledged_event(tmp_path: Path) -> None:
         logged = {event.event_id for event in room.log.events()}
         assert set(acknowledged) <= logged
         assert room.replayed < len(logged), "the restart did not start from a checkpoint"
-        scratch = AttributeEngine(room.engine.groups)
+        scratch = AttributeEngine(room.memory.engine.groups)
         for event in room.log.events():
             scratch.ingest(event)
         for reader in {p["duid"] for p in all_payloads}:
-            assert room.attributes(reader) == scratch.get_attributes(READER_GROUP, reader)
+            assert room.views.attributes(reader) == scratch.get_attributes(READER_GROUP, reader)
     finally:
         room.close()

@@ -13,6 +13,7 @@ import orjson
 from snowplow_signals import SignalsSandbox
 from snowplow_tracker import Emitter, PagePing, StructuredEvent, Subject, Tracker
 
+from media_demo.api import recommendations_document
 from media_demo.articles import Corpus
 from media_demo.newsroom import Newsroom, get_index
 from media_demo.settings import Settings
@@ -31,20 +32,20 @@ def test_a_new_newsroom_on_the_same_file_has_the_same_profiles(settings: Setting
             page = Page(url=f"http://localhost:3000/article/{article.slug}", title=article.title)
             first.tracker.page_view(reader, page)
             first.tracker.article_view(reader, page, article)
-    before = {r.domain_userid: first.attributes(r.domain_userid) for r in readers}
-    recommendations_before = {r.domain_userid: first.recommendations_document(r.domain_userid) for r in readers}
-    trending_before = first.trending(10)
+    before = {r.domain_userid: first.views.attributes(r.domain_userid) for r in readers}
+    recommendations_before = {r.domain_userid: recommendations_document(first.views, r.domain_userid) for r in readers}
+    trending_before = first.views.trending(10)
     first.close()  # commits what is pending
 
     second = Newsroom(settings, corpus, get_index())
     try:
         assert second.replayed == 0  # close() wrote a checkpoint: nothing to replay
         for reader in readers:
-            assert second.attributes(reader.domain_userid) == before[reader.domain_userid]
+            assert second.views.attributes(reader.domain_userid) == before[reader.domain_userid]
             assert before[reader.domain_userid]["article_read_count"] == 4
-            after = second.recommendations_document(reader.domain_userid)
+            after = recommendations_document(second.views, reader.domain_userid)
             assert after["recommendations"] == recommendations_before[reader.domain_userid]["recommendations"]
-        assert second.trending(10) == trending_before
+        assert second.views.trending(10) == trending_before
     finally:
         second.close()
 
@@ -58,7 +59,7 @@ def test_bad_payloads_are_kept_with_their_reason(newsroom: Newsroom) -> None:
 
 
 def _read(room: Newsroom, reader: Reader, articles: list) -> None:
-    if room.consent_of(reader.domain_userid) is None:
+    if room.privacy.consent_of(reader.domain_userid) is None:
         grant(room, reader)
     for article in articles:
         page = Page(url=f"http://localhost:3000/article/{article.slug}", title=article.title)
@@ -71,24 +72,24 @@ def test_checkpoint_plus_tail_equals_a_full_replay(settings: Settings, corpus: C
     readers = [Reader(new_domain_userid(), touch_session(None, time.time())) for _ in range(4)]
     for i, reader in enumerate(readers):
         _read(first, reader, list(corpus.articles[i : i + 3]))
-    first.checkpoint()
+    first.ingest.checkpoint()
     for i, reader in enumerate(readers[1:]):
         _read(first, reader, list(corpus.articles[10 + i : 12 + i]))
     # A crash: the log is committed, the last events are not in any checkpoint.
-    first._stop.set()
+    first.ingest.stop()
     first.log.close()
 
     second = Newsroom(settings, corpus, get_index())
     try:
         assert second.replayed == 3 * 2 * 2
-        scratch = AttributeEngine(second.engine.groups)
+        scratch = AttributeEngine(second.memory.engine.groups)
         for event in second.log.events():
             scratch.ingest(event)
         for reader in readers:
-            restored = second.attributes(reader.domain_userid)
+            restored = second.views.attributes(reader.domain_userid)
             assert restored == scratch.get_attributes("reader_profile", reader.domain_userid)
             assert restored["article_read_count"] == (3 if reader is readers[0] else 5)
-        assert second.read_stats.dump() == first.read_stats.dump()
+        assert second.memory.read_stats.dump() == first.memory.read_stats.dump()
     finally:
         second.close()
 
@@ -102,15 +103,18 @@ def test_a_checkpoint_is_ignored_when_the_definitions_changed(settings: Settings
     second = Newsroom(settings, fewer_categories, get_index())
     try:
         assert second.replayed == 5  # consent + 4 events; a different reader_profile group: rebuilt from the log
-        assert "sport_read_count" not in second.attributes(reader.domain_userid)
+        assert "sport_read_count" not in second.views.attributes(reader.domain_userid)
     finally:
         second.close()
 
 
 def _side_state(room: Newsroom) -> tuple:
     """Everything kept beside the attributes, as plain data."""
-    interventions, consent = sorted(map(str, room.interventions.dump())), sorted(map(str, room.consent.dump()))
-    return room.read_stats.dump(), interventions, consent, room.links.dump()
+    interventions, consent = (
+        sorted(map(str, room.memory.interventions.dump())),
+        sorted(map(str, room.memory.consent.dump())),
+    )
+    return room.memory.read_stats.dump(), interventions, consent, room.memory.links.dump()
 
 
 def test_a_checkpoint_writes_only_what_changed_since_the_last_one(settings: Settings, corpus: Corpus) -> None:
@@ -128,9 +132,9 @@ def test_a_checkpoint_writes_only_what_changed_since_the_last_one(settings: Sett
         readers = [Reader(new_domain_userid(), touch_session(None, time.time())) for _ in range(40)]
         for i, reader in enumerate(readers):
             _read(room, reader, list(corpus.articles[i % 20 : i % 20 + 3]))
-        room.checkpoint()
+        room.ingest.checkpoint()
         _read(room, readers[0], [corpus.articles[30]])  # one more story for one reader
-        room.checkpoint()
+        room.ingest.checkpoint()
         (_, first_rows), (states, rows) = saved
         assert first_rows >= 40 * 3  # every (story, reader) pair, consent and intervention state once
         assert states <= 6 and rows <= 6  # then only that reader's and that story's entries
@@ -145,7 +149,7 @@ def test_side_state_comes_back_from_the_checkpoint_as_it_was(settings: Settings,
         _read(first, reader, list(corpus.articles[i : i + 4]))
     signed_in = Reader(readers[0].domain_userid, readers[0].session, user_id="grace@example.org")
     _read(first, signed_in, [corpus.articles[20]])  # links the device to the account
-    first.forget_reader([readers[1].domain_userid])  # its reads stay, anonymously
+    first.privacy.forget_reader([readers[1].domain_userid])  # its reads stay, anonymously
     before = _side_state(first)
     assert before[3] == {"grace@example.org": [readers[0].domain_userid]}
     first.close()
@@ -166,10 +170,10 @@ def test_a_checkpoint_from_before_entry_by_entry_rows_is_still_read(settings: Se
     before = _side_state(first)
     legacy = orjson.dumps(
         {
-            "read_stats": first.read_stats.dump(),
-            "interventions": first.interventions.dump(),
-            "consent": first.consent.dump(),
-            "links": first.links.dump(),
+            "read_stats": first.memory.read_stats.dump(),
+            "interventions": first.memory.interventions.dump(),
+            "consent": first.memory.consent.dump(),
+            "links": first.memory.links.dump(),
         }
     )
     first.close()
@@ -180,7 +184,7 @@ def test_a_checkpoint_from_before_entry_by_entry_rows_is_still_read(settings: Se
     second = Newsroom(settings, corpus, get_index())
     try:
         assert second.replayed == 0 and _side_state(second) == before
-        second.checkpoint()  # now written entry by entry
+        second.ingest.checkpoint()  # now written entry by entry
     finally:
         second.close()
     third = Newsroom(settings, corpus, get_index())

@@ -3,6 +3,10 @@
 The remote deployment is a second process of our own server, so the events
 travel over real HTTP to its collector and the attributes come back through
 `SignalsSandbox.get_group_attributes`, as they would from Snowplow Signals.
+
+A read waits for the remote (up to its timeout) in a worker thread, never on the
+event loop: the last tests run the app's real handlers (Reflex states, the offer
+delivery, the recommendations API) against a slow API beside a ticking coroutine.
 """
 
 from __future__ import annotations
@@ -14,33 +18,46 @@ import subprocess
 import sys
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Coroutine, Iterator
 from pathlib import Path
+from types import SimpleNamespace
+from typing import Any, TypeVar
 
 import httpx
 import pytest
+import reflex as rx
+from reflex.istate.data import RouterData
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
+import media_demo.media_demo  # noqa: F401  (registers every state of the app, as the backend does)
+from media_demo.api import build_api, recommendations_document
 from media_demo.articles import Corpus
-from media_demo.definitions import READER_GROUP, category_read_count, reader_profile_group
+from media_demo.definitions import READER_GROUP, WELCOME_BACK, category_read_count, reader_profile_group
 from media_demo.newsroom import Newsroom, get_index
 from media_demo.settings import PROJECT_ROOT, Settings
+from media_demo.signals.engine.interventions import FiredIntervention
 from media_demo.signals.remote import RemoteAttributes
+from media_demo.state import offer as offer_state
+from media_demo.state import privacy as privacy_state
+from media_demo.state import reader as reader_state
+from media_demo.state.privacy import PrivacyState
+from media_demo.state.reader import ReaderState
 from media_demo.tracking import Page, Reader, new_domain_userid, touch_session
 from tests.integration.conftest import eventually, free_port, grant, serve, stop
 
 TOKEN = "remote-token-" + uuid.uuid4().hex
 SERVER = """
 import sys, uvicorn
-from media_demo.api import build_api
+from media_demo.api import build_api, recommendations_document
 from media_demo.newsroom import get_newsroom
 uvicorn.run(build_api(get_newsroom), host="127.0.0.1", port=int(sys.argv[1]), log_level="warning")
 """
 # Variables that would make the second process itself remote, or send its events elsewhere.
 NOT_INHERITED = ("SIGNALS_API_URL", "SNOWPLOW_COLLECTOR_URL", "SIGNALS_TOKEN_FILE")
+T = TypeVar("T")
 
 
 @pytest.fixture
@@ -115,7 +132,7 @@ def test_attributes_and_recommendations_come_from_the_remote_api(
         read_articles(room, reader, sport)
 
         def remote_profile() -> dict:
-            attributes = room.attributes(reader.domain_userid)
+            attributes = room.views.attributes(reader.domain_userid)
             assert attributes[category_read_count("sport")] == 3
             return attributes
 
@@ -126,7 +143,7 @@ def test_attributes_and_recommendations_come_from_the_remote_api(
         assert attributes["categories_read"] == ["sport"]
         assert set(attributes) == {a.name for a in reader_profile_group(corpus.categories).attributes}
 
-        document = room.recommendations_document(reader.domain_userid)
+        document = recommendations_document(room.views, reader.domain_userid)
         metadata = document["metadata"]
         assert (metadata["interests"], metadata["last_read"], metadata["strategy"]) == (
             ["sport"],
@@ -143,12 +160,12 @@ def test_attributes_and_recommendations_come_from_the_remote_api(
             headers={"Authorization": f"Bearer {TOKEN}"},
         )
         assert theirs.json()["metadata"]["interests"] == ["sport"]
-        assert room.engine.get_attributes(READER_GROUP, reader.domain_userid)["article_read_count"] == 0
+        assert room.memory.engine.get_attributes(READER_GROUP, reader.domain_userid)["article_read_count"] == 0
         room.log.flush()
         assert room.log.counts() == {"good": 0, "bad": 0}
 
         # A wrong token is a remote failure like any other: defaults, no exception.
-        wrong = RemoteAttributes(remote_server, "wrong-token", room.engine.groups)
+        wrong = RemoteAttributes(remote_server, "wrong-token", room.memory.engine.groups)
         assert wrong.get(READER_GROUP, 1, reader.domain_userid)[category_read_count("sport")] == 0
     finally:
         room.close()
@@ -169,10 +186,10 @@ def test_a_down_remote_api_gives_an_empty_profile_and_popular_stories(
     try:
         reader = new_domain_userid()
         with caplog.at_level(logging.WARNING, logger="media_demo.signals.remote"):
-            attributes = room.attributes(reader)
-            profile = room.profile(reader)
-            document = room.recommendations_document(reader)
-        assert attributes == room.engine.get_attributes(READER_GROUP, new_domain_userid())  # every default
+            attributes = room.views.attributes(reader)
+            profile = room.views.profile(reader)
+            document = recommendations_document(room.views, reader)
+        assert attributes == room.memory.engine.get_attributes(READER_GROUP, new_domain_userid())  # every default
         assert attributes["articles_read"] == [] and attributes[category_read_count("sport")] == 0
         assert not profile.has_history
         assert document["metadata"]["strategy"] == "popular"
@@ -207,3 +224,134 @@ def test_remote_mode_needs_a_token_and_defaults_the_collector(tmp_path: Path, co
     explicit = remote_settings(tmp_path, "https://signals.example", snowplow_collector_url="https://collector.example")
     assert explicit.collector_url == "https://collector.example"
     assert remote_settings(tmp_path, None).collector_url is None
+
+
+# --- a slow Signals API never holds up the event loop ------------------------------------------------------------
+
+HANG_SECONDS = 1.0  # under the remote reads' timeout (2 s): every read waits this long, then answers
+
+
+@pytest.fixture
+def slow_room(tmp_path: Path, corpus: Corpus, monkeypatch: pytest.MonkeyPatch) -> Iterator[Newsroom]:
+    """A newsroom in remote mode whose Signals API answers each read after `HANG_SECONDS`,
+    and which the app's states and handlers use (as `get_newsroom()` would give them)."""
+
+    async def hang(_request: Request) -> JSONResponse:
+        await asyncio.sleep(HANG_SECONDS)
+        return JSONResponse({})
+
+    async def nothing(_request: Request) -> JSONResponse:
+        return JSONResponse({})
+
+    slow = Starlette(
+        routes=[
+            Route("/api/v1/get-online-attributes", hang, methods=["POST"]),
+            Route("/{path:path}", nothing, methods=["GET", "POST"]),  # the collector the events go to
+        ]
+    )
+    with serve(slow) as url:
+        room = Newsroom(remote_settings(tmp_path, url), corpus, get_index())
+        for module in (reader_state, privacy_state, offer_state):
+            monkeypatch.setattr(module, "get_newsroom", lambda: room)
+        try:
+            yield room
+        finally:
+            room.close()
+
+
+async def loop_stall(work: Coroutine[Any, Any, T]) -> tuple[T, float, float]:
+    """Run `work` beside a coroutine that ticks every 10 ms: (its result, seconds it took,
+    the longest the ticking coroutine waited between two ticks)."""
+    loop = asyncio.get_running_loop()
+    gaps: list[float] = []
+    done = asyncio.Event()
+
+    async def tick() -> None:
+        last = loop.time()
+        while not done.is_set():
+            await asyncio.sleep(0.01)
+            now = loop.time()
+            gaps.append(now - last)
+            last = now
+
+    ticking = asyncio.create_task(tick())
+    await asyncio.sleep(0.03)
+    started = loop.time()
+    try:
+        result = await work
+    finally:
+        took = loop.time() - started
+        done.set()
+        await ticking
+    return result, took, max(gaps)
+
+
+def assert_loop_kept_running(took: float, stall: float) -> None:
+    assert took >= HANG_SECONDS * 0.9, f"the work did not wait for the remote read ({took:.2f} s)"
+    assert stall < 0.25, f"the event loop stood still for {stall:.2f} s while a remote read waited"
+
+
+async def tab(cls: type[rx.State], path: str) -> rx.State:
+    """A tab's state tree at `path`, its reader's id issued and signed as a first visit leaves it."""
+    root = cls.get_root_state()()  # type: ignore[call-arg]
+    headers = {"user-agent": "test", "origin": "http://localhost:3000"}
+    root.router_data = {"pathname": path, "asPath": path, "headers": headers, "token": "tab-1"}
+    root.router = RouterData.from_router_data(root.router_data)
+    reader = await root.get_state(ReaderState)
+    reader._issue_reader_id()
+    reader._client_context = ["", 60]
+    return await root.get_state(cls)
+
+
+def test_the_reader_panel_waits_for_a_slow_remote_off_the_event_loop(slow_room: Newsroom) -> None:
+    async def scenario() -> None:
+        reader = await tab(ReaderState, "/article/x")
+        _result, took, stall = await loop_stall(
+            ReaderState.visit.fn(reader, "Story", slow_room.corpus.articles[0].slug)
+        )
+        assert_loop_kept_running(took, stall)
+        assert reader.recommendations_loaded
+        _result, took, stall = await loop_stall(reader._refresh_view())
+        assert_loop_kept_running(took, stall)
+
+    asyncio.run(scenario())
+
+
+def test_the_privacy_page_waits_for_a_slow_remote_off_the_event_loop(slow_room: Newsroom) -> None:
+    async def scenario() -> None:
+        privacy = await tab(PrivacyState, "/privacy")
+        _result, took, stall = await loop_stall(PrivacyState.open.fn(privacy))
+        assert_loop_kept_running(took, stall)
+        assert privacy.summarised and privacy.profile_articles == 0  # the remote had nothing: defaults
+
+    asyncio.run(scenario())
+
+
+def test_an_offer_reads_the_reader_from_a_slow_remote_off_the_event_loop(slow_room: Newsroom) -> None:
+    fired = FiredIntervention("i-1", WELCOME_BACK, 1, {}, "domain_userid", new_domain_userid(), time.time())
+    no_tabs = SimpleNamespace(event_namespace=None)
+
+    async def scenario() -> None:
+        _result, took, stall = await loop_stall(offer_state._push_offer(no_tabs, fired, slow_room))  # type: ignore[arg-type]
+        assert_loop_kept_running(took, stall)
+
+    asyncio.run(scenario())
+
+
+def test_the_recommendations_api_waits_for_a_slow_remote_off_the_event_loop(slow_room: Newsroom) -> None:
+    app = build_api(lambda: slow_room)
+
+    async def scenario() -> None:
+        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://app") as client:
+            response, took, stall = await loop_stall(
+                client.get(
+                    "/api/recommended-articles",
+                    params={"domain_userid": new_domain_userid()},
+                    headers={"Authorization": f"Bearer {TOKEN}"},
+                )
+            )
+        assert response.status_code == 200
+        assert response.json()["metadata"]["domain_userid"]
+        assert_loop_kept_running(took, stall)
+
+    asyncio.run(scenario())

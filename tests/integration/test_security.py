@@ -76,7 +76,7 @@ def test_no_route_gives_a_readers_data_to_someone_else(newsroom: Newsroom, api_u
             assert response.headers["content-type"].startswith("application/json")
             assert victim not in response.text and "culture" not in response.text
     # Nothing was changed by the attempts either.
-    assert newsroom.attributes(victim)["article_read_count"] == 2
+    assert newsroom.views.attributes(victim)["article_read_count"] == 2
 
 
 def test_a_reader_may_read_their_own_recommendations_and_the_token_may_read_anyone(

@@ -43,19 +43,19 @@ def test_a_signed_in_reader_is_one_profile_across_devices(newsroom: Newsroom, co
     read(newsroom, signed_in(phone, account.user_id), sport[1].slug)
     read(newsroom, signed_in(phone, account.user_id), business[1].slug)  # read again on the other device
 
-    assert newsroom.links.devices(account.user_id) == [laptop.domain_userid, phone.domain_userid]
-    on_laptop = newsroom.attributes(laptop.domain_userid, account.user_id)
-    on_phone = newsroom.attributes(phone.domain_userid, account.user_id)
+    assert newsroom.memory.links.devices(account.user_id) == [laptop.domain_userid, phone.domain_userid]
+    on_laptop = newsroom.views.attributes(laptop.domain_userid, account.user_id)
+    on_phone = newsroom.views.attributes(phone.domain_userid, account.user_id)
     assert on_laptop == on_phone
     assert on_laptop["article_read_count"] == 5  # every event once: 2 + 3, nothing double-counted
     assert set(on_laptop["articles_read"]) == {business[0].slug, business[1].slug, sport[0].slug, sport[1].slug}
     assert on_laptop["article_last_read"] == business[1].slug
     # Each device alone still knows only what happened on it.
-    assert newsroom.attributes(laptop.domain_userid)["article_read_count"] == 2
+    assert newsroom.views.attributes(laptop.domain_userid)["article_read_count"] == 2
 
     read_anywhere = set(on_laptop["articles_read"])
     for reader in (laptop, phone):
-        picks = newsroom.recommendations(reader.domain_userid, count=10, user_id=account.user_id)
+        picks = newsroom.views.recommendations(reader.domain_userid, count=10, user_id=account.user_id)
         assert not read_anywhere & {p.article.slug for p in picks}
 
 
@@ -65,13 +65,13 @@ def test_identity_links_survive_a_restart_with_or_without_a_checkpoint(settings:
     laptop, phone = device(user), device(user)
     read(room, laptop, corpus.articles[0].slug)
     read(room, phone, corpus.articles[1].slug)
-    merged = room.attributes(laptop.domain_userid, user)
+    merged = room.views.attributes(laptop.domain_userid, user)
     room.close()
 
     restarted = Newsroom(settings, corpus, get_index())  # from the checkpoint
     try:
-        assert restarted.links.devices(user) == [laptop.domain_userid, phone.domain_userid]
-        assert restarted.attributes(phone.domain_userid, user) == merged
+        assert restarted.memory.links.devices(user) == [laptop.domain_userid, phone.domain_userid]
+        assert restarted.views.attributes(phone.domain_userid, user) == merged
         restarted.checkpoints.clear()
     finally:
         restarted.close()
@@ -80,8 +80,8 @@ def test_identity_links_survive_a_restart_with_or_without_a_checkpoint(settings:
     replayed = Newsroom(settings, corpus, get_index())
     try:
         assert replayed.replayed > 0
-        assert replayed.links.devices(user) == [laptop.domain_userid, phone.domain_userid]
-        assert replayed.attributes(phone.domain_userid, user) == merged
+        assert replayed.memory.links.devices(user) == [laptop.domain_userid, phone.domain_userid]
+        assert replayed.views.attributes(phone.domain_userid, user) == merged
     finally:
         replayed.close()
 
@@ -111,8 +111,8 @@ def test_deleting_a_reader_by_api_leaves_no_trace_in_sqlite_or_memory(
     read(newsroom, stranger, corpus.articles[1].slug)
     newsroom.collect({"e": "pv", "eid": "not-a-uuid", "duid": phone.domain_userid})  # a bad event naming them
     token = newsroom.accounts.open_session(user)
-    newsroom.checkpoint()
-    readers_before = {slug: newsroom.read_stats.readers(slug) for slug in (a.slug for a in corpus.articles[:3])}
+    newsroom.ingest.checkpoint()
+    readers_before = {slug: newsroom.memory.read_stats.readers(slug) for slug in (a.slug for a in corpus.articles[:3])}
     ids = [laptop.domain_userid, phone.domain_userid, user, "grace@example.com", laptop.session.session_id]
     assert set(traces_on_disk(settings.media_demo_db, ids)) >= {laptop.domain_userid, phone.domain_userid, user}
 
@@ -130,10 +130,10 @@ def test_deleting_a_reader_by_api_leaves_no_trace_in_sqlite_or_memory(
     assert traces_in_memory(newsroom, ids, skip=skip) == {}
     assert stranger.domain_userid in traces_in_memory(newsroom, [stranger.domain_userid], skip=skip)
     # Popularity keeps its counts, without ids; the account and its sign-in session are gone.
-    assert {slug: newsroom.read_stats.readers(slug) for slug in readers_before} == readers_before
+    assert {slug: newsroom.memory.read_stats.readers(slug) for slug in readers_before} == readers_before
     assert newsroom.accounts.get(user) is None and newsroom.accounts.session_account(token) is None
-    assert newsroom.attributes(laptop.domain_userid, user)["article_read_count"] == 0
-    assert newsroom.attributes(stranger.domain_userid)["article_read_count"] == 1
+    assert newsroom.views.attributes(laptop.domain_userid, user)["article_read_count"] == 0
+    assert newsroom.views.attributes(stranger.domain_userid)["article_read_count"] == 1
 
 
 def test_deleting_an_anonymous_device_and_bad_requests(newsroom: Newsroom, api_url: str) -> None:
@@ -147,4 +147,4 @@ def test_deleting_an_anonymous_device_and_bad_requests(newsroom: Newsroom, api_u
     response = httpx.delete(url, params={"domain_userid": reader.domain_userid}, headers=AUTH)
     assert response.status_code == 200
     assert response.json()["deleted"]["events"] == 3  # consent, page view, article view
-    assert newsroom.consent_of(reader.domain_userid) is None  # they are a stranger now: the banner asks again
+    assert newsroom.privacy.consent_of(reader.domain_userid) is None  # they are a stranger now: the banner asks again

@@ -271,6 +271,18 @@ class AttributeEngine:
         """How many entities have state in a group."""
         return len(self._group(name, version).states)
 
+    def adopt_states(self, gid: str, source: AttributeEngine) -> list[str]:
+        """Take the states `source` built for group `gid` in place of this engine's; returns their entities.
+
+        For a backfill: the group's state is built from the log in an engine of its own, with
+        no lock held, then swapped in. Both must evaluate the same definition (ValueError if not).
+        """
+        group, built = self._groups[gid], source._groups[gid]
+        if built.definition != group.definition:
+            raise ValueError(f"group {gid}: the states were built for another definition")
+        group.states, built.states = built.states, {}
+        return list(group.states)
+
     def forget(self, entities: Iterable[str]) -> None:
         """Drop every state held for these entities in any group."""
         for entity in entities:

@@ -148,6 +148,7 @@ class EventLog:
             f"VALUES ({mark}, {mark}, {mark}, {mark}, {mark}, {mark}, {mark}, {mark})"
         )
         self._insert_bad = f"INSERT INTO bad_events (received_at, reason, payload) VALUES ({mark}, {mark}, {mark})"
+        self._select_after = f"SELECT seq, body FROM events WHERE seq > {mark} ORDER BY seq LIMIT {mark}"
         self._lock = threading.Condition(threading.Lock())  # (a plain lock: `append` takes it once per event)
         # Held by whoever writes: the writer's group commits, and forget/reset, which commit what is
         # pending and then delete with nothing able to slip in between. Taken before `_lock`, never after.
@@ -361,22 +362,31 @@ class EventLog:
 
     def events(self, batch_size: int = 5000, after_seq: int = 0) -> Iterator[CanonicalEvent]:
         """Every committed good event with a seq above `after_seq`, in arrival order."""
+        return (event for _seq, event in self.entries(after_seq, batch_size))
+
+    def entries(self, after_seq: int = 0, batch_size: int = 5000) -> Iterator[tuple[int, CanonicalEvent]]:
+        """(seq, event) of every committed good event with a seq above `after_seq`, in seq order.
+
+        Each batch is read in a transaction of its own, so a long read (a backfill) holds no
+        snapshot between batches: deletions, `scrub` and WAL checkpoints go ahead meanwhile.
+        Seqs are committed in the order they are handed out, so a later call `after_seq` the
+        last seq seen misses nothing committed since. The rows come from the driver as plain
+        tuples, which the garbage collector stops tracking: a million of them read in a row do
+        not set off the full collections (which pause every thread) that row objects would.
+        """
         last = after_seq
-        with Session(self.engine) as session:
-            while True:
-                rows = session.exec(
-                    select(EventRow.seq, EventRow.body)
-                    .where(col(EventRow.seq) > last)
-                    .order_by(col(EventRow.seq))
-                    .limit(batch_size)
-                ).all()
-                if not rows:
-                    return
-                for _seq, body in rows:
-                    yield CanonicalEvent.from_json(body)
-                top = rows[-1][0]
-                assert top is not None  # the primary key: None only on a row not yet inserted
-                last = top
+        while True:
+            with self.engine.connect() as connection:
+                cursor = connection.connection.cursor()
+                try:
+                    rows = cursor.execute(self._select_after, (last, batch_size)).fetchall()
+                finally:
+                    cursor.close()
+            if not rows:
+                return
+            for seq, body in rows:
+                yield seq, CanonicalEvent.from_json(body)
+            last = rows[-1][0]
 
     def bad_events(self, limit: int = 100) -> list[BadEventRow]:
         """The most recent bad events, newest first."""

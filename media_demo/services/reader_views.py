@@ -1,0 +1,286 @@
+"""What the pages show a reader: their attributes and profile, picks, segment, layout, what is trending.
+
+Reads of `Memory` (or, in remote mode, of a Signals API for the reader's attributes),
+plus `visit`, the one call a page view makes: track it, then read back what the page
+shows. Everything here blocks (the memory's lock, the log's commit, the remote API):
+the UI calls each in a worker thread, once per handler. The live inspector's change
+feed (`watch_reader`) is here too: it is fed by `Ingest` as events are applied.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from snowplow_signals import StreamAttributeGroup
+
+from media_demo import routes
+from media_demo.articles import Corpus
+from media_demo.definitions import AUDIENCE_GROUP, READER_GROUP
+from media_demo.personalise import ReaderContext, SessionFacts, contextual_picks, segment_for
+from media_demo.personalise.layout import HomeLayout, home_layout
+from media_demo.personalise.segments import SegmentMatch
+from media_demo.recommend import ArticleIndex, ReaderProfile, Recommendation, recommend
+from media_demo.services.memory import Memory
+from media_demo.signals.engine.consent import BEHAVIOURAL, CONTEXTUAL, Consent
+from media_demo.signals.engine.events import CanonicalEvent
+from media_demo.signals.engine.interventions import FiredIntervention
+from media_demo.signals.remote import RemoteAttributes
+from media_demo.signals.storage.event_log import BadEventRow, EventLog
+from media_demo.tracking import NewsroomTracker, Page, Reader
+
+logger = logging.getLogger(__name__)
+DEFAULT_COUNT = 3
+NO_CONSENT_YET = "no behavioural consent yet: the reader has not made a choice"
+CONSENT_DECLINED = "behavioural consent not given"
+NO_HISTORY = "no reading history yet"
+
+
+@dataclass(frozen=True)
+class ReaderView:
+    """One reader as the pages see them: attributes, picks, segment and front-page layout.
+
+    `personalised` says whether their reading history shaped it; when not, `reason` says why.
+    """
+
+    attributes: dict[str, Any]
+    recommendations: list[Recommendation]
+    segment: SegmentMatch
+    layout: HomeLayout
+    personalised: bool = False
+    reason: str | None = None
+    profile: ReaderProfile = field(default_factory=ReaderProfile)  # what the picks, segment and layout were built on
+    consent: Consent | None = None  # the reader's choice when the view was made (None: not made yet)
+
+
+@dataclass(frozen=True)
+class Visit:
+    """What one page view leaves the page to show: the reader's view, what is trending, who else is here."""
+
+    view: ReaderView
+    trending: list[tuple[str, int]]
+    readers_here: int  # distinct readers of this story in the last few minutes, this one included (0 off stories)
+
+
+class ReaderViews:
+    """Readers as the pages and the API see them."""
+
+    def __init__(
+        self,
+        memory: Memory,
+        corpus: Corpus,
+        index: ArticleIndex,
+        log: EventLog,
+        tracker: NewsroomTracker,
+        remote: RemoteAttributes | None = None,
+    ) -> None:
+        self._memory, self.corpus, self._index, self._log, self._tracker = memory, corpus, index, log, tracker
+        self._remote = remote  # remote mode: the reader's attributes come from that Signals API
+        self._watchers: dict[str, list[Callable[[], None]]] = {}
+
+    # --- one reader -----------------------------------------------------------------------------------------------
+
+    def attributes(self, domain_userid: str, user_id: str | None = None) -> dict[str, Any]:
+        """All of one reader's attributes, as the Signals API would return them (from it, in remote mode).
+
+        A signed-in reader (`user_id`) gets the merge over every device linked to their
+        account, this one included: what they read anywhere counts once, everywhere.
+        """
+        if self._remote is not None:
+            return self._remote.get(READER_GROUP, 1, domain_userid)
+        memory = self._memory
+        with memory.lock:
+            if user_id:  # in link order, so every device sees the same merge (ties included)
+                devices = [*memory.links.devices(user_id), domain_userid]
+                return memory.engine.merged_attributes(READER_GROUP, devices)
+            return memory.engine.get_attributes(READER_GROUP, domain_userid)
+
+    def profile(
+        self, domain_userid: str, attributes: dict[str, Any] | None = None, user_id: str | None = None
+    ) -> ReaderProfile:
+        """One reader's profile, from `attributes` when the caller already read them."""
+        attrs = self.attributes(domain_userid, user_id) if attributes is None else attributes
+        return ReaderProfile.from_attributes(attrs, self.corpus.categories)
+
+    def picks(self, profile: ReaderProfile, count: int = DEFAULT_COUNT) -> list[Recommendation]:
+        """The strategy's picks for a profile."""
+        with self._memory.lock:
+            return recommend(profile, self.corpus, self._index, self._memory.read_stats, count)
+
+    def recommendations(
+        self,
+        domain_userid: str,
+        count: int = DEFAULT_COUNT,
+        attributes: dict[str, Any] | None = None,
+        user_id: str | None = None,
+    ) -> list[Recommendation]:
+        """The strategy's picks for one reader (from `attributes` when the caller already read them)."""
+        return self.picks(self.profile(domain_userid, attributes, user_id), count)
+
+    def reader_view(
+        self,
+        domain_userid: str,
+        context: ReaderContext | None = None,
+        session_index: int = 1,
+        days_since_last_visit: float | None = None,
+        count: int = DEFAULT_COUNT,
+        user_id: str | None = None,
+    ) -> ReaderView:
+        """Everything a page shows about one reader, from one read of their attributes.
+
+        A reader with history gets the strategy's picks; one without gets the contextual
+        cold start when there is a context (and they have not turned contextual use off),
+        else the most-read stories. Without behavioural consent the reader has no history
+        to use: the view is the one of a first visit, and says why.
+        """
+        consent = self._memory.consent_of(domain_userid)
+        if consent is not None and not consent.allows(CONTEXTUAL):
+            context = None
+        attributes = self.attributes(domain_userid, user_id)
+        profile = self.profile(domain_userid, attributes)
+        personalised = profile.has_history
+        if context is not None and not personalised:
+            with self._memory.lock:
+                picks = contextual_picks(context, self.corpus, self._index, self._memory.read_stats, count)
+        else:
+            picks = self.picks(profile, count)
+        segment = segment_for(profile, SessionFacts(session_index, days_since_last_visit))
+        layout = home_layout(profile, segment, context, self.corpus)
+        reason = None if personalised else _why_not(consent)
+        return ReaderView(attributes, picks, segment, layout, personalised, reason, profile, consent)
+
+    def visit(
+        self,
+        reader: Reader,
+        page: Page,
+        article_slug: str = "",
+        context: ReaderContext | None = None,
+        days_since_last_visit: float | None = None,
+        trending: int = 5,
+    ) -> Visit:
+        """Track one page view (and the article view on a story), then read back what the page shows.
+
+        Blocking (the lock, the group commit, in remote mode the Signals API): UI handlers call it
+        in a worker thread, once per page. It returns when the events are committed, so nothing
+        the reader then sees can be lost by a crash.
+        """
+        self._tracker.page_view(reader, page)
+        article = self.corpus.get(article_slug) if article_slug else None
+        if article is not None:
+            self._tracker.article_view(reader, page, article)
+        view = self.reader_view(
+            reader.domain_userid, context, reader.session.index, days_since_last_visit, user_id=reader.user_id
+        )
+        here = self.readers_now(routes.article_url(article.slug)) if article is not None else 0
+        visit = Visit(view, self.trending(trending), here)
+        self._log.flush()
+        return visit
+
+    def refresh(
+        self, domain_userid: str, context: ReaderContext | None, session_index: int, user_id: str | None, trending: int
+    ) -> tuple[ReaderView, list[tuple[str, int]]]:
+        """The reader's view and what is trending, re-read after a change made outside `visit`."""
+        view = self.reader_view(domain_userid, context, session_index, user_id=user_id)
+        return view, self.trending(trending)
+
+    def group_attributes(
+        self, group: str, version: int, entities: Sequence[str], attributes: Sequence[str], *, stitched: bool = False
+    ) -> list[dict[str, Any]]:
+        """A group's attributes per entity, from this process's engine (the Signals API's read, in
+        any mode); `stitched`: the entities are `user_id`s, each row the merge over their devices."""
+        memory = self._memory
+        with memory.lock:  # reads must not interleave with `collect` updating the same states
+            if stitched:
+                return [
+                    memory.engine.merged_attributes(group, memory.links.devices(e), version, attributes)
+                    for e in entities
+                ]
+            return [memory.engine.get_attributes(group, e, version, attributes) for e in entities]
+
+    # --- everyone -------------------------------------------------------------------------------------------------
+
+    def readers_now(self, path: str) -> int:
+        """Distinct readers who opened the page at `path` in the last few minutes (real, from the engine)."""
+        with self._memory.lock:
+            return self._memory.engine.get_attributes(AUDIENCE_GROUP, path)["readers_now"]
+
+    def trending(self, limit: int) -> list[tuple[str, int]]:
+        """What is trending: articles ranked by readers decayed by recency (a day's half-life),
+        each with its real count of distinct readers."""
+        with self._memory.lock:
+            stats = self._memory.read_stats
+            return [(slug, stats.readers(slug)) for slug in stats.ranking(limit)]
+
+    # --- the live inspector ("Your data"): one reader's groups, events and interventions, and a change feed ----------
+
+    def reader_groups(self, ids: Mapping[str, str]) -> list[tuple[StreamAttributeGroup, dict[str, Any]]]:
+        """Each evaluated group keyed by one of `ids` ({key name: id}), with that entity's attributes."""
+        with self._memory.lock:
+            engine = self._memory.engine
+            found = []
+            for gid in engine.group_ids():
+                definition = engine.definition(gid)
+                entity = ids.get(definition.attribute_key.name or "")
+                if entity:
+                    found.append((definition, engine.get_attributes(definition.name, entity, definition.version or 1)))
+            return found
+
+    def reader_interventions(self, domain_userid: str) -> list[FiredIntervention]:
+        """The interventions recently fired for one reader, oldest first."""
+        with self._memory.lock:
+            return list(self._memory.interventions.recent.get(domain_userid, ()))
+
+    def reader_events(self, domain_userid: str, limit: int) -> list[CanonicalEvent]:
+        """One reader's most recent events, newest first, those just applied included (it waits for the log)."""
+        self._log.flush()
+        return self._log.reader_events(domain_userid, limit)
+
+    def reader_bad_events(self, domain_userid: str, limit: int) -> list[BadEventRow]:
+        """The most recent rejected payloads that name this reader, newest first."""
+        return self._log.reader_bad_events(domain_userid, limit)
+
+    def watch_reader(self, domain_userid: str, callback: Callable[[], None]) -> Callable[[], None]:
+        """Call `callback` after each new event of `domain_userid` is applied; returns the unsubscribe function.
+
+        The callback runs in the thread that applied the event, under the lock: it must only
+        hand the news over (e.g. `loop.call_soon_threadsafe(flag.set)`), never block. Events
+        replayed at start notify no one.
+        """
+        with self._memory.lock:
+            self._watchers.setdefault(domain_userid, []).append(callback)
+
+        def unwatch() -> None:
+            with self._memory.lock:
+                callbacks = self._watchers.get(domain_userid, [])
+                if callback in callbacks:
+                    callbacks.remove(callback)
+                if not callbacks:
+                    self._watchers.pop(domain_userid, None)
+
+        return unwatch
+
+    def event_applied(self, event: CanonicalEvent) -> None:
+        """`Ingest` applied a live event: tell whoever watches its reader."""
+        reader = event.atomic.get("domain_userid")
+        if not reader or not self._watchers:
+            return
+        for callback in tuple(self._watchers.get(reader, ())):
+            try:
+                callback()
+            except Exception:  # a watcher whose loop has gone must not break ingestion
+                logger.exception("reader change callback failed")
+
+    def forget_watchers(self, domain_userids: frozenset[str], _user_ids: frozenset[str] = frozenset()) -> None:
+        """Deleted readers: no watcher stays keyed by their ids (`Privacy.on_forget`)."""
+        with self._memory.lock:
+            for device in domain_userids:
+                self._watchers.pop(device, None)
+
+
+def _why_not(consent: Consent | None) -> str:
+    """Why a reader's answer was not personalised."""
+    if consent is None:
+        return NO_CONSENT_YET
+    return NO_HISTORY if consent.allows(BEHAVIOURAL) else CONSENT_DECLINED
