@@ -117,7 +117,9 @@ def read_articles(room: Newsroom, reader: Reader, slugs: list[str]) -> None:
         page = Page(url=f"http://localhost:3000/article/{slug}", title=article.title)
         room.tracker.page_view(reader, page)
         room.tracker.article_view(reader, page, article)
-    room.tracker.flush()
+        # The HTTP emitter sends from a pool of threads: without waiting, two stories' events can reach
+        # the collector in either order, and `articles_read` is in arrival order (as in Snowplow).
+        room.tracker.flush()
 
 
 def test_attributes_and_recommendations_come_from_the_remote_api(
