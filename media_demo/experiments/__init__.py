@@ -1,0 +1,1 @@
+"""A/B experiments between recommendation strategies: definitions, assignment, and their statistics."""
