@@ -14,6 +14,7 @@ along unchanged:
 from __future__ import annotations
 
 from snowplow_signals import (
+    AtomicProperty,
     Attribute,
     Criteria,
     Criterion,
@@ -84,6 +85,14 @@ def reader_group(experiment: Experiment) -> StreamAttributeGroup:
                 criteria=exposed,
             ),
             Attribute(name="exposures", type="int32", events=[exposure], aggregation="counter", criteria=exposed),
+            Attribute(
+                name="first_session",
+                type="int32",
+                events=[exposure],
+                aggregation="first",
+                property=AtomicProperty(name="domain_sessionidx"),
+                criteria=exposed,
+            ),
             Attribute(
                 name="since_first_exposure",
                 type="float",
