@@ -20,7 +20,8 @@ from media_demo.experiments.assignment import Assignment, assign
 from media_demo.experiments.attributes import experiment_groups, group_name, visit_group
 from media_demo.experiments.catalogue import variant_policy
 from media_demo.experiments.definitions import Experiment
-from media_demo.experiments.report import UnitOutcome, VisitOutcome
+from media_demo.experiments.outcomes import UnitOutcome, VisitOutcome
+from media_demo.experiments.report import ExperimentReport, build_report
 from media_demo.recommend.strategies import Strategy
 from media_demo.services.memory import Memory
 
@@ -46,13 +47,11 @@ class Experiments:
         self,
         experiments: Sequence[Experiment],
         memory: Memory,
-        unit_of: Callable[[str], str | None],
         clock: Callable[[], float] = time.time,
     ) -> None:
         self.all = list(experiments)
         self._by_name = {e.name: e for e in self.all}
         self._memory = memory
-        self._unit_of = unit_of  # a device's account (user_id), if it is linked to one
         self._clock = clock
 
     def groups(self) -> list[StreamAttributeGroup]:
@@ -111,14 +110,16 @@ class Experiments:
         """Every exposed unit's outcome, a signed-in reader's devices summed into their account."""
         now = self._clock()
         name = group_name(experiment)
-        with self._memory.lock:
-            engine = self._memory.engine
-            rows = [(device, engine.get_attributes(name, device, 1)) for device in engine.entity_ids(name)]
+        with self._memory.lock:  # a signed-in reader's unit is their account, whichever device they used
+            engine, links = self._memory.engine, self._memory.links
+            rows = [
+                (links.user_of(device) or device, engine.get_attributes(name, device, 1))
+                for device in engine.entity_ids(name)
+            ]
         units: dict[str, UnitOutcome] = {}
-        for device, row in rows:
+        for unit, row in rows:
             if not row["exposures"]:
                 continue
-            unit = self._unit_of(device) or device
             seen = tuple(row["variants_seen"] or ())
             outcome = UnitOutcome(
                 unit=unit,
@@ -134,6 +135,11 @@ class Experiments:
             earlier = units.get(unit)
             units[unit] = outcome if earlier is None else _merge(earlier, outcome)
         return sorted(units.values(), key=lambda o: o.first_exposed_at)
+
+    def report(self, experiment: Experiment) -> ExperimentReport:
+        """The experiment's report now: per-variant numbers, lifts, SRM, verdict and series (blocking)."""
+        now = datetime.fromtimestamp(self._clock(), UTC)
+        return build_report(experiment, self.outcomes(experiment), self.visits(experiment), now)
 
     def visits(self, experiment: Experiment) -> list[VisitOutcome]:
         """Every visit with a click on the experiment's panel (recirculation is reads per such visit)."""

@@ -13,7 +13,7 @@ import reflex as rx
 from media_demo.accounts import DEFAULT_SESSION_TTL, Account
 from media_demo.newsroom import get_newsroom
 from media_demo.personalise import ReaderContext
-from media_demo.services.reader_views import ReaderView
+from media_demo.services.reader_views import ReaderView, ShownPanel
 from media_demo.signals.engine.consent import BEHAVIOURAL, CONTEXTUAL
 from media_demo.state.cards import RecommendationCard, TrendingCard, assign_changed
 from media_demo.state.clients import OPEN_TABS
@@ -63,6 +63,11 @@ class ReaderState(rx.State):
     read_slugs: list[str] = []
     recommendations: list[RecommendationCard] = []
     recommendations_loaded: bool = False
+    # A new id for every panel shown (the browser reports each one it sees once).
+    panel_id: str = ""
+    _panel: ShownPanel | None = None  # the panel on the page: what its impression and clicks log
+    _panel_logged: bool = False
+    _page: list[str] = ["", ""]  # the url and title of the page the panel is on, as tracked
     trending: list[TrendingCard] = []
     segment: str = ""
     # Other real readers on this page in the last few minutes (pushed live as it changes).
@@ -144,6 +149,9 @@ class ReaderState(rx.State):
     def _refresh(self, view: ReaderView, trending: list[tuple[str, int]]) -> None:
         """Show `view` and the trending list (only what changed is sent to the page)."""
         newsroom = get_newsroom()
+        panel = view.shown_panel()
+        if panel is None or self._panel is None or panel.log.panel_id != self._panel.log.panel_id:
+            self._panel, self._panel_logged = panel, False
         consent = view.consent
         assign_changed(
             self,
@@ -155,6 +163,7 @@ class ReaderState(rx.State):
             not_personalised_reason=view.reason or "",
             read_slugs=list(view.attributes["articles_read"]),
             recommendations=[RecommendationCard.of(r) for r in view.recommendations],
+            panel_id=view.panel.panel_id if view.panel is not None and view.shown else "",
             recommendations_loaded=True,
             segment=view.segment.name,
             trending=[
@@ -179,10 +188,16 @@ class ReaderState(rx.State):
             reader,
         )
         self._previous_url = page.url
+        self._page = [page.url, page.title]
         self._refresh(visit.view, visit.trending)
         if path == "/":
             (await self.get_state(HomeState)).arrange(visit.view.layout, visit.view.segment)
         self.others_here = max(0, visit.readers_here - 1)
+
+    def _panel_page(self) -> Page:
+        """The page the panel is on, as its page view was tracked."""
+        url, title = self._page
+        return Page(url=url or str(self.router.url), title=title)
 
     def _current_page(self, title: str) -> Page:
         return Page(url=str(self.router.url), title=title, referrer=self._previous_url or None)
@@ -258,3 +273,29 @@ class ReaderState(rx.State):
         title, slug = self._pending_visit or ["", ""]
         self._pending_visit = []
         await self._track_visit(title, slug)
+
+    @rx.event
+    async def panel_seen(self, panel_id: str):
+        """The browser shows panel `panel_id`: log its impression (and the experiment's exposure), once."""
+        panel = self._panel
+        if panel is None or panel.log.panel_id != panel_id or self._panel_logged or not self.domain_userid:
+            return  # an older panel, or already logged
+        self._panel_logged = True
+        views, page = get_newsroom().views, self._panel_page()
+        await self._as_reader(lambda reader: views.panel_seen(reader, page, panel))
+
+    @rx.event
+    async def recommendation_clicked(self, slug: str, panel_id: str):
+        """A recommendation of panel `panel_id` was clicked (the link then opens the story)."""
+        panel = self._panel
+        if panel is None or panel.log.panel_id != panel_id or not self.domain_userid:
+            return
+        unlogged, self._panel_logged = not self._panel_logged, True  # a click proves the panel was seen
+        views, page = get_newsroom().views, self._panel_page()
+
+        def log_click(reader: Reader) -> None:
+            if unlogged:
+                views.panel_seen(reader, page, panel)
+            views.panel_clicked(reader, page, panel, slug)
+
+        await self._as_reader(log_click)

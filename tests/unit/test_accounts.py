@@ -389,7 +389,7 @@ def test_roles_are_granted_by_email_checked_by_user_and_go_with_the_account(engi
     assert accounts.has_role(ada.user_id, EDITOR)
     assert not accounts.has_role(bob.user_id, EDITOR)
     assert not accounts.has_role(None, EDITOR) and not accounts.has_role("", EDITOR)
-    with pytest.raises(AccountError, match="No account with the email 'nobody@example.org'"):
+    with pytest.raises(AccountError, match=r"No account with the email 'nobody@example\.org'"):
         accounts.grant("nobody@example.org", EDITOR)
     with pytest.raises(ValueError, match="role: must be one of"):
         accounts.grant("ada@example.org", "owner")
