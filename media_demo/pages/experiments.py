@@ -99,7 +99,7 @@ def _series(kind: str) -> list[rx.Component]:
             name=name + " 95 %",
         )
         line = rx.recharts.line(
-            data_key=f"v{i}", stroke=COLOURS[i], stroke_width=2, dot=False, is_animation_active=False, name=name
+            data_key=f"v{i}", stroke=COLOURS[i], stroke_width=2, dot={"r": 2}, is_animation_active=False, name=name
         )
         # Only the experiment's own variants: a line for a variant it does not have would show in the legend.
         present = ExperimentsState.variant_names.length() > i

@@ -43,6 +43,10 @@ def _interval(interval: Interval | None, signed: bool = False) -> str:
     return f"{_percent(interval.value, signed)} ({_percent(interval.low, signed)} to {_percent(interval.high, signed)})"
 
 
+def _count(n: int, noun: str) -> str:
+    return f"{n} {noun}" if n == 1 else f"{n} {noun}s"
+
+
 def _number(interval: Interval) -> str:
     if interval.value is None:
         return "–"
@@ -85,8 +89,8 @@ class VariantRow:
             lift_sequential="control" if v.control else _interval(v.lift_sequential, signed=True),
             lift_cuped="control" if v.control else _interval(v.lift_cuped, signed=True),
             chance="–" if v.chance_to_beat is None else f"{v.chance_to_beat:.0%}",
-            recirculation=f"{_number(v.recirculation)} · {v.visits_with_click} visits",
-            returned=f"{_interval(v.return_rate)} · {v.return_readers} readers",
+            recirculation=f"{_number(v.recirculation)} · {_count(v.visits_with_click, 'visit')}",
+            returned=f"{_interval(v.return_rate)} · {_count(v.return_readers, 'reader')} exposed 7+ days ago",
         )
 
 

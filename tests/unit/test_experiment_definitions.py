@@ -209,3 +209,31 @@ def test_points_are_uniform_and_pick_variant_covers_the_unit_interval() -> None:
 def test_a_reader_id_is_required() -> None:
     with pytest.raises(ValueError, match="unit: "):
         assign(parse(document()), "")
+
+
+def test_the_shipped_experiments_and_the_browser_tests_one_are_valid() -> None:
+    from media_demo.experiments.catalogue import EXPERIMENTS_DIR, load_catalogue
+
+    shipped = load_catalogue(EXPERIMENTS_DIR)
+    assert [e.name for e in shipped] == ["recommendations-coread"]
+    assert [v.strategy for v in shipped[0].variants] == ["current", "coread"]
+    e2e = load_catalogue(Path(__file__).resolve().parents[1] / "e2e" / "experiments")
+    assert [e.audience.device for e in e2e] == ["Mobile"]
+
+
+def test_exploration_is_checked_beside_the_strategys_own_parameters(tmp_path: Path) -> None:
+    from media_demo.experiments.catalogue import load_catalogue
+
+    toml = (
+        'name = "x"\nhypothesis = "A hypothesis long enough."\nstart = 2026-12-01T00:00:00Z\n'
+        '[[variants]]\nname = "control"\nstrategy = "current"\nweight = 0.5\n'
+        '[[variants]]\nname = "b"\nstrategy = "coread"\nweight = 0.5\nparams = {{ {params} }}\n'
+    )
+    (tmp_path / "x.toml").write_text(toml.format(params="exploration = 0.9"), encoding="utf-8")
+    with pytest.raises(ExperimentError, match=r"variants\[1\]\.params: exploration: must be a number from 0 to 0.5"):
+        load_catalogue(tmp_path)
+    (tmp_path / "x.toml").write_text(toml.format(params="exploration = 0.1, warmth = 3"), encoding="utf-8")
+    with pytest.raises(ExperimentError, match=r"variants\[1\]\.params: .*warmth"):
+        load_catalogue(tmp_path)
+    (tmp_path / "x.toml").write_text(toml.format(params="exploration = 0.1, recency = 0.2"), encoding="utf-8")
+    assert load_catalogue(tmp_path)[0].variants[1].params == {"exploration": 0.1, "recency": 0.2}
