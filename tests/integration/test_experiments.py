@@ -11,6 +11,7 @@ from pathlib import Path
 
 import httpx
 import pytest
+from snowplow_signals import InterventionCriterion, LinkAttributeKey, RuleIntervention, SignalsSandbox
 
 from media_demo.api import build_api
 from media_demo.articles import Corpus
@@ -20,7 +21,7 @@ from media_demo.personalise import ReaderContext
 from media_demo.services.reader_views import ReaderView
 from media_demo.settings import Settings
 from media_demo.tracking import Page, Reader, new_domain_userid, touch_session
-from tests.integration.conftest import API_TOKEN, AUTH, grant, read
+from tests.integration.conftest import API_TOKEN, AUTH, grant, read, running
 
 EXPERIMENT = """
 name = "panel-test"
@@ -59,8 +60,8 @@ def room(tmp_path: Path, corpus: Corpus) -> Iterator[Newsroom]:
     newsroom.close()
 
 
-def reader_with_history(room: Newsroom, user_id: str | None = None) -> Reader:
-    reader = Reader(new_domain_userid(), touch_session(None, time.time()), user_id=user_id)
+def reader_with_history(room: Newsroom, user_id: str | None = None, domain_userid: str | None = None) -> Reader:
+    reader = Reader(domain_userid or new_domain_userid(), touch_session(None, time.time()), user_id=user_id)
     grant(room, reader)
     read(room, reader, room.corpus.articles[0].slug)
     return reader
@@ -169,3 +170,36 @@ def test_the_api_needs_the_token_and_names_unknown_experiments(room: Newsroom) -
             assert [e["name"] for e in listing.json()["experiments"]] == ["panel-test"]
 
     asyncio.run(scenario())
+
+
+def test_an_intervention_written_with_the_sdk_targets_one_variant(tmp_path: Path, corpus: Corpus) -> None:
+    folder = tmp_path / "experiments"
+    folder.mkdir()
+    (folder / "panel.toml").write_text(EXPERIMENT.format(device="any"), encoding="utf-8")
+    settings = Settings(media_demo_db=tmp_path / "events.db", signals_api_token=API_TOKEN, experiments_dir=folder)
+    nudge = RuleIntervention(
+        name="coread_survey",
+        owner="newsroom@dailycurrent.example",
+        description="Ask readers of the co-read variant what they think of their picks.",
+        criteria=InterventionCriterion(attribute="experiment_panel_test_v1:variant", operator="=", value="coread"),
+        target_attribute_keys=[LinkAttributeKey(name="domain_userid")],
+    )
+    with running(settings, corpus) as (room, url):
+        SignalsSandbox(api_url=url, sandbox_token=API_TOKEN).publish([nudge])  # over HTTP, as a team would
+        experiment = room.experiments.get("panel-test")
+        assert experiment is not None
+        for variant in ("control", "coread", "coread", "control"):
+            domain_userid = next(
+                d
+                for d in iter(new_domain_userid, None)
+                if assign(experiment, d).variant == variant  # type: ignore[union-attr]
+            )
+            reader = reader_with_history(room, domain_userid=domain_userid)
+            assert not room.views.reader_interventions(domain_userid)  # reading alone sets no variant
+            view = view_of(room, reader)
+            assert view.decision is not None and view.decision.assignment.variant == variant
+            panel = view.shown_panel()
+            assert panel is not None
+            room.views.panel_seen(reader, HOME, panel)  # the exposure sets the variant attribute
+            names = {f.name for f in room.views.reader_interventions(domain_userid)}
+            assert ("coread_survey" in names) == (variant == "coread"), (variant, names)
