@@ -281,6 +281,8 @@ class Site:
     reader_state: str
     consent_var: str
     recommendations_var: str
+    panel_var: str
+    panel_seen_event: str
 
 
 def read_site() -> Site:
@@ -302,6 +304,8 @@ def read_site() -> Site:
         reader_state=ReaderState.get_full_name(),
         consent_var=var("consent_decided"),
         recommendations_var=var("recommendations"),
+        panel_var=var("panel_id"),
+        panel_seen_event=f"{ReaderState.get_full_name()}.{ReaderState.panel_seen.fn.__name__}",
     )
 
 
@@ -486,6 +490,8 @@ def run_generators(
             "reader_state": site.reader_state,
             "consent_var": site.consent_var,
             "recommendations_var": site.recommendations_var,
+            "panel_var": site.panel_var,
+            "panel_seen_event": site.panel_seen_event,
         }
         payload = json.dumps(config).encode()
         process = subprocess.Popen(

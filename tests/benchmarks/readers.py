@@ -91,6 +91,8 @@ class GeneratorConfig(TypedDict):
     reader_state: str  # full name of the state holding the reader's panel
     consent_var: str  # in reader_state's delta: the reader has decided
     recommendations_var: str  # in reader_state's delta: the recommended stories
+    panel_var: str  # in reader_state's delta: the id of the panel shown (the page's watcher reports each one)
+    panel_seen_event: str  # what the watcher sends
 
 
 class WindowResult(TypedDict):
@@ -175,6 +177,7 @@ class SimulatedReader:
             user_agent=rng.choice(USER_AGENTS),
             accept_language=rng.choice(LANGUAGES),
             scripts={code: answers[kind] for code, kind in config["scripts"].items()},
+            echoes={(config["reader_state"], config["panel_var"]): (config["panel_seen_event"], "panel_id")},
         )
         self.first_load = True
 

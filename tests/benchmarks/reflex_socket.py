@@ -417,6 +417,7 @@ class ReflexTab:
         accept_language: str = "en-GB,en;q=0.9",
         origin: str = "http://localhost:3000",
         scripts: Mapping[str, Script] | None = None,
+        echoes: Mapping[tuple[str, str], tuple[str, str]] | None = None,
         token: str | None = None,
     ) -> None:
         self.backend_url = backend_url.rstrip("/")
@@ -426,6 +427,9 @@ class ReflexTab:
         self.accept_language = accept_language
         self.origin = origin
         self.scripts = dict(scripts or {})
+        # What the page's own scripts send when a var changes: (state, var) -> (event, argument). The app's
+        # panel watcher reports each new recommendations panel it shows (`ReaderState.panel_seen(panel_id)`).
+        self.echoes = dict(echoes or {})
         self.token = token or str(uuid.uuid4())
         self.state: dict[str, dict[str, Any]] = {}
         self.path = "/"
@@ -577,6 +581,10 @@ class ReflexTab:
         self._store_cookies(delta)
         for event in update.get("events") or ():
             self._run_frontend_event(event)
+        for (state, var), (handler, argument) in self.echoes.items():
+            value = (delta.get(state) or {}).get(var)
+            if value and self._hydrated:  # a new non-empty value on the hydrated page, as the watcher sees it
+                self._emit(self._event(handler, {argument: value}))
         waiting, settled = self._waiting_for, self._settled
         if waiting is not None and settled is not None and not settled.done() and waiting(update):
             settled.set_result(None)

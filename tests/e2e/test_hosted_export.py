@@ -176,7 +176,12 @@ def hosted(export: Export, scratch: Path) -> Iterator[Hosted]:
             backend = subprocess.Popen(
                 [REFLEX, "run", "--env", "prod", "--backend-only", "--backend-port", backend_port, *LOOPBACK],
                 cwd=backend_dir,
-                env=clean_env(MEDIA_DEMO_DB=str(scratch / "backend-data" / "media_demo.db")),
+                # No experiment: the shipped one would give this reader either of two strategies (and some
+                # explored picks) at random; what this test checks is the hosting, with today's strategy.
+                env=clean_env(
+                    MEDIA_DEMO_DB=str(scratch / "backend-data" / "media_demo.db"),
+                    EXPERIMENTS_DIR=str(scratch / "no-experiments"),
+                ),
                 stdout=out,
                 stderr=subprocess.STDOUT,
                 start_new_session=True,  # reflex starts workers: stop_group stops them all

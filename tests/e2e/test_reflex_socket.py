@@ -91,6 +91,7 @@ def test_the_simulated_tab_sends_the_frames_the_browser_sends(
     monkeypatch.setattr(EventSocket, "_send_text", record)
     reader_state = ReaderState.get_full_name()
     decided = ReaderState.consent_decided._js_expr.rpartition(".")[2]
+    panel_var = ReaderState.panel_id._js_expr.rpartition(".")[2]
     origin = tab.evaluate("window.location.origin")
 
     async def simulate() -> None:
@@ -98,6 +99,7 @@ def test_the_simulated_tab_sends_the_frames_the_browser_sends(
             f"http://{url.netloc}",
             contract,
             scripts={CLIENT_CONTEXT_SCRIPT: lambda: ["", 60]},
+            echoes={(reader_state, panel_var): (f"{reader_state}.panel_seen", "panel_id")},
             origin=origin,
         )
         await simulated.open("/")
@@ -111,8 +113,19 @@ def test_the_simulated_tab_sends_the_frames_the_browser_sends(
 
     with ThreadPoolExecutor(1) as thread:  # Playwright's sync API keeps an event loop running in this one
         thread.submit(asyncio.run, simulate()).result(timeout=120)
-    sent = shapes(browser_frames)
-    assert shapes(tab_frames) == sent
+    seen = f"{reader_state}.panel_seen"
+
+    def without_panel_reports(frames: list[tuple]) -> list[tuple]:
+        return [f for f in frames if not (f[0] == "event" and f[1][0] == seen)]
+
+    sent, simulated_sent = shapes(browser_frames), shapes(tab_frames)
+    # The panel watcher reports when the panel is on screen, which the browser decides from layout and
+    # timing: both report panels (the same event shape), each frame else is the same, in the same order.
+    browser_reports = [f for f in sent if f[0] == "event" and f[1][0] == seen]
+    tab_reports = [f for f in simulated_sent if f[0] == "event" and f[1][0] == seen]
+    assert browser_reports and tab_reports and {f[1][1:] for f in tab_reports} <= {f[1][1:] for f in browser_reports}
+    assert without_panel_reports(simulated_sent) == without_panel_reports(sent)
+    sent = without_panel_reports(sent)
     assert sent[0][0] == "CONNECT" and sent[0][3] == tuple(contract.initial_state_hashes)
     # the client-context answer, the banner's click, then the navigation: cookies and the page's on_load
     assert [frame[1][0] for frame in sent[1:]] == [
