@@ -156,7 +156,7 @@ class ReaderState(rx.State):
         self._refresh(visit.view, visit.trending)
         if path == "/":
             (await self.get_state(HomeState)).arrange(visit.view.layout, visit.view.segment)
-        self.others_here = max(0, visit.readers_here - 1)
+        assign_changed(self, others_here=max(0, visit.readers_here - 1))
 
     def _current_reader(self) -> Reader:
         """The reader behind this tab (for other states' handlers: consent, account, deletion)."""
