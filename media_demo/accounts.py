@@ -66,6 +66,20 @@ class AccountSession(SQLModel, table=True):
     expires_at: float  # epoch seconds
 
 
+EDITOR = "editor"  # may see the newsroom's own dashboards (experiments)
+ROLES = (EDITOR,)
+
+
+class AccountRole(SQLModel, table=True):
+    """A role an account holds beyond reading: granted by the newsroom, never chosen by the reader."""
+
+    __tablename__ = "account_roles"
+
+    user_id: str = Field(primary_key=True)
+    role: str = Field(primary_key=True)
+    granted_at: float  # epoch seconds
+
+
 def normalise_email(email: str) -> str:
     """The form an email is stored and looked up in, so `Ann@X.org ` and `ann@x.org` are one account."""
     return email.strip().lower()
@@ -121,7 +135,7 @@ class Accounts:
         self._db = db
         self._hasher = hasher or PasswordHasher()
         self._clock = clock  # injectable so expiry can be tested without sleeping
-        SQLModel.metadata.create_all(db, tables=[table_of(Account), table_of(AccountSession)])
+        SQLModel.metadata.create_all(db, tables=[table_of(Account), table_of(AccountSession), table_of(AccountRole)])
         # Verified against when an email is unknown, so a miss costs as much as a wrong password
         # and response times do not tell which emails have accounts. Same parameters as real hashes.
         self._dummy_hash = self._hasher.hash(secrets.token_urlsafe(24))
@@ -242,6 +256,37 @@ class Accounts:
         """Remove an account and every session of it ("delete my data"); returns how many rows went."""
         with self._session() as session:
             sessions = session.exec(delete(AccountSession).where(col(AccountSession.user_id) == user_id)).rowcount
+            roles = session.exec(delete(AccountRole).where(col(AccountRole.user_id) == user_id)).rowcount
             accounts = session.exec(delete(Account).where(col(Account.user_id) == user_id)).rowcount
             session.commit()
-        return sessions + accounts
+        return sessions + roles + accounts
+
+    def grant(self, email: str, role: str) -> Account:
+        """Give the account of `email` a role (again is harmless); AccountError when there is no such account."""
+        if role not in ROLES:
+            raise ValueError(f"role: must be one of {ROLES}, got {role!r}")
+        with self._session() as session:
+            account = session.exec(select(Account).where(col(Account.email) == normalise_email(email))).first()
+            if account is None:
+                raise AccountError(f"No account with the email {normalise_email(email)!r}: sign up first.")
+            if session.get(AccountRole, (account.user_id, role)) is None:
+                session.add(AccountRole(user_id=account.user_id, role=role, granted_at=self._clock()))
+                session.commit()
+            session.expunge(account)
+            return account
+
+    def revoke(self, user_id: str, role: str) -> bool:
+        """Take a role back; True if the account held it."""
+        with self._session() as session:
+            gone = session.exec(
+                delete(AccountRole).where(col(AccountRole.user_id) == user_id, col(AccountRole.role) == role)
+            ).rowcount
+            session.commit()
+        return bool(gone)
+
+    def has_role(self, user_id: str | None, role: str) -> bool:
+        """Whether the account holds `role` (False for nobody signed in)."""
+        if not user_id:
+            return False
+        with self._session() as session:
+            return session.get(AccountRole, (user_id, role)) is not None

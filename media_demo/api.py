@@ -7,6 +7,7 @@ or an HTML traceback.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import datetime as dt
 import re
 import time
@@ -19,6 +20,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
+from media_demo.experiments.report import ExperimentReport
 from media_demo.newsroom import Newsroom
 from media_demo.personalise import describe_context
 from media_demo.personalise.context import MAX_TZ_OFFSET_MINUTES, ReaderContext, server_now
@@ -29,7 +31,7 @@ from media_demo.signals.http.auth import authorised
 from media_demo.signals.http.collector import collector_routes
 from media_demo.signals.http.errors import json_error, unauthorised
 from media_demo.signals.http.intervention_stream import intervention_routes
-from media_demo.signals.http.signals_api import signals_routes
+from media_demo.signals.http.signals_api import json_safe, signals_routes
 from media_demo.tracking import is_domain_userid
 from media_demo.tracking.identity import SIGNATURE_COOKIE, USER_COOKIE, is_signed_domain_userid
 
@@ -108,6 +110,17 @@ def _document(domain_userid: str, profile: ReaderProfile, picks: list[Recommenda
     }
 
 
+def experiment_document(report: ExperimentReport) -> dict[str, Any]:
+    """One experiment's report as the API and the dashboard's numbers give it (strict JSON: no NaN)."""
+    document: dict[str, Any] = json_safe(dataclasses.asdict(report))
+    return document
+
+
+def experiments_document(room: Newsroom) -> dict[str, Any]:
+    """`GET /api/experiments`: every experiment's report (blocking: reads the engine under its lock)."""
+    return {"experiments": [experiment_document(room.experiments.report(e)) for e in room.experiments.all]}
+
+
 def may_read(request: Request, room: Newsroom, domain_userid: str) -> JSONResponse | None:
     """None when the request may read this reader's data, else the error to answer.
 
@@ -165,6 +178,27 @@ def build_api(newsroom: Callable[[], Newsroom], clock: Callable[[], dt.datetime]
         deleted = await asyncio.to_thread(room.privacy.forget_reader, [d.lower() for d in devices], user_id)
         return JSONResponse({"deleted": deleted}, headers={"Cache-Control": "no-store"})
 
+    async def experiments(request: Request) -> JSONResponse:
+        """`GET /api/experiments`: status, exposures, SRM, lifts and verdict of every experiment."""
+        room = newsroom()
+        if not authorised(request, room.api_token):
+            return json_error(403, "the experiments API needs the API token (Authorization: Bearer <token>)")
+        document = await asyncio.to_thread(experiments_document, room)
+        return JSONResponse(document, headers={"Cache-Control": "no-store"})
+
+    async def experiment(request: Request) -> JSONResponse:
+        """`GET /api/experiments/<name>`: one experiment's report."""
+        room = newsroom()
+        if not authorised(request, room.api_token):
+            return json_error(403, "the experiments API needs the API token (Authorization: Bearer <token>)")
+        name = request.path_params["name"]
+        found = room.experiments.get(name)
+        if found is None:
+            known = ", ".join(e.name for e in room.experiments.all) or "none"
+            return json_error(404, f"no experiment named {name[:64]!r} (known: {known})")
+        report = await asyncio.to_thread(room.experiments.report, found)
+        return JSONResponse(experiment_document(report), headers={"Cache-Control": "no-store"})
+
     async def health(_request: Request) -> JSONResponse:
         room = newsroom()
         counts = await asyncio.to_thread(room.log.counts)
@@ -181,6 +215,8 @@ def build_api(newsroom: Callable[[], Newsroom], clock: Callable[[], dt.datetime]
         routes=[
             Route("/api/recommended-articles", recommended_articles, methods=["GET"]),
             Route("/api/health", health, methods=["GET"]),
+            Route("/api/experiments", experiments, methods=["GET"]),
+            Route("/api/experiments/{name}", experiment, methods=["GET"]),
             Route("/api/v1/readers", forget_reader, methods=["DELETE"]),
             *intervention_routes(newsroom),
             *signals_routes(newsroom),

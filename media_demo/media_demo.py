@@ -15,11 +15,13 @@ from media_demo.newsroom import get_corpus, get_index, get_newsroom
 from media_demo.pages.account import account_page
 from media_demo.pages.article import article_page
 from media_demo.pages.category import category_page
+from media_demo.pages.experiments import experiments_page
 from media_demo.pages.home import home_page
 from media_demo.pages.inspector import inspector_page
 from media_demo.pages.not_found import not_found_page
 from media_demo.pages.privacy import privacy_page
 from media_demo.state.account import AccountState
+from media_demo.state.experiments import ExperimentsState
 from media_demo.state.inspector import InspectorState
 from media_demo.state.offer import deliver_interventions
 from media_demo.state.privacy import PrivacyState
@@ -90,6 +92,12 @@ app.add_page(
     route=routes.ACCOUNT,
     title=f"Account — {PAPER_NAME}",
     on_load=[ReaderState.visit("Account"), AccountState.open],
+)
+app.add_page(
+    experiments_page(corpus),
+    route=routes.EXPERIMENTS,
+    title=f"Experiments — {PAPER_NAME}",
+    on_load=[ReaderState.visit("Experiments"), ExperimentsState.open],
 )
 app.add_page(
     not_found_page(corpus),

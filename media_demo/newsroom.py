@@ -23,7 +23,10 @@ from snowplow_signals import RuleIntervention, StreamAttributeGroup
 from media_demo.accounts import Accounts
 from media_demo.articles import Corpus, load_corpus
 from media_demo.definitions import app_groups, app_interventions
+from media_demo.experiments.attributes import experiment_groups
+from media_demo.experiments.catalogue import load_catalogue
 from media_demo.recommend import ArticleIndex
+from media_demo.services.experiments import Experiments
 from media_demo.services.ingest import Ingest
 from media_demo.services.memory import Memory
 from media_demo.services.privacy import Privacy
@@ -49,7 +52,10 @@ class Newsroom:
         self.corpus = corpus or load_corpus(settings.articles_dir)
         self.index = index or ArticleIndex.for_corpus(self.corpus)
         self.registry = SchemaRegistry.from_folder(settings.schemas_dir)
-        self.memory = Memory(app_groups(self.corpus.categories), settings.consent_policies, settings.snowplow_app_id)
+        # Experiments are checked before anything starts: a bad definition stops the app, naming file and field.
+        experiments = load_catalogue(settings.experiments_dir)
+        groups = app_groups(self.corpus.categories) + [g for e in experiments for g in experiment_groups(e)]
+        self.memory = Memory(groups, settings.consent_policies, settings.snowplow_app_id)
         # Remote mode: the reader's attributes come from that Signals API and the events go to its collector
         # (`settings.collector_url`). Built first, so a missing token fails before any thread or file is opened.
         self.remote: RemoteAttributes | None = None
@@ -79,7 +85,10 @@ class Newsroom:
         else:
             emitter = InProcessEmitter(self.ingest.collect)
         self.tracker = NewsroomTracker(emitter, app_id=settings.snowplow_app_id)
-        self.views = ReaderViews(self.memory, self.corpus, self.index, self.log, self.tracker, self.remote)
+        self.experiments = Experiments(experiments, self.memory)
+        self.views = ReaderViews(
+            self.memory, self.corpus, self.index, self.log, self.tracker, self.remote, self.experiments
+        )
         self.privacy = Privacy(self.memory, self.ingest, self.views, self.log, self.accounts, self.tracker)
         self.ingest.on_event(self.views.event_applied)
         self.ingest.on_withdrawal(self.privacy.withdraw)

@@ -7,6 +7,7 @@ NOT_FOUND = "404"
 INSPECTOR = "/inspector"
 PRIVACY = "/privacy"
 ACCOUNT = "/account"
+EXPERIMENTS = "/experiments"
 ARTICLE_PREFIX = "/article/"
 CATEGORY_PREFIX = "/category/"
 

@@ -30,6 +30,10 @@ class Settings(BaseSettings):
         default=DATA_DIR / "schemas",
         description="Iglu-style folder of the JSON Schemas for self-describing data.",
     )
+    experiments_dir: Path = Field(
+        default=DATA_DIR / "experiments",
+        description="Folder of the A/B experiments (TOML), validated at start; see data/experiments/README.md.",
+    )
     snowplow_collector_url: str | None = Field(
         default=None,
         description="When set, events go over HTTP to this Snowplow collector "

@@ -1,7 +1,7 @@
 """The newsroom's state beside the engine's attributes, checkpointed entry by entry.
 
 Read counts per (story, reader), intervention transitions per target, consent
-per reader and identity links per account all grow with every reader there
+per reader, identity links per account and each reader's co-read window all grow with every reader there
 has ever been. A checkpoint writes only the entries changed since the last
 one (and deletes the ones that went), so its cost follows the traffic since
 the last checkpoint, not all of history. The rows share the engine's state
@@ -16,7 +16,7 @@ from typing import Any
 
 import orjson
 
-from media_demo.recommend import ReadStats
+from media_demo.recommend import CoReads, ReadStats
 from media_demo.signals.engine.consent import ConsentLedger
 from media_demo.signals.engine.identity import IdentityLinks
 from media_demo.signals.engine.interventions import InterventionEngine
@@ -26,6 +26,7 @@ READS = "@reads"
 INTERVENTIONS = "@interventions"
 CONSENT = "@consent"
 LINKS = "@links"
+COREADS = "@coreads"
 SEP = "\x1f"  # between a group id's parts: never part of a slug, rule name or key name
 
 Row = tuple[str, str, bytes]  # (group id, entity, JSON)
@@ -33,7 +34,11 @@ Key = tuple[str, str]  # (group id, entity)
 
 
 def changed_rows(
-    reads: ReadStats, interventions: InterventionEngine, consent: ConsentLedger, links: IdentityLinks
+    reads: ReadStats,
+    interventions: InterventionEngine,
+    consent: ConsentLedger,
+    links: IdentityLinks,
+    coreads: CoReads | None = None,
 ) -> tuple[list[Row], list[Key]]:
     """The rows to write and to delete for everything changed since the last call."""
     upserts: list[Row] = []
@@ -54,6 +59,9 @@ def changed_rows(
         put(CONSENT, reader, consent.dump_one(reader))
     for user in links.take_changed():
         put(LINKS, user, links.devices(user) or None)
+    if coreads is not None:
+        for reader in coreads.take_changed():
+            put(COREADS, reader, coreads.entry(reader))
     return upserts, deletes
 
 
@@ -63,6 +71,7 @@ def restore_rows(
     interventions: InterventionEngine,
     consent: ConsentLedger,
     links: IdentityLinks,
+    coreads: CoReads | None = None,
 ) -> None:
     """Put back what `changed_rows` wrote (the restored entries are not reported as changed)."""
     for group, entity, raw in rows:
@@ -77,8 +86,11 @@ def restore_rows(
             consent.restore(entity, value)
         elif kind == LINKS:
             links.restore(entity, value)
-    for journal in (reads, interventions, consent, links):
-        journal.take_changed()
+        elif kind == COREADS and coreads is not None:
+            coreads.restore(entity, value)
+    for journal in (reads, interventions, consent, links, coreads):
+        if journal is not None:
+            journal.take_changed()
 
 
 def restore_legacy(
@@ -87,10 +99,12 @@ def restore_legacy(
     interventions: InterventionEngine,
     consent: ConsentLedger,
     links: IdentityLinks,
+    coreads: CoReads | None = None,
 ) -> None:
     """Load a checkpoint written before entries were kept one by one (all in its `extra` document).
 
-    Everything loaded counts as changed, so the next checkpoint writes it as rows.
+    Everything loaded counts as changed, so the next checkpoint writes it as rows. Such a checkpoint
+    predates co-reads: they start from the log's tail after it (`coreads` is left as it is).
     """
     for slug, entries in ReadStats.load(extra.get("read_stats", {})).dump().items():
         for key, value in entries.items():

@@ -8,6 +8,43 @@ from media_demo import routes
 from media_demo.state.cards import RecommendationCard, TrendingCard
 from media_demo.state.reader import ReaderState
 
+# Mounted with the panel, installed once per tab: when the recommendations panel is at least half on
+# screen (and again each time it shows a new panel), press the hidden button that tells the server.
+# An impression is what the reader could see, not what the server built.
+PANEL_SEEN_ID = "recommendations-seen"
+WATCH_PANEL_SCRIPT = """
+(() => {
+  if (window.__dcPanelWatch) return;
+  window.__dcPanelWatch = true;
+  let reported = "";
+  let watched = null;
+  const seen = new IntersectionObserver((entries) => {
+    for (const entry of entries) {
+      const id = entry.target.dataset.panelId;
+      if (entry.isIntersecting && id && id !== reported) {
+        reported = id;
+        document.getElementById("__PANEL_SEEN_ID__")?.click();
+      }
+    }
+  }, { threshold: 0.5 });
+  const follow = () => {
+    const panel = document.querySelector("[data-testid=recommendations]");
+    if (panel !== watched) {
+      if (watched) seen.unobserve(watched);
+      if (panel) seen.observe(panel);
+      watched = panel;
+    } else if (panel && panel.dataset.panelId !== reported) {
+      seen.unobserve(panel);
+      seen.observe(panel);
+    }
+  };
+  new MutationObserver(follow).observe(document.body, {
+    childList: true, subtree: true, attributes: true, attributeFilter: ["data-panel-id"],
+  });
+  follow();
+})();
+""".replace("__PANEL_SEEN_ID__", PANEL_SEEN_ID)
+
 
 def _recommendation(item: RecommendationCard) -> rx.Component:
     return rx.el.li(
@@ -21,6 +58,7 @@ def _recommendation(item: RecommendationCard) -> rx.Component:
             ),
             href=item.href,
             class_name="rec-link",
+            on_click=ReaderState.recommendation_clicked(item.slug, ReaderState.panel_id),
         ),
         class_name="rec",
         custom_attrs={
@@ -85,9 +123,18 @@ def recommendations_panel() -> rx.Component:
             _loading(),
         ),
         _consent_note(),
+        # Pressed by the tab's panel watcher (WATCH_PANEL_SCRIPT) when this panel is on screen.
+        rx.el.button(
+            id=PANEL_SEEN_ID,
+            on_click=ReaderState.panel_seen(ReaderState.panel_id),
+            hidden=True,
+            tab_index=-1,
+            aria_hidden="true",
+        ),
         class_name="panel recommendations",
-        custom_attrs={"data-testid": "recommendations"},
+        custom_attrs={"data-testid": "recommendations", "data-panel-id": ReaderState.panel_id},
         aria_live="polite",
+        on_mount=rx.call_script(WATCH_PANEL_SCRIPT),  # runs in the browser: no round trip to the server
     )
 
 

@@ -137,7 +137,7 @@ class Ingest:
             return self._log.append(result)
 
     def _apply(self, event: CanonicalEvent) -> CanonicalEvent:
-        """Update every in-memory view of the events (attributes, read counts, consent, identity links).
+        """Update every in-memory view of the events (attributes, read and co-read counts, consent, identity links).
 
         The event is first admitted: anonymised when its reader has not consented to profiling.
         That is enforced here, below every route in (collector, in-process tracker, replay), so
@@ -157,6 +157,8 @@ class Ingest:
         if event.key == (ARTICLE_VENDOR, ARTICLE_EVENT) and event.event_data:
             reader = event.atomic.get("domain_userid") or None  # None: a read that counts for no one
             memory.read_stats.observe(event.event_data["slug"], reader, event.timestamp)
+            if reader is not None:  # an anonymised read (no behavioural consent) co-reads with nothing
+                memory.coreads.observe(event.event_data["slug"], reader)
         if choice is not None and self._withdrawal is not None:
             before, after = choice
             if before is not None and before.allows(BEHAVIOURAL) and not after.allows(BEHAVIOURAL):

@@ -1,4 +1,5 @@
-"""What the events built in memory, behind one lock: attributes, interventions, read counts, consent, links.
+"""What the events built in memory, behind one lock: attributes, interventions, read and co-read counts, consent,
+links.
 
 `Ingest` writes these views as events are applied; `ReaderViews` and `Privacy` read
 them; each holds `lock` for every access. `reset` builds them afresh, with the same
@@ -13,7 +14,7 @@ from collections.abc import Iterable, Mapping
 from snowplow_signals import StreamAttributeGroup
 
 from media_demo.definitions import ENGAGEMENT_GROUP, IMPRESSION_CAPS
-from media_demo.recommend import ReadStats
+from media_demo.recommend import CoReads, ReadStats
 from media_demo.signals.engine.attribute_engine import AttributeEngine
 from media_demo.signals.engine.consent import Consent, ConsentLedger, Policy
 from media_demo.signals.engine.identity import IdentityLinks
@@ -31,14 +32,15 @@ class Memory:
         self.engine = AttributeEngine(groups)
         self.interventions = InterventionEngine(self.engine, suppress=self._suppressed)
         self.read_stats = ReadStats()
+        self.coreads = CoReads()  # readers who read this also read (consented readers only; see `Ingest._apply`)
         # Consent and identity: who may be profiled, and which devices are one signed-in reader.
         self.consent = ConsentLedger(consent_policies, app_id)
         self.links = IdentityLinks()
 
     @property
-    def side_state(self) -> tuple[ReadStats, InterventionEngine, ConsentLedger, IdentityLinks]:
+    def side_state(self) -> tuple[ReadStats, InterventionEngine, ConsentLedger, IdentityLinks, CoReads]:
         """What checkpoints keep beside the attributes (`media_demo.side_state`), in its order."""
-        return self.read_stats, self.interventions, self.consent, self.links
+        return self.read_stats, self.interventions, self.consent, self.links, self.coreads
 
     def consent_of(self, domain_userid: str) -> Consent | None:
         """The reader's current consent choice; None until they make one."""
@@ -46,13 +48,14 @@ class Memory:
             return self.consent.get(domain_userid)
 
     def forget(self, entities: set[str], readers: set[str]) -> int:
-        """Drop the state of these entities (`readers`: whose reads stay only as anonymous counts);
-        returns how many (group, entity) states there were."""
+        """Drop the state of these entities (`readers`: whose reads stay only as anonymous counts, and leave
+        the co-read counts); returns how many (group, entity) states there were."""
         with self.lock:
             profiles = sum(1 for gid in self.engine.group_ids() for e in entities if self.engine.has_state(gid, e))
             self.engine.forget(entities)
             self.interventions.forget(entities)
             self.read_stats.forget(readers)
+            self.coreads.forget(readers)
             return profiles
 
     def reset(self) -> None:
@@ -64,6 +67,7 @@ class Memory:
             for rule in definitions:
                 self.interventions.publish(rule)
             self.read_stats = ReadStats()
+            self.coreads = CoReads()
             self.consent = ConsentLedger(self._consent_policies, self._app_id)
             self.links = IdentityLinks()
 

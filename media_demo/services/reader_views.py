@@ -10,6 +10,9 @@ feed (`watch_reader`) is here too: it is fed by `Ingest` as events are applied.
 from __future__ import annotations
 
 import logging
+import random
+import time
+import uuid
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -23,19 +26,37 @@ from media_demo.personalise import ReaderContext, SessionFacts, contextual_picks
 from media_demo.personalise.layout import HomeLayout, home_layout
 from media_demo.personalise.segments import SegmentMatch
 from media_demo.recommend import ArticleIndex, ReaderProfile, Recommendation, recommend
+from media_demo.recommend.strategies import Shown, StrategyInputs, serve
+from media_demo.services.experiments import Decision, Experiments
 from media_demo.services.memory import Memory
 from media_demo.signals.engine.consent import BEHAVIOURAL, CONTEXTUAL, Consent
 from media_demo.signals.engine.events import CanonicalEvent
 from media_demo.signals.engine.interventions import FiredIntervention
 from media_demo.signals.remote import RemoteAttributes
 from media_demo.signals.storage.event_log import BadEventRow, EventLog
-from media_demo.tracking import NewsroomTracker, Page, Reader
+from media_demo.tracking import NewsroomTracker, Page, PanelLog, Reader
 
 logger = logging.getLogger(__name__)
 DEFAULT_COUNT = 3
+DEFAULT_STRATEGY = "current"  # what the panel serves outside experiments (as impressions log it)
+CONTEXTUAL_STRATEGY = "contextual"  # the cold start of a reader without history
 NO_CONSENT_YET = "no behavioural consent yet: the reader has not made a choice"
 CONSENT_DECLINED = "behavioural consent not given"
 NO_HISTORY = "no reading history yet"
+
+
+@dataclass(frozen=True)
+class ShownPanel:
+    """A recommendations panel as shown to one reader: what its impression, exposure and clicks log."""
+
+    log: PanelLog
+    items: tuple[tuple[str, int, float], ...]  # (slug, position, propensity)
+    unit_kind: str | None = None  # experiment panels: which id was hashed (`user_id` or `domain_userid`)
+    reads_before: int = 0  # the reader's article reads when it was shown (the experiment's CUPED covariate)
+
+    def item(self, slug: str) -> tuple[str, int, float] | None:
+        """The panel's entry for `slug`, if it showed that story."""
+        return next((entry for entry in self.items if entry[0] == slug), None)
 
 
 @dataclass(frozen=True)
@@ -53,6 +74,19 @@ class ReaderView:
     reason: str | None = None
     profile: ReaderProfile = field(default_factory=ReaderProfile)  # what the picks, segment and layout were built on
     consent: Consent | None = None  # the reader's choice when the view was made (None: not made yet)
+    # The panel as logged: each pick with its position and the probability its policy showed it there,
+    # which strategy (and experiment variant) chose it, and the decision when an experiment did.
+    shown: tuple[Shown, ...] = ()
+    panel: PanelLog | None = None
+    decision: Decision | None = None
+
+    def shown_panel(self) -> ShownPanel | None:
+        """The panel to log when the reader sees it (None when it is empty)."""
+        if self.panel is None or not self.shown:
+            return None
+        items = tuple((s.recommendation.article.slug, s.position, s.propensity) for s in self.shown)
+        unit = self.decision.unit_kind if self.decision is not None else None
+        return ShownPanel(self.panel, items, unit, self.profile.article_read_count)
 
 
 @dataclass(frozen=True)
@@ -75,9 +109,11 @@ class ReaderViews:
         log: EventLog,
         tracker: NewsroomTracker,
         remote: RemoteAttributes | None = None,
+        experiments: Experiments | None = None,
     ) -> None:
         self._memory, self.corpus, self._index, self._log, self._tracker = memory, corpus, index, log, tracker
         self._remote = remote  # remote mode: the reader's attributes come from that Signals API
+        self._experiments = experiments
         self._watchers: dict[str, list[Callable[[], None]]] = {}
 
     # --- one reader -----------------------------------------------------------------------------------------------
@@ -141,15 +177,54 @@ class ReaderViews:
         attributes = self.attributes(domain_userid, user_id)
         profile = self.profile(domain_userid, attributes)
         personalised = profile.has_history
+        segment = segment_for(profile, SessionFacts(session_index, days_since_last_visit))
+        decision = None
         if context is not None and not personalised:
             with self._memory.lock:
                 picks = contextual_picks(context, self.corpus, self._index, self._memory.read_stats, count)
+            shown = tuple(Shown(r, i, 1.0) for i, r in enumerate(picks, start=1))
+            panel = PanelLog(str(uuid.uuid4()), CONTEXTUAL_STRATEGY)
         else:
-            picks = self.picks(profile, count)
-        segment = segment_for(profile, SessionFacts(session_index, days_since_last_visit))
+            decision, shown = self._serve(domain_userid, user_id, profile, segment.name, context, consent, count)
+            panel = PanelLog(
+                str(uuid.uuid4()),
+                decision.strategy.name if decision else DEFAULT_STRATEGY,
+                decision.experiment.name if decision else None,
+                decision.assignment.variant if decision else None,
+            )
         layout = home_layout(profile, segment, context, self.corpus)
         reason = None if personalised else _why_not(consent)
-        return ReaderView(attributes, picks, segment, layout, personalised, reason, profile, consent)
+        picks = [s.recommendation for s in shown]
+        return ReaderView(
+            attributes, picks, segment, layout, personalised, reason, profile, consent, shown, panel, decision
+        )
+
+    def _serve(
+        self,
+        domain_userid: str,
+        user_id: str | None,
+        profile: ReaderProfile,
+        segment: str,
+        context: ReaderContext | None,
+        consent: Consent | None,
+        count: int,
+    ) -> tuple[Decision | None, tuple[Shown, ...]]:
+        """The panel of a reader with history (or of one with no context): the running experiment's
+        variant when the reader is in it, else the default strategy, each pick with its propensity."""
+        behavioural = consent is not None and consent.allows(BEHAVIOURAL)
+        with self._memory.lock:
+            decision = None
+            if self._experiments is not None and profile.has_history:
+                device = context.device if context is not None else "Unknown"
+                decision = self._experiments.decide(domain_userid, user_id, segment, device, behavioural)
+            if decision is None:
+                picks = recommend(profile, self.corpus, self._index, self._memory.read_stats, count)
+                return None, tuple(Shown(r, i, 1.0) for i, r in enumerate(picks, start=1))
+            inputs = StrategyInputs(
+                self.corpus, self._index, self._memory.read_stats, self._memory.coreads, time.time()
+            )
+            shown = serve(decision.strategy, profile, inputs, count, decision.exploration, random.Random())
+            return decision, tuple(shown)
 
     def visit(
         self,
@@ -177,6 +252,38 @@ class ReaderViews:
         visit = Visit(view, self.trending(trending), here)
         self._log.flush()
         return visit
+
+    def panel_seen(self, reader: Reader, page: Page, panel: ShownPanel) -> None:
+        """Log that the reader saw `panel`: the experiment's exposure (when one decided it), then the impression.
+
+        Called when the browser reports the panel on screen, not when it was built: a panel
+        below the fold that nobody scrolled to exposes no one.
+        """
+        log = panel.log
+        experiment = self._experiments.get(log.experiment) if self._experiments and log.experiment else None
+        if experiment is not None and log.variant and panel.unit_kind:
+            assert self._experiments is not None
+            returning = self._experiments.returning(experiment, reader.domain_userid, reader.session.index)
+            self._tracker.experiment_exposure(
+                reader,
+                page,
+                experiment.name,
+                log.variant,
+                panel.unit_kind,
+                returning=returning,
+                reads_before=panel.reads_before,
+            )
+        self._tracker.recommendation_impression(reader, page, log, panel.items)
+        self._log.flush()
+
+    def panel_clicked(self, reader: Reader, page: Page, panel: ShownPanel, slug: str) -> bool:
+        """Log a click on `slug` of `panel`, with its position and propensity; False if the panel never showed it."""
+        item = panel.item(slug)
+        if item is None:
+            return False
+        self._tracker.recommendation_click(reader, page, panel.log, slug, item[1], item[2])
+        self._log.flush()
+        return True
 
     def refresh(
         self, domain_userid: str, context: ReaderContext | None, session_index: int, user_id: str | None, trending: int

@@ -58,8 +58,10 @@ class AccountState(rx.State):
         """on_load of /account (after `ReaderState.visit`): clear old errors, show who is signed in."""
         self.signin_error = self.signup_error = ""
         self.signing_in = self.signing_up = self.signing_out = False
-        reader = (await self.get_state(ReaderState))._current_reader()
-        account = await asyncio.to_thread(get_newsroom().accounts.get, reader.user_id) if reader.user_id else None
+        accounts = get_newsroom().accounts
+        _reader, account = await (await self.get_state(ReaderState))._as_reader(
+            lambda reader: accounts.get(reader.user_id) if reader.user_id else None
+        )
         self.email = account.email if account is not None else ""
 
     @rx.event
@@ -114,13 +116,17 @@ class AccountState(rx.State):
         room = get_newsroom()
         reader_state = await self.get_state(ReaderState)
         try:
-            previous = reader_state._current_reader()
-            await asyncio.to_thread(room.accounts.close_session, reader_state.account_token)
+            previous, token = reader_state._cookie_reader(), reader_state.account_token
             reader_state._reset_identity()
-            reader = reader_state._current_reader()
+            reader = reader_state._cookie_reader()  # a new anonymous id, signed in to nothing
             page = reader_state._current_page("Sign out")
             url = policy_url(str(self.router.url))
-            await asyncio.to_thread(room.privacy.carry_consent, previous.domain_userid, reader, page, url)
+
+            def sign_out_and_carry_consent() -> None:
+                room.accounts.close_session(token)
+                room.privacy.carry_consent(previous.domain_userid, reader, page, url)
+
+            await asyncio.to_thread(sign_out_and_carry_consent)
             await reader_state._refresh_view()
             self.email = ""
         finally:

@@ -45,10 +45,10 @@ class OfferState(rx.State):
         reader_state = await self.get_state(ReaderState)
         if not reader_state.domain_userid:
             return
-        reader = reader_state._reader()
         page = Page(url=str(self.router.url) or "/", title=self.kicker)
+        name, intervention_id = self.name, self.intervention_id
         track = get_newsroom().tracker.intervention_interaction  # in process: applied under the lock, off the loop
-        await asyncio.to_thread(track, reader, page, self.name, action, self.intervention_id)
+        await reader_state._as_reader(lambda reader: track(reader, page, name, action, intervention_id))
 
     async def show(self, offer: Offer) -> None:
         """Put `offer` on screen and record the impression (it counts towards the cap)."""

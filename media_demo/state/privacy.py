@@ -10,7 +10,6 @@ never an id sent by the browser.
 
 from __future__ import annotations
 
-import asyncio
 import dataclasses
 import logging
 from typing import Any
@@ -117,8 +116,10 @@ class PrivacyState(rx.State):
 
     async def _summarise(self, reader_state: ReaderState) -> None:
         """Read what the newsroom holds about this tab's reader into the page."""
-        reader = reader_state._current_reader()
-        summary = await asyncio.to_thread(get_newsroom().privacy.summary, reader.domain_userid, reader.user_id)
+        privacy = get_newsroom().privacy
+        _reader, summary = await reader_state._as_reader(
+            lambda reader: privacy.summary(reader.domain_userid, reader.user_id)
+        )
         consent = summary.consent
         self.decided_how = CHOICE_WORDS.get(consent.event_type, "You made a choice") if consent else ""
         self.decided_at = iso_seconds(consent.at) if consent else ""
@@ -135,10 +136,9 @@ class PrivacyState(rx.State):
         (`withdrawn`); the engine drops the reader's profile when it sees either.
         """
         reader_state = await self.get_state(ReaderState)
-        reader = reader_state._current_reader()
-        page = reader_state._current_page(title)
+        privacy, page = get_newsroom().privacy, reader_state._current_page(title)
         url = policy_url(str(self.router.url))
-        await asyncio.to_thread(get_newsroom().privacy.choose, reader, page, scopes, url)
+        await reader_state._as_reader(lambda reader: privacy.choose(reader, page, scopes, url))
         await reader_state._refresh_view()
         await self._summarise(reader_state)
 
@@ -241,10 +241,11 @@ class PrivacyState(rx.State):
         self.delete_error = ""
         yield
         reader_state = await self.get_state(ReaderState)
-        reader = reader_state._current_reader()  # the signed id of this browser, never one it sent unsigned
-        try:
-            forget_reader = get_newsroom().privacy.forget_reader
-            counts = await asyncio.to_thread(forget_reader, [reader.domain_userid], reader.user_id)
+        forget_reader = get_newsroom().privacy.forget_reader
+        try:  # the signed id of this browser (never one it sent unsigned), and its account when signed in
+            reader, counts = await reader_state._as_reader(
+                lambda reader: forget_reader([reader.domain_userid], reader.user_id)
+            )
         except Exception:
             logger.exception("deleting a reader's data failed")
             self.deleting = False

@@ -3,15 +3,17 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import time
-from typing import Any
+from collections.abc import Callable
+from typing import Any, TypeVar
 
 import reflex as rx
 
-from media_demo.accounts import DEFAULT_SESSION_TTL
+from media_demo.accounts import DEFAULT_SESSION_TTL, Account
 from media_demo.newsroom import get_newsroom
 from media_demo.personalise import ReaderContext
-from media_demo.services.reader_views import ReaderView
+from media_demo.services.reader_views import ReaderView, ShownPanel
 from media_demo.signals.engine.consent import BEHAVIOURAL, CONTEXTUAL
 from media_demo.state.cards import RecommendationCard, TrendingCard, assign_changed
 from media_demo.state.clients import OPEN_TABS
@@ -28,6 +30,8 @@ from media_demo.tracking.identity import (
 
 ACCOUNT_COOKIE = "dc_account"
 ACCOUNT_COOKIE_MAX_AGE = int(DEFAULT_SESSION_TTL)  # the sign-in cookie lasts as long as the session it holds
+
+T = TypeVar("T")
 
 TRENDING_COUNT = 5
 # What only the browser knows: where the reader came from and their time zone.
@@ -59,6 +63,11 @@ class ReaderState(rx.State):
     read_slugs: list[str] = []
     recommendations: list[RecommendationCard] = []
     recommendations_loaded: bool = False
+    # A new id for every panel shown (the browser reports each one it sees once).
+    panel_id: str = ""
+    _panel: ShownPanel | None = None  # the panel on the page: what its impression and clicks log
+    _panel_logged: bool = False
+    _page: list[str] = ["", ""]  # the url and title of the page the panel is on, as tracked
     trending: list[TrendingCard] = []
     segment: str = ""
     # Other real readers on this page in the last few minutes (pushed live as it changes).
@@ -81,16 +90,15 @@ class ReaderState(rx.State):
         if not is_signed_domain_userid(self.domain_userid, self.duid_signature, get_newsroom().cookie_secret):
             self._issue_reader_id()
 
-    def _reader(self) -> Reader:
-        """The reader behind this tab, issuing or rotating ids as needed.
+    def _cookie_reader(self) -> Reader:
+        """The reader behind this tab as its cookies say, issuing or rotating ids as needed.
 
         An id cookie without our signature (edited, or from before signing) is replaced
-        by a new one: a browser can only ever act as the reader it was given.
+        by a new one: a browser can only ever act as the reader it was given. The
+        signed-in account is not looked up here (a database read): `_as_reader` does it
+        off the event loop.
         """
         self._check_signature()
-        account = get_newsroom().accounts.session_account(self.account_token) if self.account_token else None
-        self._user_id = account.user_id if account is not None else ""
-        self.account_name = account.display_name if account is not None else ""
         now = time.time()
         previous = ReaderSession.from_cookie(self.session)
         session = touch_session(previous, now)
@@ -102,8 +110,29 @@ class ReaderState(rx.State):
             session=session,
             user_agent=self.router.headers.user_agent or None,
             ip_address=self.router.session.client_ip or None,
-            user_id=self._user_id or None,
         )
+
+    async def _as_reader(self, work: Callable[[Reader], T], reader: Reader | None = None) -> tuple[Reader, T]:
+        """Run `work` for this tab's reader in one worker thread, with its signed-in account looked up there too.
+
+        Every handler that acts as the reader comes through here, so its blocking work
+        (the account store, the newsroom's lock, a remote Signals API) happens once, at
+        its edge, and never on Reflex's event loop. `reader` is this tab's `_cookie_reader()`
+        when the caller needed it first. Returns the signed-in reader and `work`'s result.
+        """
+        reader = reader or self._cookie_reader()
+        token = self.account_token
+        accounts = get_newsroom().accounts
+
+        def signed_in_work() -> tuple[Account | None, Reader, T]:
+            account = accounts.session_account(token) if token else None
+            signed_in = dataclasses.replace(reader, user_id=account.user_id if account is not None else None)
+            return account, signed_in, work(signed_in)
+
+        account, signed_in, result = await asyncio.to_thread(signed_in_work)
+        self._user_id = account.user_id if account is not None else ""
+        self.account_name = account.display_name if account is not None else ""
+        return signed_in, result
 
     def _context(self) -> ReaderContext:
         """The reader's context: device, languages, the link and referrer that brought them, local hour."""
@@ -120,6 +149,9 @@ class ReaderState(rx.State):
     def _refresh(self, view: ReaderView, trending: list[tuple[str, int]]) -> None:
         """Show `view` and the trending list (only what changed is sent to the page)."""
         newsroom = get_newsroom()
+        panel = view.shown_panel()
+        if panel is None or self._panel is None or panel.log.panel_id != self._panel.log.panel_id:
+            self._panel, self._panel_logged = panel, False
         consent = view.consent
         assign_changed(
             self,
@@ -131,6 +163,7 @@ class ReaderState(rx.State):
             not_personalised_reason=view.reason or "",
             read_slugs=list(view.attributes["articles_read"]),
             recommendations=[RecommendationCard.of(r) for r in view.recommendations],
+            panel_id=view.panel.panel_id if view.panel is not None and view.shown else "",
             recommendations_loaded=True,
             segment=view.segment.name,
             trending=[
@@ -142,39 +175,40 @@ class ReaderState(rx.State):
 
     async def _track_visit(self, title: str, article_slug: str) -> None:
         newsroom = get_newsroom()
-        reader = self._reader()
         token = self.router.session.client_token
         path = self.router.url.path or "/"
-        OPEN_TABS.add(reader.domain_userid, token)
-        OPEN_TABS.on_page(token, path)
         external = (self._client_context or [""])[0] if not self._previous_url else ""
         page = Page(url=str(self.router.url), title=title, referrer=self._previous_url or external or None)
-        visit = await asyncio.to_thread(
-            newsroom.views.visit, reader, page, article_slug, self._context(), self._days_away, TRENDING_COUNT
+        context, reader = self._context(), self._cookie_reader()
+        days_away = self._days_away  # as the cookies just told
+        OPEN_TABS.add(reader.domain_userid, token)  # before the visit: an intervention it fires can reach this tab
+        OPEN_TABS.on_page(token, path)
+        reader, visit = await self._as_reader(
+            lambda signed_in: newsroom.views.visit(signed_in, page, article_slug, context, days_away, TRENDING_COUNT),
+            reader,
         )
         self._previous_url = page.url
+        self._page = [page.url, page.title]
         self._refresh(visit.view, visit.trending)
         if path == "/":
             (await self.get_state(HomeState)).arrange(visit.view.layout, visit.view.segment)
         assign_changed(self, others_here=max(0, visit.readers_here - 1))
 
-    def _current_reader(self) -> Reader:
-        """The reader behind this tab (for other states' handlers: consent, account, deletion)."""
-        return self._reader()
+    def _panel_page(self) -> Page:
+        """The page the panel is on, as its page view was tracked."""
+        url, title = self._page
+        return Page(url=url or str(self.router.url), title=title)
 
     def _current_page(self, title: str) -> Page:
         return Page(url=str(self.router.url), title=title, referrer=self._previous_url or None)
 
     async def _refresh_view(self) -> None:
         """Re-read the reader's attributes and consent after a change made outside `visit`."""
-        reader = self._reader()
-        view, trending = await asyncio.to_thread(
-            get_newsroom().views.refresh,
-            reader.domain_userid,
-            self._context(),
-            reader.session.index,
-            reader.user_id,
-            TRENDING_COUNT,
+        views, context = get_newsroom().views, self._context()
+        _reader, (view, trending) = await self._as_reader(
+            lambda signed_in: views.refresh(
+                signed_in.domain_userid, context, signed_in.session.index, signed_in.user_id, TRENDING_COUNT
+            )
         )
         self._refresh(view, trending)
         if (self.router.url.path or "/") == "/":
@@ -239,3 +273,29 @@ class ReaderState(rx.State):
         title, slug = self._pending_visit or ["", ""]
         self._pending_visit = []
         await self._track_visit(title, slug)
+
+    @rx.event
+    async def panel_seen(self, panel_id: str):
+        """The browser shows panel `panel_id`: log its impression (and the experiment's exposure), once."""
+        panel = self._panel
+        if panel is None or panel.log.panel_id != panel_id or self._panel_logged or not self.domain_userid:
+            return  # an older panel, or already logged
+        self._panel_logged = True
+        views, page = get_newsroom().views, self._panel_page()
+        await self._as_reader(lambda reader: views.panel_seen(reader, page, panel))
+
+    @rx.event
+    async def recommendation_clicked(self, slug: str, panel_id: str):
+        """A recommendation of panel `panel_id` was clicked (the link then opens the story)."""
+        panel = self._panel
+        if panel is None or panel.log.panel_id != panel_id or not self.domain_userid:
+            return
+        unlogged, self._panel_logged = not self._panel_logged, True  # a click proves the panel was seen
+        views, page = get_newsroom().views, self._panel_page()
+
+        def log_click(reader: Reader) -> None:
+            if unlogged:
+                views.panel_seen(reader, page, panel)
+            views.panel_clicked(reader, page, panel, slug)
+
+        await self._as_reader(log_click)

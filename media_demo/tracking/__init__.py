@@ -2,12 +2,13 @@
 
 from media_demo.tracking.emitters import InProcessEmitter, http_emitter
 from media_demo.tracking.identity import ReaderSession, is_domain_userid, new_domain_userid, touch_session
-from media_demo.tracking.tracker import NewsroomTracker, Page, Reader
+from media_demo.tracking.tracker import NewsroomTracker, Page, PanelLog, Reader
 
 __all__ = [
     "InProcessEmitter",
     "NewsroomTracker",
     "Page",
+    "PanelLog",
     "Reader",
     "ReaderSession",
     "http_emitter",

@@ -2,14 +2,22 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 from urllib.parse import urlsplit
 
 from snowplow_tracker import PageView, SelfDescribing, SelfDescribingJson, Subject, Tracker
 from snowplow_tracker.typing import EmitterProtocol
 
 from media_demo.articles import Article
-from media_demo.definitions import ARTICLE_SCHEMA, INTERACTION_SCHEMA
+from media_demo.definitions import (
+    ARTICLE_SCHEMA,
+    CLICK_SCHEMA,
+    EXPOSURE_SCHEMA,
+    IMPRESSION_SCHEMA,
+    INTERACTION_SCHEMA,
+)
 from media_demo.signals.engine.consent import CONSENT_SCHEMA, NECESSARY, OPTIONAL_SCOPES
 from media_demo.tracking.identity import ReaderSession
 
@@ -56,6 +64,25 @@ def _origin(url: str) -> str:
     return f"{parts.scheme}://{parts.netloc}/" if parts.scheme and parts.netloc else url
 
 
+@dataclass(frozen=True, slots=True)
+class PanelLog:
+    """What every impression and click of one recommendations panel says about where it came from."""
+
+    panel_id: str  # a UUID per panel shown: ties its clicks to its impression
+    strategy: str
+    experiment: str | None = None
+    variant: str | None = None
+
+    def as_data(self) -> dict[str, Any]:
+        """The fields the impression and click schemas share."""
+        return {
+            "panel_id": self.panel_id,
+            "strategy": self.strategy,
+            "experiment": self.experiment,
+            "variant": self.variant,
+        }
+
+
 CONSENT_VERSION = "1.0"  # of the privacy page; a new version asks readers again
 
 
@@ -80,23 +107,70 @@ class NewsroomTracker:
             "author": article.author,
             "reading_minutes": article.reading_minutes,
         }
-        event = SelfDescribing(event_json=SelfDescribingJson(ARTICLE_SCHEMA, data))
+        return self._self_describing(reader, page, ARTICLE_SCHEMA, data)
+
+    def _self_describing(self, reader: Reader, page: Page, schema: str, data: dict[str, Any]) -> str | None:
+        """Track one self-describing event of ours on `page` (page fields ride along, as in the browser tracker)."""
+        event = SelfDescribing(event_json=SelfDescribingJson(schema, data))
         event.event_subject = reader.subject()
-        # Page fields ride on self-describing events too, as in the browser tracker.
         event.payload.add("url", page.url)
         event.payload.add("page", page.title)
         return self._tracker.track(event)
+
+    def experiment_exposure(
+        self,
+        reader: Reader,
+        page: Page,
+        experiment: str,
+        variant: str,
+        unit: str,
+        *,
+        returning: bool,
+        reads_before: int,
+    ) -> str | None:
+        """Track that a reader in an experiment saw the slot it decides.
+
+        `unit` says which id was hashed (`user_id` or `domain_userid`), `returning` whether this
+        is a later visit within 7 days of their first exposure, `reads_before` the articles they
+        had read by now (CUPED's covariate, kept from the first exposure).
+        """
+        data = {
+            "experiment": experiment,
+            "variant": variant,
+            "slot": "recommendations",
+            "unit": unit,
+            "returning": returning,
+            "reads_before": reads_before,
+        }
+        return self._self_describing(reader, page, EXPOSURE_SCHEMA, data)
+
+    def recommendation_impression(
+        self,
+        reader: Reader,
+        page: Page,
+        panel: PanelLog,
+        items: Sequence[tuple[str, int, float]],
+    ) -> str | None:
+        """Track a panel of recommendations the reader saw: each (slug, position, propensity)."""
+        data = {
+            **panel.as_data(),
+            "items": [{"slug": slug, "position": position, "propensity": p} for slug, position, p in items],
+        }
+        return self._self_describing(reader, page, IMPRESSION_SCHEMA, data)
+
+    def recommendation_click(
+        self, reader: Reader, page: Page, panel: PanelLog, slug: str, position: int, propensity: float
+    ) -> str | None:
+        """Track a click on one recommendation of a panel the reader was shown."""
+        data = {**panel.as_data(), "slug": slug, "position": position, "propensity": propensity}
+        return self._self_describing(reader, page, CLICK_SCHEMA, data)
 
     def intervention_interaction(
         self, reader: Reader, page: Page, intervention: str, action: str, intervention_id: str | None = None
     ) -> str | None:
         """Track that the reader saw, clicked or dismissed an intervention (they become attributes)."""
         data = {"intervention": intervention, "action": action, "intervention_id": intervention_id}
-        event = SelfDescribing(event_json=SelfDescribingJson(INTERACTION_SCHEMA, data))
-        event.event_subject = reader.subject()
-        event.payload.add("url", page.url)
-        event.payload.add("page", page.title)
-        return self._tracker.track(event)
+        return self._self_describing(reader, page, INTERACTION_SCHEMA, data)
 
     def consent(self, reader: Reader, page: Page, scopes: set[str] | frozenset[str], policy_url: str) -> str | None:
         """Track the reader's consent choice as Snowplow's enhanced-consent `consent_preferences` event.

@@ -11,7 +11,10 @@ import pytest
 from playwright.sync_api import Browser, ConsoleMessage, Page, expect, sync_playwright
 from reflex.testing import AppHarness
 
+from media_demo.settings import get_settings
+
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
+E2E_EXPERIMENTS = Path(__file__).resolve().parent / "experiments"  # one experiment, for phones only
 CHROMIUM = Path(os.environ.get("CHROMIUM_PATH", "/usr/bin/chromium"))
 CHROMIUM_ARGS = [
     "--headless",
@@ -47,7 +50,9 @@ def browser() -> Iterator[Browser]:
 
 @pytest.fixture(scope="session")
 def app(browser: Browser) -> Iterator[AppHarness]:
-    """The whole app, started once for the session (about 30-60 s)."""
+    """The whole app, started once for the session (about 30-60 s), with the browser tests' experiment."""
+    os.environ["EXPERIMENTS_DIR"] = str(E2E_EXPERIMENTS)  # read when the app builds its newsroom, below
+    get_settings.cache_clear()
     with AppHarness.create(root=PROJECT_ROOT) as harness:
         assert harness.frontend_url is not None
         yield harness

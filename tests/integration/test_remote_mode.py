@@ -18,15 +18,13 @@ import subprocess
 import sys
 import time
 import uuid
-from collections.abc import Coroutine, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from types import SimpleNamespace
-from typing import Any, TypeVar
+from typing import TypeVar
 
 import httpx
 import pytest
-import reflex as rx
-from reflex.istate.data import RouterData
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse
@@ -47,6 +45,7 @@ from media_demo.state.privacy import PrivacyState
 from media_demo.state.reader import ReaderState
 from media_demo.tracking import Page, Reader, new_domain_userid, touch_session
 from tests.integration.conftest import eventually, free_port, grant, serve, stop
+from tests.loop_watch import assert_loop_kept_running, loop_stall, tab
 
 TOKEN = "remote-token-" + uuid.uuid4().hex
 SERVER = """
@@ -261,48 +260,8 @@ def slow_room(tmp_path: Path, corpus: Corpus, monkeypatch: pytest.MonkeyPatch) -
             room.close()
 
 
-async def loop_stall(work: Coroutine[Any, Any, T]) -> tuple[T, float, float]:
-    """Run `work` beside a coroutine that ticks every 10 ms: (its result, seconds it took,
-    the longest the ticking coroutine waited between two ticks)."""
-    loop = asyncio.get_running_loop()
-    gaps: list[float] = []
-    done = asyncio.Event()
-
-    async def tick() -> None:
-        last = loop.time()
-        while not done.is_set():
-            await asyncio.sleep(0.01)
-            now = loop.time()
-            gaps.append(now - last)
-            last = now
-
-    ticking = asyncio.create_task(tick())
-    await asyncio.sleep(0.03)
-    started = loop.time()
-    try:
-        result = await work
-    finally:
-        took = loop.time() - started
-        done.set()
-        await ticking
-    return result, took, max(gaps)
-
-
-def assert_loop_kept_running(took: float, stall: float) -> None:
-    assert took >= HANG_SECONDS * 0.9, f"the work did not wait for the remote read ({took:.2f} s)"
-    assert stall < 0.25, f"the event loop stood still for {stall:.2f} s while a remote read waited"
-
-
-async def tab(cls: type[rx.State], path: str) -> rx.State:
-    """A tab's state tree at `path`, its reader's id issued and signed as a first visit leaves it."""
-    root = cls.get_root_state()()  # type: ignore[call-arg]
-    headers = {"user-agent": "test", "origin": "http://localhost:3000"}
-    root.router_data = {"pathname": path, "asPath": path, "headers": headers, "token": "tab-1"}
-    root.router = RouterData.from_router_data(root.router_data)
-    reader = await root.get_state(ReaderState)
-    reader._issue_reader_id()
-    reader._client_context = ["", 60]
-    return await root.get_state(cls)
+def assert_remote_waited_for(took: float, stall: float) -> None:
+    assert_loop_kept_running(took, stall, HANG_SECONDS, "a remote read")
 
 
 def test_the_reader_panel_waits_for_a_slow_remote_off_the_event_loop(slow_room: Newsroom) -> None:
@@ -311,10 +270,10 @@ def test_the_reader_panel_waits_for_a_slow_remote_off_the_event_loop(slow_room: 
         _result, took, stall = await loop_stall(
             ReaderState.visit.fn(reader, "Story", slow_room.corpus.articles[0].slug)
         )
-        assert_loop_kept_running(took, stall)
+        assert_remote_waited_for(took, stall)
         assert reader.recommendations_loaded
         _result, took, stall = await loop_stall(reader._refresh_view())
-        assert_loop_kept_running(took, stall)
+        assert_remote_waited_for(took, stall)
 
     asyncio.run(scenario())
 
@@ -323,7 +282,7 @@ def test_the_privacy_page_waits_for_a_slow_remote_off_the_event_loop(slow_room: 
     async def scenario() -> None:
         privacy = await tab(PrivacyState, "/privacy")
         _result, took, stall = await loop_stall(PrivacyState.open.fn(privacy))
-        assert_loop_kept_running(took, stall)
+        assert_remote_waited_for(took, stall)
         assert privacy.summarised and privacy.profile_articles == 0  # the remote had nothing: defaults
 
     asyncio.run(scenario())
@@ -335,7 +294,7 @@ def test_an_offer_reads_the_reader_from_a_slow_remote_off_the_event_loop(slow_ro
 
     async def scenario() -> None:
         _result, took, stall = await loop_stall(offer_state._push_offer(no_tabs, fired, slow_room))  # type: ignore[arg-type]
-        assert_loop_kept_running(took, stall)
+        assert_remote_waited_for(took, stall)
 
     asyncio.run(scenario())
 
@@ -354,6 +313,6 @@ def test_the_recommendations_api_waits_for_a_slow_remote_off_the_event_loop(slow
             )
         assert response.status_code == 200
         assert response.json()["metadata"]["domain_userid"]
-        assert_loop_kept_running(took, stall)
+        assert_remote_waited_for(took, stall)
 
     asyncio.run(scenario())

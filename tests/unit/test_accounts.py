@@ -12,7 +12,7 @@ import sqlalchemy
 from argon2 import PasswordHasher
 from sqlmodel import create_engine
 
-from media_demo.accounts import MAX_PASSWORD, MIN_PASSWORD, Account, AccountError, Accounts
+from media_demo.accounts import EDITOR, MAX_PASSWORD, MIN_PASSWORD, Account, AccountError, Accounts
 
 PASSWORD = "correct horse battery"
 
@@ -377,3 +377,24 @@ def test_returned_accounts_are_readable_after_their_session_closed(accounts: Acc
         assert isinstance(account, Account)
         assert sqlalchemy.inspect(account).detached or sqlalchemy.inspect(account).transient
         assert (account.email, account.display_name) == ("ann@example.org", "ann")
+
+
+def test_roles_are_granted_by_email_checked_by_user_and_go_with_the_account(engine: sqlalchemy.Engine) -> None:
+    accounts = Accounts(engine, cheap_hasher())
+    ada = accounts.create("Ada@Example.org", "a long enough secret", "Ada")
+    bob = accounts.create("bob@example.org", "a long enough secret", "Bob")
+    assert not accounts.has_role(ada.user_id, EDITOR)
+    assert accounts.grant(" ADA@example.org ", EDITOR).user_id == ada.user_id
+    accounts.grant("ada@example.org", EDITOR)  # granting twice is harmless
+    assert accounts.has_role(ada.user_id, EDITOR)
+    assert not accounts.has_role(bob.user_id, EDITOR)
+    assert not accounts.has_role(None, EDITOR) and not accounts.has_role("", EDITOR)
+    with pytest.raises(AccountError, match=r"No account with the email 'nobody@example\.org'"):
+        accounts.grant("nobody@example.org", EDITOR)
+    with pytest.raises(ValueError, match="role: must be one of"):
+        accounts.grant("ada@example.org", "owner")
+    assert accounts.revoke(ada.user_id, EDITOR) and not accounts.has_role(ada.user_id, EDITOR)
+    assert not accounts.revoke(ada.user_id, EDITOR)
+    accounts.grant("ada@example.org", EDITOR)
+    assert accounts.delete(ada.user_id) == 2  # the account and its role (no sessions open)
+    assert not accounts.has_role(ada.user_id, EDITOR)

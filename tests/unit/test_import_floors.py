@@ -8,7 +8,7 @@ Lowest first:
     media_demo.signals.remote   a client for a remote Signals API
     media_demo.signals.http     collector, Signals API, interventions stream, over `SignalsBackend`
     the app's domain            settings, routes, definitions, accounts, articles, recommend,
-                                personalise, tracking, side_state (`DOMAIN`)
+                                personalise, tracking, side_state, experiments (`DOMAIN`)
     media_demo.services         ingest, privacy, reader views: the newsroom's work, one job each
     media_demo (the app)        newsroom, api, offers, state, pages, components, ...
 
@@ -44,6 +44,7 @@ DOMAIN = (
     "media_demo.personalise",
     "media_demo.tracking",
     "media_demo.side_state",
+    "media_demo.experiments",
 )
 FLOORS: tuple[Floor, ...] = (
     "media_demo.signals.engine",

@@ -10,6 +10,7 @@ readers stay cheap to hold.
 
 from __future__ import annotations
 
+import copy
 import math
 from collections.abc import Callable
 from typing import Any
@@ -63,6 +64,22 @@ class Aggregation:
     def load(self, doc: Any) -> Any:
         """The state back from what `dump` made."""
         return doc
+
+
+class _Combined(Aggregation):
+    """Aggregations with container states: where one side saw no events the other, copied, is the answer."""
+
+    def combine(self, a: Any, b: Any) -> Any:
+        """Combine two states that both saw events (`a` older than `b`) into a new one."""
+        raise NotImplementedError
+
+    @override
+    def merge(self, a: Any, b: Any) -> Any:
+        if b is None:
+            return None if a is None else copy.copy(a)
+        if a is None:
+            return copy.copy(b)
+        return self.combine(a, b)
 
 
 class Counter(Aggregation):
@@ -128,7 +145,7 @@ class Max(_Numeric):
         return b if b > a else a
 
 
-class Mean(Aggregation):
+class Mean(_Combined):
     """The average of the numbers seen, kept as [sum, count] so that two states (window buckets) merge exactly."""
 
     name = "mean"
@@ -145,11 +162,7 @@ class Mean(Aggregation):
         return state
 
     @override
-    def merge(self, a: list[float] | None, b: list[float] | None) -> list[float] | None:
-        if b is None:
-            return None if a is None else list(a)
-        if a is None:
-            return list(b)
+    def combine(self, a: list[float], b: list[float]) -> list[float]:
         return [a[0] + b[0], a[1] + b[1]]
 
     @override
@@ -205,7 +218,7 @@ class Last(First):
         return b if b[0] >= a[0] else a
 
 
-class UniqueList(Aggregation):
+class UniqueList(_Combined):
     """Distinct values ordered by when each was last seen, oldest first, at most 100."""
 
     name = "unique_list"
@@ -240,11 +253,7 @@ class UniqueList(Aggregation):
         return state
 
     @override
-    def merge(self, a: dict | None, b: dict | None) -> dict | None:
-        if b is None:
-            return None if a is None else dict(a)
-        if a is None:
-            return dict(b)
+    def combine(self, a: dict, b: dict) -> dict:
         merged = dict(a)
         for value, seen in b.items():
             if seen >= merged.get(value, -math.inf):
@@ -266,7 +275,7 @@ class UniqueList(Aggregation):
         return {value: seen for value, seen in doc}
 
 
-class CategoryCount(Aggregation):
+class CategoryCount(_Combined):
     """How many times each value was seen, in first-seen order, at most 100 values.
 
     When a new value arrives with 100 already kept, the least frequent (the
@@ -289,11 +298,7 @@ class CategoryCount(Aggregation):
         return state
 
     @override
-    def merge(self, a: dict | None, b: dict | None) -> dict | None:
-        if b is None:
-            return None if a is None else dict(a)
-        if a is None:
-            return dict(b)
+    def combine(self, a: dict, b: dict) -> dict:
         merged = dict(a)
         for value, count in b.items():
             merged[value] = merged.get(value, 0) + count
@@ -397,7 +402,7 @@ class TimeSinceLast(TimeSinceFirst):
         return a if b is None else b if a is None else max(a, b)
 
 
-class Windowed(Aggregation):
+class Windowed(_Combined):
     """An aggregation over the last `period` seconds, kept in 60 time buckets.
 
     Each bucket holds the inner aggregation's state for its slice of time;
@@ -433,12 +438,8 @@ class Windowed(Aggregation):
         return state
 
     @override
-    def merge(self, a: dict | None, b: dict | None) -> dict | None:
+    def combine(self, a: dict, b: dict) -> dict:
         """Bucket by bucket (both windows have the same width), keeping the newest buckets."""
-        if b is None:
-            return None if a is None else dict(a)
-        if a is None:
-            return dict(b)
         merged = dict(a)
         for bucket, inner in b.items():
             merged[bucket] = self.inner.merge(merged.get(bucket), inner)

@@ -211,6 +211,10 @@ class AttributeEngine:
             values[attribute] = value
         return values
 
+    def entity_ids(self, name: str, version: int | None = None) -> list[str]:
+        """Every entity a group holds state for (a snapshot: reading them later is safe while events arrive)."""
+        return list(self._group(name, version).states)
+
     def merged_attributes(
         self, name: str, entities: Iterable[str], version: int | None = None, attributes: Iterable[str] | None = None
     ) -> dict[str, Any]:

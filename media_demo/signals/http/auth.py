@@ -27,16 +27,24 @@ class SecretSettings(Protocol):
     """Where the secrets come from: the configured values, and the files kept for them (the app's `Settings`)."""
 
     @property
-    def signals_api_token(self) -> str | None: ...
+    def signals_api_token(self) -> str | None:
+        """The API token set in the environment, if any."""
+        ...
 
     @property
-    def signals_token_path(self) -> Path: ...
+    def signals_token_path(self) -> Path:
+        """Where the generated API token is kept when none is set."""
+        ...
 
     @property
-    def cookie_secret(self) -> str | None: ...
+    def cookie_secret(self) -> str | None:
+        """The secret that signs reader ids, set in the environment, if any."""
+        ...
 
     @property
-    def cookie_secret_path(self) -> Path: ...
+    def cookie_secret_path(self) -> Path:
+        """Where the generated cookie secret is kept when none is set."""
+        ...
 
 
 def resolve_api_token(settings: SecretSettings) -> str:

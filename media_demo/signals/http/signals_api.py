@@ -70,6 +70,7 @@ class ApiError(Exception):
         self.detail = detail
 
     def response(self) -> JSONResponse:
+        """This error as the API's one JSON error shape."""
         return json_error(self.status, self.message, detail=self.detail)
 
 
@@ -211,6 +212,7 @@ def _save_group(backend: SignalsBackend, group: StreamAttributeGroup) -> None:
 
 
 def create_group(backend: SignalsBackend, _params: Params, body: bytes) -> Response:
+    """POST an attribute group: a new name or version only (400 if it exists: PUT changes one)."""
     group: StreamAttributeGroup = _parse("attribute_group", body)
     _refuse_builtin(backend, group.name)
     if backend.signals_registry.get("attribute_group", group.name, group.version or 1) is not None:
@@ -224,6 +226,7 @@ def create_group(backend: SignalsBackend, _params: Params, body: bytes) -> Respo
 
 
 def update_group(backend: SignalsBackend, params: Params, body: bytes) -> Response:
+    """PUT an attribute group at its name and version; the body must name the same ones."""
     version = _version(params["version"])
     group: StreamAttributeGroup = _parse("attribute_group", body)
     _same_identity(params["name"], version, group.name, group.version)
@@ -233,12 +236,14 @@ def update_group(backend: SignalsBackend, params: Params, body: bytes) -> Respon
 
 
 def get_group(backend: SignalsBackend, params: Params, _body: bytes) -> Response:
+    """One attribute group (its newest version unless one is given), saying whether it is published."""
     version = _version(params["version"]) if "version" in params else None
     group, published = _find_group(backend, params["name"], version)
     return _ok(_group_document(group, published))
 
 
 def list_groups(backend: SignalsBackend, _params: Params, _body: bytes) -> Response:
+    """Every attribute group: the newsroom's built-in ones first, then those registered through the API."""
     registry = backend.signals_registry
     builtin = [g for g in backend.evaluated_groups() if g.name in registry.builtin_groups]
     documents = [_group_document(g, True) for g in builtin]
@@ -247,6 +252,7 @@ def list_groups(backend: SignalsBackend, _params: Params, _body: bytes) -> Respo
 
 
 def delete_group(backend: SignalsBackend, params: Params, _body: bytes) -> Response:
+    """Delete a registered group version; refused (409) while a service still serves it, and for built-ins."""
     name, version = params["name"], _version(params["version"])
     _refuse_builtin(backend, name)
     services = [cast(Service, s) for s in backend.signals_registry.definitions("service")]
@@ -302,6 +308,8 @@ def _document(kind: Kind, definition: BaseModel) -> dict[str, Any]:
 
 
 def creator(kind: Kind) -> Handler:
+    """The POST handler for definitions of `kind` (services, interventions, attribute keys)."""
+
     def create(backend: SignalsBackend, _params: Params, body: bytes) -> Response:
         definition = _parse(kind, body)
         if backend.signals_registry.get(kind, definition.name, definition_version(kind, definition)) is not None:
@@ -315,6 +323,8 @@ def creator(kind: Kind) -> Handler:
 
 
 def updater(kind: Kind) -> Handler:
+    """The PUT handler for definitions of `kind`: the body must name the definition the path names."""
+
     def update(backend: SignalsBackend, params: Params, body: bytes) -> Response:
         version = _version(params["version"]) if "version" in params else None
         definition = _parse(kind, body)
@@ -328,6 +338,8 @@ def updater(kind: Kind) -> Handler:
 
 
 def getter(kind: Kind) -> Handler:
+    """The GET handler for one definition of `kind` (404 naming it when unknown)."""
+
     def get(backend: SignalsBackend, params: Params, _body: bytes) -> Response:
         version = _version(params["version"]) if "version" in params else None
         definition = backend.signals_registry.get(kind, params["name"], version)
@@ -340,6 +352,8 @@ def getter(kind: Kind) -> Handler:
 
 
 def lister(kind: Kind) -> Handler:
+    """The GET handler listing every definition of `kind`."""
+
     def list_all(backend: SignalsBackend, _params: Params, _body: bytes) -> Response:
         return _ok([_document(kind, d) for d in backend.signals_registry.definitions(kind)])
 
@@ -347,6 +361,8 @@ def lister(kind: Kind) -> Handler:
 
 
 def deleter(kind: Kind) -> Handler:
+    """The DELETE handler for one definition of `kind` (404 naming it when unknown)."""
+
     def delete(backend: SignalsBackend, params: Params, _body: bytes) -> Response:
         version = _version(params["version"]) if "version" in params else None
         if not backend.signals_registry.delete(kind, params["name"], version):

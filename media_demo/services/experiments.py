@@ -1,0 +1,167 @@
+"""Experiments at run time: who is in which variant, what the panel shows them, and what happened.
+
+`decide` is called by the reader views for every personalised panel: the running
+experiment of the slot (at most one), whether the reader belongs to its audience
+(or was already exposed: a reader who has seen a variant stays in), and the
+variant by hash. `outcomes` reads each exposed unit's metrics back from the
+attribute engine, merged over the devices of a signed-in reader, for the report.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from snowplow_signals import StreamAttributeGroup
+
+from media_demo.experiments.assignment import Assignment, assign
+from media_demo.experiments.attributes import experiment_groups, group_name, visit_group
+from media_demo.experiments.catalogue import variant_policy
+from media_demo.experiments.definitions import Experiment
+from media_demo.experiments.outcomes import UnitOutcome, VisitOutcome
+from media_demo.experiments.report import ExperimentReport, build_report
+from media_demo.recommend.strategies import Strategy
+from media_demo.services.memory import Memory
+
+RETURN_WINDOW_SECONDS = 7 * 86400.0
+USER_ID, DOMAIN_USERID = "user_id", "domain_userid"
+
+
+@dataclass(frozen=True)
+class Decision:
+    """What decides one reader's panel: the experiment, their variant, and its serving policy."""
+
+    experiment: Experiment
+    assignment: Assignment
+    strategy: Strategy
+    exploration: float
+    unit_kind: str  # which id was hashed, as the exposure event records it: `user_id` or `domain_userid`
+
+
+class Experiments:
+    """The experiments the newsroom runs, over the attribute engine in `memory`."""
+
+    def __init__(
+        self,
+        experiments: Sequence[Experiment],
+        memory: Memory,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.all = list(experiments)
+        self._by_name = {e.name: e for e in self.all}
+        self._memory = memory
+        self._clock = clock
+
+    def groups(self) -> list[StreamAttributeGroup]:
+        """Every experiment's attribute groups, for the newsroom to publish at start."""
+        return [group for experiment in self.all for group in experiment_groups(experiment)]
+
+    def get(self, name: str) -> Experiment | None:
+        """The experiment called `name`, if the newsroom has it."""
+        return self._by_name.get(name)
+
+    def running(self, slot: str = "recommendations") -> Experiment | None:
+        """The experiment deciding `slot` now (definitions guarantee there is at most one)."""
+        now = datetime.fromtimestamp(self._clock(), UTC)
+        return next((e for e in self.all if e.slot == slot and e.running(now)), None)
+
+    def decide(
+        self, domain_userid: str, user_id: str | None, segment: str, device: str, behavioural: bool
+    ) -> Decision | None:
+        """The experiment and variant behind this reader's panel, or None (no experiment, or not in it).
+
+        Call it with the memory's lock held (it reads whether the reader was exposed).
+        """
+        experiment = self.running()
+        if experiment is None:
+            return None
+        exposed = bool(
+            self._memory.engine.get_attributes(group_name(experiment), domain_userid, 1, ["exposures"])["exposures"]
+        )
+        audience = experiment.audience
+        if not exposed:  # once exposed a reader stays in, whatever their segment or device becomes
+            if audience.consent == "behavioural" and not behavioural:
+                return None
+            if audience.segment and audience.segment != segment:
+                return None
+            if audience.device != "any" and audience.device != device:
+                return None
+        assignment = assign(experiment, user_id or domain_userid)
+        if assignment is None:
+            return None
+        variant = experiment.variant(assignment.variant)
+        assert variant is not None  # assign() only returns the experiment's own variants
+        strategy, exploration = variant_policy(variant)
+        return Decision(experiment, assignment, strategy, exploration, USER_ID if user_id else DOMAIN_USERID)
+
+    def returning(self, experiment: Experiment, domain_userid: str, session_index: int) -> bool:
+        """Whether an exposure now is a return: a later visit than the first exposure's, within 7 days of it."""
+        with self._memory.lock:
+            row = self._memory.engine.get_attributes(
+                group_name(experiment), domain_userid, 1, ["exposures", "first_session", "since_first_exposure"]
+            )
+        if not row["exposures"] or row["first_session"] is None:
+            return False
+        return session_index > row["first_session"] and (row["since_first_exposure"] or 0.0) <= RETURN_WINDOW_SECONDS
+
+    def outcomes(self, experiment: Experiment) -> list[UnitOutcome]:
+        """Every exposed unit's outcome, a signed-in reader's devices summed into their account."""
+        now = self._clock()
+        name = group_name(experiment)
+        with self._memory.lock:  # a signed-in reader's unit is their account, whichever device they used
+            engine, links = self._memory.engine, self._memory.links
+            rows = [
+                (links.user_of(device) or device, engine.get_attributes(name, device, 1))
+                for device in engine.entity_ids(name)
+            ]
+        units: dict[str, UnitOutcome] = {}
+        for unit, row in rows:
+            if not row["exposures"]:
+                continue
+            seen = tuple(row["variants_seen"] or ())
+            outcome = UnitOutcome(
+                unit=unit,
+                variant=row["variant"] or "",
+                variants_seen=seen,
+                first_exposed_at=now - float(row["since_first_exposure"] or 0.0),
+                exposures=int(row["exposures"]),
+                impressions=int(row["impressions"]),
+                clicks=int(row["clicks"]),
+                returned=bool(row["returns"]),
+                reads_before=int(row["reads_before"] or 0),
+            )
+            earlier = units.get(unit)
+            units[unit] = outcome if earlier is None else _merge(earlier, outcome)
+        return sorted(units.values(), key=lambda o: o.first_exposed_at)
+
+    def report(self, experiment: Experiment) -> ExperimentReport:
+        """The experiment's report now: per-variant numbers, lifts, SRM, verdict and series (blocking)."""
+        now = datetime.fromtimestamp(self._clock(), UTC)
+        return build_report(experiment, self.outcomes(experiment), self.visits(experiment), now)
+
+    def visits(self, experiment: Experiment) -> list[VisitOutcome]:
+        """Every visit with a click on the experiment's panel (recirculation is reads per such visit)."""
+        name = visit_group(experiment).name
+        with self._memory.lock:
+            engine = self._memory.engine
+            rows = [engine.get_attributes(name, session, 1) for session in engine.entity_ids(name)]
+        return [VisitOutcome(row["variant"], int(row["clicks"]), int(row["reads"])) for row in rows if row["clicks"]]
+
+
+def _merge(a: UnitOutcome, b: UnitOutcome) -> UnitOutcome:
+    """One account's outcome from two of its devices."""
+    first = a if a.first_exposed_at <= b.first_exposed_at else b
+    seen = tuple(dict.fromkeys((*a.variants_seen, *b.variants_seen)))
+    return UnitOutcome(
+        unit=a.unit,
+        variant=first.variant,
+        variants_seen=seen,
+        first_exposed_at=first.first_exposed_at,
+        exposures=a.exposures + b.exposures,
+        impressions=a.impressions + b.impressions,
+        clicks=a.clicks + b.clicks,
+        returned=a.returned or b.returned,
+        reads_before=first.reads_before,
+    )

@@ -1,0 +1,205 @@
+"""Experiments end to end in one process: a reader's panel by variant, its exposure, impression and
+click as tracked events, and the report through `GET /api/experiments` with the API token."""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+from snowplow_signals import InterventionCriterion, LinkAttributeKey, RuleIntervention, SignalsSandbox
+
+from media_demo.api import build_api
+from media_demo.articles import Corpus
+from media_demo.experiments.assignment import assign
+from media_demo.newsroom import Newsroom, get_index
+from media_demo.personalise import ReaderContext
+from media_demo.services.reader_views import ReaderView
+from media_demo.settings import Settings
+from media_demo.tracking import Page, Reader, new_domain_userid, touch_session
+from tests.integration.conftest import API_TOKEN, AUTH, grant, read, running
+
+EXPERIMENT = """
+name = "panel-test"
+hypothesis = "Co-read picks get more clicks than today's picks."
+start = 2026-01-01T00:00:00Z
+minimum_sample = 10
+[audience]
+device = "{device}"
+[[variants]]
+name = "control"
+strategy = "current"
+weight = 0.5
+[[variants]]
+name = "coread"
+strategy = "coread"
+weight = 0.5
+params = {{ exploration = 0.2 }}
+"""
+HOME = Page(url="http://localhost:3000/", title="Home")
+NOON = dt.datetime(2026, 12, 5, 12, tzinfo=dt.UTC)
+DESKTOP = ReaderContext(at=NOON, local_hour=12, device="Computer")
+
+
+def room_with(tmp_path: Path, corpus: Corpus, device: str = "any") -> Newsroom:
+    folder = tmp_path / "experiments"
+    folder.mkdir()
+    (folder / "panel.toml").write_text(EXPERIMENT.format(device=device), encoding="utf-8")
+    settings = Settings(media_demo_db=tmp_path / "events.db", signals_api_token=API_TOKEN, experiments_dir=folder)
+    return Newsroom(settings, corpus, get_index())
+
+
+@pytest.fixture
+def room(tmp_path: Path, corpus: Corpus) -> Iterator[Newsroom]:
+    newsroom = room_with(tmp_path, corpus)
+    yield newsroom
+    newsroom.close()
+
+
+def reader_with_history(room: Newsroom, user_id: str | None = None, domain_userid: str | None = None) -> Reader:
+    reader = Reader(domain_userid or new_domain_userid(), touch_session(None, time.time()), user_id=user_id)
+    grant(room, reader)
+    read(room, reader, room.corpus.articles[0].slug)
+    return reader
+
+
+def view_of(room: Newsroom, reader: Reader) -> ReaderView:
+    return room.views.reader_view(reader.domain_userid, DESKTOP, reader.session.index, user_id=reader.user_id)
+
+
+def report(room: Newsroom, name: str = "panel-test") -> dict:
+    async def get() -> httpx.Response:
+        transport = httpx.ASGITransport(app=build_api(lambda: room))
+        async with httpx.AsyncClient(transport=transport, base_url="http://app") as client:
+            return await client.get(f"/api/experiments/{name}", headers=AUTH)
+
+    response = asyncio.run(get())
+    assert response.status_code == 200, response.text
+    return response.json()
+
+
+def test_a_readers_panel_follows_their_variant_and_logs_what_it_showed(room: Newsroom) -> None:
+    experiment = room.experiments.get("panel-test")
+    assert experiment is not None
+    reader = reader_with_history(room)
+    view = view_of(room, reader)
+    expected = assign(experiment, reader.domain_userid)
+    assert expected is not None and view.decision is not None
+    assert view.decision.assignment.variant == expected.variant
+    assert view.panel is not None and view.panel.experiment == "panel-test"
+    assert view.panel.variant == expected.variant
+    assert view.panel.strategy == ("current" if expected.variant == "control" else "coread")
+    for _ in range(3):  # the same reader, the same variant, every time
+        assert view_of(room, reader).decision.assignment.variant == expected.variant  # type: ignore[union-attr]
+    panel = view.shown_panel()
+    assert panel is not None and [p for _, p, _ in panel.items] == list(range(1, len(panel.items) + 1))
+    assert all(0 < propensity <= 1 for _, _, propensity in panel.items)
+    if expected.variant == "control":
+        assert {propensity for *_, propensity in panel.items} == {1.0}  # no exploration in the control
+
+    room.views.panel_seen(reader, HOME, panel)
+    assert room.views.panel_clicked(reader, HOME, panel, panel.items[0][0])
+    assert not room.views.panel_clicked(reader, HOME, panel, "a-story-it-never-showed")
+    read(room, reader, panel.items[0][0])
+    room.views.panel_seen(reader, HOME, view_of(room, reader).shown_panel())  # type: ignore[arg-type]
+
+    document = report(room)
+    rows = {v["name"]: v for v in document["variants"]}
+    mine = rows[expected.variant]
+    assert (mine["readers"], mine["impressions"], mine["clicks"]) == (1, 2, 1)
+    assert mine["visits_with_click"] == 1 and mine["recirculation"]["value"] == 2.0  # two stories read in that visit
+    other = rows["coread" if expected.variant == "control" else "control"]
+    assert (other["readers"], other["impressions"], other["clicks"]) == (0, 0, 0)
+    assert document["readers"] == 1 and document["excluded_readers"] == 0
+    assert document["verdict"].startswith("Not enough data yet: 0 of the 10")
+    assert document["status"] == "running"
+
+
+def test_readers_without_history_or_consent_are_not_exposed(room: Newsroom) -> None:
+    newcomer = Reader(new_domain_userid(), touch_session(None, time.time()))
+    grant(room, newcomer)
+    assert view_of(room, newcomer).decision is None  # no history: the cold start decides, not the experiment
+    refuser = Reader(new_domain_userid(), touch_session(None, time.time()))
+    grant(room, refuser, frozenset())
+    read(room, refuser, room.corpus.articles[0].slug, consent=False)
+    assert view_of(room, refuser).decision is None
+
+
+def test_a_signed_in_reader_keeps_one_variant_on_every_device(room: Newsroom) -> None:
+    user = "reader-7@example.org"
+    laptop, phone = reader_with_history(room, user), reader_with_history(room, user)
+    variants = {view_of(room, r).decision.assignment.variant for r in (laptop, phone)}  # type: ignore[union-attr]
+    experiment = room.experiments.get("panel-test")
+    assert experiment is not None
+    assert variants == {assign(experiment, user).variant}  # type: ignore[union-attr]
+    for device in (laptop, phone):
+        panel = view_of(room, device).shown_panel()
+        assert panel is not None and panel.unit_kind == "user_id"
+        room.views.panel_seen(device, HOME, panel)
+    document = report(room)
+    assert document["readers"] == 1  # one account, two devices: one unit
+
+
+def test_the_audience_decides_who_enters(tmp_path: Path, corpus: Corpus) -> None:
+    room = room_with(tmp_path, corpus, device="Mobile")
+    try:
+        reader = reader_with_history(room)
+        assert view_of(room, reader).decision is None  # a computer: not in a phones-only experiment
+        phone = room.views.reader_view(reader.domain_userid, ReaderContext(at=NOON, local_hour=12, device="Mobile"), 1)
+        assert phone.decision is not None
+    finally:
+        room.close()
+
+
+def test_the_api_needs_the_token_and_names_unknown_experiments(room: Newsroom) -> None:
+    async def scenario() -> None:
+        transport = httpx.ASGITransport(app=build_api(lambda: room))
+        async with httpx.AsyncClient(transport=transport, base_url="http://app") as client:
+            anonymous = await client.get("/api/experiments")
+            assert anonymous.status_code == 403 and "API token" in anonymous.json()["error"]
+            wrong = await client.get("/api/experiments/panel-test", headers={"Authorization": "Bearer nope"})
+            assert wrong.status_code == 403
+            unknown = await client.get("/api/experiments/nope", headers=AUTH)
+            assert unknown.status_code == 404 and "panel-test" in unknown.json()["error"]
+            listing = await client.get("/api/experiments", headers=AUTH)
+            assert listing.status_code == 200
+            assert [e["name"] for e in listing.json()["experiments"]] == ["panel-test"]
+
+    asyncio.run(scenario())
+
+
+def test_an_intervention_written_with_the_sdk_targets_one_variant(tmp_path: Path, corpus: Corpus) -> None:
+    folder = tmp_path / "experiments"
+    folder.mkdir()
+    (folder / "panel.toml").write_text(EXPERIMENT.format(device="any"), encoding="utf-8")
+    settings = Settings(media_demo_db=tmp_path / "events.db", signals_api_token=API_TOKEN, experiments_dir=folder)
+    nudge = RuleIntervention(
+        name="coread_survey",
+        owner="newsroom@dailycurrent.example",
+        description="Ask readers of the co-read variant what they think of their picks.",
+        criteria=InterventionCriterion(attribute="experiment_panel_test_v1:variant", operator="=", value="coread"),
+        target_attribute_keys=[LinkAttributeKey(name="domain_userid")],
+    )
+    with running(settings, corpus) as (room, url):
+        SignalsSandbox(api_url=url, sandbox_token=API_TOKEN).publish([nudge])  # over HTTP, as a team would
+        experiment = room.experiments.get("panel-test")
+        assert experiment is not None
+        for variant in ("control", "coread", "coread", "control"):
+            domain_userid = next(
+                d
+                for d in iter(new_domain_userid, None)
+                if assign(experiment, d).variant == variant  # type: ignore[union-attr]
+            )
+            reader = reader_with_history(room, domain_userid=domain_userid)
+            assert not room.views.reader_interventions(domain_userid)  # reading alone sets no variant
+            view = view_of(room, reader)
+            assert view.decision is not None and view.decision.assignment.variant == variant
+            panel = view.shown_panel()
+            assert panel is not None
+            room.views.panel_seen(reader, HOME, panel)  # the exposure sets the variant attribute
+            names = {f.name for f in room.views.reader_interventions(domain_userid)}
+            assert ("coread_survey" in names) == (variant == "coread"), (variant, names)
