@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import dataclasses
+import functools
 
 import reflex as rx
 
-from media_demo.articles import Corpus, section_label
+from media_demo.articles import Article, Corpus, section_label
 from media_demo.newsroom import get_corpus
 from media_demo.personalise.layout import TEASERS, HomeLayout
 from media_demo.personalise.segments import NEW_VISITOR, SEGMENTS_BY_NAME, SegmentMatch
@@ -26,7 +27,24 @@ class SectionTab:
     @classmethod
     def of(cls, corpus: Corpus, category: str) -> SectionTab:
         """The tab of one section: its newest `PER_SECTION` stories."""
-        return cls(category, section_label(category), [StoryCard.of(a) for a in corpus.latest(PER_SECTION, category)])
+        return cls(category, section_label(category), [story_card(a) for a in corpus.latest(PER_SECTION, category)])
+
+
+@functools.lru_cache(maxsize=4096)
+def story_card(article: Article, kicker: str = "", excerpt: str = "", cover: str = "") -> StoryCard:
+    """`StoryCard.of`, built once per article and variant: the front page is arranged on every visit.
+
+    Articles are immutable, so a card never goes stale; cards are only ever replaced in a state,
+    never changed in place, so sharing one between tabs is safe (and an unchanged list compares
+    equal by identity, element by element).
+    """
+    return StoryCard.of(article, kicker, excerpt, cover)
+
+
+@functools.lru_cache(maxsize=256)
+def section_tab(corpus: Corpus, category: str) -> SectionTab:
+    """`SectionTab.of`, once per corpus and section (a corpus never changes once loaded)."""
+    return SectionTab.of(corpus, category)
 
 
 def default_layout_cards() -> tuple[StoryCard, list[StoryCard], list[SectionTab]]:
@@ -57,24 +75,24 @@ class HomeState(rx.State):
         corpus = get_corpus()
         article = corpus.get(layout.featured_slug) or corpus.articles[0]
         variant = layout.featured_variant
-        featured = StoryCard.of(article, variant.headline_kicker, variant.description, variant.cover_path)
+        featured = story_card(article, variant.headline_kicker, variant.description, variant.cover_path)
         chosen = [a for slug in layout.teaser_order if (a := corpus.get(slug)) is not None]
         if len(chosen) < TEASERS:
             shown = {article.slug, *(a.slug for a in chosen)}
             chosen += [a for a in corpus if a.slug not in shown][: TEASERS - len(chosen)]
-        teasers = [StoryCard.of(a) for a in chosen[:TEASERS]]
+        teasers = [story_card(a) for a in chosen[:TEASERS]]
         personalised = segment.name != NEW_VISITOR or layout.section_order != list(corpus.categories)
         shown = {featured.slug, *(card.slug for card in teasers)}
         assign_changed(
             self,
             featured=featured,
             teasers=teasers,
-            sections=[SectionTab.of(corpus, c) for c in layout.section_order],
+            sections=[section_tab(corpus, c) for c in layout.section_order],
             segment=segment.name,
             segment_label=segment.label,
             personalised=personalised,
             active_tab=layout.section_order[0] if personalised else "all",
-            latest=[StoryCard.of(a) for a in corpus if a.slug not in shown][:PER_SECTION],
+            latest=[story_card(a) for a in corpus if a.slug not in shown][:PER_SECTION],
         )
 
     @rx.event

@@ -12,6 +12,7 @@ from media_demo.definitions import AUDIENCE_CHANGED
 from media_demo.newsroom import Newsroom, get_newsroom
 from media_demo.offers import Offer, offer_for
 from media_demo.signals.engine.interventions import FiredIntervention
+from media_demo.state.cards import assign_changed
 from media_demo.state.clients import OPEN_TABS
 from media_demo.state.reader import ReaderState
 from media_demo.state.tabs import connected_tokens
@@ -95,7 +96,8 @@ async def _push_audience(app: rx.App, fired: FiredIntervention) -> None:
         if token not in connected:
             continue
         async with app.modify_state(rx.BaseStateToken(ident=token, cls=ReaderState)) as state:
-            (await state.get_state(ReaderState)).others_here = max(0, readers - 1)
+            # Unchanged (the reader's own visit already showed it): nothing to send to that tab.
+            assign_changed(await state.get_state(ReaderState), others_here=max(0, readers - 1))
 
 
 async def deliver_interventions(app: rx.App) -> None:

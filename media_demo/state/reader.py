@@ -192,7 +192,7 @@ class ReaderState(rx.State):
         self._refresh(visit.view, visit.trending)
         if path == "/":
             (await self.get_state(HomeState)).arrange(visit.view.layout, visit.view.segment)
-        self.others_here = max(0, visit.readers_here - 1)
+        assign_changed(self, others_here=max(0, visit.readers_here - 1))
 
     def _panel_page(self) -> Page:
         """The page the panel is on, as its page view was tracked."""
