@@ -118,7 +118,7 @@ def experiment_document(report: ExperimentReport) -> dict[str, Any]:
 
 def experiments_document(room: Newsroom) -> dict[str, Any]:
     """`GET /api/experiments`: every experiment's report (blocking: reads the engine under its lock)."""
-    return {"experiments": [experiment_document(room.experiments.report(e)) for e in room.experiments.all]}
+    return {"experiments": [experiment_document(report) for report in room.experiments.reports()]}
 
 
 def may_read(request: Request, room: Newsroom, domain_userid: str) -> JSONResponse | None:

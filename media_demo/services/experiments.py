@@ -14,10 +14,8 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from snowplow_signals import StreamAttributeGroup
-
 from media_demo.experiments.assignment import Assignment, assign
-from media_demo.experiments.attributes import experiment_groups, group_name, visit_group
+from media_demo.experiments.attributes import VISITS_SUFFIX, group_name, visit_group
 from media_demo.experiments.catalogue import variant_policy
 from media_demo.experiments.definitions import Experiment
 from media_demo.experiments.outcomes import UnitOutcome, VisitOutcome
@@ -54,9 +52,16 @@ class Experiments:
         self._memory = memory
         self._clock = clock
 
-    def groups(self) -> list[StreamAttributeGroup]:
-        """Every experiment's attribute groups, for the newsroom to publish at start."""
-        return [group for experiment in self.all for group in experiment_groups(experiment)]
+    def unexposed_groups(self, domain_userid: str) -> set[str]:
+        """The groups of every experiment this browser was never exposed to (call with the memory's lock held):
+        they say nothing about the reader, so the inspector leaves them out."""
+        engine = self._memory.engine
+        return {
+            name
+            for e in self.all
+            if not (domain_userid and engine.has_state(f"{group_name(e)}_v1", domain_userid))
+            for name in (group_name(e), group_name(e, VISITS_SUFFIX))
+        }
 
     def get(self, name: str) -> Experiment | None:
         """The experiment called `name`, if the newsroom has it."""
@@ -135,6 +140,10 @@ class Experiments:
             earlier = units.get(unit)
             units[unit] = outcome if earlier is None else _merge(earlier, outcome)
         return sorted(units.values(), key=lambda o: o.first_exposed_at)
+
+    def reports(self) -> list[ExperimentReport]:
+        """Every experiment's report now, in definition order (blocking)."""
+        return [self.report(experiment) for experiment in self.all]
 
     def report(self, experiment: Experiment) -> ExperimentReport:
         """The experiment's report now: per-variant numbers, lifts, SRM, verdict and series (blocking)."""

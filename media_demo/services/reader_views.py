@@ -22,8 +22,6 @@ from snowplow_signals import StreamAttributeGroup
 from media_demo import routes
 from media_demo.articles import Corpus
 from media_demo.definitions import AUDIENCE_GROUP, READER_GROUP
-from media_demo.experiments.attributes import experiment_groups as experiment_groups_of
-from media_demo.experiments.attributes import reader_group
 from media_demo.personalise import ReaderContext, SessionFacts, contextual_picks, segment_for
 from media_demo.personalise.layout import HomeLayout, home_layout
 from media_demo.personalise.segments import SegmentMatch
@@ -326,23 +324,16 @@ class ReaderViews:
 
     def reader_groups(self, ids: Mapping[str, str]) -> list[tuple[StreamAttributeGroup, dict[str, Any]]]:
         """Each evaluated group keyed by one of `ids` ({key name: id}), with that entity's attributes."""
-        experiments = self._experiments.all if self._experiments else []
-        experiment_groups = {g.name for e in experiments for g in experiment_groups_of(e)}
         with self._memory.lock:
             engine = self._memory.engine
             device = ids.get("domain_userid", "")
-            exposed = {  # both groups of each experiment the reader was exposed to
-                g.name
-                for e in experiments
-                if device and engine.has_state(f"{reader_group(e).name}_v1", device)
-                for g in experiment_groups_of(e)
-            }
+            hidden = self._experiments.unexposed_groups(device) if self._experiments is not None else set()
             found = []
             for gid in engine.group_ids():
                 definition = engine.definition(gid)
                 entity = ids.get(definition.attribute_key.name or "")
-                if definition.name in experiment_groups and definition.name not in exposed:
-                    continue  # an experiment this reader was never part of says nothing about them
+                if definition.name in hidden:
+                    continue
                 if entity:
                     found.append((definition, engine.get_attributes(definition.name, entity, definition.version or 1)))
             return found

@@ -187,7 +187,7 @@ class ExperimentsState(rx.State):
 
         def editor_reports(who: Any) -> tuple[bool, bool, list[ExperimentReport]]:
             allowed = room.accounts.has_role(who.user_id, EDITOR)
-            reports = [room.experiments.report(e) for e in room.experiments.all] if allowed else []
+            reports = room.experiments.reports() if allowed else []
             return bool(who.user_id), allowed, reports
 
         _reader, (signed_in, allowed, reports) = await reader._as_reader(editor_reports)
@@ -212,7 +212,7 @@ class ExperimentsState(rx.State):
         if not self.allowed:
             return
         room = get_newsroom()
-        reports = await asyncio.to_thread(lambda: [room.experiments.report(e) for e in room.experiments.all])
+        reports = await asyncio.to_thread(room.experiments.reports)
         self._show(reports)
 
     @rx.event(background=True)
@@ -229,7 +229,7 @@ class ExperimentsState(rx.State):
                         return
                     self.live = True
                 await asyncio.sleep(REFRESH_SECONDS)
-                reports = await asyncio.to_thread(lambda: [room.experiments.report(e) for e in room.experiments.all])
+                reports = await asyncio.to_thread(room.experiments.reports)
                 async with self:
                     if generation != self._generation:
                         return
