@@ -93,13 +93,30 @@ class Experiments:
                 return None
             if audience.device != "any" and audience.device != device:
                 return None
-        assignment = assign(experiment, user_id or domain_userid)
+        unit = user_id or domain_userid
+        recorded = self._recorded_variant(experiment, domain_userid, user_id)
+        # A reader already exposed keeps that variant, even when signing in changes the id that is hashed.
+        assignment = Assignment(experiment.name, recorded, unit) if recorded else assign(experiment, unit)
         if assignment is None:
             return None
         variant = experiment.variant(assignment.variant)
         assert variant is not None  # assign() only returns the experiment's own variants
         strategy, exploration = variant_policy(variant)
         return Decision(experiment, assignment, strategy, exploration, USER_ID if user_id else DOMAIN_USERID)
+
+    def _recorded_variant(self, experiment: Experiment, domain_userid: str, user_id: str | None) -> str | None:
+        """The variant this reader was first exposed to, on this device or any linked to their account (from
+        their exposure events, through the engine: no assignment table), if they were exposed at all."""
+        devices = [*self._memory.links.devices(user_id), domain_userid] if user_id else [domain_userid]
+        engine, name = self._memory.engine, group_name(experiment)
+        earliest: tuple[float, str] | None = None
+        for device in devices:
+            row = engine.get_attributes(name, device, 1, ["exposures", "variant", "since_first_exposure"])
+            if row["exposures"] and experiment.variant(row["variant"] or "") is not None:
+                age = float(row["since_first_exposure"] or 0.0)
+                if earliest is None or age > earliest[0]:
+                    earliest = (age, row["variant"])
+        return earliest[1] if earliest else None
 
     def returning(self, experiment: Experiment, domain_userid: str, session_index: int) -> bool:
         """Whether an exposure now is a return: a later visit than the first exposure's, within 7 days of it."""

@@ -203,3 +203,29 @@ def test_an_intervention_written_with_the_sdk_targets_one_variant(tmp_path: Path
             room.views.panel_seen(reader, HOME, panel)  # the exposure sets the variant attribute
             names = {f.name for f in room.views.reader_interventions(domain_userid)}
             assert ("coread_survey" in names) == (variant == "coread"), (variant, names)
+
+
+def test_signing_in_after_an_exposure_keeps_the_variant(room: Newsroom) -> None:
+    experiment = room.experiments.get("panel-test")
+    assert experiment is not None
+
+    # A browser and an account that the hash would put in different variants.
+    def placed(unit: str, variant: str) -> bool:
+        assignment = assign(experiment, unit)
+        return assignment is not None and assignment.variant == variant
+
+    device = next(d for d in iter(new_domain_userid, None) if placed(d, "control"))
+    account = next(u for u in (f"u{i}@example.org" for i in range(1000)) if placed(u, "coread"))
+    anonymous = reader_with_history(room, domain_userid=device)
+    panel = view_of(room, anonymous).shown_panel()
+    assert panel is not None and panel.log.variant == "control"
+    room.views.panel_seen(anonymous, HOME, panel)
+    signed_in = Reader(device, anonymous.session, user_id=account)
+    read(room, signed_in, room.corpus.articles[1].slug)  # the event that links the device to the account
+    view = view_of(room, signed_in)
+    assert view.decision is not None and view.decision.assignment.variant == "control"
+    room.views.panel_seen(signed_in, HOME, view.shown_panel())  # type: ignore[arg-type]
+    laptop = reader_with_history(room, account)  # another device of the account: the account's variant
+    assert view_of(room, laptop).decision.assignment.variant == "control"  # type: ignore[union-attr]
+    document = report(room)
+    assert document["readers"] == 1 and document["excluded_readers"] == 0
