@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import time
+import uuid
 from collections.abc import Callable
 from typing import Any, TypeVar
 
@@ -36,6 +37,23 @@ T = TypeVar("T")
 TRENDING_COUNT = 5
 # What only the browser knows: where the reader came from and their time zone.
 CLIENT_CONTEXT_SCRIPT = "[document.referrer || '', -new Date().getTimezoneOffset()]"
+
+
+# A websocket reconnect runs the page's on_load again (Reflex rehydrates), as a reload
+# does: only the page itself can tell the two apart. Each tracked view leaves its id on
+# the page (gone with a reload; a navigation changes the history entry it names), and a
+# second visit of the same URL asks for it before tracking.
+def mark_tracked_script(view_id: str) -> str:
+    """Leave `view_id` on the page, with the history entry it was tracked for."""
+    return f"window.__dcTrackedView = {{view: '{view_id}', entry: (history.state && history.state.key) || null}}"
+
+
+def is_tracked_script(view_id: str) -> str:
+    """True in the browser when this document, on this history entry, already had view `view_id` tracked."""
+    return (
+        f"(t => !!t && t.view === '{view_id}' && t.entry === ((history.state && history.state.key) || null))"
+        "(window.__dcTrackedView)"
+    )
 
 
 class ReaderState(rx.State):
@@ -76,6 +94,7 @@ class ReaderState(rx.State):
     _client_context: list[Any] | None = None  # [document.referrer, tz offset], once per tab
     _landing_query: str = ""
     _pending_visit: list[str] = []
+    _tracked_view: str = ""  # the id of the last page view tracked, left on the page too
     _days_away: float | None = None
     _user_id: str = ""
 
@@ -173,7 +192,8 @@ class ReaderState(rx.State):
             ],
         )
 
-    async def _track_visit(self, title: str, article_slug: str) -> None:
+    async def _track_visit(self, title: str, article_slug: str) -> rx.event.EventSpec:
+        """Track the page view; returns the script that marks the page as tracked."""
         newsroom = get_newsroom()
         token = self.router.session.client_token
         path = self.router.url.path or "/"
@@ -193,6 +213,8 @@ class ReaderState(rx.State):
         if path == "/":
             (await self.get_state(HomeState)).arrange(visit.view.layout, visit.view.segment)
         assign_changed(self, others_here=max(0, visit.readers_here - 1))
+        self._tracked_view = uuid.uuid4().hex
+        return rx.call_script(mark_tracked_script(self._tracked_view))
 
     def _panel_page(self) -> Page:
         """The page the panel is on, as its page view was tracked."""
@@ -221,6 +243,7 @@ class ReaderState(rx.State):
         self.account_name = ""
         self._user_id = ""
         self._previous_url = ""
+        self._tracked_view = ""
 
     def _clear_identity(self) -> None:
         """The reader's data was deleted: hold no id at all and show nothing of theirs.
@@ -235,6 +258,7 @@ class ReaderState(rx.State):
         self.account_name = ""
         self._user_id = ""
         self._previous_url = ""
+        self._tracked_view = ""
         self._days_away = None
         self.consent_known = False
         self.consent_decided = False
@@ -261,7 +285,19 @@ class ReaderState(rx.State):
             self._pending_visit = [title, article_slug]
             self._landing_query = self.router.url.query
             return rx.call_script(CLIENT_CONTEXT_SCRIPT, callback=ReaderState.client_context)
-        await self._track_visit(title, article_slug)
+        if self._tracked_view and str(self.router.url) == self._previous_url:  # a reconnect, a reload or a re-click
+            self._pending_visit = [title, article_slug]
+            return rx.call_script(is_tracked_script(self._tracked_view), callback=ReaderState.same_url_visit)
+        return await self._track_visit(title, article_slug)
+
+    @rx.event
+    async def same_url_visit(self, tracked: bool):
+        """The page's answer to `is_tracked_script`: track the waiting visit unless this page already was."""
+        title, slug = self._pending_visit or ["", ""]
+        self._pending_visit = []
+        if tracked is True:
+            return None  # the websocket reconnected: the page and its panel are as they were
+        return await self._track_visit(title, slug)
 
     @rx.event
     async def client_context(self, values: list[Any]):
@@ -272,7 +308,7 @@ class ReaderState(rx.State):
         self._client_context = [referrer[:2048], offset]
         title, slug = self._pending_visit or ["", ""]
         self._pending_visit = []
-        await self._track_visit(title, slug)
+        return await self._track_visit(title, slug)
 
     @rx.event
     async def panel_seen(self, panel_id: str):

@@ -31,6 +31,7 @@ import json
 import math
 import os
 import platform
+import re
 import shutil
 import signal
 import socket
@@ -39,14 +40,15 @@ import sys
 import time
 import urllib.request
 from collections import Counter
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from tests.benchmarks import history as history_module
-from tests.benchmarks.readers import GeneratorConfig, GeneratorResult, ReaderSpec, Window
-from tests.benchmarks.reflex_socket import FrontendContract
+from tests.benchmarks.readers import PATTERN_ANSWERS, GeneratorConfig, GeneratorResult, ReaderSpec, Window
+from tests.benchmarks.reflex_socket import FrontendContract, PatternScript
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 OUT = PROJECT_ROOT / ".loadtest"
@@ -277,6 +279,7 @@ class Site:
     stories: list[str]
     sections: list[str]
     scripts: dict[str, str]
+    patterns: dict[str, str]  # a regex over rx.call_script code -> which answer (see readers.PATTERN_ANSWERS)
     consent_event: str
     reader_state: str
     consent_var: str
@@ -285,11 +288,27 @@ class Site:
     panel_seen_event: str
 
 
+def view_pattern(script: Callable[[str], str]) -> str:
+    """A regex matching `script(view_id)` for any view id (a uuid4 hex)."""
+    marker = "0" * 32
+    return re.escape(script(marker)).replace(marker, "(?P<view>[0-9a-f]{32})")
+
+
+def page_patterns() -> dict[str, PatternScript]:
+    """The app's script families, answered as its pages answer them (for a `ReflexTab` of one's own)."""
+    return {regex: PATTERN_ANSWERS[kind] for regex, kind in read_site().patterns.items()}
+
+
 def read_site() -> Site:
     from media_demo import routes
     from media_demo.newsroom import get_corpus
     from media_demo.state.privacy import PrivacyState
-    from media_demo.state.reader import CLIENT_CONTEXT_SCRIPT, ReaderState
+    from media_demo.state.reader import (
+        CLIENT_CONTEXT_SCRIPT,
+        ReaderState,
+        is_tracked_script,
+        mark_tracked_script,
+    )
 
     corpus = get_corpus()
 
@@ -300,6 +319,7 @@ def read_site() -> Site:
         stories=[routes.article_url(a.slug) for a in corpus.articles],
         sections=[routes.category_url(c) for c in corpus.categories],
         scripts={CLIENT_CONTEXT_SCRIPT: "client_context"},
+        patterns={view_pattern(mark_tracked_script): "mark_tracked", view_pattern(is_tracked_script): "is_tracked"},
         consent_event=f"{PrivacyState.get_full_name()}.{PrivacyState.accept_all.fn.__name__}",
         reader_state=ReaderState.get_full_name(),
         consent_var=var("consent_decided"),
@@ -486,6 +506,7 @@ def run_generators(
             "stories": site.stories,
             "sections": site.sections,
             "scripts": site.scripts,
+            "patterns": site.patterns,
             "consent_event": site.consent_event,
             "reader_state": site.reader_state,
             "consent_var": site.consent_var,

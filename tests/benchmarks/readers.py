@@ -29,6 +29,7 @@ import asyncio
 import gc
 import json
 import random
+import re
 import resource
 import sys
 import time
@@ -36,7 +37,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any, TypedDict
 
-from tests.benchmarks.reflex_socket import DisconnectedError, FrontendContract, ProtocolError, ReflexTab
+from tests.benchmarks.reflex_socket import DisconnectedError, FrontendContract, PatternScript, ProtocolError, ReflexTab
 
 # A few real browsers: the backend parses the user agent of every event (device, robots).
 USER_AGENTS = (
@@ -55,6 +56,18 @@ REFERRERS = ("", "", "https://www.google.com/", "https://news.ycombinator.com/",
 TZ_OFFSETS = (0, 60, 60, -300, -480, 330)  # minutes east of UTC, as -Date.getTimezoneOffset()
 STORY, HOME, SECTION = "story", "home", "section"
 PAGE_MIX = ((STORY, 0.6), (HOME, 0.25), (SECTION, 0.15))
+
+
+# The page's record of its tracked view (`mark_tracked_script`), and the check a same-URL visit makes.
+def _mark_tracked(tab: ReflexTab, match: re.Match[str]) -> None:
+    tab.window["tracked_view"] = (match["view"], tab.history_entry)
+
+
+def _is_tracked(tab: ReflexTab, match: re.Match[str]) -> bool:
+    return tab.window.get("tracked_view") == (match["view"], tab.history_entry)
+
+
+PATTERN_ANSWERS: dict[str, PatternScript] = {"mark_tracked": _mark_tracked, "is_tracked": _is_tracked}
 FROM_RECOMMENDATIONS = 0.5  # of story reads: a click on a recommended story, when the page shows some
 
 
@@ -87,6 +100,7 @@ class GeneratorConfig(TypedDict):
     stories: list[str]  # routes of the story pages
     sections: list[str]  # routes of the section pages
     scripts: dict[str, str]  # rx.call_script code -> which answer ("client_context")
+    patterns: dict[str, str]  # a regex over rx.call_script code -> which answer (a key of PATTERN_ANSWERS)
     consent_event: str  # the banner's "Accept all" event
     reader_state: str  # full name of the state holding the reader's panel
     consent_var: str  # in reader_state's delta: the reader has decided
@@ -177,6 +191,7 @@ class SimulatedReader:
             user_agent=rng.choice(USER_AGENTS),
             accept_language=rng.choice(LANGUAGES),
             scripts={code: answers[kind] for code, kind in config["scripts"].items()},
+            patterns={regex: PATTERN_ANSWERS[kind] for regex, kind in config["patterns"].items()},
             echoes={(config["reader_state"], config["panel_var"]): (config["panel_seen_event"], "panel_id")},
         )
         self.first_load = True

@@ -18,7 +18,8 @@ What a page of this app sends and receives, as `reflex_base/.templates/web/utils
   values (when any are set) and then `on_load_internal`, both with the new location.
 - **Updates**: `42/_event,["event", {"delta": {<state>: {<var>: value}}, "events": [...]}]`. The
   page applies `delta`, writes the cookie vars of a hydrated state to `document.cookie`, and runs
-  `events`: `_call_script` evaluates JavaScript and sends its `callback` event with the result.
+  `events`: `_call_script` evaluates JavaScript and sends its `callback` event with the result
+  (a script without a callback runs for its effect, e.g. leaving a value on `window`).
   Reflex 0.10 no longer marks an update `final` (`StateUpdate.final` is deprecated and never
   sent), so a page's chain is over when `on_load_internal`'s last queued event,
   `set_is_hydrated(True)`, arrives as `is_hydrated: true` on the root state, and the callback
@@ -385,6 +386,8 @@ class EventSocket:
 
 
 Script = Callable[[], Any]  # what a known `rx.call_script` evaluates to in this tab
+# A family of scripts (one regex): evaluated with the tab (its `window`, its history entry) and the match.
+PatternScript = Callable[["ReflexTab", "re.Match[str]"], Any]
 
 
 @dataclass
@@ -403,8 +406,10 @@ class ReflexTab:
     `open(path)` connects and hydrates as a page load does; `navigate(path)` is a client-side
     route change; `send(name, payload)` is a UI event (a click). Each returns when the
     resulting chain has settled (see the module docstring) or raises TimeoutError.
-    Known scripts (`rx.call_script` code -> a function giving its value) are answered as
-    the browser would; any other frontend event is counted in `counters.unexpected_events`.
+    Known scripts (`rx.call_script` code -> a function giving its value, or a regex over the code
+    -> a function of the tab and the match) are answered as the browser would; any other frontend
+    event is counted in `counters.unexpected_events`. What scripts leave on the page lives in
+    `window` (gone with a page load); `history_entry` changes with each navigation.
     """
 
     def __init__(
@@ -417,6 +422,7 @@ class ReflexTab:
         accept_language: str = "en-GB,en;q=0.9",
         origin: str = "http://localhost:3000",
         scripts: Mapping[str, Script] | None = None,
+        patterns: Mapping[str, PatternScript] | None = None,
         echoes: Mapping[tuple[str, str], tuple[str, str]] | None = None,
         token: str | None = None,
     ) -> None:
@@ -427,6 +433,9 @@ class ReflexTab:
         self.accept_language = accept_language
         self.origin = origin
         self.scripts = dict(scripts or {})
+        self.patterns = [(re.compile(pattern), script) for pattern, script in (patterns or {}).items()]
+        self.window: dict[str, Any] = {}
+        self.history_entry = 0
         # What the page's own scripts send when a var changes: (state, var) -> (event, argument). The app's
         # panel watcher reports each new recommendations panel it shows (`ReaderState.panel_seen(panel_id)`).
         self.echoes = dict(echoes or {})
@@ -473,6 +482,9 @@ class ReflexTab:
         hashes); False for a reconnect of a loaded page, which rehydrates in full.
         """
         self.path = path
+        if first:  # a new document: nothing a script left on the old one survives
+            self.window = {}
+            self.history_entry += 1
         c = self.contract
         payload: dict[str, Any] = {}
         if storage := self._client_storage_vars():
@@ -508,6 +520,7 @@ class ReflexTab:
     async def navigate(self, path: str, timeout: float = 30.0) -> None:
         """A client-side route change: cookies (if any) then the page's on_load, with the new location."""
         self.path = path
+        self.history_entry += 1
         settled = self._begin(self._page_settled)
         if storage := self._client_storage_vars():
             self._emit(self._event(self.contract.update_vars_event, {self.contract.payload_vars: storage}))
@@ -605,15 +618,30 @@ class ReflexTab:
     def _run_frontend_event(self, event: dict[str, Any]) -> None:
         name = event.get("name", "?")
         payload = event.get("payload") or {}
-        script = self.scripts.get(payload.get("javascript_code", "")) if name == "_call_script" else None
-        callback = _callback_event(payload.get("callback")) if script is not None else None
-        if script is None or callback is None:
+        script = self._script(payload.get("javascript_code", "")) if name == "_call_script" else None
+        if script is None:
+            self.counters.unexpected_events[name] = self.counters.unexpected_events.get(name, 0) + 1
+            return
+        self.counters.scripts_answered += 1
+        if payload.get("callback") is None:
+            script()  # run for its effect, nothing to answer
+            return
+        callback = _callback_event(payload.get("callback"))
+        if callback is None:
             self.counters.unexpected_events[name] = self.counters.unexpected_events.get(name, 0) + 1
             return
         handler, argument = callback
-        self.counters.scripts_answered += 1
         self._callbacks.append(handler.rpartition(".")[0])
         self._emit(self._event(handler, {argument: script()}))
+
+    def _script(self, code: str) -> Script | None:
+        """What the browser would evaluate for `code`, if this tab knows it."""
+        if (script := self.scripts.get(code)) is not None:
+            return script
+        for pattern, family in self.patterns:
+            if (match := pattern.fullmatch(code)) is not None:
+                return lambda family=family, match=match: family(self, match)
+        return None
 
 
 _CALLBACK = re.compile(r'ReflexEvent\(\s*"([^"]+)"\s*,\s*\(?\{\s*\[?"?(\w+)"?\]?\s*:')

@@ -21,6 +21,7 @@ from playwright.sync_api import Page, WebSocket, expect
 
 from media_demo.state.privacy import PrivacyState
 from media_demo.state.reader import CLIENT_CONTEXT_SCRIPT, ReaderState
+from tests.benchmarks.loadtest import page_patterns
 from tests.benchmarks.reflex_socket import EventSocket, FrontendContract, ReflexTab
 from tests.e2e.conftest import ConsoleErrors, accept_all
 
@@ -99,6 +100,7 @@ def test_the_simulated_tab_sends_the_frames_the_browser_sends(
             f"http://{url.netloc}",
             contract,
             scripts={CLIENT_CONTEXT_SCRIPT: lambda: ["", 60]},
+            patterns=page_patterns(),
             echoes={(reader_state, panel_var): (f"{reader_state}.panel_seen", "panel_id")},
             origin=origin,
         )

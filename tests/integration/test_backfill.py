@@ -61,9 +61,12 @@ def page_views(room: Newsroom, group: StreamAttributeGroup, reader: Reader) -> i
     return row["page_views"]
 
 
+AT_END = -1  # a pause after the pass's last entry, however many it read (perhaps none)
+
+
 class PausedLog:
     """The newsroom's log, except that the backfill's reading stops in the passes listed in `pauses`
-    ({pass: entries read before the pause}; the first pass is 1)."""
+    ({pass: entries read before the pause, or AT_END}; the first pass is 1)."""
 
     def __init__(self, room: Newsroom, pauses: dict[int, int] | None = None) -> None:
         self.original = room.log.entries
@@ -77,9 +80,14 @@ class PausedLog:
         pause_at = self.pauses.get(self.calls)
         for n, entry in enumerate(self.original(after_seq, batch_size)):
             if n == pause_at:
-                self.reached.set()
-                assert self.resume.wait(WAIT), "the test never let the backfill go on"
+                self._pause()
             yield entry
+        if pause_at == AT_END:
+            self._pause()
+
+    def _pause(self) -> None:
+        self.reached.set()
+        assert self.resume.wait(WAIT), "the test never let the backfill go on"
 
     def hold(self) -> None:
         """Wait until the backfill is stopped mid-read; the next `go` lets it on."""
@@ -141,7 +149,7 @@ def test_events_collected_during_a_backfill_count_exactly_once(newsroom: Newsroo
     views(room, early, 2500)  # more than is applied under the lock: the backfill reads in several passes
     views(room, late, 3)
     group = habits()
-    paused = PausedLog(room, {1: 100, 2: 0})
+    paused = PausedLog(room, {1: 100, 2: AT_END})
     stop = threading.Event()
     steady_sent = keep_reading(room, steady, stop)  # throughout: some of its events land in every phase
     try:
@@ -152,7 +160,7 @@ def test_events_collected_during_a_backfill_count_exactly_once(newsroom: Newsroo
         newcomer = new_reader(room)
         views(room, newcomer, 5)
         paused.go()
-        paused.hold()  # second pass (few events: the last without the lock); these are read under it
+        paused.hold()  # second pass read (a few events, or none: the last without the lock); these are read under it
         views(room, early, 13)
         views(room, newcomer, 1)
         paused.go()

@@ -6,9 +6,11 @@ The whole generator runs against a real backend in `tests/integration/test_loadt
 from __future__ import annotations
 
 import json
+import uuid
 from pathlib import Path
 
-from tests.benchmarks.loadtest import Options, _quantile, schedule, top_frames
+from media_demo.state.reader import is_tracked_script, mark_tracked_script
+from tests.benchmarks.loadtest import Options, _quantile, page_patterns, schedule, top_frames
 from tests.benchmarks.reflex_socket import FrontendContract, ReflexTab, _callback_event, _js_constants
 
 ROOT = "reflex___state____state"
@@ -67,6 +69,33 @@ def test_a_tab_counts_frontend_events_it_cannot_run() -> None:
     tab._on_event("event", {"events": [{"name": "_call_function", "payload": {"function": "alert('x')"}}]})
     tab._on_event("state_mismatch", {"backend": "other"})
     assert tab.counters.unexpected_events == {"_call_function": 1, "socket:state_mismatch": 1}
+
+
+def test_a_tab_answers_the_pages_tracked_view_check_as_the_browser_does() -> None:
+    """The page marks each tracked view; a reconnect finds the mark, a navigation or a page load does not."""
+    tab = ReflexTab("http://127.0.0.1:1", CONTRACT, patterns=page_patterns())
+    sent: list[dict] = []
+    tab._emit = sent.append  # type: ignore[method-assign]
+    view = uuid.uuid4().hex
+    callback = f'(_result) => {{addEvents([ReflexEvent("{READER}.same_url_visit", {{tracked:_result}})])}}'
+
+    def check() -> bool:
+        probe = {"name": "_call_script", "payload": {"javascript_code": is_tracked_script(view), "callback": callback}}
+        tab._on_event("event", {"events": [probe]})
+        return sent.pop()["payload"]["tracked"]
+
+    tab._on_event(
+        "event", {"events": [{"name": "_call_script", "payload": {"javascript_code": mark_tracked_script(view)}}]}
+    )
+    assert check() is True  # the same document, on the same history entry: a reconnect
+    tab.history_entry += 1
+    assert check() is False  # navigated since
+    tab._on_event(
+        "event", {"events": [{"name": "_call_script", "payload": {"javascript_code": mark_tracked_script(view)}}]}
+    )
+    tab.window = {}
+    assert check() is False  # reloaded
+    assert tab.counters.unexpected_events == {} and tab.counters.scripts_answered == 5
 
 
 def test_levels_ramp_up_one_after_the_other_and_their_windows_follow_the_warm_up() -> None:
