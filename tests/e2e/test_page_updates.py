@@ -1,8 +1,9 @@
 """A page event sends the page only what changed: every update costs the one backend core a websocket message.
 
 A navigation takes five updates (the new location and cookies, `is_hydrated` off, the reader's
-panel, the script that marks the view as tracked on the page, `is_hydrated` on). The live "reading now" push reaches the reader's own tab too, when their
-visit changes the story's count: the visit already showed that count, so the push must send nothing.
+panel, the script that marks the view as tracked on the page, `is_hydrated` on). The live
+"reading now" push reaches the reader's own tab too, when their visit changes the story's count:
+the visit already showed that count, so the push must send nothing.
 """
 
 from __future__ import annotations
