@@ -49,6 +49,7 @@ DOMAIN = (
     "media_demo.tracking",
     "media_demo.side_state",
     "media_demo.experiments",
+    "media_demo.assistant",
 )
 FLOORS: tuple[Floor, ...] = (
     "media_demo.signals.engine",

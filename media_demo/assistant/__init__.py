@@ -1,0 +1,1 @@
+"""The reading assistant, "Ask the Current": retrieval over the stories, then an answer that cites them."""
