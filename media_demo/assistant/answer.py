@@ -80,6 +80,7 @@ class AskRequest:
 
     @property
     def uses_history(self) -> bool:
+        """Whether the answer may use the reader's history."""
         return self.reader is not None
 
 
@@ -111,10 +112,12 @@ class Answer:
 
     @property
     def text(self) -> str:
+        """The answer as one paragraph."""
         return " ".join(s.text for s in self.sentences)
 
     @property
     def cited(self) -> tuple[str, ...]:
+        """The slugs of the stories it cites, in the order shown."""
         return tuple(s.slug for s in self.sources)
 
 
@@ -123,4 +126,6 @@ class Generator(Protocol):
 
     name: str
 
-    def generate(self, request: AskRequest) -> Iterator[str | Answer]: ...
+    def generate(self, request: AskRequest) -> Iterator[str | Answer]:
+        """Text chunks as they are produced, then the finished `Answer`."""
+        ...
