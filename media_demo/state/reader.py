@@ -295,8 +295,9 @@ class ReaderState(rx.State):
         """The page's answer to `is_tracked_script`: track the waiting visit unless this page already was."""
         title, slug = self._pending_visit or ["", ""]
         self._pending_visit = []
-        if tracked is True:
-            return None  # the websocket reconnected: the page and its panel are as they were
+        if tracked is True:  # the websocket reconnected: no new view, but what changed meanwhile is shown
+            await self._refresh_view()
+            return None
         return await self._track_visit(title, slug)
 
     @rx.event

@@ -100,7 +100,8 @@ def test_a_tab_whose_session_ended_elsewhere_is_shown_signed_out(newsroom: Newsr
         await ReaderState.visit.fn(reader, "Front page")
         assert reader.account_name == NAME
         newsroom.accounts.close_session(reader.account_token)  # signed out on another device
-        await ReaderState.visit.fn(reader, "Front page")
+        await ReaderState.visit.fn(reader, "Front page")  # the same URL: a reconnect or a reload, the page tells
+        await ReaderState.same_url_visit.fn(reader, True)  # a reconnect: no new view, the tab is brought up to date
         assert reader.account_name == ""
         assert reader._user_id == ""
 
