@@ -218,8 +218,16 @@ class PassageIndex:
         """`text` under the fitted model (one L2-normalised row; all zeros when no word is known)."""
         return self._vectorizer.transform([text])
 
+    def similarities(self, query: str, texts: Sequence[str]) -> np.ndarray:
+        """The cosine of `query` with each of `texts` under the same model (to pick a passage's best sentences)."""
+        if not texts:
+            return np.zeros(0)
+        return np.asarray((self._vectorizer.transform(list(texts)) @ self.vector(query).T).todense()).ravel()
+
     def _scores(self, query: str, boost: Mapping[str, float] | None, within: set[str] | None) -> np.ndarray:
         scores = np.asarray((self._matrix @ self.vector(query).T).todense()).ravel()
+        # The floor judges the match itself: a boost reorders relevant passages, it never makes one relevant.
+        scores = np.where(scores >= self.floor, scores, 0.0)
         if boost:
             for category, factor in boost.items():
                 if not (math.isfinite(factor) and factor > 0.0):
@@ -249,9 +257,10 @@ class PassageIndex:
         order = np.argsort(-scores, kind="stable")[:k]
         return [ScoredPassage(self.passages[i], float(scores[i])) for i in order if self._relevant(scores[i])]
 
-    def _relevant(self, score: float) -> bool:
-        """Whether a score counts as evidence: above zero (some word shared) and at least the floor."""
-        return score > 0.0 and score >= self.floor
+    @staticmethod
+    def _relevant(score: float) -> bool:
+        """Whether a (floored) score counts as evidence: the floor already set weaker ones to zero."""
+        return score > 0.0
 
     def stories(
         self,
