@@ -22,7 +22,7 @@ import numpy as np
 from media_demo.articles import Article, Corpus, section_label
 from media_demo.assistant.answer import Answer, AskRequest, Intent, Pick, ReaderFacts, Sentence, Source
 from media_demo.assistant.intents import classify
-from media_demo.assistant.passages import PassageIndex, ScoredPassage, split_sentences
+from media_demo.assistant.passages import PassageIndex, split_sentences
 
 NAME = "built-in"
 INTEREST_BOOST = 1.15  # how much a section the reader reads most lifts a relevant passage

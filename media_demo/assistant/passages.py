@@ -6,12 +6,14 @@ title and tags too (the title twice), so a question that names a story finds all
 
 Scores are cosines under one TF-IDF model: the passages form a sparse matrix and a query
 is one sparse matrix-vector product, so the cost grows with the archive's words, never
-with the square of its passages. A relevance floor drops weak matches; a question whose
-best passage falls under it has nothing in the archive to answer it.
+with the square of its passages. Two floors drop weak matches: the cosine, and the share of the
+question's words that one sentence holds together. A question no passage clears has
+nothing in the archive to answer it.
 """
 
 from __future__ import annotations
 
+import itertools
 import math
 import re
 import unicodedata
@@ -25,7 +27,11 @@ from sklearn.feature_extraction.text import ENGLISH_STOP_WORDS, TfidfVectorizer
 from media_demo.articles import Article, Corpus
 
 MIN_PASSAGE_WORDS = 40  # a shorter paragraph (a one-line quote) joins the next one
-DEFAULT_FLOOR = 0.12  # cosine under which a passage is not evidence of anything
+DEFAULT_FLOOR = 0.05  # cosine under which a passage is not evidence of anything
+# The share of the question's weight (its words by IDF; a word the archive never uses weighs the most)
+# that one sentence of the passage, with the story's title, must hold: a passage that matches one
+# word here and another there is not about the question.
+DEFAULT_MIN_SHARE = 0.4
 TITLE_REPEATS = 2  # how many times the title is indexed with each passage
 
 _WORD = re.compile(r"[a-z0-9]+(?:'[a-z]+)?")
@@ -37,7 +43,30 @@ _QUOTE_OR_BULLET = re.compile(r"^\s{0,3}(?:>\s?|[-*+]\s+|\d+\.\s+)", re.MULTILIN
 _SENTENCE_END = re.compile(r"(?<=[.!?])([\"'\u201d\u2019)]*)\s+(?=[\"'\u201c\u2018(£$]?[A-Z0-9])")
 # Extra words that carry no topic in a reader's question ("tell me about ...").
 _QUESTION_WORDS = frozenset(
-    {"tell", "know", "say", "said", "says", "story", "stories", "article", "articles", "news", "latest", "happened"}
+    {
+        "tell",
+        "know",
+        "say",
+        "said",
+        "says",
+        "story",
+        "stories",
+        "article",
+        "articles",
+        "news",
+        "latest",
+        "happen",
+        "happens",
+        "happened",
+        "does",
+        "did",
+        "doing",
+        "like",
+        "going",
+        "getting",
+        "today",
+        "new",
+    }
 )
 _STOP_WORDS = ENGLISH_STOP_WORDS | _QUESTION_WORDS
 
@@ -83,6 +112,8 @@ def _stem(word: str) -> str:
     word = word.replace("'", "")
     if len(word) > 4 and word.endswith("ies"):
         return word[:-3] + "y"
+    if len(word) > 4 and word.endswith(("shes", "ches", "xes", "sses")):
+        return word[:-2]
     if len(word) > 3 and word.endswith("s") and not word.endswith(("ss", "us", "is")):
         return word[:-1]
     return word
@@ -97,7 +128,7 @@ def terms(text: str) -> list[str]:
 def analyse(text: str) -> list[str]:
     """Words and adjacent word pairs: the features of the TF-IDF model."""
     words = terms(text)
-    return words + [f"{a} {b}" for a, b in zip(words, words[1:], strict=False)]
+    return words + [f"{a} {b}" for a, b in itertools.pairwise(words)]
 
 
 @dataclass(frozen=True, slots=True)
@@ -155,6 +186,7 @@ class PassageIndex:
         vectorizer: TfidfVectorizer,
         matrix: sparse.csr_matrix,
         floor: float = DEFAULT_FLOOR,
+        min_share: float = DEFAULT_MIN_SHARE,
     ) -> None:
         if not passages:
             raise ValueError("passages: at least one passage is needed")
@@ -165,8 +197,20 @@ class PassageIndex:
             raise ValueError(f"categories: no category for story {missing[0]!r}")
         if not (math.isfinite(floor) and 0.0 <= floor < 1.0):
             raise ValueError(f"floor: must be in [0, 1), got {floor!r}")
+        if not (math.isfinite(min_share) and 0.0 <= min_share <= 1.0):
+            raise ValueError(f"min_share: must be in [0, 1], got {min_share!r}")
         self.passages: tuple[Passage, ...] = tuple(passages)
         self.floor = floor
+        self.min_share = min_share
+        vocabulary: Mapping[str, int] = getattr(vectorizer, "vocabulary_", {})
+        if not vocabulary:
+            raise ValueError("vectorizer: must be fitted (use from_articles or for_corpus)")
+        self._idf = {term: float(vectorizer.idf_[j]) for term, j in vocabulary.items() if " " not in term}
+        self._unknown_weight = max(self._idf.values(), default=1.0)
+        # Each passage's sentences as sets of words, each with the title's words: what a question must meet at once.
+        self._units = [
+            [frozenset(terms(sentence)) | frozenset(terms(p.title)) for sentence in p.sentences] for p in passages
+        ]
         self._categories = dict(categories)
         self._vectorizer = vectorizer
         self._matrix = matrix.tocsr()
@@ -176,7 +220,9 @@ class PassageIndex:
             self._by_slug.setdefault(passage.slug, []).append(passage)
 
     @classmethod
-    def from_articles(cls, articles: Iterable[Article], floor: float = DEFAULT_FLOOR) -> PassageIndex:
+    def from_articles(
+        cls, articles: Iterable[Article], floor: float = DEFAULT_FLOOR, min_share: float = DEFAULT_MIN_SHARE
+    ) -> PassageIndex:
         """Split every article into passages and fit the model on them."""
         articles = list(articles)
         if not articles:
@@ -189,12 +235,14 @@ class PassageIndex:
                 texts.append(f"{context} {passage.text}")
         vectorizer = TfidfVectorizer(analyzer=analyse, sublinear_tf=True)
         matrix = vectorizer.fit_transform(texts)  # rows are L2-normalised
-        return cls(passages, {a.slug: a.category for a in articles}, vectorizer, matrix, floor)
+        return cls(passages, {a.slug: a.category for a in articles}, vectorizer, matrix, floor, min_share)
 
     @classmethod
-    def for_corpus(cls, corpus: Corpus, floor: float = DEFAULT_FLOOR) -> PassageIndex:
+    def for_corpus(
+        cls, corpus: Corpus, floor: float = DEFAULT_FLOOR, min_share: float = DEFAULT_MIN_SHARE
+    ) -> PassageIndex:
         """The index of a whole corpus."""
-        return cls.from_articles(corpus, floor)
+        return cls.from_articles(corpus, floor, min_share)
 
     def __len__(self) -> int:
         return len(self.passages)
@@ -224,10 +272,28 @@ class PassageIndex:
             return np.zeros(0)
         return np.asarray((self._vectorizer.transform(list(texts)) @ self.vector(query).T).todense()).ravel()
 
+    def _weights(self, query: str) -> dict[str, float]:
+        """The question's distinct words, each weighed by its IDF (a word the archive never uses: the highest)."""
+        return {word: self._idf.get(word, self._unknown_weight) for word in dict.fromkeys(terms(query))}
+
+    def _share(self, weights: Mapping[str, float], i: int) -> float:
+        """The largest share of the question's weight that one sentence of passage `i` holds."""
+        total = sum(weights.values())
+        if total <= 0.0:
+            return 0.0
+        return max(
+            (sum(w for word, w in weights.items() if word in unit) / total for unit in self._units[i]), default=0
+        )
+
     def _scores(self, query: str, boost: Mapping[str, float] | None, within: set[str] | None) -> np.ndarray:
         scores = np.asarray((self._matrix @ self.vector(query).T).todense()).ravel()
-        # The floor judges the match itself: a boost reorders relevant passages, it never makes one relevant.
+        # The floors judge the match itself: a boost reorders relevant passages, it never makes one relevant.
         scores = np.where(scores >= self.floor, scores, 0.0)
+        if self.min_share > 0.0:
+            weights = self._weights(query)
+            for i in np.flatnonzero(scores):
+                if self._share(weights, int(i)) < self.min_share:
+                    scores[i] = 0.0
         if boost:
             for category, factor in boost.items():
                 if not (math.isfinite(factor) and factor > 0.0):
