@@ -24,6 +24,7 @@ from snowplow_signals import (
     LinkAttributeKey,
     PageView,
     RuleIntervention,
+    Service,
     StreamAttributeGroup,
     domain_sessionid,
     domain_userid,
@@ -43,6 +44,14 @@ IMPRESSION_EVENT = "recommendation_impression"
 IMPRESSION_SCHEMA = f"iglu:{ARTICLE_VENDOR}/{IMPRESSION_EVENT}/jsonschema/1-0-0"
 CLICK_EVENT = "recommendation_click"
 CLICK_SCHEMA = f"iglu:{ARTICLE_VENDOR}/{CLICK_EVENT}/jsonschema/1-0-0"
+QUESTION_EVENT = "assistant_question"
+QUESTION_SCHEMA = f"iglu:{ARTICLE_VENDOR}/{QUESTION_EVENT}/jsonschema/1-0-0"
+ANSWER_EVENT = "assistant_answer"
+ANSWER_SCHEMA = f"iglu:{ARTICLE_VENDOR}/{ANSWER_EVENT}/jsonschema/1-0-0"
+ASSISTANT_GROUP = "reader_assistant"
+READER_CONTEXT_SERVICE = "reader_context"  # what the assistant's tool reads, through the Signals API
+ASSISTANT_OFFER = "assistant_catch_up"
+ASSISTANT_OFFER_READS = 5  # a deep dive: stories of one section in one visit before the assistant offers a catch-up
 TOPIC_NEWSLETTER = "topic_newsletter"
 SUBSCRIPTION_OFFER = "subscription_offer"
 WELCOME_BACK = "welcome_back"
@@ -50,7 +59,7 @@ AUDIENCE_GROUP = "page_audience"
 AUDIENCE_CHANGED = "audience_changed"
 READING_NOW_MINUTES = 5
 # How many times one reader may be shown each intervention, ever (dismissing stops it at once).
-IMPRESSION_CAPS = {TOPIC_NEWSLETTER: 3, SUBSCRIPTION_OFFER: 2, WELCOME_BACK: 30}
+IMPRESSION_CAPS = {TOPIC_NEWSLETTER: 3, SUBSCRIPTION_OFFER: 2, WELCOME_BACK: 30, ASSISTANT_OFFER: 3}
 OWNER = "newsroom@dailycurrent.example"
 
 
@@ -219,6 +228,50 @@ def reader_engagement_group() -> StreamAttributeGroup:
     )
 
 
+def AssistantQuestion() -> Event:  # noqa: N802 - mirrors the SDK's PageView() helper
+    """The reader asked the assistant something."""
+    return Event(vendor=ARTICLE_VENDOR, name=QUESTION_EVENT, version="1-0-0")
+
+
+def reader_assistant_group() -> StreamAttributeGroup:
+    """What each reader asks the assistant, keyed by `domain_userid` (topics only with consent)."""
+    question = EventProperty(vendor=ARTICLE_VENDOR, name=QUESTION_EVENT, major_version=1, path="topic")
+    return StreamAttributeGroup(
+        name=ASSISTANT_GROUP,
+        version=1,
+        attribute_key=domain_userid,
+        owner=OWNER,
+        description="Questions asked of the reading assistant: how many, and about what.",
+        attributes=[
+            Attribute(name="questions_asked", type="int32", events=[AssistantQuestion()], aggregation="counter"),
+            Attribute(
+                name="topics_asked",
+                description="Topics of the reader's questions, ordered by when each was last asked.",
+                type="string_list",
+                events=[AssistantQuestion()],
+                aggregation="unique_list",
+                property=question,
+            ),
+        ],
+    )
+
+
+def reader_context_service(categories: Iterable[str]) -> Service:
+    """The reader's attributes as the assistant's tool reads them (as the tutorial's agent calls Signals)."""
+    categories = sorted(set(categories))
+    return Service(
+        name=READER_CONTEXT_SERVICE,
+        description="Everything the reading assistant may know about the current reader.",
+        owner=OWNER,
+        is_published=True,
+        attribute_groups=[
+            reader_profile_group(categories),
+            reader_engagement_group(),
+            reader_assistant_group(),
+        ],
+    )
+
+
 def page_audience_group() -> StreamAttributeGroup:
     """Per page (keyed by its path): how many distinct readers viewed it in the last few minutes."""
     return StreamAttributeGroup(
@@ -248,6 +301,7 @@ def app_groups(categories: Iterable[str]) -> list[StreamAttributeGroup]:
         reader_session_group(categories),
         reader_engagement_group(),
         page_audience_group(),
+        reader_assistant_group(),
     ]
 
 
@@ -265,6 +319,21 @@ def app_interventions(categories: Iterable[str]) -> list[RuleIntervention]:
             owner=OWNER,
             description="Offer the newsletter of a topic after three of its articles in one visit.",
             criteria=InterventionCriteriaAny(any=list(session_reads)),  # list(): typed as the SDK's wider union
+            target_attribute_keys=reader,
+        ),
+        RuleIntervention(
+            name=ASSISTANT_OFFER,
+            version=1,
+            owner=OWNER,
+            description="Offer the reading assistant's catch-up after five stories of one section in one visit.",
+            criteria=InterventionCriteriaAny(
+                any=[
+                    InterventionCriterion(
+                        attribute=f"{SESSION_GROUP}:{session_read_count(c)}", operator=">=", value=ASSISTANT_OFFER_READS
+                    )
+                    for c in sorted(set(categories))
+                ]
+            ),
             target_attribute_keys=reader,
         ),
         RuleIntervention(

@@ -22,10 +22,13 @@ from snowplow_signals import RuleIntervention, StreamAttributeGroup
 
 from media_demo.accounts import Accounts
 from media_demo.articles import Corpus, load_corpus
-from media_demo.definitions import app_groups, app_interventions
+from media_demo.assistant.builtin import BuiltInGenerator
+from media_demo.assistant.passages import PassageIndex
+from media_demo.definitions import app_groups, app_interventions, reader_context_service
 from media_demo.experiments.attributes import experiment_groups
 from media_demo.experiments.catalogue import load_catalogue
 from media_demo.recommend import ArticleIndex
+from media_demo.services.assistant import AssistantService
 from media_demo.services.experiments import Experiments
 from media_demo.services.ingest import Ingest
 from media_demo.services.memory import Memory
@@ -68,6 +71,8 @@ class Newsroom:
         # before the replay, so their attributes are rebuilt from every logged event.
         self.signals_registry = DefinitionRegistry(self.log.engine)
         self.signals_registry.install(self.memory.engine)
+        # The Service the assistant's tool reads (as the tutorial's agent does), served like a published one.
+        self.signals_registry.put("service", reader_context_service(self.corpus.categories))
         self.api_token = resolve_api_token(settings)
         self.cookie_secret = resolve_cookie_secret(settings)
         self.accounts = Accounts(self.log.engine)
@@ -90,9 +95,14 @@ class Newsroom:
             self.memory, self.corpus, self.index, self.log, self.tracker, self.remote, self.experiments
         )
         self.privacy = Privacy(self.memory, self.ingest, self.views, self.log, self.accounts, self.tracker)
+        builtin = BuiltInGenerator(self.corpus, PassageIndex.for_corpus(self.corpus))
+        self.assistant = AssistantService(
+            self.corpus, self.views, self.tracker, self.memory.consent_of, builtin, builtin
+        )
         self.ingest.on_event(self.views.event_applied)
         self.ingest.on_withdrawal(self.privacy.withdraw)
         self.privacy.on_forget(self.views.forget_watchers)
+        self.privacy.on_forget(self.assistant.forget)
         self.replayed = self.ingest.restore()
         self.ingest.start()
 

@@ -6,11 +6,12 @@ The copy is ours; every number in it comes from the reader's attributes.
 
 from __future__ import annotations
 
+from collections import Counter
 from dataclasses import dataclass, field
 
 from media_demo import routes
 from media_demo.articles import section_label
-from media_demo.definitions import SUBSCRIPTION_OFFER, TOPIC_NEWSLETTER, WELCOME_BACK
+from media_demo.definitions import ASSISTANT_OFFER, SUBSCRIPTION_OFFER, TOPIC_NEWSLETTER, WELCOME_BACK
 from media_demo.services.reader_views import ReaderViews
 from media_demo.signals.engine.interventions import FiredIntervention
 
@@ -45,6 +46,37 @@ def _topic(fired: FiredIntervention) -> str | None:
         if name.endswith("_reads") and value.isdigit()
     }
     return max(counts, key=counts.__getitem__) if counts else None
+
+
+@dataclass(frozen=True)
+class CatchUpOffer:
+    """The assistant's offer to catch the reader up: what it says, and the question its button asks."""
+
+    intervention_id: str
+    text: str
+    question: str
+
+
+def catch_up_for(fired: FiredIntervention, views: ReaderViews) -> CatchUpOffer | None:
+    """The assistant's catch-up offer after a run of one section's stories (blocking: reads the reader's attributes).
+
+    The topic is what the reader's recent stories of that section share: their commonest tag
+    when two or more carry it, else the section itself. Every number is the reader's own.
+    """
+    if fired.name != ASSISTANT_OFFER or (section := _topic(fired)) is None:
+        return None
+    reads = int(fired.attributes.get(f"{section}_reads", "2") or 2)
+    read = list(views.attributes(fired.target_id)["articles_read"])
+    recent = [a for slug in reversed(read) if (a := views.corpus.get(slug)) is not None and a.category == section]
+    recent = recent[:reads]
+    tags = Counter(tag for article in recent for tag in set(article.tags))
+    tag, shared = tags.most_common(1)[0] if tags else ("", 0)
+    label = section_label(section)
+    if shared >= 2:
+        text = f"You've read {shared} stories about {tag} in this visit. Want a catch-up on everything we have on it?"
+        return CatchUpOffer(fired.intervention_id, text, f"Catch me up on {tag}")
+    text = f"You've read {reads} {label.lower()} stories in this visit. Want a catch-up on the rest of {label}?"
+    return CatchUpOffer(fired.intervention_id, text, f"Catch me up on {label.lower()}")
 
 
 def offer_for(fired: FiredIntervention, views: ReaderViews) -> Offer | None:

@@ -6,6 +6,7 @@ import reflex as rx
 
 from media_demo import routes
 from media_demo.articles import section_label
+from media_demo.components.assistant import assistant_panel
 from media_demo.components.consent_banner import consent_banner
 from media_demo.components.offer import offer_card
 from media_demo.state.account import AccountState
@@ -133,6 +134,7 @@ def page_frame(categories: tuple[str, ...], content: rx.Component, active: str =
         rx.el.main(content, class_name="content"),
         footer(),
         offer_card(),
+        assistant_panel(),
         consent_banner(),
         class_name="paper",
     )

@@ -8,10 +8,11 @@ import logging
 
 import reflex as rx
 
-from media_demo.definitions import AUDIENCE_CHANGED
+from media_demo.definitions import ASSISTANT_OFFER, AUDIENCE_CHANGED
 from media_demo.newsroom import Newsroom, get_newsroom
-from media_demo.offers import Offer, offer_for
+from media_demo.offers import Offer, catch_up_for, offer_for
 from media_demo.signals.engine.interventions import FiredIntervention
+from media_demo.state.assistant import AssistantState
 from media_demo.state.cards import assign_changed
 from media_demo.state.clients import OPEN_TABS
 from media_demo.state.reader import ReaderState
@@ -89,6 +90,21 @@ async def _push_offer(app: rx.App, fired: FiredIntervention, room: Newsroom) -> 
             await (await state.get_state(OfferState)).show(offer)
 
 
+async def _push_catch_up(app: rx.App, fired: FiredIntervention, room: Newsroom) -> None:
+    offer = await asyncio.to_thread(catch_up_for, fired, room.views)
+    if offer is None:
+        return
+    connected = connected_tokens(app)
+    for token in OPEN_TABS.tokens(fired.target_id):
+        if token not in connected:
+            continue
+        async with app.modify_state(rx.BaseStateToken(ident=token, cls=AssistantState)) as state:
+            await (await state.get_state(AssistantState)).offer_catch_up(
+                offer.text, offer.question, offer.intervention_id
+            )
+        return  # one tab is enough: the reader answers it once
+
+
 async def _push_audience(app: rx.App, fired: FiredIntervention) -> None:
     readers = int(fired.attributes.get("readers_now") or 0)
     connected = connected_tokens(app)
@@ -110,6 +126,8 @@ async def deliver_interventions(app: rx.App) -> None:
             try:
                 if fired.name == AUDIENCE_CHANGED and fired.target_name == "page_urlpath":
                     await _push_audience(app, fired)
+                elif fired.name == ASSISTANT_OFFER and fired.target_name == "domain_userid":
+                    await _push_catch_up(app, fired, room)
                 elif fired.target_name == "domain_userid":
                     await _push_offer(app, fired, room)
             except Exception:  # one broken tab must not stop delivery to the others

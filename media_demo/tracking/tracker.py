@@ -12,11 +12,13 @@ from snowplow_tracker.typing import EmitterProtocol
 
 from media_demo.articles import Article
 from media_demo.definitions import (
+    ANSWER_SCHEMA,
     ARTICLE_SCHEMA,
     CLICK_SCHEMA,
     EXPOSURE_SCHEMA,
     IMPRESSION_SCHEMA,
     INTERACTION_SCHEMA,
+    QUESTION_SCHEMA,
 )
 from media_demo.signals.engine.consent import CONSENT_SCHEMA, NECESSARY, OPTIONAL_SCOPES
 from media_demo.tracking.identity import ReaderSession
@@ -164,6 +166,53 @@ class NewsroomTracker:
         """Track a click on one recommendation of a panel the reader was shown."""
         data = {**panel.as_data(), "slug": slug, "position": position, "propensity": propensity}
         return self._self_describing(reader, page, CLICK_SCHEMA, data)
+
+    def assistant_question(
+        self,
+        reader: Reader,
+        page: Page,
+        question_id: str,
+        intent: str,
+        length: int,
+        uses_history: bool,
+        words: tuple[str, str] | None = None,
+    ) -> str | None:
+        """Track a question to the assistant; `words` (the question and its topic) only with behavioural consent."""
+        question, topic = words or (None, None)
+        data = {
+            "question_id": question_id,
+            "intent": intent,
+            "length": length,
+            "page_path": urlsplit(page.url).path or "/",
+            "uses_history": uses_history,
+            "topic": topic or None,
+            "question": question,
+        }
+        return self._self_describing(reader, page, QUESTION_SCHEMA, data)
+
+    def assistant_answer(
+        self,
+        reader: Reader,
+        page: Page,
+        question_id: str,
+        intent: str,
+        generator: str,
+        timings: tuple[int, int | None],
+        cited: Sequence[str],
+        fell_back: bool,
+    ) -> str | None:
+        """Track the assistant's answer: who wrote it, `timings` (total and first-text ms), the stories it cited."""
+        latency_ms, first_text_ms = timings
+        data = {
+            "question_id": question_id,
+            "intent": intent,
+            "generator": generator,
+            "latency_ms": latency_ms,
+            "first_text_ms": first_text_ms,
+            "cited": list(cited)[:20],
+            "fell_back": fell_back,
+        }
+        return self._self_describing(reader, page, ANSWER_SCHEMA, data)
 
     def intervention_interaction(
         self, reader: Reader, page: Page, intervention: str, action: str, intervention_id: str | None = None

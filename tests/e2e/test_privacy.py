@@ -298,6 +298,16 @@ def test_delete_my_data_leaves_no_trace_of_the_reader(
         user_id = account.user_id
         assert get_newsroom().privacy.linked_devices(user_id) == [reader]
 
+        # They talk to the assistant: their question (its words are kept, with consent) must go too.
+        marker = f"zq{uuid.uuid4().hex[:10]}"
+        tab.get_by_test_id("assistant-open").click()
+        tab.get_by_test_id("assistant-input").fill(f"Catch me up on {marker}")
+        tab.get_by_test_id("assistant-send").click()
+        answer = tab.locator("[data-testid=assistant-message][data-role=assistant]").last
+        expect(answer).to_contain_text("nothing", ignore_case=True)  # the archive has nothing on a made-up word
+        assert marker.encode() in database_bytes()  # the check below can fail
+        tab.get_by_test_id("assistant-close").click()
+
         # A second tab of theirs stays open on a story while they delete from the first.
         second = new_tab(mine, f"/article/{SLUGS[3]}")
         held = tab_states(app)
@@ -336,16 +346,16 @@ def test_delete_my_data_leaves_no_trace_of_the_reader(
         # The database files forgot them; the other reader is still there.
         raw = database_bytes()
         assert bystander.encode() in raw
-        for needle in (reader, user_id, email):
+        for needle in (reader, user_id, email, marker):
             assert needle.encode() not in raw, f"{needle} is still in the database files"
         # The newsroom's memory forgot them.
         room = get_newsroom()
-        leftovers = find_in_memory(room, [reader, user_id, email], skip=[room.corpus, room.index])
+        leftovers = find_in_memory(room, [reader, user_id, email, marker], skip=[room.corpus, room.index])
         assert leftovers == [], leftovers
         assert bystander and find_in_memory(room, [bystander], skip=[room.corpus, room.index])  # the walk works
         # Reflex's tab states forgot them, the open second tab's too (its cookies are emptied by a push);
         # the bystander's tab still names the bystander.
-        needles = [n.encode() for n in (reader, user_id, email, token)]
+        needles = [n.encode() for n in (reader, user_id, email, token, marker)]
         deadline = time.monotonic() + 10
         while (held := tab_states(app)) and any(n in raw for raw in held.values() for n in needles):
             assert time.monotonic() < deadline, [t for t, raw in held.items() if any(n in raw for n in needles)]

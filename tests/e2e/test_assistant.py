@@ -1,0 +1,155 @@
+"""Ask the Current in a real browser: picks with reasons, history on and off, a cited catch-up,
+the intervention that opens the panel, and no request leaving the machine."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from pathlib import Path
+from urllib.parse import urlsplit
+
+import pytest
+from playwright.sync_api import Browser, BrowserContext, Page, Route, expect
+from reflex.testing import AppHarness
+
+from media_demo.definitions import ASSISTANT_OFFER_READS
+from media_demo.newsroom import get_corpus
+from tests.e2e.conftest import TIMEOUT_MS, ConsoleErrors, accept_all
+from tests.e2e.test_live_recommendations import open_section, read_article_from_listing
+
+SCREENSHOTS = os.environ.get("E2E_SCREENSHOTS")
+ANSWER = "[data-testid=assistant-message][data-role=assistant]"
+LOOPBACK = {"localhost", "127.0.0.1", "::1", "[::1]"}
+
+
+class Offline:
+    """Every request the page makes, refused unless it stays on this machine (the assistant needs no network)."""
+
+    def __init__(self, context: BrowserContext) -> None:
+        self.refused: list[str] = []
+        context.route("**/*", self.handle)
+
+    def handle(self, route: Route) -> None:
+        host = urlsplit(route.request.url).hostname or ""
+        if host in LOOPBACK or route.request.url.startswith(("data:", "blob:")):
+            route.continue_()
+        else:
+            self.refused.append(route.request.url)
+            route.abort()
+
+
+@pytest.fixture
+def reader(app: AppHarness, browser: Browser) -> Iterator[tuple[Page, ConsoleErrors, Offline]]:
+    context = browser.new_context(base_url=app.frontend_url, viewport={"width": 1280, "height": 900})
+    context.set_default_timeout(TIMEOUT_MS)
+    offline = Offline(context)
+    tab = context.new_page()
+    errors = ConsoleErrors()
+    tab.on("console", errors.record)
+    tab.on("pageerror", lambda exc: errors.append(f"pageerror: {exc}"))
+    yield tab, errors, offline
+    context.close()
+
+
+def ask(tab: Page, question: str) -> tuple[str, list[str]]:
+    """Ask in the open panel; returns the finished answer's text and the slugs it cites."""
+    before = tab.locator(ANSWER).count()
+    tab.get_by_test_id("assistant-input").fill(question)
+    tab.get_by_test_id("assistant-send").click()
+    expect(tab.locator(ANSWER)).to_have_count(before + 1)
+    answer = tab.locator(ANSWER).last
+    expect(tab.get_by_test_id("assistant-send")).to_be_disabled()  # the input is empty again, or it is busy
+    tab.wait_for_function(
+        "n => document.querySelectorAll('[data-testid=assistant-message][data-role=assistant]').length === n"
+        " && !document.querySelector('[data-testid=assistant-starter]:disabled')",
+        arg=before + 1,
+    )
+    slugs = answer.get_by_test_id("assistant-source").evaluate_all("els => els.map(e => e.dataset.slug)")
+    return answer.inner_text(), slugs
+
+
+def shoot(tab: Page, name: str) -> None:
+    if SCREENSHOTS:
+        Path(SCREENSHOTS).mkdir(parents=True, exist_ok=True)
+        tab.screenshot(path=str(Path(SCREENSHOTS) / f"assistant-{name}.png"))
+
+
+def test_a_reader_asks_what_to_read_next_and_turning_history_off_changes_the_answer(
+    reader: tuple[Page, ConsoleErrors, Offline],
+) -> None:
+    tab, errors, offline = reader
+    tab.goto("/")
+    accept_all(tab)
+    open_section(tab, "Science")
+    science = tab.locator("[data-testid=article-card][data-category=science]").evaluate_all(
+        "els => [...new Set(els.map(e => e.dataset.slug))]"
+    )
+    for slug in science[:2]:
+        read_article_from_listing(tab, slug, "Science")
+
+    tab.get_by_test_id("assistant-open").click()
+    panel = tab.get_by_test_id("assistant-panel")
+    expect(panel).to_be_visible()
+    expect(tab.get_by_test_id("assistant-input")).to_be_focused()
+    with_history, picks = ask(tab, "What should I read next, and why?")
+    assert picks and not set(picks) & set(science[:2])  # picks, none already read
+    assert "science" in with_history.lower()  # the reasons name what they read
+    for slug in picks:
+        expect(panel.locator(f"[data-testid=assistant-source][data-slug='{slug}']")).to_have_attribute(
+            "href", f"/article/{slug}"
+        )
+    shoot(tab, "desktop")
+
+    about, _ = ask(tab, "What do you know about me?")
+    assert "2" in about and "science" in about.lower()
+
+    tab.get_by_test_id("assistant-history-toggle").uncheck()
+    expect(tab.get_by_test_id("assistant-history-note")).to_contain_text("off")
+    without_history, _ = ask(tab, "What should I read next, and why?")
+    assert without_history != with_history
+    assert "history" in without_history.lower()
+
+    tab.keyboard.press("Escape")
+    expect(panel).to_have_count(0)
+    expect(tab.get_by_test_id("assistant-open")).to_be_visible()
+    assert offline.refused == [] and errors == []
+
+
+def test_catch_up_cites_the_stories_of_the_topic_oldest_first(reader: tuple[Page, ConsoleErrors, Offline]) -> None:
+    tab, errors, offline = reader
+    corpus = get_corpus()
+    story = corpus.latest(1, "science")[0]
+    tab.goto(f"/article/{story.slug}")
+    tab.get_by_test_id("assistant-open").click()
+    _text, cited = ask(tab, f"Catch me up on {story.title}")
+    assert story.slug in cited
+    dates = [a.published for slug in cited if (a := corpus.get(slug)) is not None]
+    assert dates == sorted(dates)  # oldest to newest
+    _summary, cited = ask(tab, "Summarise this article")
+    assert cited == [story.slug]
+    assert offline.refused == [] and errors == []
+
+
+def test_a_deep_dive_into_one_section_makes_the_assistant_offer_a_catch_up(
+    reader: tuple[Page, ConsoleErrors, Offline],
+) -> None:
+    tab, errors, offline = reader
+    tab.set_viewport_size({"width": 390, "height": 844})
+    tab.goto("/")
+    accept_all(tab)
+    stories = get_corpus().in_category("health")[:ASSISTANT_OFFER_READS]
+    for story in stories[:-1]:
+        tab.goto(f"/article/{story.slug}")
+        expect(tab.locator("[data-testid=article] [data-testid=read-indicator]")).to_be_visible()
+    expect(tab.get_by_test_id("assistant-panel")).to_have_count(0)  # not before the last of the run
+    tab.goto(f"/article/{stories[-1].slug}")  # the intervention fires and opens the panel with its offer
+    panel = tab.get_by_test_id("assistant-panel")
+    expect(panel).to_be_visible()
+    offer = panel.locator(ANSWER).last
+    expect(offer).to_contain_text("catch-up")
+    shoot(tab, "phone-offer")
+    panel.get_by_test_id("assistant-offer-accept").click()
+    expect(panel.locator("[data-testid=assistant-message][data-role=reader]").last).to_contain_text("Catch me up")
+    expect(panel.locator(ANSWER).last.get_by_test_id("assistant-source").first).to_be_visible()
+    shoot(tab, "phone-answer")
+    assert offline.refused == [] and errors == []
