@@ -72,6 +72,7 @@ def catch_up_for(fired: FiredIntervention, views: ReaderViews) -> CatchUpOffer |
     tags = Counter(tag for article in recent for tag in set(article.tags))
     tag, shared = tags.most_common(1)[0] if tags else ("", 0)
     label = section_label(section)
+    tag = tag.replace("-", " ")
     if shared >= 2:
         text = f"You've read {shared} stories about {tag} in this visit. Want a catch-up on everything we have on it?"
         return CatchUpOffer(fired.intervention_id, text, f"Catch me up on {tag}")

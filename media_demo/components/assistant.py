@@ -8,6 +8,11 @@ from media_demo import routes
 from media_demo.state.assistant import STARTERS, SUMMARISE, AssistantState, ChatMessage, ChatSource
 
 PANEL_ID = "assistant-panel"
+# Escape closes the panel wherever the focus is (installed once per page; the button does the closing).
+ESCAPE_CLOSES_SCRIPT = (
+    "window.__dcAssistantEscape || (window.__dcAssistantEscape = true, document.addEventListener('keydown', e => {"
+    " if (e.key === 'Escape') document.querySelector('[data-testid=assistant-close]')?.click(); }))"
+)
 
 
 def _source(source: ChatSource) -> rx.Component:
@@ -60,7 +65,12 @@ def _message(message: ChatMessage) -> rx.Component:
             ),
         ),
         class_name=rx.cond(message.role == "reader", "assistant-msg from-reader", "assistant-msg from-assistant"),
-        custom_attrs={"data-testid": "assistant-message", "data-role": message.role},
+        custom_attrs={
+            "data-testid": "assistant-message",
+            "data-role": message.role,
+            "data-writing": message.writing.to_string(),
+        },
+        aria_busy=message.writing.to_string(),
     )
 
 
@@ -78,10 +88,10 @@ def _starter(question: str) -> rx.Component:
 def _history_toggle() -> rx.Component:
     return rx.el.div(
         rx.el.label(
-            rx.el.input(
-                type="checkbox",
+            rx.checkbox(
                 checked=AssistantState.use_history,
                 on_change=AssistantState.set_use_history,
+                color_scheme="ruby",
                 custom_attrs={"data-testid": "assistant-history-toggle"},
             ),
             rx.el.span("Use my reading history"),
@@ -137,10 +147,24 @@ def assistant_panel() -> rx.Component:
             aria_live="polite",
             custom_attrs={"data-testid": "assistant-messages"},
         ),
-        rx.el.div(
-            rx.cond(AssistantState.on_article, _starter(SUMMARISE)),
-            *[_starter(q) for q in STARTERS],
-            class_name="assistant-starters",
+        rx.cond(
+            AssistantState.messages.length() == 0,
+            rx.el.div(
+                rx.cond(AssistantState.on_article, _starter(SUMMARISE)),
+                *[_starter(q) for q in STARTERS],
+                class_name="assistant-starters",
+            ),
+            rx.el.div(
+                rx.el.button(
+                    "New conversation",
+                    type="button",
+                    on_click=AssistantState.clear,
+                    disabled=AssistantState.busy,
+                    class_name="assistant-starter",
+                    custom_attrs={"data-testid": "assistant-clear"},
+                ),
+                class_name="assistant-starters",
+            ),
         ),
         rx.el.form(
             rx.el.label("Your question", html_for="assistant-input", class_name="visually-hidden"),
@@ -169,7 +193,7 @@ def assistant_panel() -> rx.Component:
         role="dialog",
         aria_labelledby="assistant-title",
         class_name="assistant-panel",
-        on_key_down=AssistantState.close_on_escape,
+        on_mount=rx.call_script(ESCAPE_CLOSES_SCRIPT),
         custom_attrs={"data-testid": "assistant-panel"},
     )
     return rx.fragment(rx.cond(AssistantState.is_open, panel, launcher))

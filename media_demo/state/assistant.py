@@ -68,6 +68,18 @@ def reader_tool() -> ReaderContextTool:
     return ReaderContextTool(rx.config.get_config().api_url, room.api_token)
 
 
+def paragraphs(answer: Answer) -> str:
+    """The answer laid out for reading: a new paragraph where it moves on to another story."""
+    blocks: list[list[str]] = []
+    current: str | None = None
+    for sentence in answer.sentences:
+        if not blocks or (sentence.slug is not None and sentence.slug != current):
+            blocks.append([])
+            current = sentence.slug if sentence.slug is not None else current
+        blocks[-1].append(sentence.text)
+    return "\n\n".join(" ".join(block) for block in blocks)
+
+
 def _article_slug(path: str) -> str | None:
     return (
         path.removeprefix(routes.ARTICLE_PREFIX).strip("/") or None if path.startswith(routes.ARTICLE_PREFIX) else None
@@ -103,16 +115,9 @@ class AssistantState(rx.State):
 
     @rx.event
     def close_panel(self):
-        """Close the panel; the conversation stays for when it opens again."""
+        """Close the panel (the button, or Escape); the conversation stays for when it opens again."""
         self.is_open = False
-
-    @rx.event
-    def close_on_escape(self, key: str):
-        """Escape closes the panel, as a dialog should."""
-        if key == "Escape":
-            self.is_open = False
-            return rx.set_focus("assistant-launcher")
-        return None
+        return rx.set_focus("assistant-launcher")
 
     @rx.event
     def set_draft(self, value: str):
@@ -221,7 +226,7 @@ class AssistantState(rx.State):
             return
         sources = [ChatSource(s.slug, s.title, routes.article_url(s.slug)) for s in answer.sources if s.slug in corpus]
         async with self:
-            self._finish(message_id, answer.text, sources, answer.note, answer.generator)
+            self._finish(message_id, paragraphs(answer), sources, answer.note, answer.generator)
         await asyncio.to_thread(service.answered, reader, question, answer, (total_ms, first_text_ms))
 
     def _stream(self, message_id: str, text: str) -> None:
