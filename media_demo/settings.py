@@ -92,6 +92,12 @@ class Settings(BaseSettings):
         default=None,
         description="Bearer key for `assistant_llm_url`, if it wants one (local servers usually do not).",
     )
+    assistant_llm_tool_calls: bool = Field(
+        default=True,
+        description="Whether the model at `assistant_llm_url` is offered the reader tool by function calling. "
+        "Turn off for a server that cannot stream tool calls (llama-cpp-python's server): the assistant then "
+        "reads the reader's attributes itself and sends them, without identifiers, as data in the prompt.",
+    )
     assistant_model_path: Path | None = Field(
         default=None,
         description="A GGUF model file the assistant runs in process with llama.cpp (needs the [llm] extra: "

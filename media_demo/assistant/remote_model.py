@@ -46,6 +46,11 @@ class OpenAICompatibleGenerator(ModelGenerator):
     takes no arguments, and whatever arguments the model sent are ignored), sends the sanitised
     result back, and streams the final answer with no further tool calls allowed. Fallback and
     replacement follow `ModelGenerator`.
+
+    `tool_calls=False` is for a server that cannot stream a tool call (llama-cpp-python's
+    server refuses "auto" tool choice when streaming; many small models' templates have no
+    tools): the generator then reads the reader itself, as `LocalModelGenerator` does, and sends
+    the sanitised result as a data block in the prompt.
     """
 
     name = "openai-compatible"
@@ -61,6 +66,7 @@ class OpenAICompatibleGenerator(ModelGenerator):
         *,
         max_tokens: int = 256,
         temperature: float = 0.2,
+        tool_calls: bool = True,
         intent_of: Callable[[AskRequest], Intent] | None = None,
         http_client: httpx.Client | None = None,
     ) -> None:
@@ -74,6 +80,7 @@ class OpenAICompatibleGenerator(ModelGenerator):
         self.model = model
         self.max_tokens = max_tokens
         self.temperature = temperature
+        self.tool_calls = tool_calls
         # Local servers need no key, but the client insists on one.
         self._client = openai.OpenAI(
             base_url=url,
@@ -90,8 +97,11 @@ class OpenAICompatibleGenerator(ModelGenerator):
     def _reply(
         self, request: AskRequest, evidence: Sequence[Evidence], timings: Timings, deadline: Deadline
     ) -> Iterator[str]:
-        messages = build_messages(request, evidence)
         offered = request.read_attributes is not None
+        if offered and not self.tool_calls:
+            yield from self._stream(build_messages(request, evidence, read_reader(request)), timings, deadline, {})
+            return
+        messages = build_messages(request, evidence)
         calls: dict[int, _ToolCall] = {}
         yield from self._stream(messages, timings, deadline, calls, tools=offered)
         wanted = [call for call in calls.values() if call.name == READER_TOOL_NAME]
@@ -123,7 +133,7 @@ class OpenAICompatibleGenerator(ModelGenerator):
         deadline: Deadline,
         calls: dict[int, _ToolCall],
         *,
-        tools: bool,
+        tools: bool = False,
         final: bool = False,
     ) -> Iterator[str]:
         """One streamed completion: its text pieces, with any tool call gathered into `calls`."""
