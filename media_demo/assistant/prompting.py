@@ -146,50 +146,73 @@ def read_reader(request: AskRequest) -> str:
 
 
 _CITATION = re.compile(r"\s*\[(\d{1,2}(?:\s*,\s*\d{1,2})*)\]")
+_LABEL = re.compile(r"^\s*\[\d{1,2}\]")  # "[2] Title" at the start of a line: a passage echoed, not a citation
 _SENTENCE_END = re.compile(r"(?<=[.!?])(?:\s*\[\d{1,2}(?:\s*,\s*\d{1,2})*\])*\s+(?=\S)")
+_WORD = re.compile(r"[^\W\d_]{4,}")
+_SHORT_WORDS = frozenset({"that", "this", "with", "from", "have", "were", "they", "their", "there", "will", "which"})
 
 
 def _sentences(text: str) -> list[str]:
-    """Split on sentence ends, keeping each sentence's trailing [n] markers with it."""
+    """Split into lines, then on sentence ends, keeping each sentence's trailing [n] markers with it."""
     pieces: list[str] = []
-    start = 0
-    for match in _SENTENCE_END.finditer(text):
-        end = match.end()
-        pieces.append(text[start:end].strip())
-        start = end
-    pieces.append(text[start:].strip())
+    for line in text.splitlines():
+        start = 0
+        for match in _SENTENCE_END.finditer(line):
+            pieces.append(line[start : match.end()].strip())
+            start = match.end()
+        pieces.append(line[start:].strip())
     return [p for p in pieces if p]
+
+
+def _content_words(text: str) -> set[str]:
+    return {w.lower() for w in _WORD.findall(text)} - _SHORT_WORDS
+
+
+def supports(passage: Evidence, sentence: str) -> bool:
+    """Whether a passage plausibly says what a sentence citing it says: they share content words.
+
+    A cheap check, not entailment: it catches a marker stuck on a sentence about something else
+    (or on the model's own chatter), which is what small models do.
+    """
+    claimed = _content_words(sentence)
+    shared = claimed & _content_words(passage.title + " " + passage.text)
+    return bool(claimed) and len(shared) >= min(2, len(claimed))
 
 
 def cite(text: str, evidence: Sequence[Evidence]) -> tuple[tuple[Sentence, ...], tuple[Source, ...]]:
     """The model's reply as sentences naming their stories, and the stories cited (first cited first).
 
     A sentence's [n] markers map to passage n's story; the markers are taken out of the shown
-    text (the page links the sources under the answer). A number that names no passage is
-    dropped, so it cannot cite what was not retrieved. A sentence citing several passages is
-    attributed to the first valid one.
+    text (the page links the sources under the answer). A marker counts only when its passage
+    shares content words with the sentence and the number names a retrieved passage, so a reply
+    cannot cite what was not retrieved; a "[n]" opening a line is a passage echoed back, not a
+    citation. A sentence citing several passages is attributed to the first that supports it.
     """
     sentences: list[Sentence] = []
     sources: dict[str, Source] = {}
     for piece in _sentences(text.strip()):
-        numbers = [int(n) for group in _CITATION.findall(piece) for n in group.split(",")]
-        valid = [evidence[n - 1] for n in numbers if 1 <= n <= len(evidence)]
-        shown = re.sub(r"\s+([.!?,;:])", r"\1", _CITATION.sub("", piece)).strip()
+        body = _LABEL.sub("", piece)
+        numbers = [int(n) for group in _CITATION.findall(body) for n in group.split(",")]
+        shown = re.sub(r"\s+([.!?,;:])", r"\1", _CITATION.sub("", body)).strip()
         if not shown:
             continue
-        slug = valid[0].slug if valid else None
-        sentences.append(Sentence(shown, slug))
-        for item in valid:
+        backing = [evidence[n - 1] for n in numbers if 1 <= n <= len(evidence) and supports(evidence[n - 1], shown)]
+        sentences.append(Sentence(shown, backing[0].slug if backing else None))
+        for item in backing:
             sources.setdefault(item.slug, Source(item.slug, item.title))
     return tuple(sentences), tuple(sources.values())
 
 
 def looks_like_prose(sentences: Sequence[Sentence]) -> bool:
-    """Whether a reply reads as words at all: a guard against empty, cut or degenerate output."""
+    """Whether a reply reads as an answer at all: a guard against empty, cut, looping or echoed output."""
     text = " ".join(s.text for s in sentences)
-    words = re.findall(r"[^\W\d_]{2,}", text)
+    if "<<" in text or ">>" in text:  # the prompt's own data blocks, echoed back
+        return False
+    words = [w.lower() for w in re.findall(r"[^\W\d_]{2,}", text)]
     if len(words) < 3:
         return False
+    runs = [tuple(words[i : i + 6]) for i in range(len(words) - 5)]
+    if len(runs) != len(set(runs)):  # six words said twice: the model is looping
+        return False
     letters = sum(ch.isalpha() for ch in text)
-    distinct = len({w.lower() for w in words})
-    return letters >= 0.6 * len(text.replace(" ", "")) and distinct >= max(3, len(words) // 4)
+    return letters >= 0.6 * len(text.replace(" ", "")) and len(set(words)) >= 3
