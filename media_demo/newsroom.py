@@ -23,6 +23,7 @@ from snowplow_signals import RuleIntervention, StreamAttributeGroup
 from media_demo.accounts import Accounts
 from media_demo.articles import Corpus, load_corpus
 from media_demo.assistant.builtin import BuiltInGenerator
+from media_demo.assistant.choice import build_generator
 from media_demo.assistant.passages import PassageIndex
 from media_demo.definitions import app_groups, app_interventions, reader_context_service
 from media_demo.experiments.attributes import experiment_groups
@@ -95,9 +96,15 @@ class Newsroom:
             self.memory, self.corpus, self.index, self.log, self.tracker, self.remote, self.experiments
         )
         self.privacy = Privacy(self.memory, self.ingest, self.views, self.log, self.accounts, self.tracker)
-        builtin = BuiltInGenerator(self.corpus, PassageIndex.for_corpus(self.corpus))
+        passages = PassageIndex.for_corpus(self.corpus)
+        builtin = BuiltInGenerator(self.corpus, passages)
         self.assistant = AssistantService(
-            self.corpus, self.views, self.tracker, self.memory.consent_of, builtin, builtin
+            self.corpus,
+            self.views,
+            self.tracker,
+            self.memory.consent_of,
+            build_generator(settings, builtin, passages),
+            builtin,
         )
         self.ingest.on_event(self.views.event_applied)
         self.ingest.on_withdrawal(self.privacy.withdraw)
