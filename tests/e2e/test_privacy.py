@@ -305,7 +305,10 @@ def test_delete_my_data_leaves_no_trace_of_the_reader(
         tab.get_by_test_id("assistant-send").click()
         answer = tab.locator("[data-testid=assistant-message][data-role=assistant]").last
         expect(answer).to_contain_text("nothing", ignore_case=True)  # the archive has nothing on a made-up word
-        assert marker.encode() in database_bytes()  # the check below can fail
+        deadline = time.monotonic() + 10  # the check below can fail: the question is in the log once committed
+        while marker.encode() not in database_bytes():
+            assert time.monotonic() < deadline, "the question never reached the database"
+            time.sleep(0.1)
         tab.get_by_test_id("assistant-close").click()
 
         # A second tab of theirs stays open on a story while they delete from the first.

@@ -70,7 +70,18 @@ def llama_server(model: Path) -> Iterator[str]:
     """llama.cpp's OpenAI-compatible server on a free loopback port, for this process; yields its /v1 URL."""
     port = free_port()
     command = [sys.executable, "-m", "llama_cpp.server", "--model", str(model), "--model_alias", ALIAS]
-    command += ["--host", "127.0.0.1", "--port", str(port), "--n_ctx", "2048", "--n_threads", "2", "--verbose", "False"]
+    command += [
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(port),
+        "--n_ctx",
+        "2048",
+        "--n_threads",
+        "1",
+        "--verbose",
+        "False",
+    ]  # one thread: the suite runs beside it on the other core
     process = subprocess.Popen(
         command,
         stdout=subprocess.DEVNULL,

@@ -201,7 +201,7 @@ def test_injected_instructions_cannot_reach_another_reader(server: str, tool_cal
 
 @pytest.fixture(scope="module")
 def local(gguf: Path) -> LocalModelGenerator:
-    generator = LocalModelGenerator(gguf, retrieve, FirstSentence(), max_tokens=MAX_TOKENS, n_threads=2)
+    generator = LocalModelGenerator(gguf, retrieve, FirstSentence(), max_tokens=MAX_TOKENS, n_threads=1)
     generator.load()
     return generator
 
@@ -219,7 +219,7 @@ def test_local_model_streams_then_answers(local: LocalModelGenerator) -> None:
 
 
 def test_local_model_falls_back(local: LocalModelGenerator, gguf: Path) -> None:
-    one_token = LocalModelGenerator(gguf, retrieve, FirstSentence(), max_tokens=1, n_threads=2)
+    one_token = LocalModelGenerator(gguf, retrieve, FirstSentence(), max_tokens=1, n_threads=1)
     _, answer = run(one_token, AskRequest("When do the libraries open late?"))
     assert answer.note == NOTE_UNCITED and answer.generator == "built-in"
     _, answer = run(local, AskRequest("Who won the cup final?"))  # shares no word with any story
