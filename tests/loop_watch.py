@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import contextvars
 from collections.abc import Coroutine
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any, TypeVar
 
 import reflex as rx
@@ -40,6 +42,15 @@ async def loop_stall(work: Coroutine[Any, Any, T]) -> tuple[T, float, float]:
         done.set()
         await ticking
     return result, took, max(gaps)
+
+
+def run_apart(coroutine: Coroutine[Any, Any, T]) -> T:
+    """`asyncio.run` in a thread of its own: after a browser test, Playwright's sync API keeps an event loop
+    running in the xdist worker's main thread, where `asyncio.run` refuses to start. The caller's context
+    variables (Reflex's registration context) go along."""
+    context = contextvars.copy_context()
+    with ThreadPoolExecutor(1) as thread:
+        return thread.submit(context.run, asyncio.run, coroutine).result()
 
 
 def assert_loop_kept_running(took: float, stall: float, waited_for: float, what: str) -> None:

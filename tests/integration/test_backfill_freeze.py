@@ -34,6 +34,7 @@ from media_demo.settings import Settings
 from media_demo.signals.engine.events import CanonicalEvent
 from media_demo.tracking import Page, Reader, new_domain_userid, touch_session
 from tests.integration.conftest import API_TOKEN, grant
+from tests.loop_watch import run_apart
 
 LOG_EVENTS = 1_000_000
 LOG_READERS = 50_000
@@ -115,7 +116,7 @@ def backfill_beside_page_events(
 
     backfill = threading.Thread(target=publish_and_backfill, name="backfill")
     backfill.start()
-    took = asyncio.run(page_events(room, reader, slug, finished))
+    took = run_apart(page_events(room, reader, slug, finished))
     backfill.join()
     assert "error" not in outcome, outcome
     replayed, seconds = outcome["replayed"], outcome["seconds"]

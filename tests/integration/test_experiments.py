@@ -3,7 +3,6 @@ click as tracked events, and the report through `GET /api/experiments` with the 
 
 from __future__ import annotations
 
-import asyncio
 import datetime as dt
 import time
 from collections.abc import Iterator
@@ -22,6 +21,7 @@ from media_demo.services.reader_views import ReaderView
 from media_demo.settings import Settings
 from media_demo.tracking import Page, Reader, new_domain_userid, touch_session
 from tests.integration.conftest import API_TOKEN, AUTH, grant, read, running
+from tests.loop_watch import run_apart
 
 EXPERIMENT = """
 name = "panel-test"
@@ -77,7 +77,7 @@ def report(room: Newsroom, name: str = "panel-test") -> dict:
         async with httpx.AsyncClient(transport=transport, base_url="http://app") as client:
             return await client.get(f"/api/experiments/{name}", headers=AUTH)
 
-    response = asyncio.run(get())
+    response = run_apart(get())
     assert response.status_code == 200, response.text
     return response.json()
 
@@ -169,7 +169,7 @@ def test_the_api_needs_the_token_and_names_unknown_experiments(room: Newsroom) -
             assert listing.status_code == 200
             assert [e["name"] for e in listing.json()["experiments"]] == ["panel-test"]
 
-    asyncio.run(scenario())
+    run_apart(scenario())
 
 
 def test_an_intervention_written_with_the_sdk_targets_one_variant(tmp_path: Path, corpus: Corpus) -> None:

@@ -45,7 +45,7 @@ from media_demo.state.privacy import PrivacyState
 from media_demo.state.reader import ReaderState
 from media_demo.tracking import Page, Reader, new_domain_userid, touch_session
 from tests.integration.conftest import eventually, free_port, grant, serve, stop
-from tests.loop_watch import assert_loop_kept_running, loop_stall, tab
+from tests.loop_watch import assert_loop_kept_running, loop_stall, run_apart, tab
 
 TOKEN = "remote-token-" + uuid.uuid4().hex
 SERVER = """
@@ -275,7 +275,7 @@ def test_the_reader_panel_waits_for_a_slow_remote_off_the_event_loop(slow_room: 
         _result, took, stall = await loop_stall(reader._refresh_view())
         assert_remote_waited_for(took, stall)
 
-    asyncio.run(scenario())
+    run_apart(scenario())
 
 
 def test_the_privacy_page_waits_for_a_slow_remote_off_the_event_loop(slow_room: Newsroom) -> None:
@@ -285,7 +285,7 @@ def test_the_privacy_page_waits_for_a_slow_remote_off_the_event_loop(slow_room: 
         assert_remote_waited_for(took, stall)
         assert privacy.summarised and privacy.profile_articles == 0  # the remote had nothing: defaults
 
-    asyncio.run(scenario())
+    run_apart(scenario())
 
 
 def test_an_offer_reads_the_reader_from_a_slow_remote_off_the_event_loop(slow_room: Newsroom) -> None:
@@ -296,7 +296,7 @@ def test_an_offer_reads_the_reader_from_a_slow_remote_off_the_event_loop(slow_ro
         _result, took, stall = await loop_stall(offer_state._push_offer(no_tabs, fired, slow_room))  # type: ignore[arg-type]
         assert_remote_waited_for(took, stall)
 
-    asyncio.run(scenario())
+    run_apart(scenario())
 
 
 def test_the_recommendations_api_waits_for_a_slow_remote_off_the_event_loop(slow_room: Newsroom) -> None:
@@ -315,4 +315,4 @@ def test_the_recommendations_api_waits_for_a_slow_remote_off_the_event_loop(slow
         assert response.json()["metadata"]["domain_userid"]
         assert_remote_waited_for(took, stall)
 
-    asyncio.run(scenario())
+    run_apart(scenario())

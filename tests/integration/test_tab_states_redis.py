@@ -7,7 +7,6 @@ tests cover that one); here the real app's states go through a real redis-server
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 from collections.abc import AsyncIterator
 
@@ -19,6 +18,7 @@ import media_demo.media_demo  # noqa: F401  (registers every state of the app, a
 from media_demo.state.reader import ReaderState
 from media_demo.state.tabs import forget_tabs_of, stored_tokens
 from media_demo.tracking.identity import new_domain_userid
+from tests.loop_watch import run_apart
 
 
 class TabStore:
@@ -79,4 +79,4 @@ def test_deleting_a_reader_wipes_every_tab_of_theirs_from_redis_and_keeps_the_ot
         assert ttls and all(0 < ttl <= store.state_manager.token_expiration for ttl in ttls)  # stale tabs expire
         await store.state_manager.close()
 
-    asyncio.run(scenario())
+    run_apart(scenario())
