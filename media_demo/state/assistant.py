@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import logging
 import threading
 import time
 from typing import Any
@@ -23,6 +24,8 @@ from media_demo.newsroom import get_newsroom
 from media_demo.services.assistant import AssistantBusyError, Question, ReaderContextTool
 from media_demo.state.reader import ReaderState
 from media_demo.tracking import Page, Reader
+
+logger = logging.getLogger(__name__)
 
 STREAM_EVERY_SECONDS = 0.05
 MAX_MESSAGES = 40  # a tab keeps the last twenty questions and answers
@@ -217,7 +220,10 @@ class AssistantState(rx.State):
                 shown, last_sent = text, time.perf_counter()
                 async with self:
                     self._stream(message_id, shown)
-        await worker
+        try:
+            await worker
+        except Exception:  # `answer` never raises; if it ever does, the reader still gets a reply below
+            logger.exception("writing an answer failed")
         total_ms = int((time.perf_counter() - started) * 1000)
         corpus = get_newsroom().corpus
         if answer is None:  # cannot happen (`answer` always ends with one), but never leave the reader waiting
