@@ -167,7 +167,7 @@ class AssistantService:
         intent, topic = classify(text, on_article=slug is not None)
         reason = self.history_reason(reader.domain_userid, use_history)
         now = dt.datetime.now(dt.UTC)
-        facts, picks, read_attributes = None, self._picks(ReaderProfile()), None
+        facts, profile, read_attributes = None, ReaderProfile(), None  # without history: the most-read picks
         if not reason and tool is not None:
             duid = reader.domain_userid
 
@@ -179,8 +179,7 @@ class AssistantService:
             segment = segment_for(profile, SessionFacts(reader.session.index, days_away))
             previous = now - dt.timedelta(days=days_away) if days_away is not None else None
             facts = facts_of(attributes, self._corpus.categories, previous, segment)
-            picks = self._picks(profile)
-        request = AskRequest(text, slug, facts, picks, read_attributes, now)
+        request = AskRequest(text, slug, facts, self._picks(profile), read_attributes, now)
         question = Question(str(uuid.uuid4()), intent, topic, request, page, reason)
         words = None if reason else (text, topic)  # the words only when the reader lets their history be used
         self._tracker.assistant_question(reader, page, question.id, intent.value, len(text), facts is not None, words)
