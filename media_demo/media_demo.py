@@ -9,9 +9,8 @@ import reflex as rx
 
 from media_demo import routes
 from media_demo.api import build_api
-from media_demo.articles import section_label
 from media_demo.components.layout import PAPER_NAME, TAGLINE
-from media_demo.newsroom import get_corpus, get_index, get_newsroom
+from media_demo.newsroom import get_corpus, get_newsroom
 from media_demo.pages.account import account_page
 from media_demo.pages.article import article_page
 from media_demo.pages.category import category_page
@@ -21,11 +20,14 @@ from media_demo.pages.inspector import inspector_page
 from media_demo.pages.not_found import not_found_page
 from media_demo.pages.privacy import privacy_page
 from media_demo.state.account import AccountState
+from media_demo.state.article import ArticleState
+from media_demo.state.category import CategoryState
 from media_demo.state.experiments import ExperimentsState
 from media_demo.state.inspector import InspectorState
 from media_demo.state.offer import deliver_interventions
 from media_demo.state.privacy import PrivacyState
 from media_demo.state.reader import ReaderState
+from media_demo.state.stories import deliver_stories
 from media_demo.state.tabs import keep_tabs
 from media_demo.websocket_privacy import without_websocket_cookies
 
@@ -50,31 +52,27 @@ app = rx.App(
 app.register_lifespan_task(newsroom_lifespan)
 app.register_lifespan_task(keep_tabs)
 app.register_lifespan_task(deliver_interventions, app=app)
+app.register_lifespan_task(deliver_stories, app=app)
 
 corpus = get_corpus()
-index = get_index()
 app.add_page(
     home_page(corpus),
     route=routes.HOME,
     title=f"{PAPER_NAME} — {TAGLINE.lower()}",
     on_load=ReaderState.visit("Home"),
 )
-for category in corpus.categories:
-    label = section_label(category)
-    app.add_page(
-        category_page(corpus, category),
-        route=routes.category_url(category),
-        title=f"{label} — {PAPER_NAME}",
-        on_load=ReaderState.visit(label),
-    )
-for article in corpus:
-    app.add_page(
-        article_page(corpus, index, article),
-        route=routes.article_url(article.slug),
-        title=f"{article.title} — {PAPER_NAME}",
-        description=article.excerpt,
-        on_load=ReaderState.visit(article.title, article.slug),
-    )
+app.add_page(
+    category_page(corpus.categories),
+    route=routes.CATEGORY_ROUTE,
+    title=CategoryState.page_title,
+    on_load=CategoryState.open,
+)
+app.add_page(
+    article_page(corpus.categories),
+    route=routes.ARTICLE_ROUTE,
+    title=ArticleState.page_title,
+    on_load=ArticleState.open,
+)
 app.add_page(
     inspector_page(corpus),
     route=routes.INSPECTOR,
@@ -100,7 +98,7 @@ app.add_page(
     on_load=[ReaderState.visit("Experiments"), ExperimentsState.open],
 )
 app.add_page(
-    not_found_page(corpus),
+    not_found_page(corpus.categories),
     route=routes.NOT_FOUND,
     title=f"Page not found — {PAPER_NAME}",
     on_load=ReaderState.visit("Page not found"),

@@ -10,6 +10,9 @@ ACCOUNT = "/account"
 EXPERIMENTS = "/experiments"
 ARTICLE_PREFIX = "/article/"
 CATEGORY_PREFIX = "/category/"
+# The one route of every story and every section: what a story is, is read from the live corpus.
+ARTICLE_ROUTE = f"{ARTICLE_PREFIX}[slug]"
+CATEGORY_ROUTE = f"{CATEGORY_PREFIX}[section]"
 
 
 def article_url(slug: str) -> str:

@@ -52,14 +52,15 @@ def account_links() -> rx.Component:
     )
 
 
-def masthead(categories: tuple[str, ...], active: str = "") -> rx.Component:
+def masthead(categories: tuple[str, ...], active: str | rx.Var[str] = "") -> rx.Component:
+    """The paper's name and the section navigation; `active` (a section, "home", or a state's var) is underlined."""
+
     def nav_link(label: str, href: str, key: str) -> rx.Component:
-        return rx.link(
-            label,
-            href=href,
-            class_name="nav-link nav-active" if key == active else "nav-link",
-            custom_attrs={"data-testid": "nav-link"},
-        )
+        if isinstance(active, rx.Var):  # a page whose section is known only once its story is loaded
+            class_name: str | rx.Var[str] = rx.cond(active == key, "nav-link nav-active", "nav-link")
+        else:
+            class_name = "nav-link nav-active" if key == active else "nav-link"
+        return rx.link(label, href=href, class_name=class_name, custom_attrs={"data-testid": "nav-link"})
 
     return rx.el.header(
         rx.el.div(
@@ -128,7 +129,7 @@ def page_header(
     )
 
 
-def page_frame(categories: tuple[str, ...], content: rx.Component, active: str = "") -> rx.Component:
+def page_frame(categories: tuple[str, ...], content: rx.Component, active: str | rx.Var[str] = "") -> rx.Component:
     return rx.el.div(
         masthead(categories, active),
         rx.el.main(content, class_name="content"),

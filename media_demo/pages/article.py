@@ -1,19 +1,21 @@
-"""An article: headline, standfirst, cover, body, and TF-IDF "More like this"."""
+"""An article: headline, standfirst, cover, body and "More like this", from the story's state.
+
+One page serves every story (`/article/[slug]`): it shows the story once `ArticleState`
+has found it, "no longer available" for an unpublished one, and the friendly not-found
+text for a slug the newsroom never published.
+"""
 
 from __future__ import annotations
 
 import reflex as rx
 
-from media_demo.articles import Article, Corpus
-from media_demo.articles.cover_urls import cover_url
+from media_demo import routes
 from media_demo.components.layout import page_frame
 from media_demo.components.sidebar import sidebar
 from media_demo.components.story_card import story_card, story_kicker, story_meta
-from media_demo.recommend import ArticleIndex
-from media_demo.state.cards import StoryCard
+from media_demo.pages.not_found import not_found_section
+from media_demo.state.article import GONE, MISSING, SHOWN, ArticleState
 from media_demo.state.reader import ReaderState
-
-MORE_LIKE_THIS = 3
 
 
 def reading_now() -> rx.Component:
@@ -31,37 +33,74 @@ def reading_now() -> rx.Component:
     )
 
 
-def article_page(corpus: Corpus, index: ArticleIndex, article: Article) -> rx.Component:
-    similar = [corpus.get(slug) for slug, _ in index.similar(article.slug, MORE_LIKE_THIS)]
-    card = StoryCard.of(article)
-    return page_frame(
-        corpus.categories,
-        rx.el.div(
-            rx.el.div(
-                rx.el.article(
-                    story_kicker(card),
-                    rx.el.h1(article.title, class_name="headline"),
-                    rx.el.p(article.excerpt, class_name="standfirst"),
-                    story_meta(card),
-                    reading_now(),
-                    rx.el.figure(
-                        rx.el.img(src=cover_url(article.slug), alt="", class_name="article-cover"),
-                        class_name="article-figure",
-                    ),
-                    rx.el.div(rx.markdown(article.body), class_name="article-body"),
-                    rx.el.ul(*[rx.el.li(tag, class_name="tag") for tag in article.tags], class_name="tags"),
-                    class_name="story",
-                    custom_attrs={"data-testid": "article", "data-slug": article.slug},
-                ),
-                rx.el.section(
-                    rx.el.h2("More like this", class_name="section-title"),
-                    rx.el.div(*[story_card(StoryCard.of(a)) for a in similar if a is not None], class_name="card-grid"),
-                    class_name="more-like-this",
-                ),
-                class_name="main-column",
-            ),
-            sidebar(),
-            class_name="with-sidebar",
+def _story() -> rx.Component:
+    card = ArticleState.story
+    return rx.el.div(
+        rx.el.article(
+            story_kicker(card),
+            rx.el.h1(card.title, class_name="headline"),
+            rx.el.p(card.excerpt, class_name="standfirst"),
+            story_meta(card),
+            reading_now(),
+            rx.el.figure(rx.el.img(src=card.cover, alt="", class_name="article-cover"), class_name="article-figure"),
+            rx.el.div(rx.markdown(ArticleState.body), class_name="article-body"),
+            rx.el.ul(rx.foreach(ArticleState.tags, lambda tag: rx.el.li(tag, class_name="tag")), class_name="tags"),
+            class_name="story",
+            custom_attrs={"data-testid": "article", "data-slug": card.slug},
         ),
-        active=article.category,
+        rx.cond(
+            ArticleState.more_like_this.length() > 0,
+            rx.el.section(
+                rx.el.h2("More like this", class_name="section-title"),
+                rx.el.div(rx.foreach(ArticleState.more_like_this, lambda c: story_card(c)), class_name="card-grid"),
+                class_name="more-like-this",
+            ),
+        ),
+        class_name="main-column",
+    )
+
+
+def _gone() -> rx.Component:
+    return rx.el.section(
+        rx.el.p("410", class_name="error-code"),
+        rx.el.h1("This story is no longer available", class_name="headline"),
+        rx.el.p(
+            "“",
+            ArticleState.story.title,
+            "” was withdrawn by the newsroom. Your reading history still lists it; ",
+            "today's paper is waiting on the front page.",
+            class_name="standfirst",
+        ),
+        rx.link("← Back to the front page", href=routes.HOME, class_name="button-link"),
+        class_name="not-found",
+        custom_attrs={"data-testid": "story-gone", "data-slug": ArticleState.story.slug},
+    )
+
+
+def _loading() -> rx.Component:
+    return rx.el.div(
+        rx.el.div(class_name="skeleton skeleton-kicker"),
+        rx.el.div(class_name="skeleton skeleton-headline"),
+        rx.el.div(class_name="skeleton skeleton-line"),
+        rx.el.div(class_name="skeleton skeleton-figure"),
+        class_name="main-column story-loading",
+        aria_busy="true",
+        custom_attrs={"data-testid": "article-loading"},
+    )
+
+
+def article_page(categories: tuple[str, ...]) -> rx.Component:
+    return page_frame(
+        categories,
+        rx.match(
+            ArticleState.status,
+            (MISSING, not_found_section()),
+            (GONE, _gone()),
+            (
+                SHOWN,
+                rx.el.div(_story(), sidebar(), class_name="with-sidebar"),
+            ),
+            rx.el.div(_loading(), sidebar(), class_name="with-sidebar"),
+        ),
+        active=ArticleState.story.category,
     )

@@ -1,46 +1,47 @@
-"""A section front: every story of one category, newest first."""
+"""A section front: the newest stories of one section, from its state (`/category/[section]`)."""
 
 from __future__ import annotations
 
 import reflex as rx
 
-from media_demo.articles import Corpus, section_label
 from media_demo.components.layout import page_frame
 from media_demo.components.sidebar import sidebar
 from media_demo.components.story_card import story_card
-from media_demo.state.cards import StoryCard
-
-CATEGORY_BLURBS = {
-    "technology": "Batteries, software, satellites and the machines that run on them.",
-    "business": "Companies, markets, jobs and the money that moves between them.",
-    "science": "Discoveries from the deep sea to deep space.",
-    "health": "Medicine, research and how we look after ourselves.",
-    "culture": "Film, music, books, games and the stages where they live.",
-    "sport": "Results, records and the stories behind them.",
-}
+from media_demo.pages.not_found import not_found_section
+from media_demo.state.category import MISSING, SHOWN, CategoryState
 
 
-def category_page(corpus: Corpus, category: str) -> rx.Component:
-    lead, *rest = corpus.in_category(category)
-    return page_frame(
-        corpus.categories,
+def _section() -> rx.Component:
+    return rx.el.div(
         rx.el.div(
-            rx.el.div(
-                rx.el.header(
-                    rx.el.h1(
-                        section_label(category),
-                        class_name="section-heading",
-                        custom_attrs={"data-testid": "section-heading"},
-                    ),
-                    rx.el.p(CATEGORY_BLURBS.get(category, ""), class_name="section-blurb"),
-                    class_name="section-header",
+            rx.el.header(
+                rx.el.h1(
+                    CategoryState.label, class_name="section-heading", custom_attrs={"data-testid": "section-heading"}
                 ),
-                story_card(StoryCard.of(lead), "lead"),
-                rx.el.div(*[story_card(StoryCard.of(a)) for a in rest], class_name="card-grid"),
-                class_name="main-column",
+                rx.el.p(CategoryState.blurb, class_name="section-blurb"),
+                class_name="section-header",
             ),
-            sidebar(),
-            class_name="with-sidebar",
+            story_card(CategoryState.lead, "lead"),
+            rx.el.div(rx.foreach(CategoryState.stories, lambda c: story_card(c)), class_name="card-grid"),
+            class_name="main-column",
         ),
-        active=category,
+        sidebar(),
+        class_name="with-sidebar",
+    )
+
+
+def category_page(categories: tuple[str, ...]) -> rx.Component:
+    return page_frame(
+        categories,
+        rx.match(
+            CategoryState.status,
+            (MISSING, not_found_section()),
+            (SHOWN, _section()),
+            rx.el.div(
+                rx.el.div(class_name="main-column story-loading", aria_busy="true"),
+                sidebar(),
+                class_name="with-sidebar",
+            ),
+        ),
+        active=CategoryState.section,
     )

@@ -42,9 +42,14 @@ def story_card(article: Article, kicker: str = "", excerpt: str = "", cover: str
 
 
 @functools.lru_cache(maxsize=256)
-def section_tab(corpus: Corpus, category: str) -> SectionTab:
-    """`SectionTab.of`, once per corpus and section (a corpus never changes once loaded)."""
-    return SectionTab.of(corpus, category)
+def section_tab(version: int, category: str) -> SectionTab:
+    """`SectionTab.of`, once per version of the live corpus and section (a publish moves the version)."""
+    return SectionTab.of(get_corpus(), category)
+
+
+def breaking_story(corpus: Corpus) -> Article | None:
+    """The newest story an editor flagged as breaking: it leads the front page for every reader."""
+    return next((a for a in corpus.articles if a.breaking), None)
 
 
 def default_layout_cards() -> tuple[StoryCard, list[StoryCard], list[SectionTab]]:
@@ -69,14 +74,25 @@ class HomeState(rx.State):
     segment: str = NEW_VISITOR
     segment_label: str = SEGMENTS_BY_NAME[NEW_VISITOR].label
     personalised: bool = False
+    breaking: bool = False
+    _arranged: tuple[HomeLayout, SegmentMatch] | None = None
 
     def arrange(self, layout: HomeLayout, segment: SegmentMatch) -> None:
-        """Apply the layout the personalisation module chose for this reader (only what changed is sent)."""
+        """Apply the layout the personalisation module chose for this reader (only what changed is sent).
+
+        A story flagged as breaking leads instead of the chosen one; stories unpublished since the
+        layout was chosen are left out, and "Latest" is always the live corpus's newest.
+        """
+        self._arranged = (layout, segment)
         corpus = get_corpus()
-        article = corpus.get(layout.featured_slug) or corpus.articles[0]
-        variant = layout.featured_variant
-        featured = story_card(article, variant.headline_kicker, variant.description, variant.cover_path)
-        chosen = [a for slug in layout.teaser_order if (a := corpus.get(slug)) is not None]
+        if (urgent := breaking_story(corpus)) is not None:
+            featured = story_card(urgent, "Breaking")
+            article = urgent
+        else:
+            article = corpus.get(layout.featured_slug) or corpus.articles[0]
+            variant = layout.featured_variant
+            featured = story_card(article, variant.headline_kicker, variant.description, variant.cover_path)
+        chosen = [a for slug in layout.teaser_order if (a := corpus.get(slug)) is not None and a != article]
         if len(chosen) < TEASERS:
             shown = {article.slug, *(a.slug for a in chosen)}
             chosen += [a for a in corpus if a.slug not in shown][: TEASERS - len(chosen)]
@@ -87,13 +103,21 @@ class HomeState(rx.State):
             self,
             featured=featured,
             teasers=teasers,
-            sections=[section_tab(corpus, c) for c in layout.section_order],
+            sections=[section_tab(corpus.version, c) for c in layout.section_order if c in corpus.categories],
             segment=segment.name,
             segment_label=segment.label,
             personalised=personalised,
             active_tab=layout.section_order[0] if personalised else "all",
-            latest=[story_card(a) for a in corpus if a.slug not in shown][:PER_SECTION],
+            latest=[story_card(a) for a in corpus.latest(PER_SECTION + len(shown)) if a.slug not in shown][
+                :PER_SECTION
+            ],
+            breaking=urgent is not None,
         )
+
+    def stories_changed(self) -> None:
+        """A story was published, changed or withdrawn: arrange this tab's front page again, as last chosen."""
+        if self._arranged is not None:
+            self.arrange(*self._arranged)
 
     @rx.event
     def choose_tab(self, value: str):

@@ -311,6 +311,14 @@ class ReaderState(rx.State):
         self._pending_visit = []
         return await self._track_visit(title, slug)
 
+    def story_withdrawn(self, slug: str) -> None:
+        """A story was unpublished: take it out of this tab's panels at once (its next page reads them anew)."""
+        assign_changed(
+            self,
+            recommendations=[card for card in self.recommendations if card.slug != slug],
+            trending=[card for card in self.trending if card.slug != slug],
+        )
+
     @rx.event
     async def panel_seen(self, panel_id: str):
         """The browser shows panel `panel_id`: log its impression (and the experiment's exposure), once."""
