@@ -12,6 +12,7 @@ import datetime as dt
 import re
 import time
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 from starlette.applications import Starlette
@@ -22,6 +23,7 @@ from starlette.routing import Route
 
 from media_demo.experiments.report import ExperimentReport
 from media_demo.newsroom import Newsroom
+from media_demo.paper import SECTION_BLURBS
 from media_demo.personalise import describe_context
 from media_demo.personalise.context import MAX_TZ_OFFSET_MINUTES, ReaderContext, server_now
 from media_demo.recommend import ReaderProfile, Recommendation, interests, strategy_name
@@ -32,6 +34,7 @@ from media_demo.signals.http.collector import collector_routes
 from media_demo.signals.http.errors import json_error, unauthorised
 from media_demo.signals.http.intervention_stream import intervention_routes
 from media_demo.signals.http.signals_api import json_safe, signals_routes
+from media_demo.story_pages import story_page_routes
 from media_demo.tracking import is_domain_userid
 from media_demo.tracking.identity import SIGNATURE_COOKIE, USER_COOKIE, is_signed_domain_userid
 
@@ -137,8 +140,16 @@ def may_read(request: Request, room: Newsroom, domain_userid: str) -> JSONRespon
     return None
 
 
-def build_api(newsroom: Callable[[], Newsroom], clock: Callable[[], dt.datetime] = server_now) -> Starlette:
-    """The API app; `newsroom` is called per request so tests can supply their own, and `clock` their time."""
+def build_api(
+    newsroom: Callable[[], Newsroom],
+    clock: Callable[[], dt.datetime] = server_now,
+    page_shell: Path | None = None,
+) -> Starlette:
+    """The API app; `newsroom` is called per request so tests can supply their own, and `clock` their time.
+
+    With `page_shell` (the built frontend's shell, see `story_pages.find_shell`), it also answers story and
+    section addresses with their own head, for link previews and search engines.
+    """
 
     async def recommended_articles(request: Request) -> JSONResponse:
         domain_userid = request.query_params.get("domain_userid", "")
@@ -211,8 +222,10 @@ def build_api(newsroom: Callable[[], Newsroom], clock: Callable[[], dt.datetime]
         assert isinstance(exc, HTTPException)
         return json_error(exc.status_code, str(exc.detail))
 
+    pages = story_page_routes(newsroom, page_shell, SECTION_BLURBS) if page_shell is not None else []
     return Starlette(
         routes=[
+            *pages,
             Route("/api/recommended-articles", recommended_articles, methods=["GET"]),
             Route("/api/health", health, methods=["GET"]),
             Route("/api/experiments", experiments, methods=["GET"]),

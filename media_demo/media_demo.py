@@ -9,7 +9,6 @@ import reflex as rx
 
 from media_demo import routes
 from media_demo.api import build_api
-from media_demo.components.layout import PAPER_NAME, TAGLINE
 from media_demo.newsroom import get_corpus, get_newsroom
 from media_demo.pages.account import account_page
 from media_demo.pages.article import article_page
@@ -19,6 +18,8 @@ from media_demo.pages.home import home_page
 from media_demo.pages.inspector import inspector_page
 from media_demo.pages.not_found import not_found_page
 from media_demo.pages.privacy import privacy_page
+from media_demo.paper import PAPER_NAME, TAGLINE
+from media_demo.settings import get_settings
 from media_demo.state.account import AccountState
 from media_demo.state.article import ArticleState
 from media_demo.state.category import CategoryState
@@ -29,6 +30,7 @@ from media_demo.state.privacy import PrivacyState
 from media_demo.state.reader import ReaderState
 from media_demo.state.stories import deliver_stories
 from media_demo.state.tabs import keep_tabs
+from media_demo.story_pages import find_shell
 from media_demo.websocket_privacy import without_websocket_cookies
 
 
@@ -42,7 +44,7 @@ async def newsroom_lifespan() -> AsyncIterator[None]:
 
 app = rx.App(
     stylesheets=["/styles.css"],
-    api_transformer=[build_api(get_newsroom), without_websocket_cookies],
+    api_transformer=[build_api(get_newsroom, page_shell=find_shell(get_settings())), without_websocket_cookies],
     # Reflex's "Cannot connect to server" toast sits bottom right by default: over the consent
     # banner's "Reject all" and "Accept all", so a reader who answered while the page's websocket
     # was (re)connecting clicked the toast and their choice was lost. Events clicked while

@@ -9,11 +9,9 @@ from media_demo.articles import section_label
 from media_demo.components.assistant import assistant_panel
 from media_demo.components.consent_banner import consent_banner
 from media_demo.components.offer import offer_card
+from media_demo.paper import PAPER_NAME, TAGLINE
 from media_demo.state.account import AccountState
 from media_demo.state.reader import ReaderState
-
-PAPER_NAME = "The Daily Current"
-TAGLINE = "News that learns what you read"
 
 
 def account_links() -> rx.Component:

@@ -7,7 +7,8 @@ import reflex as rx
 from media_demo import routes
 from media_demo.accounts import MIN_PASSWORD
 from media_demo.articles import Corpus
-from media_demo.components.layout import PAPER_NAME, page_frame, page_header
+from media_demo.components.layout import page_frame, page_header
+from media_demo.paper import PAPER_NAME
 from media_demo.state.account import AccountState
 from media_demo.state.reader import ReaderState
 

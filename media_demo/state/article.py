@@ -12,8 +12,8 @@ import dataclasses
 import reflex as rx
 
 from media_demo.articles import Article
-from media_demo.components.layout import PAPER_NAME
 from media_demo.newsroom import get_newsroom
+from media_demo.paper import PAPER_NAME
 from media_demo.state.cards import StoryCard, assign_changed
 from media_demo.state.reader import ReaderState
 

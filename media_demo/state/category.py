@@ -7,22 +7,13 @@ import asyncio
 import reflex as rx
 
 from media_demo.articles import Article, section_label
-from media_demo.components.layout import PAPER_NAME
 from media_demo.newsroom import get_newsroom
+from media_demo.paper import PAPER_NAME, SECTION_BLURBS
 from media_demo.state.cards import StoryCard, assign_changed
 from media_demo.state.reader import ReaderState
 
 LOADING, SHOWN, MISSING = "loading", "shown", "missing"
 SECTION_STORIES = 60  # the newest of a section; the archive is reached through search and "More like this"
-
-CATEGORY_BLURBS = {
-    "technology": "Batteries, software, satellites and the machines that run on them.",
-    "business": "Companies, markets, jobs and the money that moves between them.",
-    "science": "Discoveries from the deep sea to deep space.",
-    "health": "Medicine, research and how we look after ourselves.",
-    "culture": "Film, music, books, games and the stages where they live.",
-    "sport": "Results, records and the stories behind them.",
-}
 
 
 def section_stories(section: str) -> list[Article]:
@@ -50,7 +41,7 @@ class CategoryState(rx.State):
             status=SHOWN if known else MISSING,
             section=section if known else "",
             label=label if known else "",
-            blurb=CATEGORY_BLURBS.get(section, "") if known else "",
+            blurb=SECTION_BLURBS.get(section, "") if known else "",
             lead=StoryCard.of(stories[0]) if known else StoryCard(),
             stories=[StoryCard.of(a) for a in stories[1:]],
             page_title=f"{label} — {PAPER_NAME}" if known else f"Page not found — {PAPER_NAME}",
