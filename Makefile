@@ -68,6 +68,7 @@ LOCAL_DATA = $(filter-out data/articles data/schemas data/experiments,$(wildcard
 
 export: $(VENV)/.installed  ## build frontend.zip and backend.zip for hosting; set REFLEX_API_URL to the backend's address
 	$(BIN)/reflex export $(foreach path,$(LOCAL_DATA),--exclude-from-backend $(path))
+	$(BIN)/python -m media_demo.hosting frontend.zip backend.zip
 
 covers: $(VENV)/.installed  ## regenerate the cover illustrations in assets/covers (and the featured variants)
 	$(BIN)/python -m media_demo.articles.cover_art

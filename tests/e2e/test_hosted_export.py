@@ -8,6 +8,7 @@ and every websocket it opens must go to the chosen backend port: the export work
 
 from __future__ import annotations
 
+import html
 import os
 import re
 import shutil
@@ -158,7 +159,7 @@ def hosted(export: Export, scratch: Path) -> Iterator[Hosted]:
     port = free_port()
     conf = scratch / "nginx"
     conf.mkdir()
-    (conf / "nginx.conf").write_text(nginx_conf(site, port, conf))
+    (conf / "nginx.conf").write_text(nginx_conf(site, port, conf, export.api_url))
     with (conf / "output.log").open("w") as out:
         nginx = subprocess.Popen(
             [nginx_binary(), "-p", str(conf), "-c", str(conf / "nginx.conf"), "-e", str(conf / "error.log")],
@@ -196,7 +197,7 @@ def hosted(export: Export, scratch: Path) -> Iterator[Hosted]:
         stop(nginx)
 
 
-def nginx_conf(site: Path, port: int, prefix: Path) -> str:
+def nginx_conf(site: Path, port: int, prefix: Path, api_url: str) -> str:
     """The README's server block, in the few lines nginx needs to run in the foreground from the test's folder."""
     kinds = ("client_body", "proxy", "fastcgi", "uwsgi", "scgi")
     temp_paths = "\n".join(f"    {kind}_temp_path {prefix / kind};" for kind in kinds)
@@ -216,6 +217,11 @@ http {{
         gzip_static on;
         location / {{
             try_files $uri $uri.html $uri/index.html =404;
+        }}
+        location ~ ^/(article|category)/ {{
+            proxy_pass {api_url};
+            proxy_set_header Host $http_host;
+            proxy_set_header X-Forwarded-Proto $scheme;
         }}
         error_page 404 /404.html;
     }}
@@ -303,20 +309,23 @@ def test_the_archives_hold_what_hosting_needs_and_nothing_of_this_machine(export
         frontend = set(archive.namelist())
         bundle = [archive.read(name) for name in frontend if name.endswith(".js")]
     for article in get_corpus():
-        assert {f"article/{article.slug}.html", f"article/{article.slug}/index.html"} <= frontend
         assert f"covers/{article.slug}.svg" in frontend
-    assert {"index.html", "404.html", "styles.css"} <= frontend
+    # One route serves every story: no page per story, so a story published later needs no new export.
+    assert not any(name.startswith("article/") for name in frontend), "a story was compiled into the export"
+    assert {"index.html", "404.html", "styles.css", "__spa-fallback.html"} <= frontend
     assert any(export.api_url.encode() in js for js in bundle), "the backend address is not in the bundle"
     assert not any(b"localhost:8000" in js for js in bundle), "the bundle still points at localhost:8000"
 
     with zipfile.ZipFile(export.backend_zip) as archive:
         backend = set(archive.namelist())
-    assert {"rxconfig.py", "pyproject.toml", "media_demo/media_demo.py"} <= backend
+    assert {"rxconfig.py", "pyproject.toml", "media_demo/media_demo.py", "data/page_shell.html"} <= backend
     assert {f"data/articles/{article.slug}.md" for article in get_corpus()} <= backend
     local = sorted(
         n
         for n in backend
-        if n.startswith("data/") and not n.startswith(("data/articles/", "data/schemas/", "data/experiments/"))
+        if n.startswith("data/")
+        and not n.startswith(("data/articles/", "data/schemas/", "data/experiments/"))
+        and n != "data/page_shell.html"
     )
     assert local == [], f"backend.zip ships this machine's data: {local}"
 
@@ -355,6 +364,21 @@ def test_a_reader_is_personalised_on_the_static_host(reader: Reader, hosted: Hos
     expect(tab.locator("[data-testid=article] [data-testid=read-indicator]")).to_be_visible()
 
     assert_talked_only_to(reader.network, hosted)
+
+
+def test_a_link_preview_reads_the_storys_head_from_a_plain_get(hosted: Hosted) -> None:
+    """What a chat app or a crawler fetches: one GET through the static host, no script run."""
+    article = get_corpus().articles[0]
+    response = httpx.get(f"{hosted.frontend_url}/article/{article.slug}")
+    assert response.status_code == 200
+    page = response.text
+    assert f'<meta property="og:title" content="{html.escape(article.title)} — The Daily Current"/>' in page
+    assert f'<meta name="description" content="{html.escape(article.excerpt)}"/>' in page
+    assert f'<meta property="og:image" content="{hosted.frontend_url}/covers/{article.slug}.svg"/>' in page
+    cover = httpx.get(f"{hosted.frontend_url}/covers/{article.slug}.svg")
+    assert cover.status_code == 200 and cover.headers["content-type"].startswith("image/svg")
+    section = httpx.get(f"{hosted.frontend_url}/category/{article.category}")
+    assert section.status_code == 200 and "<title>" in section.text
 
 
 def test_unknown_pages_get_the_friendly_404_with_a_404_status(reader: Reader, hosted: Hosted) -> None:
