@@ -72,9 +72,11 @@ class ArticleState(rx.State):
         slug = str(self.router.page.params.get("slug", ""))
         found = await asyncio.to_thread(find_story, slug)
         self._show(found)
+        # The visit runs in this same event (one update to the page, as a compiled page's on_load sent).
+        reader = await self.get_state(ReaderState)
         if found.status == SHOWN and found.article is not None:
-            return ReaderState.visit(found.article.title, found.article.slug)
-        return ReaderState.visit("No longer available" if found.status == GONE else "Page not found")
+            return await reader.visit(found.article.title, found.article.slug)
+        return await reader.visit("No longer available" if found.status == GONE else "Page not found")
 
     @rx.event
     async def reload(self):

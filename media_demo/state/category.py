@@ -53,7 +53,8 @@ class CategoryState(rx.State):
         section = str(self.router.page.params.get("section", "")).lower()
         stories = await asyncio.to_thread(section_stories, section)
         self._show(section, stories)
-        return ReaderState.visit(section_label(section) if stories else "Page not found")
+        reader = await self.get_state(ReaderState)  # the visit in this same event: one update to the page
+        return await reader.visit(section_label(section) if stories else "Page not found")
 
     @rx.event
     async def reload(self):

@@ -71,6 +71,8 @@ from wsproto.events import (
 from wsproto.extensions import PerMessageDeflate
 from wsproto.utilities import LocalProtocolError
 
+from media_demo import routes
+
 NAMESPACE = "/_event"
 READ_BYTES = 65_536
 CHROME_UA = "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/131.0.0.0 Safari/537.36"
@@ -85,6 +87,21 @@ class DisconnectedError(Exception):
 
 
 # ----------------------------------------------------------------------------- what the frontend bakes in
+
+
+# The app's dynamic routes (`/article/[slug]`): the page sends each `[name]` segment in `router_data.query`.
+DYNAMIC_ROUTES = tuple(
+    re.compile("^" + re.sub(r"\\\[(\w+)\\\]", r"(?P<\1>[^/]+)", re.escape(route)) + "/?$")
+    for route in (routes.ARTICLE_ROUTE, routes.CATEGORY_ROUTE)
+)
+
+
+def route_params(path: str) -> dict[str, str]:
+    """The dynamic route's parameters in `path` (`{"slug": ...}` on a story), or none."""
+    for pattern in DYNAMIC_ROUTES:
+        if (found := pattern.match(path)) is not None:
+            return found.groupdict()
+    return {}
 
 
 @dataclass(frozen=True)
@@ -439,6 +456,8 @@ class ReflexTab:
         # What the page's own scripts send when a var changes: (state, var) -> (event, argument). The app's
         # panel watcher reports each new recommendations panel it shows (`ReaderState.panel_seen(panel_id)`).
         self.echoes = dict(echoes or {})
+        # Echoes whose value arrived before the page was hydrated (a story's panel, filled by its on_load).
+        self._pending_echoes: dict[tuple[str, str], tuple[str, str, Any]] = {}
         self.token = token or str(uuid.uuid4())
         self.state: dict[str, dict[str, Any]] = {}
         self.path = "/"
@@ -453,10 +472,12 @@ class ReflexTab:
     # -- what the page sends
 
     def _router_data(self) -> dict[str, Any]:
-        path, _, query = self.path.partition("?")
+        path, _, search = self.path.partition("?")
         data: dict[str, Any] = {"pathname": path, "asPath": self.path}
+        # As the page does: the query string's parameters, then the dynamic route's own (`[slug]`).
+        query = {**dict(pair.partition("=")[::2] for pair in search.split("&") if pair), **route_params(path)}
         if query:
-            data["query"] = dict(pair.partition("=")[::2] for pair in query.split("&") if pair)
+            data["query"] = query
         return data
 
     def _client_storage_vars(self) -> dict[str, str]:
@@ -552,6 +573,7 @@ class ReflexTab:
 
     def _begin(self, done: Callable[[dict[str, Any]], bool]) -> asyncio.Future[None]:
         self._hydrated = False  # the page resets it on a route change, as useEventLoop does
+        self._pending_echoes.clear()
         self._callbacks.clear()
         self._settled = asyncio.get_running_loop().create_future()
         self._waiting_for = done
@@ -594,10 +616,14 @@ class ReflexTab:
         self._store_cookies(delta)
         for event in update.get("events") or ():
             self._run_frontend_event(event)
-        for (state, var), (handler, argument) in self.echoes.items():
+        for (state, var), echo in self.echoes.items():
             value = (delta.get(state) or {}).get(var)
-            if value and self._hydrated:  # a new non-empty value on the hydrated page, as the watcher sees it
+            if value:  # a new non-empty value: the watcher reports it once the page is hydrated
+                self._pending_echoes[(state, var)] = (*echo, value)
+        if self._hydrated and self._pending_echoes:
+            for handler, argument, value in self._pending_echoes.values():
                 self._emit(self._event(handler, {argument: value}))
+            self._pending_echoes.clear()
         waiting, settled = self._waiting_for, self._settled
         if waiting is not None and settled is not None and not settled.done() and waiting(update):
             settled.set_result(None)

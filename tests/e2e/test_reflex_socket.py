@@ -126,7 +126,8 @@ def test_the_simulated_tab_sends_the_frames_the_browser_sends(
     browser_reports = [f for f in sent if f[0] == "event" and f[1][0] == seen]
     tab_reports = [f for f in simulated_sent if f[0] == "event" and f[1][0] == seen]
     assert browser_reports and tab_reports
-    assert {f[1][1:4] for f in tab_reports} == {f[1][1:4] for f in browser_reports}  # argument and router keys
+    # The tab reports every panel it is sent; the browser those it shows on screen in time (argument, router keys).
+    assert {f[1][1:4] for f in browser_reports} <= {f[1][1:4] for f in tab_reports}
     assert without_panel_reports(simulated_sent) == without_panel_reports(sent)
     sent = without_panel_reports(sent)
     assert sent[0][0] == "CONNECT" and sent[0][3] == tuple(contract.initial_state_hashes)
