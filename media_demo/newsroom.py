@@ -33,6 +33,7 @@ from media_demo.experiments.catalogue import load_catalogue
 from media_demo.recommend import ArticleIndex
 from media_demo.services.assistant import AssistantService
 from media_demo.services.experiments import Experiments
+from media_demo.services.feed_poller import FeedPoller
 from media_demo.services.ingest import Ingest
 from media_demo.services.memory import Memory
 from media_demo.services.privacy import Privacy
@@ -117,12 +118,17 @@ class Newsroom:
             self.stories, self.corpus, self.corpus.categories, [_FollowArticleIndex(self), self.passages]
         )
         self.publishing.refresh_covers()
+        self.feeds: FeedPoller | None = None
+        if settings.feeds:
+            self.feeds = FeedPoller(self.publishing, settings.feeds, settings.feed_poll_seconds, settings.feed_category)
         self.ingest.on_event(self.views.event_applied)
         self.ingest.on_withdrawal(self.privacy.withdraw)
         self.privacy.on_forget(self.views.forget_watchers)
         self.privacy.on_forget(self.assistant.forget)
         self.replayed = self.ingest.restore()
         self.ingest.start()
+        if self.feeds is not None:
+            self.feeds.start()
 
     def _install_published_interventions(self) -> None:
         for rule in self.signals_registry.definitions("intervention"):
@@ -138,6 +144,8 @@ class Newsroom:
 
     def close(self) -> None:
         """Stop background work, write a final checkpoint, commit the log."""
+        if self.feeds is not None:
+            self.feeds.close()
         self.ingest.close()
         self.log.close()
 

@@ -234,7 +234,7 @@ class PassageIndex:
     the model on every story's features, kept from when the story was split, and swaps the
     new state in whole, so a search never sees half a change. Refitting is counting, not
     reading: on the shipped corpus (66 stories, 390 passages) building from text takes about
-    0.4 s, a change about 0.05 s (see `tests/unit/test_assistant_passages.py`).
+    0.35 s, a change about 0.07 s (see `tests/unit/test_assistant_passages.py`).
     """
 
     def __init__(
