@@ -7,12 +7,14 @@ import itertools
 import logging
 from pathlib import Path
 
+import orjson
 import pytest
 
-from media_demo.articles import Article, Corpus, CorpusError
+from media_demo.articles import Article, Corpus, CorpusError, load_corpus
 from media_demo.articles.store import StoryStore
 from media_demo.assistant.passages import PassageIndex
 from media_demo.services.publishing import Publishing, StoryExistsError, UnknownStoryError
+from media_demo.settings import ARTICLES_DIR, PROJECT_ROOT
 from media_demo.signals.storage.database import open_database
 from tests.factories import SMALL_CORPUS, articles_folder, story_fields
 
@@ -228,3 +230,15 @@ def test_the_real_drawing_is_an_svg(tmp_path: Path) -> None:
     service.create(story_fields(), WHERE)
     cover = service.cover(SLUG)
     assert cover is not None and cover.svg.startswith("<svg") and len(cover.etag) == 32
+
+
+def test_the_readme_example_is_a_story_the_shipped_newsroom_accepts() -> None:
+    """The curl example of the README's "Publishing" must keep working as written."""
+    readme = (PROJECT_ROOT / "README.md").read_text(encoding="utf-8")
+    document = readme.split("--data @- <<'JSON'\n", 1)[1].split("\nJSON\n", 1)[0]
+    fields = orjson.loads(document)
+    sections = load_corpus(ARTICLES_DIR).categories
+    engine = open_database("sqlite://")
+    service = Publishing(StoryStore(engine), Corpus([]), sections)
+    article = service.validate(fields, "README")
+    assert article.slug == "harbour-seals-return-to-the-old-pier" and article.reading_minutes >= 1
