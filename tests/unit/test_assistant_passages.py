@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 
 import pytest
@@ -108,3 +109,54 @@ def test_validation_names_the_argument(index: PassageIndex) -> None:
         passages_of(article("a", "science", "Words."), min_words=0)
     with pytest.raises(KeyError, match="unknown story"):
         index.of("no-such-story")
+
+
+NEW_STORY_BODY = (
+    "Volunteers at the Harrowgate lighthouse have restored its clockwork fog bell, silent since 1961. "
+    "The bell's escapement was rebuilt from drawings kept in the county archive, and the keepers' log "
+    "records every winding. " * 6
+)
+
+
+def test_a_story_added_is_found_by_its_own_words_and_a_removed_one_never(corpus: Corpus) -> None:
+    index = PassageIndex.for_corpus(corpus)
+    assert index.stories("clockwork fog bell escapement", k=3) == []
+    story = article("lighthouse-fog-bell", "culture", NEW_STORY_BODY, title="The lighthouse fog bell rings again")
+    index.add(story)
+    # Words no shipped story uses are in the refitted model, so the new story is found by them.
+    assert index.stories("clockwork fog bell escapement", k=3)[0][0] == "lighthouse-fog-bell"
+    assert "lighthouse-fog-bell" in index and index.of("lighthouse-fog-bell")
+    before = [slug for slug, _ in index.stories("comet", k=5)]
+    index.remove("lighthouse-fog-bell")
+    assert "lighthouse-fog-bell" not in index
+    assert index.stories("clockwork fog bell escapement", k=3) == []
+    assert all(hit.passage.slug != "lighthouse-fog-bell" for hit in index.search("lighthouse bell", k=50))
+    assert [slug for slug, _ in index.stories("comet", k=5)] == before
+    index.remove("lighthouse-fog-bell")  # again: nothing to do
+
+
+def test_adding_a_new_version_replaces_the_story_in_place(corpus: Corpus) -> None:
+    index = PassageIndex.for_corpus(corpus)
+    first = corpus.articles[0]
+    order = index.slugs
+    index.add(dataclasses.replace(first, body=NEW_STORY_BODY))
+    assert index.slugs == order  # same stories, same archive order
+    assert "escapement" in " ".join(p.text for p in index.of(first.slug))
+    assert index.stories("clockwork fog bell escapement", k=1)[0][0] == first.slug
+
+
+def test_the_last_story_cannot_be_removed() -> None:
+    index = PassageIndex.from_articles([article("only", "science", NEW_STORY_BODY)])
+    with pytest.raises(ValueError, match=r"^remove: 'only' is the only story"):
+        index.remove("only")
+    assert index.of("only")
+
+
+def test_changes_match_a_fresh_build(corpus: Corpus) -> None:
+    """Adding then removing gives the same scores as an index built without the story: nothing stale is left."""
+    fresh = PassageIndex.for_corpus(corpus)
+    changed = PassageIndex.for_corpus(corpus)
+    changed.add(article("lighthouse-fog-bell", "culture", NEW_STORY_BODY))
+    changed.remove("lighthouse-fog-bell")
+    for query in ("comet", "batteries", "nurses night shift"):
+        assert changed.stories(query, k=10) == fresh.stories(query, k=10)

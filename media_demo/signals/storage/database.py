@@ -4,7 +4,9 @@ The event log owns the database file (`events.db`): it opens it with `LOG_PRAGMA
 (WAL, `synchronous=NORMAL`, zeroed deletes, checkpoints in its own thread). Checkpoints,
 the definition registry and the accounts share the log's engine. A component given
 only a URL opens its own engine with `SHARED_PRAGMAS`, which changes nothing about the
-file and waits for the log's locks instead of failing.
+file and waits for the log's locks instead of failing; one that may open the file before the
+log does (the story store, at start) uses `FIRST_OPEN_PRAGMAS`, so a new file is made as the log
+would make it.
 """
 
 from __future__ import annotations
@@ -30,6 +32,8 @@ LOG_PRAGMAS: tuple[str, ...] = (
     "wal_autocheckpoint=0",  # the log's checkpoint thread does it, off the commit path (`wal_checkpoint`)
 )
 SHARED_PRAGMAS: tuple[str, ...] = ("busy_timeout=5000",)
+# The page size and WAL mode of the file itself: set by whoever creates it (later they change nothing).
+FIRST_OPEN_PRAGMAS: tuple[str, ...] = (f"page_size={PAGE_SIZE}", "journal_mode=WAL", "busy_timeout=30000")
 
 Checkpoint = Literal["PASSIVE", "FULL", "RESTART", "TRUNCATE"]
 

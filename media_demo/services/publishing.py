@@ -1,0 +1,226 @@
+"""Publishing at run time: a story created, replaced or withdrawn reaches the database, every page and every index.
+
+One publisher at a time (a lock): the story is validated (the loader's checks, and its
+category must be one of the newsroom's sections), stamped with the time it reached the
+newsroom, written to the story store, given a cover when none was shipped, and then shown.
+The derived indexes (the recommender's TF-IDF, the assistant's passages) follow in an order
+that keeps every reader's request answerable: a new story enters the indexes before the
+corpus shows it, and a withdrawn one leaves the corpus before it leaves the indexes, so an
+index always knows every story a page can name.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import threading
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, replace
+from typing import Any, Literal, Protocol
+
+from media_demo.articles import Article, Corpus, CorpusError, article_from_fields
+from media_demo.articles.cover_urls import has_shipped_cover
+from media_demo.articles.store import API_SOURCE, StoredCover, StoryStore, cover_key
+
+logger = logging.getLogger(__name__)
+
+Status = Literal["created", "updated", "unchanged", "withdrawn"]
+
+
+class PublishingError(Exception):
+    """A change the newsroom refuses for what the story is, not for its fields (those raise `CorpusError`)."""
+
+    def __init__(self, slug: str, message: str) -> None:
+        self.slug = slug
+        super().__init__(message)
+
+
+class StoryExistsError(PublishingError):
+    """Creating a story whose slug a published story already has."""
+
+
+class UnknownStoryError(PublishingError, LookupError):
+    """Withdrawing a story the newsroom never had."""
+
+
+@dataclass(frozen=True, slots=True)
+class Outcome:
+    """What publishing a story did: `created` (it was not published), `updated`, `unchanged` (it said the
+    same already: nothing written), or `withdrawn` (an editor withdrew it and this source may not revive it)."""
+
+    article: Article
+    status: Status
+
+
+class IndexFollower(Protocol):
+    """An index kept on the published stories: told of each story published and withdrawn."""
+
+    def add(self, article: Article) -> None:
+        """Index a new story or a new version of one."""
+
+    def remove(self, slug: str) -> None:
+        """Stop returning a story."""
+
+
+def utc_now() -> dt.datetime:
+    """The time a story reaches the newsroom: aware, UTC, to the second."""
+    return dt.datetime.now(dt.UTC).replace(microsecond=0)
+
+
+def draw_cover(article: Article) -> str:
+    """The SVG cover of a story without a shipped one, drawn as `make covers` would draw it."""
+    # Imported here: the drawing code loads only when a story needs a cover, never to serve a page.
+    from media_demo.articles.cover_art import ArticleInfo, render_cover
+
+    return render_cover(ArticleInfo.of(article))
+
+
+class Publishing:
+    """Create, replace and withdraw stories while the site runs (from the API, a feed, an editor's tool).
+
+    `sections` are the categories a story may have: the newsroom's sections, fixed at
+    start because the pages, the attribute definitions and the segments are built on them.
+    """
+
+    def __init__(
+        self,
+        store: StoryStore,
+        corpus: Corpus,
+        sections: Iterable[str],
+        followers: Sequence[IndexFollower] = (),
+        *,
+        shipped_cover: Callable[[str], bool] = has_shipped_cover,
+        draw: Callable[[Article], str] = draw_cover,
+        clock: Callable[[], dt.datetime] = utc_now,
+    ) -> None:
+        self.sections: tuple[str, ...] = tuple(sorted(set(sections)))
+        if not self.sections:
+            raise ValueError("sections: the newsroom needs at least one section")
+        self._store, self._corpus, self._followers = store, corpus, tuple(followers)
+        self._shipped_cover, self._draw, self._clock = shipped_cover, draw, clock
+        self._writing = threading.Lock()
+
+    # --- validation -----------------------------------------------------------------------------------------------
+
+    def validate(self, fields: Mapping[str, Any], where: str, slug: str | None = None) -> Article:
+        """The story the fields describe (front-matter fields and `body`), or `CorpusError` listing every
+        problem, each naming `where` and the field; `slug`, when given, is the one the address names."""
+        if not isinstance(fields, Mapping):
+            raise CorpusError([f"{where}: must be an object of story fields, got {type(fields).__name__}"])
+        meta = dict(fields)
+        if slug is not None:
+            meta.setdefault("slug", slug)
+        problems = []
+        category = meta.get("category")
+        if isinstance(category, str) and category.strip() and category.strip().lower() not in self.sections:
+            problems.append(
+                f"{where}: field 'category' must be one of the newsroom's sections "
+                f"({', '.join(self.sections)}), got {category!r}"
+            )
+        body: Any = meta.get("body")  # any JSON value: the validator names what is wrong with it
+        try:
+            article = article_from_fields(meta, body, where, expected_slug=slug)
+        except CorpusError as exc:
+            raise CorpusError([*exc.problems, *problems]) from None
+        if problems:
+            raise CorpusError(problems)
+        return article
+
+    # --- changes --------------------------------------------------------------------------------------------------
+
+    def create(self, fields: Mapping[str, Any], where: str, source: str = API_SOURCE) -> Article:
+        """Publish a new story; `StoryExistsError` if a published story has its slug (a withdrawn one may be reused)."""
+        article = self.validate(fields, where)
+        with self._writing:
+            if article.slug in self._corpus:
+                raise StoryExistsError(article.slug, f"a published story already has the slug {article.slug!r}")
+            return self._publish(article, source, previous=None).article
+
+    def put(self, slug: str, fields: Mapping[str, Any], where: str, source: str = API_SOURCE) -> tuple[Article, bool]:
+        """Publish the story at `slug`, new or replacing the published one; True when it was not published."""
+        outcome = self.submit(slug, fields, where, source)
+        return outcome.article, outcome.status == "created"
+
+    def submit(
+        self, slug: str, fields: Mapping[str, Any], where: str, source: str = API_SOURCE, *, revive: bool = True
+    ) -> Outcome:
+        """`put`, saying what it did. A story that says what the published one says is left as it is
+        (nothing written, `updated` kept). `revive=False` (a feed) leaves a withdrawn story withdrawn:
+        an editor's withdrawal is undone only by an editor."""
+        article = self.validate(fields, where, slug)
+        with self._writing:
+            previous = self._corpus.get(slug)
+            if previous is not None and previous.same_story(article):
+                return Outcome(previous, "unchanged")
+            withdrawn = self._corpus.withdrawn(slug)
+            if previous is None and withdrawn is not None and not revive:
+                return Outcome(withdrawn, "withdrawn")
+            return self._publish(article, source, previous)
+
+    def unpublish(self, slug: str) -> Article:
+        """Withdraw a published story from every page and index (again: nothing to do); `UnknownStoryError` for a slug
+        the newsroom never had. Returns the story as it was."""
+        with self._writing:
+            article = self._corpus.get(slug)
+            if article is None:
+                withdrawn = self._corpus.withdrawn(slug)
+                if withdrawn is None:
+                    raise UnknownStoryError(slug, f"no story has the slug {slug!r}")
+                return withdrawn
+            self._store.withdraw(article, self._clock())
+            self._corpus.unpublish(slug)
+            for follower in self._followers:
+                self._tell(follower.remove, slug)
+            return article
+
+    def _publish(self, article: Article, source: str, previous: Article | None) -> Outcome:
+        """Store, draw, index, show (the lock is held)."""
+        article = replace(article, updated=self._clock())
+        self._store.save(article, source)
+        self._cover(article)
+        for follower in self._followers:
+            self._tell(follower.add, article)
+        self._corpus.publish(article)
+        return Outcome(article, "created" if previous is None else "updated")
+
+    @staticmethod
+    def _tell(change: Callable[[Any], None], subject: Article | str) -> None:
+        """One index follows one change; a failure is logged, never the publisher's (the story is stored)."""
+        try:
+            change(subject)
+        except Exception:
+            logger.exception("publishing: an index could not follow the change to %r", subject)
+
+    # --- covers ---------------------------------------------------------------------------------------------------
+
+    def cover(self, slug: str) -> StoredCover | None:
+        """The cover drawn for a published story without a shipped one (None otherwise)."""
+        if slug not in self._corpus:
+            return None
+        return self._store.cover(slug)
+
+    def refresh_covers(self) -> int:
+        """Draw the covers missing or stale (category or tags changed) for published stories without a
+        shipped one, e.g. a file added without `make covers`; returns how many were drawn."""
+        keys = self._store.cover_keys()
+        drawn = 0
+        for article in self._corpus:
+            if not self._shipped_cover(article.slug) and keys.get(article.slug) != cover_key(article):
+                drawn += self._cover(article)
+        return drawn
+
+    def _cover(self, article: Article) -> bool:
+        """Draw and keep `article`'s cover unless it has a shipped one or its drawing is current."""
+        if self._shipped_cover(article.slug):
+            return False
+        key = cover_key(article)
+        stored = self._store.cover(article.slug)
+        if stored is not None and stored.key == key:
+            return False
+        try:
+            svg = self._draw(article)
+        except Exception:  # a story without a cover is still a story: the page shows its fallback
+            logger.exception("publishing: could not draw a cover for %r", article.slug)
+            return False
+        self._store.save_cover(article.slug, key, svg)
+        return True
