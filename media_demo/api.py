@@ -147,6 +147,7 @@ def build_api(
     newsroom: Callable[[], Newsroom],
     clock: Callable[[], dt.datetime] = server_now,
     page_shell: Path | None = None,
+    public_api_url: str = "",
 ) -> Starlette:
     """The API app; `newsroom` is called per request so tests can supply their own, and `clock` their time.
 
@@ -225,7 +226,7 @@ def build_api(
         assert isinstance(exc, HTTPException)
         return json_error(exc.status_code, str(exc.detail))
 
-    pages = story_page_routes(newsroom, page_shell, SECTION_BLURBS) if page_shell is not None else []
+    pages = story_page_routes(newsroom, page_shell, SECTION_BLURBS, public_api_url) if page_shell is not None else []
     return Starlette(
         routes=[
             *pages,

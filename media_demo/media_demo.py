@@ -42,9 +42,15 @@ async def newsroom_lifespan() -> AsyncIterator[None]:
     get_newsroom().close()
 
 
+# The backend's public address, as the frontend was built with (covers drawn at publish time are served there).
+API_URL = rx.config.get_config().api_url
+
 app = rx.App(
     stylesheets=["/styles.css"],
-    api_transformer=[build_api(get_newsroom, page_shell=find_shell(get_settings())), without_websocket_cookies],
+    api_transformer=[
+        build_api(get_newsroom, page_shell=find_shell(get_settings()), public_api_url=API_URL),
+        without_websocket_cookies,
+    ],
     # Reflex's "Cannot connect to server" toast sits bottom right by default: over the consent
     # banner's "Reject all" and "Accept all", so a reader who answered while the page's websocket
     # was (re)connecting clicked the toast and their choice was lost. Events clicked while

@@ -23,7 +23,7 @@ from starlette.routing import Route
 
 from media_demo import routes
 from media_demo.articles import Article, section_label
-from media_demo.articles.cover_urls import cover_url
+from media_demo.articles.cover_urls import cover_src
 from media_demo.newsroom import Newsroom
 from media_demo.paper import PAPER_NAME
 from media_demo.settings import PROJECT_ROOT, Settings
@@ -75,11 +75,14 @@ def with_head(shell: str, tags: str) -> str:
     return shell[:at] + tags + shell[at:]
 
 
-def story_head(article: Article | None, withdrawn: Article | None, site: str, slug: str) -> tuple[int, str]:
-    """(status, head tags) of a story's address."""
+def story_head(
+    article: Article | None, withdrawn: Article | None, site: str, slug: str, backend: str = ""
+) -> tuple[int, str]:
+    """(status, head tags) of a story's address; a cover drawn at publish time is at `backend` (default: `site`)."""
     url = f"{site}{routes.article_url(slug)}"
     if article is not None:
-        image = f"{site}{cover}" if (cover := cover_url(article.slug)).startswith("/") else cover
+        cover = cover_src(article.slug, backend or site)
+        image = f"{site}{cover}" if cover.startswith("/") else cover
         return 200, head_tags(f"{article.title} — {PAPER_NAME}", article.excerpt, url, image, "article")
     if withdrawn is not None:
         text = f"“{withdrawn.title}” was withdrawn by the newsroom."
@@ -101,8 +104,13 @@ def site_of(request: Request) -> str:
     return f"{scheme}://{request.headers.get('host', request.url.netloc)}"
 
 
-def story_page_routes(newsroom: Callable[[], Newsroom], shell_path: Path, blurbs: dict[str, str]) -> list[Route]:
-    """`GET /article/{slug}` and `/category/{section}`: the shell with the page's head, and its status."""
+def story_page_routes(
+    newsroom: Callable[[], Newsroom], shell_path: Path, blurbs: dict[str, str], backend: str = ""
+) -> list[Route]:
+    """`GET /article/{slug}` and `/category/{section}`: the shell with the page's head, and its status.
+
+    `backend` is the backend's public origin (where covers drawn at publish time are served).
+    """
     shell = shell_path.read_text(encoding="utf-8")
 
     def respond(status: int, tags: str) -> HTMLResponse:
@@ -113,7 +121,7 @@ def story_page_routes(newsroom: Callable[[], Newsroom], shell_path: Path, blurbs
     async def story(request: Request) -> HTMLResponse:
         slug = request.path_params["slug"]
         corpus = (await asyncio.to_thread(newsroom)).corpus
-        return respond(*story_head(corpus.get(slug), corpus.withdrawn(slug), site_of(request), slug))
+        return respond(*story_head(corpus.get(slug), corpus.withdrawn(slug), site_of(request), slug, backend))
 
     async def section(request: Request) -> HTMLResponse:
         name = request.path_params["section"].lower()

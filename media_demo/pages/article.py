@@ -43,7 +43,8 @@ def _story() -> rx.Component:
             story_meta(card),
             reading_now(),
             rx.el.figure(rx.el.img(src=card.cover, alt="", class_name="article-cover"), class_name="article-figure"),
-            rx.el.div(rx.markdown(ArticleState.body), class_name="article-body"),
+            # Bodies come from editors and feeds: Markdown only, raw HTML shown as text, never run.
+            rx.el.div(rx.markdown(ArticleState.body, use_raw=False), class_name="article-body"),
             rx.el.ul(rx.foreach(ArticleState.tags, lambda tag: rx.el.li(tag, class_name="tag")), class_name="tags"),
             class_name="story",
             custom_attrs={"data-testid": "article", "data-slug": card.slug},

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from media_demo.articles import Article, Corpus, section_label
-from media_demo.articles.cover_urls import VARIANT_COVERS_DIR, cover_url, has_variant_cover, variant_cover_url
+from media_demo.articles.cover_urls import VARIANT_COVERS_DIR, has_variant_cover, variant_cover_url
 from media_demo.personalise.context import ReaderContext, campaign_topic
 from media_demo.personalise.segments import SegmentMatch
 from media_demo.recommend.profile import ReaderProfile
@@ -33,7 +33,7 @@ class FeaturedVariant:
 
     headline_kicker: str
     description: str
-    cover_path: str  # URL path of the cover image
+    cover_path: str  # URL path of the segment's own cover; "" for the story's own (wherever it is kept)
     variant: str = DEFAULT  # the segment the texts were written for, or "default"
     hand_written: bool = False
 
@@ -91,7 +91,7 @@ TEMPLATES: dict[str, tuple[str, str]] = {
 def featured_variant(article: Article, segment: SegmentMatch, covers_dir: Path = VARIANT_COVERS_DIR) -> FeaturedVariant:
     """The featured story's kicker, description and cover for this segment."""
     if segment.name not in VARIANT_SEGMENTS:
-        return FeaturedVariant(article.category_label, article.excerpt, cover_url(article.slug))
+        return FeaturedVariant(article.category_label, article.excerpt, "")
     key = segment.name
     if segment.topic is not None and segment.topic == article.category:
         key = f"{key}:same"
@@ -108,7 +108,7 @@ def featured_variant(article: Article, segment: SegmentMatch, covers_dir: Path =
     return FeaturedVariant(
         headline_kicker=kicker.format(**values),
         description=description.format(**values),
-        cover_path=variant_cover_url(article.slug, segment.name) if has_cover else cover_url(article.slug),
+        cover_path=variant_cover_url(article.slug, segment.name) if has_cover else "",
         variant=segment.name,
         hand_written=hand is not None,
     )

@@ -5,10 +5,20 @@ from __future__ import annotations
 import dataclasses
 from typing import Any
 
+import reflex as rx
+
 from media_demo import routes
 from media_demo.articles import Article
-from media_demo.articles.cover_urls import cover_url
+from media_demo.articles.cover_urls import cover_src
 from media_demo.recommend import Recommendation
+
+# Where a story drawn at publish time has its cover: the backend, at the address the frontend was built with.
+BACKEND_URL = rx.config.get_config().api_url
+
+
+def story_cover(slug: str) -> str:
+    """The cover a page shows: the shipped file beside the frontend, else the one the backend drew and keeps."""
+    return cover_src(slug, BACKEND_URL)
 
 
 def assign_changed(state: Any, **values: Any) -> None:
@@ -54,7 +64,7 @@ class StoryCard:
             published=article.published.isoformat(),
             published_label=f"{article.published.day} {article.published:%B %Y}",
             reading_minutes=article.reading_minutes,
-            cover=cover or cover_url(article.slug),
+            cover=cover or story_cover(article.slug),
             href=routes.article_url(article.slug),
         )
 
@@ -85,7 +95,7 @@ class RecommendationCard:
             reason=recommendation.reason,
             kind=recommendation.kind,
             href=routes.article_url(a.slug),
-            cover=cover_url(a.slug),
+            cover=story_cover(a.slug),
         )
 
 

@@ -63,7 +63,7 @@ def test_a_new_visitor_gets_the_default_page(corpus: Corpus, no_covers: Path) ->
     assert layout_for(reader(), corpus, no_covers) == HomeLayout(
         section_order=["culture", "science", "sport", "technology"],
         featured_slug="chip-plant",
-        featured_variant=FeaturedVariant("Technology", chip.excerpt, "/covers/chip-plant.svg"),
+        featured_variant=FeaturedVariant("Technology", chip.excerpt, ""),
         teaser_order=["opera-tour", "comet-tail", "marathon-record"],
         notes=["Featured text: default"],
     )
@@ -89,7 +89,7 @@ def test_a_sport_loyalist(corpus: Corpus, no_covers: Path) -> None:
         featured_variant=FeaturedVariant(
             "A change from Sport",
             f"Step outside Sport for a moment: {chip.excerpt}",
-            "/covers/chip-plant.svg",
+            "",  # no cover of its own for this segment: the story's
             variant="topic_loyalist",
         ),
         # No unread sport is left; science's is soil-fungi; then the newest unread.
