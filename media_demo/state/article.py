@@ -78,6 +78,10 @@ class ArticleState(rx.State):
             return await reader.visit(found.article.title, found.article.slug)
         return await reader.visit("No longer available" if found.status == GONE else "Page not found")
 
+    def story_withdrawn(self, slug: str) -> None:
+        """Another story was unpublished: it leaves this page's "More like this" at once."""
+        assign_changed(self, more_like_this=[card for card in self.more_like_this if card.slug != slug])
+
     @rx.event
     async def reload(self):
         """The story changed while this tab showed it (updated or unpublished): show what is there now."""

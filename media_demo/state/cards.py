@@ -12,13 +12,11 @@ from media_demo.articles import Article
 from media_demo.articles.cover_urls import cover_src
 from media_demo.recommend import Recommendation
 
-# Where a story drawn at publish time has its cover: the backend, at the address the frontend was built with.
-BACKEND_URL = rx.config.get_config().api_url
-
 
 def story_cover(slug: str) -> str:
-    """The cover a page shows: the shipped file beside the frontend, else the one the backend drew and keeps."""
-    return cover_src(slug, BACKEND_URL)
+    """The cover a page shows: the shipped file beside the frontend, else the one the backend drew and keeps
+    (at the backend's address as the frontend was built with it, read when asked: a test harness sets it late)."""
+    return cover_src(slug, rx.config.get_config().api_url)
 
 
 def assign_changed(state: Any, **values: Any) -> None:

@@ -52,6 +52,7 @@ async def push_change(app: rx.App, change: CorpusChange) -> int:
         for token in connected:
             async with app.modify_state(rx.BaseStateToken(ident=token, cls=ReaderState)) as root:
                 (await root.get_state(ReaderState)).story_withdrawn(article.slug)
+                (await root.get_state(ArticleState)).story_withdrawn(article.slug)
     return told
 
 
