@@ -48,6 +48,10 @@ QUESTION_EVENT = "assistant_question"
 QUESTION_SCHEMA = f"iglu:{ARTICLE_VENDOR}/{QUESTION_EVENT}/jsonschema/1-0-0"
 ANSWER_EVENT = "assistant_answer"
 ANSWER_SCHEMA = f"iglu:{ARTICLE_VENDOR}/{ANSWER_EVENT}/jsonschema/1-0-0"
+SNOWPLOW_VENDOR = "com.snowplowanalytics.snowplow"
+SEARCH_EVENT = "site_search"  # Snowplow's own site search event, as the browser tracker sends it
+SEARCH_SCHEMA = f"iglu:{SNOWPLOW_VENDOR}/{SEARCH_EVENT}/jsonschema/1-0-0"
+SEARCH_GROUP = "reader_search"
 ASSISTANT_GROUP = "reader_assistant"
 READER_CONTEXT_SERVICE = "reader_context"  # what the assistant's tool reads, through the Signals API
 ASSISTANT_OFFER = "assistant_catch_up"
@@ -256,6 +260,49 @@ def reader_assistant_group() -> StreamAttributeGroup:
     )
 
 
+def SiteSearch() -> Event:  # noqa: N802 - mirrors the SDK's PageView() helper
+    """The reader searched the archive (Snowplow's `site_search`)."""
+    return Event(vendor=SNOWPLOW_VENDOR, name=SEARCH_EVENT, version="1-0-0")
+
+
+def reader_search_group() -> StreamAttributeGroup:
+    """What each reader searches for, keyed by `domain_userid`: "searched for" as an attribute."""
+    return StreamAttributeGroup(
+        name=SEARCH_GROUP,
+        version=1,
+        attribute_key=domain_userid,
+        owner=OWNER,
+        description="Searches of the archive: how many, and for what (the query as the reader typed it, lowercased).",
+        attributes=[
+            Attribute(name="searches", type="int32", events=[SiteSearch()], aggregation="counter"),
+            Attribute(
+                name="searched_for",
+                description="The reader's searches, ordered by when each was last made.",
+                type="string_list",
+                events=[SiteSearch()],
+                aggregation="unique_list",
+                property=EventProperty(vendor=SNOWPLOW_VENDOR, name=SEARCH_EVENT, major_version=1, path="terms[0]"),
+            ),
+            Attribute(
+                name="searches_without_results",
+                type="int32",
+                events=[SiteSearch()],
+                aggregation="counter",
+                criteria=Criteria(
+                    all=[
+                        Criterion.eq(
+                            EventProperty(
+                                vendor=SNOWPLOW_VENDOR, name=SEARCH_EVENT, major_version=1, path="totalResults"
+                            ),
+                            0,
+                        )
+                    ]
+                ),
+            ),
+        ],
+    )
+
+
 def reader_context_service(categories: Iterable[str]) -> Service:
     """The reader's attributes as the assistant's tool reads them (as the tutorial's agent calls Signals)."""
     categories = sorted(set(categories))
@@ -302,6 +349,7 @@ def app_groups(categories: Iterable[str]) -> list[StreamAttributeGroup]:
         reader_engagement_group(),
         page_audience_group(),
         reader_assistant_group(),
+        reader_search_group(),
     ]
 
 

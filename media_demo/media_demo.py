@@ -18,6 +18,7 @@ from media_demo.pages.home import home_page
 from media_demo.pages.inspector import inspector_page
 from media_demo.pages.not_found import not_found_page
 from media_demo.pages.privacy import privacy_page
+from media_demo.pages.search import search_page
 from media_demo.paper import PAPER_NAME, TAGLINE
 from media_demo.settings import get_settings
 from media_demo.state.account import AccountState
@@ -28,6 +29,7 @@ from media_demo.state.inspector import InspectorState
 from media_demo.state.offer import deliver_interventions
 from media_demo.state.privacy import PrivacyState
 from media_demo.state.reader import ReaderState
+from media_demo.state.search import SearchState
 from media_demo.state.stories import deliver_stories
 from media_demo.state.tabs import keep_tabs
 from media_demo.story_pages import find_shell
@@ -80,6 +82,12 @@ app.add_page(
     route=routes.ARTICLE_ROUTE,
     title=ArticleState.page_title,
     on_load=ArticleState.open,
+)
+app.add_page(
+    search_page(corpus.categories),
+    route=routes.SEARCH,
+    title=SearchState.page_title,
+    on_load=SearchState.open,
 )
 app.add_page(
     inspector_page(corpus),

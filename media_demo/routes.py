@@ -8,6 +8,7 @@ INSPECTOR = "/inspector"
 PRIVACY = "/privacy"
 ACCOUNT = "/account"
 EXPERIMENTS = "/experiments"
+SEARCH = "/search"
 ARTICLE_PREFIX = "/article/"
 CATEGORY_PREFIX = "/category/"
 # The one route of every story and every section: what a story is, is read from the live corpus.

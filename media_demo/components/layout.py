@@ -9,6 +9,7 @@ from media_demo.articles import section_label
 from media_demo.components.assistant import assistant_panel
 from media_demo.components.consent_banner import consent_banner
 from media_demo.components.offer import offer_card
+from media_demo.components.search_box import search_form
 from media_demo.paper import PAPER_NAME, TAGLINE
 from media_demo.state.account import AccountState
 from media_demo.state.reader import ReaderState
@@ -67,6 +68,7 @@ def masthead(categories: tuple[str, ...], active: str | rx.Var[str] = "") -> rx.
             rx.el.div(
                 account_links(),
                 rx.el.span(TAGLINE, class_name="masthead-tagline"),
+                search_form("search-form search-form-masthead"),
                 class_name="masthead-side",
             ),
             class_name="masthead-top",

@@ -26,6 +26,7 @@ from media_demo.personalise import ReaderContext, SessionFacts, contextual_picks
 from media_demo.personalise.layout import HomeLayout, home_layout
 from media_demo.personalise.segments import SegmentMatch
 from media_demo.recommend import ArticleIndex, ReaderProfile, Recommendation, recommend
+from media_demo.recommend.search import SearchResults, search
 from media_demo.recommend.strategies import Shown, StrategyInputs, serve
 from media_demo.services.experiments import Decision, Experiments
 from media_demo.services.memory import Memory
@@ -261,6 +262,21 @@ class ReaderViews:
         visit = Visit(view, self.trending(trending), here)
         self._log.flush()
         return visit
+
+    def search(self, reader: Reader, page: Page, query: str, limit: int = 20) -> SearchResults:
+        """Search the published stories for this reader and track Snowplow's `site_search` (blocking).
+
+        Ranked by their sections too only when they allow behavioural use; an empty query is
+        neither searched nor tracked.
+        """
+        consent = self._memory.consent_of(reader.domain_userid)
+        personal = consent is not None and consent.allows(BEHAVIOURAL)
+        profile = self.profile(reader.domain_userid, user_id=reader.user_id) if personal else None
+        results = search(query, self.corpus, self._index, profile, limit)
+        if results.query:
+            self._tracker.site_search(reader, page, results.query, results.total, len(results.hits))
+            self._log.flush()
+        return results
 
     def panel_seen(self, reader: Reader, page: Page, panel: ShownPanel) -> None:
         """Log that the reader saw `panel`: the experiment's exposure (when one decided it), then the impression.

@@ -19,6 +19,7 @@ from media_demo.definitions import (
     IMPRESSION_SCHEMA,
     INTERACTION_SCHEMA,
     QUESTION_SCHEMA,
+    SEARCH_SCHEMA,
 )
 from media_demo.signals.engine.consent import CONSENT_SCHEMA, NECESSARY, OPTIONAL_SCOPES
 from media_demo.tracking.identity import ReaderSession
@@ -166,6 +167,15 @@ class NewsroomTracker:
         """Track a click on one recommendation of a panel the reader was shown."""
         data = {**panel.as_data(), "slug": slug, "position": position, "propensity": propensity}
         return self._self_describing(reader, page, CLICK_SCHEMA, data)
+
+    def site_search(self, reader: Reader, page: Page, query: str, total_results: int, shown: int) -> str | None:
+        """Track Snowplow's `site_search` event: the query (as one term, lowercased), results found and shown.
+
+        Like the page view whose URL carries the query, it is logged for every reader; only a reader
+        with behavioural consent gets it in their profile ("searched for"), as with every event.
+        """
+        data = {"terms": [query.lower()[:200]], "totalResults": total_results, "pageResults": shown}
+        return self._self_describing(reader, page, SEARCH_SCHEMA, data)
 
     def assistant_question(
         self,

@@ -1,0 +1,28 @@
+"""The search box: in the masthead of every page and atop the results."""
+
+from __future__ import annotations
+
+import reflex as rx
+
+from media_demo.state.search import SearchState
+
+
+def search_form(class_name: str = "search-form") -> rx.Component:
+    """A search box (in the masthead and atop the results): Enter goes to `/search?q=`."""
+    return rx.el.form(
+        rx.el.input(
+            name="q",
+            type="search",
+            placeholder="Search the archive",
+            aria_label="Search the archive",
+            class_name="search-input",
+            custom_attrs={"data-testid": "search-input", "enterKeyHint": "search"},
+        ),
+        rx.el.button(
+            "Search", type="submit", class_name="search-button", custom_attrs={"data-testid": "search-submit"}
+        ),
+        on_submit=SearchState.submit,
+        reset_on_submit=False,
+        role="search",
+        class_name=class_name,
+    )
