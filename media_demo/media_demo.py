@@ -9,7 +9,7 @@ import reflex as rx
 
 from media_demo import routes
 from media_demo.api import build_api
-from media_demo.newsroom import get_corpus, get_newsroom
+from media_demo.newsroom import get_newsroom, get_shipped_corpus
 from media_demo.pages.account import account_page
 from media_demo.pages.article import article_page
 from media_demo.pages.category import category_page
@@ -64,7 +64,7 @@ app.register_lifespan_task(keep_tabs)
 app.register_lifespan_task(deliver_interventions, app=app)
 app.register_lifespan_task(deliver_stories, app=app)
 
-corpus = get_corpus()
+corpus = get_shipped_corpus()  # the sections and default front page the pages compile with
 app.add_page(
     home_page(corpus),
     route=routes.HOME,

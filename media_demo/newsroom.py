@@ -22,7 +22,7 @@ from typing import Any
 from snowplow_signals import RuleIntervention, StreamAttributeGroup
 
 from media_demo.accounts import Accounts
-from media_demo.articles import Article, Corpus
+from media_demo.articles import Article, Corpus, load_corpus
 from media_demo.articles.store import StoryStore, open_corpus
 from media_demo.assistant.builtin import BuiltInGenerator
 from media_demo.assistant.choice import build_generator
@@ -218,6 +218,16 @@ def get_corpus() -> Corpus:
     it, so a story published through the API reaches both."""
     settings = get_settings()
     return open_corpus(settings.database_url, settings.articles_dir)
+
+
+@cache
+def get_shipped_corpus() -> Corpus:
+    """The Markdown corpus of the articles folder alone, validated: what the pages are compiled with.
+
+    Compiling the frontend (`reflex export`, a test harness) needs the sections and a default
+    front page, never the database: an export must not open, create or change one.
+    """
+    return load_corpus(get_settings().articles_dir)
 
 
 @cache

@@ -8,7 +8,7 @@ import functools
 import reflex as rx
 
 from media_demo.articles import Article, Corpus, section_label
-from media_demo.newsroom import get_corpus
+from media_demo.newsroom import get_corpus, get_shipped_corpus
 from media_demo.personalise.layout import TEASERS, HomeLayout
 from media_demo.personalise.segments import NEW_VISITOR, SEGMENTS_BY_NAME, SegmentMatch
 from media_demo.state.cards import StoryCard, assign_changed
@@ -54,7 +54,7 @@ def breaking_story(corpus: Corpus) -> Article | None:
 
 def default_layout_cards() -> tuple[StoryCard, list[StoryCard], list[SectionTab]]:
     """The front page before anything is known about the reader (also what the page compiles with)."""
-    corpus = get_corpus()
+    corpus = get_shipped_corpus()
     featured, *rest = corpus.articles
     tabs = [SectionTab.of(corpus, c) for c in corpus.categories]
     return StoryCard.of(featured), [StoryCard.of(a) for a in rest[:TEASERS]], tabs
@@ -69,7 +69,9 @@ class HomeState(rx.State):
     featured: StoryCard = _FEATURED
     teasers: list[StoryCard] = _TEASERS
     sections: list[SectionTab] = _TABS
-    latest: list[StoryCard] = [StoryCard.of(a) for a in get_corpus().articles[1 + TEASERS : 1 + TEASERS + PER_SECTION]]
+    latest: list[StoryCard] = [
+        StoryCard.of(a) for a in get_shipped_corpus().articles[1 + TEASERS : 1 + TEASERS + PER_SECTION]
+    ]
     active_tab: str = "all"
     segment: str = NEW_VISITOR
     segment_label: str = SEGMENTS_BY_NAME[NEW_VISITOR].label
