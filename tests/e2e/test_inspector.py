@@ -59,9 +59,9 @@ def test_the_inspector_shows_the_readers_own_data_live(
     tab.wait_for_url("**/inspector")
     expect(attribute(tab, "article_read_count")).to_have_text("1")
     expect(attribute(tab, "articles_read")).to_have_text(first)
-    expect(tab.get_by_test_id("attribute-group")).to_have_count(
-        4
-    )  # profile, engagement and assistant by reader, a session
+    # Profile, engagement, assistant and search by reader, and a session.
+    expect(tab.get_by_test_id("attribute-group")).to_have_count(5)
+    expect(tab.locator("[data-testid=attribute-group][data-group=reader_search]")).to_be_visible()
     expect(tab.locator("[data-testid=attribute-group][data-group=reader_session]")).to_contain_text("v1")
     expect(tab.get_by_test_id("inspector-segment")).not_to_be_empty()
     reader = tab.get_by_test_id("inspector-reader").inner_text()
