@@ -30,9 +30,9 @@ class Settings(BaseSettings):
         default=None,
         description="The built frontend's page shell (its `__spa-fallback.html`), which the backend serves at "
         "/article/<slug> and /category/<section> with the story's title, description and cover in the head, "
-        "for link previews and search engines. Unset: `.web/build/client/__spa-fallback.html` when the "
-        "backend serves the built frontend (`reflex run --env prod`), else `data/page_shell.html` (put in "
-        "backend.zip by `make export`); with neither, those addresses are left to the frontend.",
+        "for link previews and search engines. Unset: `data/page_shell.html` (put in backend.zip by "
+        "`make export`), else `.web/build/client/__spa-fallback.html` after a production build; with neither, "
+        "those addresses are left to the frontend.",
     )
     schemas_dir: Path = Field(
         default=DATA_DIR / "schemas",

@@ -2,8 +2,8 @@
 
 Every story is one dynamic route, rendered in the browser; a link preview (a chat app, a
 social network) or a search engine's crawler reads only the HTML of the first response.
-So where the backend answers `/article/<slug>` and `/category/<section>` (serving the
-built frontend itself, or behind the static host's proxy rule in the README), it sends
+So where the backend answers `/article/<slug>` and `/category/<section>` (behind the static
+host's proxy rule in the README's "Hosting an export"), it sends
 the built shell with the story's title, description, canonical address and cover as
 `<title>`, `<meta name="description">`, Open Graph and Twitter card tags, and the status
 a crawler should see: 200, 410 for a withdrawn story, 404 for an unknown one. The
@@ -39,7 +39,7 @@ def find_shell(settings: Settings) -> Path | None:
         if not settings.page_shell.is_file():
             raise ValueError(f"page_shell: no file at {settings.page_shell}")
         return settings.page_shell
-    return next((path for path in (BUILT_SHELL, EXPORTED_SHELL) if path.is_file()), None)
+    return next((path for path in (EXPORTED_SHELL, BUILT_SHELL) if path.is_file()), None)
 
 
 def head_tags(title: str, description: str, url: str, image: str | None, kind: str) -> str:
