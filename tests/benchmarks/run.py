@@ -1,4 +1,5 @@
-"""`make bench`: ingest, durable ingest, recommendation and API latency, memory, each beside a baseline.
+"""`make bench`: ingest, durable ingest, recommendation and API latency, memory, pages during a backfill,
+each beside a baseline.
 
 Run with `python -m tests.benchmarks.run`. Numbers are printed, never asserted:
 speed is measured here, not in timed unit tests. Each section lives in its own
@@ -15,6 +16,7 @@ import traceback
 from collections.abc import Callable
 
 from tests.benchmarks.api_latency import bench_online_attributes
+from tests.benchmarks.backfill import bench_backfill
 from tests.benchmarks.common import PlainDictProfiles, synthetic_events
 from tests.benchmarks.ingest import bench_durable_ingest, bench_ingest
 from tests.benchmarks.memory import bench_memory
@@ -28,6 +30,7 @@ SECTIONS: list[Callable[[], None]] = [
     bench_recommendations,
     bench_online_attributes,
     bench_memory,
+    bench_backfill,
 ]
 
 
