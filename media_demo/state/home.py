@@ -49,6 +49,12 @@ def section_tab(version: int, category: str) -> SectionTab:
 
 def breaking_story(corpus: Corpus) -> Article | None:
     """The newest story an editor flagged as breaking: it leads the front page for every reader."""
+    return _breaking_in(corpus, corpus.version)
+
+
+@functools.lru_cache(maxsize=4)
+def _breaking_in(corpus: Corpus, version: int) -> Article | None:
+    """`breaking_story`, looked for once per version of the corpus, not on every front page."""
     return next((a for a in corpus.articles if a.breaking), None)
 
 
