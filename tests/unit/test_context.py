@@ -8,7 +8,6 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Iterable
 
-import numpy as np
 import orjson
 import pytest
 
@@ -465,9 +464,7 @@ def test_query_scores_free_text_and_leaves_out_what_shares_nothing(index: Articl
     assert len(index.query("battery", 1)) == 1
 
 
-def test_query_rejects_a_negative_k_and_needs_the_model(index: ArticleIndex) -> None:
+def test_query_rejects_a_negative_k(index: ArticleIndex) -> None:
+    # (An index is always built with its TF-IDF model now: there is no bare similarity-matrix index to refuse.)
     with pytest.raises(ValueError, match="k: must be >= 0"):
         index.query("battery", -1)
-    bare = ArticleIndex(["a", "b"], np.eye(2))
-    with pytest.raises(ValueError, match="TF-IDF model"):
-        bare.query("battery")
