@@ -133,6 +133,14 @@ class _Snapshot:
         return out
 
 
+_FILTER_SIZE = 1 << 16
+
+
+def _filter_hash(columns: np.ndarray) -> np.ndarray:
+    """Columns spread over `_FILTER_SIZE` buckets (a multiplicative hash)."""
+    return ((columns.astype(np.uint32) * np.uint32(2_654_435_761)) >> np.uint32(16)).astype(np.intp)
+
+
 def _ranges(starts: np.ndarray, lengths: np.ndarray) -> np.ndarray:
     """The positions start .. start + length - 1 of every range, concatenated."""
     total = int(lengths.sum())
@@ -143,10 +151,10 @@ def _ranges(starts: np.ndarray, lengths: np.ndarray) -> np.ndarray:
 
 
 def _entries(matrix: sparse.csr_matrix, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    starts = matrix.indptr[rows].astype(np.int64)
-    lengths = matrix.indptr[rows + 1] - starts
-    at = _ranges(starts, lengths)
-    return np.repeat(np.arange(len(rows)), lengths), matrix.indices[at], matrix.data[at]
+    if not len(rows):
+        return np.zeros(0, dtype=np.int64), matrix.indices[:0], matrix.data[:0]
+    picked = matrix[rows]  # scipy copies the rows' entries in one go
+    return np.repeat(np.arange(len(rows)), np.diff(picked.indptr)), picked.indices, picked.data
 
 
 def _lookup(matrix: sparse.csr_matrix, rows: np.ndarray, columns: np.ndarray) -> np.ndarray:
@@ -166,6 +174,18 @@ def _lookup(matrix: sparse.csr_matrix, rows: np.ndarray, columns: np.ndarray) ->
     values = np.zeros(len(rows), dtype=np.float64)
     values[found] = matrix.data[low[found]]
     return values
+
+
+_FLOAT32_SLACK = 1e-5  # how far a float32 scan's score can be from the exact one, and then some
+
+
+def _top_approximate(scores: np.ndarray, k: int) -> np.ndarray:
+    """The slots (ascending) whose float32 score may be among the `k` best exact ones; never a -inf one."""
+    finite = np.flatnonzero(np.isfinite(scores))
+    if len(finite) <= k:
+        return finite
+    kth = np.partition(scores[finite], len(finite) - k)[len(finite) - k]
+    return finite[scores[finite] >= kth - _FLOAT32_SLACK]
 
 
 def _best(slots: np.ndarray, scores: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
@@ -200,8 +220,8 @@ class ArticleIndex:
     Scores equal to 12 decimals rank in corpus order (the order of `ids`).
 
     Publishing: `add` vectorises a story with the fitted vocabulary and idf, finds its
-    neighbours and inserts it into the kept lists it now belongs to (milliseconds at
-    100,000 stories, plus a scan of the archive's rows); `remove` retires a story for good
+    neighbours and inserts it into their kept lists where it beats the last one
+    (milliseconds at 100,000 stories); `remove` retires a story for good
     (it is never returned again); adding an id again replaces the story. Terms the fit never
     saw are ignored (as in TfidfVectorizer.transform), and the idf stays the fit's, so over
     time the model drifts: `needs_refresh` turns true once `REFRESH_FRACTION` of the stories
@@ -334,12 +354,18 @@ class ArticleIndex:
     @staticmethod
     def _dot(state: _Snapshot, columns: np.ndarray, values: np.ndarray, slots: np.ndarray) -> np.ndarray:
         """The dot product of one sparse vector (ascending columns) with each slot's row."""
-        if not len(columns):
+        if not len(columns) or not len(slots):
             return np.zeros(len(slots), dtype=np.float64)
         owner, entry_columns, entry_values = state.rows(slots)
-        at = np.minimum(np.searchsorted(columns, entry_columns), len(columns) - 1)
-        products = np.where(columns[at] == entry_columns, entry_values * values[at], 0.0)
-        return np.bincount(owner, weights=products, minlength=len(slots))
+        # Most entries share nothing with the vector: a small bit table of its columns' hashes drops
+        # them before the (slower) search for the rest.
+        maybe = np.zeros(_FILTER_SIZE, dtype=bool)
+        maybe[_filter_hash(columns)] = True
+        hit = np.flatnonzero(maybe[_filter_hash(entry_columns)])
+        at = np.minimum(np.searchsorted(columns, entry_columns[hit]), len(columns) - 1)
+        shared = columns[at] == entry_columns[hit]
+        products = entry_values[hit[shared]] * values[at[shared]]
+        return np.bincount(owner[hit[shared]], weights=products, minlength=len(slots))
 
     def similar(self, id_: str, k: int = 5) -> list[tuple[str, float]]:
         """The `k` documents most similar to `id_`, best first, excluding itself.
@@ -392,12 +418,22 @@ class ArticleIndex:
         alive = state.alive[unique_slots]
         return unique_slots[alive], np.clip(scores[alive], 0.0, 1.0)
 
+    @staticmethod
+    def _approximate_scores(state: _Snapshot, columns: np.ndarray, values: np.ndarray) -> np.ndarray:
+        """Every slot's dot product with a vector, in float32 (one pass over all rows); -inf for retired slots."""
+        dense = np.zeros(len(state.vocabulary), dtype=np.float32)
+        dense[columns] = values
+        scores = np.concatenate((state.base.matrix @ dense, state.added.matrix @ dense))
+        scores[~state.alive] = -np.inf
+        return scores
+
     def _ranking(self, state: _Snapshot, slot: int, k: int) -> tuple[np.ndarray, np.ndarray]:
-        """The exact `k` best other stories for `slot`, those sharing no term (score 0) last in slot order."""
+        """The exact `k` best other stories for `slot` (one scan of the rows), those of score 0 last in slot order."""
         columns, values = state.row(slot)
-        slots, scores = self._exact_scores(state, columns, values)
-        mine = slots != slot
-        slots, scores = _best(slots[mine], scores[mine], k)
+        approximate = self._approximate_scores(state, columns, values)
+        approximate[slot] = -np.inf
+        slots = _top_approximate(approximate, k)
+        slots, scores = _best(slots, np.clip(self._dot(state, columns, values, slots), 0.0, 1.0), k)
         return self._filled(state, slot, slots, scores, k)
 
     @staticmethod
@@ -423,30 +459,36 @@ class ArticleIndex:
             np.concatenate((scores[keep], np.zeros(len(zeros)))),
         )
 
+    @staticmethod
+    def _candidates(
+        state: _Snapshot, columns: np.ndarray, values: np.ndarray, slot: int
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """The stories that may be nearest to a story's vector, with their exact scores (see the class docstring)."""
+        counts = state.postings_count(columns)
+        by_weight = np.argsort(-values, kind="stable")
+        within = np.cumsum(counts[by_weight]) <= CANDIDATE_POSTINGS
+        if within.all():
+            slots, scores = ArticleIndex._exact_scores(state, columns, values)
+            mine = slots != slot
+            return slots[mine], scores[mine]
+        chosen = by_weight[within]
+        term, holders = state.holders(columns[chosen])
+        shared = np.bincount(holders, weights=values[chosen][term], minlength=state.slots)
+        shared[slot] = 0.0
+        shared[~state.alive] = 0.0
+        candidates = np.flatnonzero(shared)
+        if len(candidates) > RESCORED_CANDIDATES:
+            top = np.argpartition(-shared[candidates], RESCORED_CANDIDATES - 1)[:RESCORED_CANDIDATES]
+            candidates = np.sort(candidates[top])
+        return candidates, np.clip(ArticleIndex._dot(state, columns, values, candidates), 0.0, 1.0)
+
     def _neighbours_of(self, state: _Snapshot, slot: int) -> tuple[np.ndarray, np.ndarray]:
-        """The kept neighbour list of `slot`, found now if it was not yet (see the class docstring)."""
+        """The kept neighbour list of `slot`, found now if it was not yet."""
         cached = state.cache.get(slot)
         if cached is not None:
             return cached
         columns, values = state.row(slot)
-        counts = state.postings_count(columns)
-        by_weight = np.argsort(-values, kind="stable")
-        within = np.cumsum(counts[by_weight]) <= CANDIDATE_POSTINGS
-        chosen = by_weight[within]
-        if within.all():
-            slots, scores = self._exact_scores(state, columns, values)
-        else:
-            term, holders = state.holders(columns[chosen])
-            candidates, inverse = np.unique(holders, return_inverse=True)
-            shared = np.bincount(inverse, weights=values[chosen][term], minlength=len(candidates))
-            alive = state.alive[candidates] & (candidates != slot)
-            candidates, shared = candidates[alive], shared[alive]
-            if len(candidates) > RESCORED_CANDIDATES:
-                top = np.argpartition(-shared, RESCORED_CANDIDATES - 1)[:RESCORED_CANDIDATES]
-                candidates = np.sort(candidates[top])
-            slots, scores = candidates, np.clip(ArticleIndex._dot(state, columns, values, candidates), 0.0, 1.0)
-        mine = slots != slot
-        slots, scores = _best(slots[mine], scores[mine], state.neighbours)
+        slots, scores = _best(*self._candidates(state, columns, values, slot), state.neighbours)
         result = self._filled(state, slot, slots, scores, state.neighbours)
         state.cache[slot] = result
         return result
@@ -456,8 +498,8 @@ class ArticleIndex:
     def add(self, id_: str, text: str) -> None:
         """Index a new story (or replace the story of an existing id) without refitting.
 
-        The text is vectorised with the fitted vocabulary and idf; its own neighbours are found
-        exactly (one scan of the rows), and it joins every kept neighbour list it now belongs to.
+        The text is vectorised with the fitted vocabulary and idf, its neighbours are found as
+        any story's are, and it joins the kept list of each of them where it beats the last.
         """
         if not isinstance(id_, str) or not id_:
             raise ValueError(f"id_: must be a non-empty string, got {id_!r}")
@@ -482,16 +524,15 @@ class ArticleIndex:
                 alive=np.append(state.alive, True),
                 neighbours=state.neighbours,
             )
-            # Scores against every story: its own neighbours, and the kept lists it enters.
-            others, scores = self._exact_scores(new, columns, values)
-            mine = others != slot
-            others, scores = others[mine], scores[mine]
-            best_slots, best_scores = _best(others, scores, new.neighbours)
-            cache = {}
-            score_of = dict(zip(others.tolist(), scores.tolist(), strict=True))
-            for owner, (kept_slots, kept_scores) in state.cache.items():
-                score = score_of.get(owner, 0.0)
-                cache[owner] = _inserted(kept_slots, kept_scores, slot, score, new.neighbours)
+            # Its candidates (exactly scored) give its own neighbours and the kept lists it enters: a story
+            # joins another's list only where it is a candidate of that story too (the same shared terms).
+            near, near_scores = self._candidates(new, columns, values, slot)
+            cache = dict(state.cache)
+            for owner, score in zip(near.tolist(), near_scores.tolist(), strict=True):
+                kept = cache.get(owner)
+                if kept is not None:
+                    cache[owner] = _inserted(kept[0], kept[1], slot, score, new.neighbours)
+            best_slots, best_scores = _best(near, near_scores, new.neighbours)
             cache[slot] = self._filled(new, slot, best_slots, best_scores, new.neighbours)
             new.cache = cache
             self._state = new
