@@ -214,10 +214,13 @@ def context_facts(context: ReaderContext, corpus: Corpus) -> dict[str, Any]:
 # ------------------------------------------------------------------ where stories come from
 
 Source = Callable[[Mapping[str, Any], Corpus, ArticleIndex, ReadStats], list[Article]]
+# The best search hits a rule draws on: a few slots' worth, even for a reader who has read many of
+# them, without ranking an archive's every match of a common word.
+SEARCH_HITS = 100
 
 
 def _search(facts: Mapping[str, Any], corpus: Corpus, index: ArticleIndex, _stats: ReadStats) -> list[Article]:
-    hits = index.query(str(facts["search_term"]), len(index))
+    hits = index.query(str(facts["search_term"]), SEARCH_HITS)
     return [a for slug, _ in hits if (a := corpus.get(slug)) is not None]
 
 

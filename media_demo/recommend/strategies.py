@@ -132,7 +132,8 @@ class CoRead:
     S(a) the weighted mean TF-IDF similarity, A(a) the share of the reader's reads in
     `a`'s section, and R(a) = 2^(-age in days / `half_life_days`). Each term is in [0, 1].
     Ties go to corpus order (newest first). Before any co-reads it is a content-and-section
-    strategy; a reader with no history gets `popular`.
+    strategy; a reader with no history gets `popular`. At archive scale only a pool of
+    likely articles is scored (`_pool`); on a corpus of at most `pool` articles, every one.
     """
 
     coread: float = 1.0
@@ -141,12 +142,12 @@ class CoRead:
     recency: float = 0.1
     half_life_days: float = 14.0
     recent: int = 5
+    pool: int = 500  # articles scored beyond those co-read or similar: the newest, and the newest per read section
     name: str = "coread"
 
     def rank(self, profile: ReaderProfile, inputs: StrategyInputs, count: int) -> list[Recommendation]:
         """The best-scoring unread articles, each with the reason that weighed most."""
         _check_count(count)
-        read = profile.read
         if not profile.has_history:
             return Popular().rank(profile, inputs, count)
         corpus, index = inputs.corpus, inputs.index
@@ -165,17 +166,12 @@ class CoRead:
                 if part > because.get(other, (0.0, ""))[0]:
                     because[other] = (part, slug)
         reads_total = sum(profile.category_reads.values())
+        pool = self._pool(profile, corpus, index, recent, co)
+        anchors = [(r, w / total_weight) for w, r in zip(weights, recent, strict=True)]
+        contents = index.similarity_to([a.slug for _, a in pool], anchors)
         scored: list[tuple[float, int, Article, str, str]] = []
-        for position, article in enumerate(corpus):
+        for (position, article), content in zip(pool, contents.tolist(), strict=True):
             slug = article.slug
-            if slug in read:
-                continue
-            content = (
-                sum(w * index.similarity(slug, r) for w, r in zip(weights, recent, strict=True) if r in index)
-                / total_weight
-                if slug in index
-                else 0.0
-            )
             share = profile.category_reads.get(article.category, 0) / reads_total if reads_total else 0.0
             fresh = 2.0 ** (-_age_days(article, inputs.now) / self.half_life_days)
             terms = {
@@ -188,6 +184,43 @@ class CoRead:
             scored.append((score, position, article, reason, kind))
         scored.sort(key=lambda item: (-round(item[0], 12), item[1]))
         return [Recommendation(article, reason, kind) for _score, _pos, article, reason, kind in scored[:count]]
+
+    def _pool(
+        self,
+        profile: ReaderProfile,
+        corpus: Corpus,
+        index: ArticleIndex,
+        recent: Sequence[str],
+        co: Mapping[str, float],
+    ) -> list[tuple[int, Article]]:
+        """The unread articles worth scoring, with their corpus position (the tie-break), in corpus order.
+
+        Every article when the corpus has at most `pool` of them. Otherwise: the newest `pool`,
+        the newest `pool` of each section the reader has read, everything co-read with the
+        recent reads, and the recent reads' kept content neighbours: an article outside scores
+        no co-read, less content than those neighbours, and less recency than the newest.
+        """
+        read = profile.read
+        if len(corpus) <= self.pool:
+            return [(i, a) for i, a in enumerate(corpus) if a.slug not in read]
+        wanted = set(co)
+        for slug in recent:
+            if slug in index:
+                wanted.update(other for other, _ in index.similar(slug, index.neighbours))
+        sections = {c for c, n in profile.category_reads.items() if n > 0}
+        per_section = dict.fromkeys(sections, 0)
+        pool: list[tuple[int, Article]] = []
+        for position, article in enumerate(corpus):  # newest first; stops once nothing more can join
+            in_section = per_section.get(article.category, self.pool) < self.pool
+            if position < self.pool or in_section or article.slug in wanted:
+                if in_section:
+                    per_section[article.category] += 1
+                wanted.discard(article.slug)
+                if article.slug not in read:
+                    pool.append((position, article))
+            elif not wanted and all(n >= self.pool for n in per_section.values()):
+                break
+        return pool
 
     @staticmethod
     def _reason(
@@ -240,7 +273,7 @@ def _current(params: Mapping[str, Any]) -> Strategy:
     return Current()
 
 
-COREAD_PARAMETERS = ("coread", "content", "affinity", "recency", "half_life_days", "recent")
+COREAD_PARAMETERS = ("coread", "content", "affinity", "recency", "half_life_days", "recent", "pool")
 
 
 def _coread(params: Mapping[str, Any]) -> Strategy:
@@ -253,6 +286,7 @@ def _coread(params: Mapping[str, Any]) -> Strategy:
         recency=_number(params, "recency", defaults.recency),
         half_life_days=_number(params, "half_life_days", defaults.half_life_days, positive=True),
         recent=_whole(params, "recent", defaults.recent),
+        pool=_whole(params, "pool", defaults.pool),
     )
 
 

@@ -4,19 +4,26 @@ The strategy follows the Snowplow media demo and improves on it:
 
 1. the reader's top categories (up to two, at least one read each) fill the
    first slots with the unread article of that category closest to what the
-   reader has been reading ("More in Technology");
+   reader has been reading ("More in Technology"), among the category's newest
+   `recency_window` stories (older ones still come through similarity and search);
 2. the remaining slots go to the articles most similar to the last article
    read, by TF-IDF cosine similarity ("Because you read ...");
 3. a reader with no history, or with everything nearby already read, gets the
    most-read articles across all readers ("Popular with readers").
 
-Never an article already read, never the same article twice.
+Never an article already read, never the same article twice. The work per answer is
+bounded at archive scale: the category candidates are scored in one pass (their dot
+products with the mean of the recent reads' vectors), and the similar articles come from
+the last read's kept neighbours (a scan of the archive only if the reader has read every
+one of them).
 """
 
 from __future__ import annotations
 
-from collections.abc import Collection, Sequence
+from collections.abc import Callable, Collection, Iterator, Sequence
 from dataclasses import dataclass
+
+import numpy as np
 
 from media_demo.articles import Article, Corpus
 from media_demo.recommend.index import ArticleIndex
@@ -26,6 +33,9 @@ from media_demo.recommend.profile import ReaderProfile
 DEFAULT_COUNT = 3  # recommendations per answer, unless the caller asks for another number
 TOP_CATEGORIES = 2
 RECENT_READS_FOR_TASTE = 5
+# "More in <Section>" chooses among a section's newest stories only: the archive's older ones
+# cost time on every answer and seldom win the slot (they still come as similar stories).
+DEFAULT_RECENCY_WINDOW = 200
 POPULAR_REASON = "Popular with readers"
 
 
@@ -48,12 +58,29 @@ class Recommendation:
         return {"slug": a.slug, "title": a.title, "category": a.category, "excerpt": a.excerpt, "reason": self.reason}
 
 
-def _taste_score(candidate: str, recent: Sequence[str], index: ArticleIndex) -> float:
-    """Mean similarity of a candidate to the reader's most recent reads."""
+def taste_scores(candidates: Sequence[str], recent: Sequence[str], index: ArticleIndex) -> np.ndarray:
+    """Mean similarity of each candidate to the reader's most recent reads (0 for anything not indexed).
+
+    One pass over the candidates' vectors: by linearity, the mean of the similarities is the
+    similarity to the mean of the recent reads' vectors.
+    """
     known = [slug for slug in recent if slug in index]
-    if not known or candidate not in index:
-        return 0.0
-    return sum(index.similarity(candidate, slug) for slug in known) / len(known)
+    if not known:
+        return np.zeros(len(candidates))
+    return index.similarity_to(candidates, [(slug, 1.0 / len(known)) for slug in known])
+
+
+def newest_in(corpus: Corpus, category: str, limit: int) -> Iterator[Article]:
+    """The category's newest `limit` articles, newest first (stops reading the corpus once it has them)."""
+    if limit < 1:
+        return
+    found = 0
+    for article in corpus.articles:  # newest first
+        if article.category == category:
+            yield article
+            found += 1
+            if found == limit:
+                return
 
 
 def recommend(
@@ -62,10 +89,13 @@ def recommend(
     index: ArticleIndex,
     stats: ReadStats,
     count: int = DEFAULT_COUNT,
+    recency_window: int = DEFAULT_RECENCY_WINDOW,
 ) -> list[Recommendation]:
     """Up to `count` recommendations for one reader, best first."""
     if count < 1:
         raise ValueError(f"count: must be >= 1, got {count}")
+    if recency_window < 1:
+        raise ValueError(f"recency_window: must be >= 1, got {recency_window}")
     read = profile.read
     chosen: list[Recommendation] = []
     taken: set[str] = set()
@@ -81,21 +111,42 @@ def recommend(
     for category in interests(profile):
         if len(chosen) >= count:
             break
-        candidates = [a for a in corpus.in_category(category) if available(a.slug)]
+        candidates = [a for a in newest_in(corpus, category, recency_window) if available(a.slug)]
         if candidates:
-            # max() keeps the first of equal scores: corpus order is newest first.
-            best = max(candidates, key=lambda a: _taste_score(a.slug, recent, index))
+            scores = taste_scores([a.slug for a in candidates], recent, index)
+            # argmax keeps the first of equal scores: corpus order is newest first.
+            best = candidates[int(np.argmax(scores))]
             add(best, f"More in {best.category_label}", "category")
 
     last = corpus.get(profile.last_read) if profile.last_read else None
-    if last is not None and last.slug in index:
-        for slug, score in index.similar(last.slug, len(index)):
-            if len(chosen) >= count or score <= 0.0:
-                break  # nothing in common is no reason to say "because you read"
-            if available(slug) and (article := corpus.get(slug)) is not None:
-                add(article, f"Because you read “{last.title}”", "similar")
+    if last is not None and last.slug in index and len(chosen) < count:
+        reason = f"Because you read “{last.title}”"
+        kept = index.similar(last.slug, index.neighbours)
+        walked = _add_similar(kept, count, chosen, available, corpus, add, reason)
+        if not walked and len(kept) == index.neighbours and len(index) - 1 > len(kept):
+            # The reader has read (or was given) every kept neighbour: the rest of the ranking, exactly.
+            rest = index.similar(last.slug, len(index))[len(kept) :]
+            _add_similar(rest, count, chosen, available, corpus, add, reason)
 
     return chosen + popular(corpus, stats, count - len(chosen), exclude=read | taken)
+
+
+def _add_similar(
+    neighbours: Sequence[tuple[str, float]],
+    count: int,
+    chosen: list[Recommendation],
+    available: Callable[[str], bool],
+    corpus: Corpus,
+    add: Callable[[Article, str, str], None],
+    reason: str,
+) -> bool:
+    """Walk `neighbours` best first into the free slots; True once done (slots full, or a score of 0 reached)."""
+    for slug, score in neighbours:
+        if len(chosen) >= count or score <= 0.0:
+            return True  # nothing in common is no reason to say "because you read"
+        if available(slug) and (article := corpus.get(slug)) is not None:
+            add(article, reason, "similar")
+    return len(chosen) >= count
 
 
 def popular(corpus: Corpus, stats: ReadStats, count: int, exclude: Collection[str] = ()) -> list[Recommendation]:

@@ -244,3 +244,17 @@ def test_ips_with_the_logged_propensities_is_unbiased(corpus: Corpus, inputs: St
     # The same logs with the propensities of the greedy choice alone (1.0) are biased: the check can fail.
     naive = [LoggedPanel(p.logged, (1.0,) * len(p.logged), p.clicks, p.target) for p in panels]
     assert not ips(naive).contains(expected)
+
+
+def test_coread_scores_a_bounded_pool_that_keeps_its_answers(corpus: Corpus, inputs: StrategyInputs) -> None:
+    # A pool of 5 scores the 5 newest, the 5 newest of each section read, the co-read and the similar
+    # stories: on this corpus the first picks are the same as when every story is scored.
+    every, pooled = build_strategy("coread"), build_strategy("coread", {"pool": 5})
+    assert len(corpus) <= every.pool  # type: ignore[attr-defined]
+    for profile in profiles(corpus)[1:]:
+        assert pooled.rank(profile, inputs, 3) == every.rank(profile, inputs, 3)
+
+
+def test_coread_pool_must_be_whole(corpus: Corpus) -> None:
+    with pytest.raises(ValueError, match="pool: must be a whole number >= 1"):
+        build_strategy("coread", {"pool": 0})

@@ -4,11 +4,15 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Iterable, Sequence
+from pathlib import Path
 
 import pytest
 
-from media_demo.articles import Article, Corpus
+from media_demo.articles import Article, Corpus, load_corpus
 from media_demo.recommend import ArticleIndex, ReaderProfile, ReadStats, Recommendation, recommend, strategy_name
+from media_demo.recommend.strategy import DEFAULT_RECENCY_WINDOW
+
+ROOT = Path(__file__).resolve().parents[2]
 
 # slug, category, published, title, body. The three battery stories share vocabulary with
 # each other (and the chip plant a little); the rest share nothing with them.
@@ -443,3 +447,68 @@ def test_read_stats_limit_and_exclude(stats: ReadStats) -> None:
 
 def test_read_stats_empty(stats: ReadStats) -> None:
     assert stats.most_read(5) == []
+
+
+# ------------------------------------------------------------------ archive scale: bounded work
+
+
+def test_category_slot_only_considers_the_newest_stories_of_the_section(
+    corpus: Corpus, index: ArticleIndex, stats: ReadStats
+) -> None:
+    # Technology, newest first: chip-plant, battery-recycling, grid-battery-farm (read).
+    assert summary(recommend(BATTERY_READER, corpus, index, stats, count=1, recency_window=1)) == [
+        ("chip-plant", "category", "More in Technology")
+    ]
+    assert summary(recommend(BATTERY_READER, corpus, index, stats, count=1, recency_window=2)) == [
+        ("battery-recycling", "category", "More in Technology")
+    ]
+
+
+def test_stories_outside_the_window_still_come_as_similar(
+    corpus: Corpus, index: ArticleIndex, stats: ReadStats
+) -> None:
+    recs = recommend(BATTERY_READER, corpus, index, stats, recency_window=1)
+    assert summary(recs) == [
+        ("chip-plant", "category", "More in Technology"),
+        ("sodium-battery-cathodes", "similar", BECAUSE_BATTERY_FARM),
+        ("battery-recycling", "similar", BECAUSE_BATTERY_FARM),  # older than the window of one
+    ]
+
+
+def test_the_window_counts_read_stories_too(corpus: Corpus, index: ArticleIndex, stats: ReadStats) -> None:
+    profile = reader(["chip-plant"], {"technology": 1}, ["technology"])
+    recs = recommend(profile, corpus, index, stats, count=1, recency_window=1)
+    assert [r.kind for r in recs] != ["category"]
+
+
+def test_a_window_below_one_is_rejected(corpus: Corpus, index: ArticleIndex, stats: ReadStats) -> None:
+    with pytest.raises(ValueError, match="recency_window: must be >= 1"):
+        recommend(BATTERY_READER, corpus, index, stats, recency_window=0)
+
+
+def test_the_default_window_keeps_the_shipped_corpus_answers() -> None:
+    shipped = load_corpus(ROOT / "data" / "articles")
+    shipped_index = ArticleIndex.for_corpus(shipped)
+    largest_section = max(len(shipped.in_category(c)) for c in shipped.categories)
+    assert largest_section <= DEFAULT_RECENCY_WINDOW
+    articles = list(shipped)
+    for start in range(0, len(articles), 7):
+        read = [a.slug for a in articles[start : start + 4]]
+        counts: dict[str, int] = {}
+        for slug in read:
+            category = next(a.category for a in articles if a.slug == slug)
+            counts[category] = counts.get(category, 0) + 1
+        profile = reader(read, counts, list(dict.fromkeys(reversed([a.category for a in articles[start : start + 4]]))))
+        everything = recommend(profile, shipped, shipped_index, ReadStats(), count=5, recency_window=len(shipped))
+        assert recommend(profile, shipped, shipped_index, ReadStats(), count=5) == everything
+
+
+def test_similar_slots_go_past_the_kept_neighbours_when_all_were_read(corpus: Corpus, stats: ReadStats) -> None:
+    # Keep only two neighbours per story; the reader has read both of the battery farm's.
+    narrow = ArticleIndex.from_texts([a.slug for a in corpus], [a.text for a in corpus], neighbours=2)
+    first_two = [slug for slug, _ in narrow.similar("grid-battery-farm", 2)]
+    profile = reader([*first_two, "grid-battery-farm"])
+    recs = recommend(profile, corpus, narrow, stats, count=1)
+    expected = next(s for s in narrow.ranked("grid-battery-farm") if s not in first_two)
+    assert narrow.similarity("grid-battery-farm", expected) > 0
+    assert summary(recs) == [(expected, "similar", BECAUSE_BATTERY_FARM)]
