@@ -90,8 +90,10 @@ class _Snapshot:
         return matrix.indices[start:end], matrix.data[start:end].astype(np.float64)
 
     def rows(self, slots: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """The entries of many stories: (index into `slots`, column, weight) for each."""
+        """The entries of many stories: (index into `slots`, column, weight as float32) for each."""
         fitted = self.fitted
+        if not len(slots) or slots.max() < fitted:
+            return _entries(self.base.matrix, slots)
         base = np.flatnonzero(slots < fitted)
         added = np.flatnonzero(slots >= fitted)
         owner_b, columns_b, values_b = _entries(self.base.matrix, slots[base])
@@ -99,7 +101,7 @@ class _Snapshot:
         return (
             np.concatenate((base[owner_b], added[owner_a])),
             np.concatenate((columns_b, columns_a)),
-            np.concatenate((values_b, values_a)).astype(np.float64),
+            np.concatenate((values_b, values_a)),
         )
 
     def holders(self, columns: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -133,12 +135,9 @@ class _Snapshot:
         return out
 
 
-_FILTER_SIZE = 1 << 16
-
-
-def _filter_hash(columns: np.ndarray) -> np.ndarray:
-    """Columns spread over `_FILTER_SIZE` buckets (a multiplicative hash)."""
-    return ((columns.astype(np.uint32) * np.uint32(2_654_435_761)) >> np.uint32(16)).astype(np.intp)
+# A bit table of a vector's columns (by their low bits: columns are positions among uniform
+# keys, so low bits are uniform) drops most entries that cannot be shared before any search.
+_FILTER_MASK = (1 << 18) - 1
 
 
 def _ranges(starts: np.ndarray, lengths: np.ndarray) -> np.ndarray:
@@ -249,9 +248,12 @@ class ArticleIndex:
         if neighbours < 1:
             raise ValueError(f"neighbours: must be >= 1, got {neighbours}")
         self._write = threading.Lock()
+        base = _Rows.of(matrix)
+        vocabulary.count_in(base.postings_indptr)  # the fit's postings give each term's document frequency
+        tfidf.release_free_memory()
         self._state = _Snapshot(
             vocabulary=vocabulary,
-            base=_Rows.of(matrix),
+            base=base,
             added=_Added.empty(len(vocabulary)),
             ids=list(ids),
             slots=len(ids),
@@ -357,11 +359,9 @@ class ArticleIndex:
         if not len(columns) or not len(slots):
             return np.zeros(len(slots), dtype=np.float64)
         owner, entry_columns, entry_values = state.rows(slots)
-        # Most entries share nothing with the vector: a small bit table of its columns' hashes drops
-        # them before the (slower) search for the rest.
-        maybe = np.zeros(_FILTER_SIZE, dtype=bool)
-        maybe[_filter_hash(columns)] = True
-        hit = np.flatnonzero(maybe[_filter_hash(entry_columns)])
+        maybe = np.zeros(_FILTER_MASK + 1, dtype=bool)
+        maybe[columns & _FILTER_MASK] = True
+        hit = np.flatnonzero(maybe[entry_columns & _FILTER_MASK])
         at = np.minimum(np.searchsorted(columns, entry_columns[hit]), len(columns) - 1)
         shared = columns[at] == entry_columns[hit]
         products = entry_values[hit[shared]] * values[at[shared]]

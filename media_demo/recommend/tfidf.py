@@ -22,6 +22,8 @@ would be one merged feature.
 
 from __future__ import annotations
 
+import contextlib
+import ctypes
 import math
 import re
 import string
@@ -212,11 +214,25 @@ class Vocabulary:
 
     def __init__(self, keys: np.ndarray, document_frequency: np.ndarray, documents: int) -> None:
         self.keys = keys
-        self.document_frequency = document_frequency
         self.documents = documents
+        self._frequency: np.ndarray | None = document_frequency
+        self._postings_starts: np.ndarray | None = None
 
     def __len__(self) -> int:
         return len(self.keys)
+
+    def count_in(self, postings_starts: np.ndarray) -> None:
+        """Read the document frequencies off the fit's postings offsets from now on (and free the array)."""
+        if len(postings_starts) != len(self.keys) + 1:
+            raise ValueError(f"postings_starts: expected {len(self.keys) + 1} offsets, got {len(postings_starts)}")
+        self._postings_starts, self._frequency = postings_starts, None
+
+    def document_frequency(self, columns: np.ndarray) -> np.ndarray:
+        """In how many documents of the fit each column's term is."""
+        if self._postings_starts is not None:
+            return self._postings_starts[columns + 1] - self._postings_starts[columns]
+        assert self._frequency is not None
+        return self._frequency[columns]
 
     def columns(self, keys: np.ndarray) -> np.ndarray:
         """The column of each key, -1 for a key the fit never saw (a binary search: for a few documents' keys)."""
@@ -226,7 +242,17 @@ class Vocabulary:
 
     def idf(self, columns: np.ndarray) -> np.ndarray:
         """TfidfVectorizer's smooth idf of each column: ln((1 + n) / (1 + df)) + 1."""
-        return np.log((1.0 + self.documents) / (1.0 + self.document_frequency[columns])) + 1.0
+        return np.log((1.0 + self.documents) / (1.0 + self.document_frequency(columns))) + 1.0
+
+
+def release_free_memory() -> None:
+    """Hand freed memory back to the system after a build (best effort, glibc only).
+
+    glibc keeps freed blocks of up to 32 MB in its heap for reuse: after a fit, the chunks' temporary
+    arrays would otherwise stay in the process's resident memory for good.
+    """
+    with contextlib.suppress(OSError, AttributeError):  # not glibc: nothing to do
+        ctypes.CDLL("libc.so.6").malloc_trim(0)
 
 
 @dataclass
@@ -239,40 +265,64 @@ class _Part:
     keys: np.ndarray  # int64, the chunk's distinct keys, ascending
 
 
-def _merge(
-    keys: np.ndarray, frequency: np.ndarray, more_keys: np.ndarray, more_frequency: np.ndarray
-) -> tuple[np.ndarray, np.ndarray]:
-    """Two ascending key sets with their document frequencies, as one (a linear merge)."""
-    position = np.searchsorted(keys, more_keys)
-    known = position < len(keys)
-    known[known] = keys[position[known]] == more_keys[known]
-    frequency[position[known]] += more_frequency[known]  # positions of distinct keys are distinct
-    new = ~known
-    return np.insert(keys, position[new], more_keys[new]), np.insert(frequency, position[new], more_frequency[new])
+_KEY_RANGES = 8  # the vocabulary is sorted one slice of the key space at a time: an eighth of the memory
 
 
-class _KeyMerger:
-    """Distinct keys and document frequencies merged chunk by chunk, runs of similar size together.
+def _vocabulary_of(parts: list[_Part], documents: int) -> tuple[Vocabulary, list[list[np.ndarray]]]:
+    """The vocabulary of all chunks, and each chunk's distinct keys as columns (then the chunks' keys are freed).
 
-    Merging each chunk into one growing array would copy the whole vocabulary once per chunk;
-    merging like a binary counter copies each key about log2(chunks) times.
+    A stable sort of every chunk's distinct keys (ascending runs: a merge) gives the terms, their
+    document frequencies (a document holds a key once, so a chunk's frequency is its key count) and
+    where each chunk's keys went. Keys are uniform, so slices of the key space are about equal.
     """
-
-    def __init__(self) -> None:
-        self._runs: list[tuple[np.ndarray, np.ndarray]] = []
-
-    def add(self, keys: np.ndarray, frequency: np.ndarray) -> None:
-        self._runs.append((keys, frequency))
-        while len(self._runs) > 1 and len(self._runs[-1][0]) * 2 >= len(self._runs[-2][0]):
-            (keys, frequency), (more_keys, more_frequency) = self._runs.pop(-2), self._runs.pop()
-            self._runs.append(_merge(keys, frequency, more_keys, more_frequency))
-
-    def merged(self) -> tuple[np.ndarray, np.ndarray]:
-        keys, frequency = np.empty(0, dtype=np.int64), np.empty(0, dtype=np.int32)
-        while self._runs:
-            more_keys, more_frequency = self._runs.pop()
-            keys, frequency = _merge(more_keys, more_frequency, keys, frequency)
-        return keys, frequency
+    frequencies = [np.bincount(p.local, minlength=len(p.keys)).astype(np.int32) for p in parts]
+    bounds = [
+        np.searchsorted(p.keys, np.arange(1, _KEY_RANGES, dtype=np.int64) * (KEY_SPACE // _KEY_RANGES)) for p in parts
+    ]
+    keys_of_ranges, frequency_of_ranges = [], []
+    columns_of_parts: list[list[np.ndarray]] = [[] for _ in parts]
+    found = 0
+    for r in range(_KEY_RANGES):
+        slices = [
+            slice(0 if r == 0 else int(b[r - 1]), len(p.keys) if r == _KEY_RANGES - 1 else int(b[r]))
+            for p, b in zip(parts, bounds, strict=True)
+        ]
+        every = np.concatenate([p.keys[at] for p, at in zip(parts, slices, strict=True)] or [np.zeros(0, np.int64)])
+        order = np.argsort(every, kind="stable")
+        every = every[order]
+        first = np.ones(len(every), dtype=bool)
+        first[1:] = every[1:] != every[:-1]
+        keys_of_ranges.append(every[first])
+        del every
+        # Each term's frequency: the sum over its run in sorted order (running totals at the runs' ends).
+        frequency = np.concatenate(
+            [f[at] for f, at in zip(frequencies, slices, strict=True)] or [np.zeros(0, np.int32)]
+        )
+        totals = np.cumsum(frequency[order], dtype=np.int64)
+        last = np.ones(len(first), dtype=bool)
+        last[:-1] = first[1:]
+        frequency_of_ranges.append(np.diff(totals[last], prepend=0).astype(np.int32))
+        del frequency, totals, last
+        column = np.cumsum(first, dtype=np.int64) + (found - 1)
+        found += len(keys_of_ranges[-1])
+        columns = np.empty(len(order), dtype=np.int32)
+        columns[order] = column
+        del order, column, first
+        offset = 0
+        for part_columns, at in zip(columns_of_parts, slices, strict=True):
+            size = at.stop - at.start
+            part_columns.append(columns[offset : offset + size])
+            offset += size
+        release_free_memory()
+    if found >= np.iinfo(np.int32).max:
+        raise ValueError(f"texts: {found:,} distinct terms do not fit 32-bit columns")
+    for part in parts:
+        part.keys = np.zeros(0, dtype=np.int64)  # a slice would keep the whole array alive
+    del frequencies
+    keys = np.concatenate(keys_of_ranges)
+    del keys_of_ranges
+    document_frequency = np.concatenate(frequency_of_ranges)
+    return Vocabulary(keys, document_frequency, documents), columns_of_parts
 
 
 _LOG_OF_SMALL_COUNTS = np.log(np.maximum(np.arange(1 << 16, dtype=np.float64), 1.0))
@@ -303,35 +353,33 @@ def _compact_counts(counts: np.ndarray) -> np.ndarray:
 def fit(texts: Iterable[str]) -> tuple[Vocabulary, sparse.csr_matrix]:
     """The vocabulary of `texts` and their TF-IDF rows (float32 CSR; int32 columns, ascending in each row)."""
     parts: list[_Part] = []
-    merger = _KeyMerger()
     for counted in count_terms(texts):
         distinct = _distinct(counted.keys)
         local = positions(distinct, counted.keys).astype(np.int32)
         parts.append(_Part(counted.indptr, local, _compact_counts(counted.counts), distinct))
         del counted
-        # A document holds each key once: the chunk's document frequencies are the key counts.
-        merger.add(distinct, np.bincount(local, minlength=len(distinct)).astype(np.int32))
-    keys, frequency = merger.merged()
     documents = sum(len(p.indptr) - 1 for p in parts)
-    if len(keys) >= np.iinfo(np.int32).max:
-        raise ValueError(f"texts: {len(keys):,} distinct terms do not fit 32-bit columns")
-    vocabulary = Vocabulary(keys, frequency, documents)
-    del keys, frequency
+    release_free_memory()
+    vocabulary, columns_of_parts = _vocabulary_of(parts, documents)
+    release_free_memory()
     indptr = np.zeros(documents + 1, dtype=np.int64)
     np.cumsum(np.concatenate([np.diff(p.indptr) for p in parts] or [np.zeros(0, np.int64)]), out=indptr[1:])
     indices = np.empty(int(indptr[-1]), dtype=np.int32)
     data = np.empty(int(indptr[-1]), dtype=np.float32)
     at = 0
     parts.reverse()
+    columns_of_parts.reverse()
     while parts:
         part = parts.pop()  # each chunk is freed once copied
         # The chunk's keys are ascending, so are their columns: each document's columns stay ascending.
-        part_columns = np.searchsorted(vocabulary.keys, part.keys)  # every key is there
+        part_columns = np.concatenate(columns_of_parts.pop())
         size = len(part.local)
         indices[at : at + size] = part_columns[part.local]
         idf = vocabulary.idf(part_columns)[part.local]
         data[at : at + size] = weigh(part.indptr, _sublinear_tf(part.counts), idf)
         at += size
+        del part
+        release_free_memory()
     return vocabulary, sparse.csr_matrix((data, indices, indptr), shape=(documents, len(vocabulary)))
 
 
