@@ -35,7 +35,7 @@ TOP_CATEGORIES = 2
 RECENT_READS_FOR_TASTE = 5
 # "More in <Section>" chooses among a section's newest stories only: the archive's older ones
 # cost time on every answer and seldom win the slot (they still come as similar stories).
-DEFAULT_RECENCY_WINDOW = 200
+DEFAULT_RECENCY_WINDOW = 100
 POPULAR_REASON = "Popular with readers"
 
 
