@@ -1,5 +1,5 @@
 """`make bench`: ingest, durable ingest, recommendation and API latency, memory, pages during a backfill,
-each beside a baseline.
+the archive, each beside a baseline.
 
 Run with `python -m tests.benchmarks.run`. Numbers are printed, never asserted:
 speed is measured here, not in timed unit tests. Each section lives in its own
@@ -16,6 +16,7 @@ import traceback
 from collections.abc import Callable
 
 from tests.benchmarks.api_latency import bench_online_attributes
+from tests.benchmarks.archive import bench_archive
 from tests.benchmarks.backfill import bench_backfill
 from tests.benchmarks.common import PlainDictProfiles, synthetic_events
 from tests.benchmarks.ingest import bench_durable_ingest, bench_ingest
@@ -31,6 +32,7 @@ SECTIONS: list[Callable[[], None]] = [
     bench_online_attributes,
     bench_memory,
     bench_backfill,
+    bench_archive,
 ]
 
 
