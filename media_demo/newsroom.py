@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import gc
 import logging
+import threading
 from collections.abc import Mapping, Sequence
 from functools import cache
 from typing import Any
@@ -22,7 +23,7 @@ from typing import Any
 from snowplow_signals import RuleIntervention, StreamAttributeGroup
 
 from media_demo.accounts import Accounts
-from media_demo.articles import Article, Corpus, load_corpus
+from media_demo.articles import Corpus, load_corpus
 from media_demo.articles.store import StoryStore, open_corpus
 from media_demo.assistant.builtin import BuiltInGenerator
 from media_demo.assistant.choice import build_generator
@@ -37,7 +38,7 @@ from media_demo.services.feed_poller import FeedPoller
 from media_demo.services.ingest import Ingest
 from media_demo.services.memory import Memory
 from media_demo.services.privacy import Privacy
-from media_demo.services.publishing import Publishing
+from media_demo.services.publishing import ArticleIndexFollower, Publishing
 from media_demo.services.reader_views import ReaderViews
 from media_demo.settings import Settings, get_settings
 from media_demo.signals.engine.interventions import InterventionBus
@@ -50,6 +51,8 @@ from media_demo.signals.storage.registry import DefinitionRegistry
 from media_demo.tracking import InProcessEmitter, NewsroomTracker, http_emitter
 
 logger = logging.getLogger(__name__)
+
+WARM_STORIES = 2_000  # the newest stories whose neighbours are found at start, before any reader asks
 
 
 class Newsroom:
@@ -99,7 +102,14 @@ class Newsroom:
         self.tracker = NewsroomTracker(emitter, app_id=settings.snowplow_app_id)
         self.experiments = Experiments(experiments, self.memory)
         self.views = ReaderViews(
-            self.memory, self.corpus, self.index, self.log, self.tracker, self.remote, self.experiments
+            self.memory,
+            self.corpus,
+            self.index,
+            self.log,
+            self.tracker,
+            self.remote,
+            self.experiments,
+            settings.recency_window,
         )
         self.privacy = Privacy(self.memory, self.ingest, self.views, self.log, self.accounts, self.tracker)
         self.passages = passages = PassageIndex.for_corpus(self.corpus)
@@ -115,7 +125,10 @@ class Newsroom:
         # Publishing: the stories live in the event log's database; the sections are those of the start.
         self.stories = StoryStore(self.log.engine)
         self.publishing = Publishing(
-            self.stories, self.corpus, self.corpus.categories, [_FollowArticleIndex(self), self.passages]
+            self.stories,
+            self.corpus,
+            self.corpus.categories,
+            [ArticleIndexFollower(self.index, self.corpus), self.passages],
         )
         self.publishing.refresh_covers()
         self.feeds: FeedPoller | None = None
@@ -129,6 +142,14 @@ class Newsroom:
         self.ingest.start()
         if self.feeds is not None:
             self.feeds.start()
+        # The newest stories' neighbours found ahead of their readers (milliseconds each at archive scale).
+        threading.Thread(target=self._warm_index, name="article-index-warm", daemon=True).start()
+
+    def _warm_index(self) -> None:
+        try:
+            self.index.warm(a.slug for a in self.corpus.latest(WARM_STORIES))
+        except Exception:  # a story withdrawn meanwhile, say: its readers find the rest on demand
+            logger.exception("warming the article index failed")
 
     def _install_published_interventions(self) -> None:
         for rule in self.signals_registry.definitions("intervention"):
@@ -136,11 +157,6 @@ class Newsroom:
                 self.memory.interventions.publish(rule)  # type: ignore[arg-type]
             except ValueError as exc:
                 logger.error("intervention %r cannot be evaluated: %s", getattr(rule, "name", "?"), exc)
-
-    def use_index(self, index: ArticleIndex) -> None:
-        """Recommend from `index` from now on (a refit after a story was published or withdrawn)."""
-        self.index = index
-        self.views.use_index(index)
 
     def close(self) -> None:
         """Stop background work, write a final checkpoint, commit the log."""
@@ -188,27 +204,6 @@ class Newsroom:
     ) -> list[dict[str, Any]]:
         """A group's attributes per entity; `stitched`: per user, merged over their devices."""
         return self.views.group_attributes(group, version, entities, attributes, stitched=stitched)
-
-
-class _FollowArticleIndex:
-    """Keeps the recommender's TF-IDF index on the published stories, for `Publishing`.
-
-    This `ArticleIndex` is fitted once and never changed: each change refits it on the
-    stories as they will be (about 0.15 s on the shipped corpus) and swaps it in. An index
-    that adds and removes documents itself would be told instead
-    (`index.add(article.slug, article.text)`, `index.remove(slug)`), and nothing swapped.
-    """
-
-    def __init__(self, room: Newsroom) -> None:
-        self._room = room
-
-    def add(self, article: Article) -> None:
-        others = [a for a in self._room.corpus if a.slug != article.slug]
-        stories = sorted([article, *others], key=lambda a: a.order_key, reverse=True)  # the corpus's order
-        self._room.use_index(ArticleIndex.for_corpus(stories))
-
-    def remove(self, slug: str) -> None:
-        self._room.use_index(ArticleIndex.for_corpus(a for a in self._room.corpus if a.slug != slug))
 
 
 @cache

@@ -128,6 +128,13 @@ class Settings(BaseSettings):
         gt=0,
         description="Seconds between two polls of the `feed_urls`.",
     )
+    recency_window: int = Field(
+        default=100,
+        ge=1,
+        description='"More in <Section>" picks among each section\'s newest `recency_window` stories (the '
+        "work per recommendation stays bounded as the archive grows); older stories still come as similar "
+        "stories and in search.",
+    )
     feed_category: str | None = Field(
         default=None,
         description="The section a feed entry goes to when none of its tags names one; unset, such entries "

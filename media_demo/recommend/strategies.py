@@ -29,7 +29,13 @@ from media_demo.recommend.coreads import CoReads
 from media_demo.recommend.index import ArticleIndex
 from media_demo.recommend.popularity import ReadStats
 from media_demo.recommend.profile import ReaderProfile
-from media_demo.recommend.strategy import POPULAR_REASON, Recommendation, popular, recommend
+from media_demo.recommend.strategy import (
+    DEFAULT_RECENCY_WINDOW,
+    POPULAR_REASON,
+    Recommendation,
+    popular,
+    recommend,
+)
 
 SECONDS_PER_DAY = 86_400.0
 EXPLORE_REASON = "You might also like"
@@ -60,6 +66,7 @@ class StrategyInputs:
     stats: ReadStats
     coreads: CoReads
     now: float
+    recency_window: int = DEFAULT_RECENCY_WINDOW  # see `recommend`
 
 
 class Strategy(Protocol):
@@ -116,7 +123,7 @@ class Current:
 
     def rank(self, profile: ReaderProfile, inputs: StrategyInputs, count: int) -> list[Recommendation]:
         """Exactly what `recommend` answers."""
-        return recommend(profile, inputs.corpus, inputs.index, inputs.stats, count)
+        return recommend(profile, inputs.corpus, inputs.index, inputs.stats, count, inputs.recency_window)
 
 
 @dataclass(frozen=True)

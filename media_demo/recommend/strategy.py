@@ -20,7 +20,7 @@ one of them).
 
 from __future__ import annotations
 
-from collections.abc import Callable, Collection, Iterator, Sequence
+from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -70,19 +70,6 @@ def taste_scores(candidates: Sequence[str], recent: Sequence[str], index: Articl
     return index.similarity_to(candidates, [(slug, 1.0 / len(known)) for slug in known])
 
 
-def newest_in(corpus: Corpus, category: str, limit: int) -> Iterator[Article]:
-    """The category's newest `limit` articles, newest first (stops reading the corpus once it has them)."""
-    if limit < 1:
-        return
-    found = 0
-    for article in corpus.articles:  # newest first
-        if article.category == category:
-            yield article
-            found += 1
-            if found == limit:
-                return
-
-
 def recommend(
     profile: ReaderProfile,
     corpus: Corpus,
@@ -111,11 +98,14 @@ def recommend(
     for category in interests(profile):
         if len(chosen) >= count:
             break
-        candidates = [a for a in newest_in(corpus, category, recency_window) if available(a.slug)]
-        if candidates:
-            scores = taste_scores([a.slug for a in candidates], recent, index)
-            # argmax keeps the first of equal scores: corpus order is newest first.
-            best = candidates[int(np.argmax(scores))]
+        # The whole window is scored (the same for every reader, so the index keeps it compacted), then
+        # the stories the reader may not get are masked out.
+        window = corpus.latest(recency_window, category)
+        allowed = np.array([available(a.slug) for a in window], dtype=bool)
+        if allowed.any():
+            scores = np.where(allowed, taste_scores([a.slug for a in window], recent, index), -np.inf)
+            # argmax keeps the first of equal scores: the window is newest first.
+            best = window[int(np.argmax(scores))]
             add(best, f"More in {best.category_label}", "category")
 
     last = corpus.get(profile.last_read) if profile.last_read else None

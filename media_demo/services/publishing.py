@@ -21,6 +21,7 @@ from typing import Any, Literal, Protocol
 from media_demo.articles import Article, Corpus, CorpusError, article_from_fields
 from media_demo.articles.cover_urls import has_shipped_cover
 from media_demo.articles.store import API_SOURCE, StoredCover, StoryStore, cover_key
+from media_demo.recommend import ArticleIndex
 
 logger = logging.getLogger(__name__)
 
@@ -60,6 +61,48 @@ class IndexFollower(Protocol):
 
     def remove(self, slug: str) -> None:
         """Stop returning a story."""
+
+
+class ArticleIndexFollower:
+    """Keeps the recommender's TF-IDF index on the published stories.
+
+    A publish or an update is `index.add` (the story vectorised with the fitted vocabulary,
+    milliseconds at 100,000 stories), an unpublish `index.remove`. Once enough was added since
+    the fit (`ArticleIndex.needs_refresh`) the vocabulary and idf are refitted on the live
+    stories in a background thread; readers and publishers carry on with the old model meanwhile.
+    """
+
+    def __init__(self, index: ArticleIndex, corpus: Corpus) -> None:
+        self._index, self._corpus = index, corpus
+        self._refreshing = threading.Lock()
+        self.refits = 0  # refits finished, for logs and tests
+
+    def add(self, article: Article) -> None:
+        """Index the story (or its new version) now; start a refit in the background if one is due."""
+        self._index.add(article.slug, article.text)
+        if self._index.needs_refresh:
+            self._refresh_soon()
+
+    def remove(self, slug: str) -> None:
+        """Never recommend the story again."""
+        if slug in self._index:
+            self._index.remove(slug)
+
+    def _refresh_soon(self) -> None:
+        if not self._refreshing.acquire(blocking=False):
+            return  # one refit at a time; a later publish asks again if one is still needed
+        threading.Thread(target=self._refit, name="article-index-refit", daemon=True).start()
+
+    def _refit(self) -> None:
+        try:
+            # The stories of the last fit are in the corpus (those added since, the index keeps).
+            self._index.refresh(lambda slug: article.text if (article := self._corpus.get(slug)) else "")
+            self.refits += 1
+            logger.info("article index refitted on %d stories", len(self._index))
+        except Exception:  # a failed refit leaves the working index in place
+            logger.exception("article index refit failed")
+        finally:
+            self._refreshing.release()
 
 
 def utc_now() -> dt.datetime:

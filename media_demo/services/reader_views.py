@@ -28,6 +28,7 @@ from media_demo.personalise.segments import SegmentMatch
 from media_demo.recommend import ArticleIndex, ReaderProfile, Recommendation, recommend
 from media_demo.recommend.search import SearchResults, search
 from media_demo.recommend.strategies import Shown, StrategyInputs, serve
+from media_demo.recommend.strategy import DEFAULT_RECENCY_WINDOW
 from media_demo.services.experiments import Decision, Experiments
 from media_demo.services.memory import Memory
 from media_demo.signals.engine.consent import BEHAVIOURAL, CONTEXTUAL, Consent
@@ -111,7 +112,9 @@ class ReaderViews:
         tracker: NewsroomTracker,
         remote: RemoteAttributes | None = None,
         experiments: Experiments | None = None,
+        recency_window: int = DEFAULT_RECENCY_WINDOW,
     ) -> None:
+        self._recency_window = recency_window  # "More in <Section>" looks at each section's newest this many
         self._memory, self.corpus, self._index, self._log, self._tracker = memory, corpus, index, log, tracker
         self._remote = remote  # remote mode: the reader's attributes come from that Signals API
         self._experiments = experiments
@@ -119,12 +122,8 @@ class ReaderViews:
 
     @property
     def index(self) -> ArticleIndex:
-        """The TF-IDF index the recommendations come from."""
+        """The TF-IDF index the recommendations come from (publishing adds to it and removes from it in place)."""
         return self._index
-
-    def use_index(self, index: ArticleIndex) -> None:
-        """Recommend from `index` from now on: publishing refits it when the stories change."""
-        self._index = index
 
     # --- one reader -----------------------------------------------------------------------------------------------
 
@@ -153,7 +152,7 @@ class ReaderViews:
     def picks(self, profile: ReaderProfile, count: int = DEFAULT_COUNT) -> list[Recommendation]:
         """The strategy's picks for a profile."""
         with self._memory.lock:
-            return recommend(profile, self.corpus, self._index, self._memory.read_stats, count)
+            return recommend(profile, self.corpus, self._index, self._memory.read_stats, count, self._recency_window)
 
     def recommendations(
         self,
@@ -228,10 +227,17 @@ class ReaderViews:
                 device = context.device if context is not None else "Unknown"
                 decision = self._experiments.decide(domain_userid, user_id, segment, device, behavioural)
             if decision is None:
-                picks = recommend(profile, self.corpus, self._index, self._memory.read_stats, count)
+                picks = recommend(
+                    profile, self.corpus, self._index, self._memory.read_stats, count, self._recency_window
+                )
                 return None, tuple(Shown(r, i, 1.0) for i, r in enumerate(picks, start=1))
             inputs = StrategyInputs(
-                self.corpus, self._index, self._memory.read_stats, self._memory.coreads, time.time()
+                self.corpus,
+                self._index,
+                self._memory.read_stats,
+                self._memory.coreads,
+                time.time(),
+                self._recency_window,
             )
             shown = serve(decision.strategy, profile, inputs, count, decision.exploration, random.Random())
             return decision, tuple(shown)

@@ -22,8 +22,10 @@ import resource
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Callable, Iterator, Sequence
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -31,9 +33,12 @@ import psutil
 from sklearn.feature_extraction.text import ENGLISH_STOP_WORDS, TfidfVectorizer
 
 from media_demo.articles import Article, Corpus
-from media_demo.newsroom import get_corpus, get_index
+from media_demo.articles.store import StoryStore
+from media_demo.newsroom import WARM_STORIES, get_corpus, get_index
 from media_demo.recommend import ArticleIndex, ReaderProfile, ReadStats, interests, recommend
+from media_demo.services.publishing import ArticleIndexFollower, Publishing
 from media_demo.settings import PROJECT_ROOT
+from media_demo.signals.storage.database import open_database
 from tests.benchmarks.common import percentile
 
 SPARSE_SIZES = (10_000, 100_000)
@@ -48,6 +53,7 @@ READERS = 400  # distinct reader profiles; each recommendation call takes the ne
 RECOMMENDATION_CALLS = 1_200
 SIMILAR_CALLS = 600
 ADDED_STORIES = 30
+PUBLISHED_STORIES = 10  # publishes timed to the moment the story is recommended
 RECALL_SAMPLE = 12
 WORKER_TIMEOUT_SECONDS = 600
 
@@ -342,7 +348,58 @@ def measure(kind: str, count: int) -> dict[str, Any]:
         result["query"] = summary(timed_ms([lambda t=t: index.query(t, 10) for t in query_terms]))
         fresh = SyntheticStories(ADDED_STORIES, seed=SEED + 1)
         result["add"] = summary(timed_ms([lambda i=i: index.add(f"new-{i}", fresh[i]) for i in range(ADDED_STORIES)]))
+        # As the newsroom runs: the newest stories' neighbours found in the background at start.
+        start = time.perf_counter()
+        index.warm(a.slug for a in corpus.latest(WARM_STORIES))
+        result["warm_seconds"] = time.perf_counter() - start
+        warmed = reader_profiles(corpus, READERS, seed=7)  # readers not seen yet: their reads' lists not asked for
+        result["recommend_warm"] = summary(timed_ms([lambda p=p: recommend(p, corpus, index, stats) for p in warmed]))
+        result["publish_to_recommendable"] = summary(publish_to_recommendable(corpus, index, stories, stats))
     return result
+
+
+def publish_to_recommendable(
+    corpus: Corpus, index: ArticleIndex, stories: SyntheticStories, stats: ReadStats
+) -> list[float]:
+    """Milliseconds from `Publishing.create` (store, cover, index, corpus) to the story in a reader's picks.
+
+    The reader has just read a story of the archive; the new story is a rewrite of it (its
+    words shuffled), so it should come first among that reader's recommendations.
+    """
+    samples = []
+    with tempfile.TemporaryDirectory() as folder:
+        store = StoryStore(open_database(f"sqlite:///{Path(folder) / 'stories.db'}"))
+        service = Publishing(store, corpus, corpus.categories, [ArticleIndexFollower(index, corpus)])
+        rng = random.Random(11)
+        for n in range(PUBLISHED_STORIES):
+            source = corpus.articles[rng.randrange(min(200, len(corpus) // 2), min(4_000, len(corpus)))]
+            words = stories[int(source.slug.rsplit("-", 1)[1])].split()
+            rng.shuffle(words)
+            reader = ReaderProfile(
+                article_read_count=1,
+                articles_read=(source.slug,),
+                last_read=source.slug,
+                category_reads={source.category: 1},
+                categories_by_recency=(source.category,),
+            )
+            fields = {
+                "slug": f"published-{n}",
+                "title": f"Published story {n}",
+                "excerpt": "A story published while the archive is read.",
+                "category": source.category,
+                "author": "Bench",
+                "published": "2026-12-01",
+                "reading_minutes": 4,
+                "tags": [source.category],
+                "body": " ".join(words),
+            }
+            start = time.perf_counter()
+            service.create(fields, "bench")
+            while fields["slug"] not in {r.article.slug for r in recommend(reader, corpus, index, stats)}:
+                if time.perf_counter() - start > 30:
+                    raise RuntimeError(f"story {fields['slug']} not recommended 30 s after it was published")
+            samples.append((time.perf_counter() - start) * 1000)
+    return samples
 
 
 def _recall(index: ArticleIndex, ids: Sequence[str], rng: random.Random) -> float:
@@ -429,9 +486,15 @@ def bench_archive() -> None:
     print(_line(f"dense baseline, {biggest_dense['stories']:,}, first answers", biggest_dense["recommend_first"]))
     print(_line(f"dense baseline, {biggest_dense['stories']:,}, later answers", biggest_dense["recommend_again"]))
     print(_line(f"shipped corpus ({shipped['stories']} stories)     ", shipped["recommend"]))
+    print(
+        f"    as the newsroom runs (the newest {WARM_STORIES:,} stories' neighbours found at start,"
+        f" in {big['warm_seconds']:.1f} s):"
+    )
+    print(_line("new readers, after the warm-up   ", big["recommend_warm"]))
     print(f"  publishing at {big['stories']:,} stories:")
     print(_line(f"add() per story ({ADDED_STORIES} stories)      ", big["add"]))
     print(f"    baseline, a full refit (from_texts):          {big['build_seconds'] * 1000:10,.0f} ms")
+    print(_line(f"publish to recommended ({PUBLISHED_STORIES} stories)", big["publish_to_recommendable"]))
     print(_line("query(2 words, 10)               ", big["query"]))
 
 

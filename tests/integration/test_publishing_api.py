@@ -242,3 +242,36 @@ def test_bad_query_parameters_are_named(served: tuple[Newsroom, httpx.Client]) -
     assert response.status_code == 400 and "'category'" in response.json()["error"]
     response = client.post("/api/articles", params={"source": "elsewhere"}, json=story_fields(), headers=AUTH)
     assert response.status_code == 400 and "'source'" in response.json()["error"]
+
+
+def test_the_recency_window_setting_bounds_the_section_pick(tmp_path: Path, small_settings: Settings) -> None:
+    """`RECENCY_WINDOW`: "More in <Section>" looks only at the section's newest stories."""
+    picks = {}
+    for window in (100, 1):
+        settings = small_settings.model_copy(
+            update={"recency_window": window, "media_demo_db": tmp_path / f"events-{window}.db"}
+        )
+        room = Newsroom(settings)
+        try:
+            older = story_fields(slug="fog-bell-first-rings", published="2026-11-01")
+            newer = story_fields(
+                slug="village-choir-sings-again",
+                title="The village choir sings again",
+                published="2026-11-30",
+                tags=["music"],
+                body="The choir of the village hall met again this autumn after a long pause. " * 12,
+            )
+            with serve(build_api(lambda room=room: room)) as url, httpx.Client(base_url=url) as client:
+                for fields in (story_fields(), older, newer):
+                    client.post("/api/articles", json=fields, headers=AUTH).raise_for_status()
+            reader = new_reader()
+            read(room, reader, SLUG)
+            room.log.flush()
+            first = room.views.picks(room.views.profile(reader.domain_userid), 3)[0]
+            picks[window] = (first.article.slug, first.kind)
+        finally:
+            room.close()
+    assert picks[100] == ("fog-bell-first-rings", "category")  # the near copy, though older
+    assert picks[1] == ("village-choir-sings-again", "category")  # only the newest culture story is looked at
+    with pytest.raises(ValueError, match="recency_window"):
+        Settings(recency_window=0)

@@ -504,3 +504,45 @@ def test_readers_see_whole_updates_while_a_writer_publishes(corpus: Corpus) -> N
             reader.join()
     assert not errors, errors[0]
     assert len(index) == len(articles) - len(removed)
+
+
+def test_publishing_goes_on_while_a_refresh_fits(corpus: Corpus) -> None:
+    """A refresh fits without the write lock: a story added or removed meanwhile is in the refreshed index."""
+    articles = list(corpus)
+    index = ArticleIndex.for_corpus(articles[:40])
+    for article in articles[40:50]:
+        index.add(article.slug, article.text)
+    fitting = threading.Event()
+    proceed = threading.Event()
+    texts = {a.slug: a.text for a in articles}
+
+    def slow_text(slug: str) -> str:
+        fitting.set()
+        proceed.wait(5)
+        return texts[slug]
+
+    refresher = threading.Thread(target=index.refresh, args=(slow_text,))
+    refresher.start()
+    assert fitting.wait(5)
+    late, gone = articles[50], articles[2]
+    index.add(late.slug, late.text)  # would block until the refresh ended if it held the write lock
+    index.remove(gone.slug)
+    assert late.slug in index and gone.slug not in index
+    proceed.set()
+    refresher.join(10)
+    assert not refresher.is_alive()
+    assert index.added_since_fit == 1  # the late story, applied to the new fit
+    assert late.slug in index and gone.slug not in index
+    expected = ArticleIndex.for_corpus([a for a in articles[:51] if a is not gone])
+    assert {s for s, _ in index.similar(late.slug, 3)} <= set(expected.ids)
+    assert gone.slug not in {s for s, _ in index.similar(articles[0].slug, 60)}
+
+
+def test_warm_finds_kept_lists_ahead_and_changes_no_answer(corpus: Corpus) -> None:
+    articles = list(corpus)
+    cold, warm = ArticleIndex.for_corpus(articles), ArticleIndex.for_corpus(articles)
+    newest = [a.slug for a in articles[:10]]
+    assert warm.warm([*newest, "no-such-story"]) == 10
+    assert warm.warm(newest) == 0  # found once, kept
+    for slug in newest:
+        assert warm.similar(slug, 5) == cold.similar(slug, 5)

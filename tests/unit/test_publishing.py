@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import itertools
 import logging
+import time
 from pathlib import Path
 
 import orjson
@@ -13,7 +14,8 @@ import pytest
 from media_demo.articles import Article, Corpus, CorpusError, load_corpus
 from media_demo.articles.store import StoryStore
 from media_demo.assistant.passages import PassageIndex
-from media_demo.services.publishing import Publishing, StoryExistsError, UnknownStoryError
+from media_demo.recommend import ArticleIndex
+from media_demo.services.publishing import ArticleIndexFollower, Publishing, StoryExistsError, UnknownStoryError
 from media_demo.settings import ARTICLES_DIR, PROJECT_ROOT
 from media_demo.signals.storage.database import open_database
 from tests.factories import SMALL_CORPUS, articles_folder, story_fields
@@ -242,3 +244,22 @@ def test_the_readme_example_is_a_story_the_shipped_newsroom_accepts() -> None:
     service = Publishing(StoryStore(engine), Corpus([]), sections)
     article = service.validate(fields, "README")
     assert article.slug == "harbour-seals-return-to-the-old-pier" and article.reading_minutes >= 1
+
+
+def test_the_recommenders_index_follows_without_a_refit_until_one_is_due(tmp_path: Path) -> None:
+    """A publish is `index.add` on the fitted model; once a tenth was added the refit runs in the background."""
+    desk = Newsdesk(tmp_path)
+    index = ArticleIndex.for_corpus(desk.corpus)
+    follower = ArticleIndexFollower(index, desk.corpus)
+    service = Publishing(desk.store, desk.corpus, desk.corpus.categories, [follower], draw=desk.draw)
+    before = index.added_since_fit
+    service.create(story_fields(), WHERE)
+    assert SLUG in index and index.similar(SLUG, 1)[0][0] == "chamber-opera-tour-village-halls"
+    # Five stories fitted: one added is a tenth, so a refit started; it finishes off the publishing thread.
+    deadline = time.monotonic() + 10
+    while follower.refits < 1 and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert before == 0 and follower.refits == 1 and index.added_since_fit == 0
+    assert index.query("clockwork fog bell escapement", 1)[0][0] == SLUG  # its words are in the vocabulary now
+    service.unpublish(SLUG)
+    assert SLUG not in index and SLUG not in {s for s, _ in index.similar(SMALL_CORPUS[3], 4)}
