@@ -76,6 +76,9 @@ class _Block:
         present = np.array([c in state.position for c in candidates], dtype=bool)
         slots = np.array([state.position[c] for c in candidates if c in state.position], dtype=np.int64)
         owner, columns, values = state.rows(slots)
+        if len(owner) and np.any(np.diff(owner) < 0):  # fitted and added rows come back apart: regroup them
+            order = np.argsort(owner, kind="stable")
+            owner, columns, values = owner[order], columns[order], values[order]
         local, renumbered = np.unique(columns, return_inverse=True)
         indptr = np.concatenate(([0], np.cumsum(np.bincount(owner, minlength=len(slots)))))
         matrix = sparse.csr_matrix((values, renumbered, indptr), shape=(len(slots), len(local)))
@@ -588,6 +591,7 @@ class ArticleIndex:
                 position=position,
                 alive=np.append(state.alive, True),
                 neighbours=state.neighbours,
+                blocks=dict(state.blocks),  # a block's rows are unchanged: no kept block holds the new slot
             )
             # Its candidates (exactly scored) give its own neighbours and the kept lists it enters: a story
             # joins another's list only where it is a candidate of that story too (the same shared terms).
@@ -623,6 +627,7 @@ class ArticleIndex:
         alive = state.alive.copy()
         alive[slot] = False
         cache = {owner: kept for owner, kept in state.cache.items() if owner != slot}
+        blocks = {key: block for key, block in state.blocks.items() if id_ not in key}
         return _Snapshot(
             vocabulary=state.vocabulary,
             base=state.base,
@@ -633,6 +638,7 @@ class ArticleIndex:
             alive=alive,
             neighbours=state.neighbours,
             cache=cache,
+            blocks=blocks,
         )
 
     def refresh(self, texts: Mapping[str, str] | Callable[[str], str]) -> None:

@@ -546,3 +546,23 @@ def test_warm_finds_kept_lists_ahead_and_changes_no_answer(corpus: Corpus) -> No
     assert warm.warm(newest) == 0  # found once, kept
     for slug in newest:
         assert warm.similar(slug, 5) == cold.similar(slug, 5)
+
+
+def test_similarity_to_is_the_weighted_sum_of_similarities_before_and_after_changes(corpus: Corpus) -> None:
+    """The compacted candidate blocks kept across publishes never serve a replaced or removed story's old row."""
+    articles = list(corpus)
+    index = ArticleIndex.for_corpus(articles[:40])
+    candidates = [a.slug for a in articles[:20]]
+    anchors = [(articles[30].slug, 0.5), (articles[31].slug, 0.5)]
+
+    def expected() -> list[float]:
+        return [sum(w * index.similarity(c, a) for a, w in anchors) if c in index else 0.0 for c in candidates]
+
+    assert index.similarity_to(candidates, anchors) == pytest.approx(expected())
+    index.add(articles[45].slug, articles[45].text)  # a new story: the block is kept
+    assert index.similarity_to(candidates, anchors) == pytest.approx(expected())
+    index.add(candidates[3], articles[46].text)  # a candidate replaced: its old row must not be used
+    assert index.similarity_to(candidates, anchors) == pytest.approx(expected())
+    index.remove(candidates[5])
+    scores = index.similarity_to(candidates, anchors)
+    assert scores[5] == 0.0 and scores == pytest.approx(expected())
