@@ -38,7 +38,7 @@ from media_demo.services.feed_poller import FeedPoller
 from media_demo.services.ingest import Ingest
 from media_demo.services.memory import Memory
 from media_demo.services.privacy import Privacy
-from media_demo.services.publishing import ArticleIndexFollower, Publishing
+from media_demo.services.publishing import ArticleIndexFollower, PassageIndexFollower, Publishing
 from media_demo.services.reader_views import ReaderViews
 from media_demo.settings import Settings, get_settings
 from media_demo.signals.engine.interventions import InterventionBus
@@ -124,11 +124,14 @@ class Newsroom:
         )
         # Publishing: the stories live in the event log's database; the sections are those of the start.
         self.stories = StoryStore(self.log.engine)
+        # The indexes follow publishing at once; their refits (new words, a tenth new) run in the background.
+        self.index_follower = ArticleIndexFollower(self.index, self.corpus)
+        self.passage_follower = PassageIndexFollower(self.passages)
         self.publishing = Publishing(
             self.stories,
             self.corpus,
             self.corpus.categories,
-            [ArticleIndexFollower(self.index, self.corpus), self.passages],
+            [self.index_follower, self.passage_follower],
         )
         self.publishing.refresh_covers()
         self.feeds: FeedPoller | None = None

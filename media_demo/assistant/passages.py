@@ -13,7 +13,7 @@ nothing in the archive to answer it.
 
 from __future__ import annotations
 
-import itertools
+import functools
 import math
 import re
 import threading
@@ -23,9 +23,10 @@ from dataclasses import dataclass
 
 import numpy as np
 from scipy import sparse
-from sklearn.feature_extraction.text import ENGLISH_STOP_WORDS, TfidfVectorizer
+from sklearn.feature_extraction.text import ENGLISH_STOP_WORDS
 
 from media_demo.articles import Article, Corpus
+from media_demo.recommend.index import ArticleIndex
 
 MIN_PASSAGE_WORDS = 40  # a shorter paragraph (a one-line quote) joins the next one
 DEFAULT_FLOOR = 0.05  # cosine under which a passage is not evidence of anything
@@ -76,8 +77,10 @@ def strip_markdown(text: str) -> str:
     """Plain text of a Markdown fragment: no heading marks, emphasis, links, quotes or bullets; single spaces."""
     text = _HEADING.sub("", text)
     text = _QUOTE_OR_BULLET.sub("", text)
-    text = _LINK.sub(r"\1", text)
-    text = _EMPHASIS.sub(r"\2", text)
+    if "[" in text:  # each pattern only where its marks occur: the searches are slow on long plain text
+        text = _LINK.sub(r"\1", text)
+    if "*" in text or "_" in text or "`" in text:
+        text = _EMPHASIS.sub(r"\2", text)
     return " ".join(text.split())
 
 
@@ -120,16 +123,28 @@ def _stem(word: str) -> str:
     return word
 
 
+# Each word's indexed form ("" for a stop word), remembered: an archive has far fewer distinct words than words.
+_INDEXED: dict[str, str] = {}
+_INDEXED_LIMIT = 1_000_000  # distinct words remembered (past this, the new ones are folded for each text)
+
+
+def _form(word: str) -> str:
+    return "" if word in _STOP_WORDS or (stem := _stem(word)) in _STOP_WORDS else stem
+
+
 def terms(text: str) -> list[str]:
     """The indexed words of `text`: lower case, no accents or stop words, plurals folded."""
     text = unicodedata.normalize("NFKD", text.lower().replace("\u2019", "'")).encode("ascii", "ignore").decode()
-    return [_stem(w) for w in _WORD.findall(text) if w not in _STOP_WORDS and _stem(w) not in _STOP_WORDS]
-
-
-def analyse(text: str) -> list[str]:
-    """Words and adjacent word pairs: the features of the TF-IDF model."""
-    words = terms(text)
-    return words + [f"{a} {b}" for a, b in itertools.pairwise(words)]
+    words = _WORD.findall(text)
+    known = _INDEXED
+    try:
+        return [form for form in map(known.__getitem__, words) if form]  # every word seen before: the usual case
+    except KeyError:
+        new = {word: _form(word) for word in set(words).difference(known)}
+        if len(known) + len(new) <= _INDEXED_LIMIT:
+            known.update(new)
+            return [form for form in map(known.__getitem__, words) if form]
+        return [form for w in words if (form := new[w] if w in new else known[w])]
 
 
 @dataclass(frozen=True, slots=True)
@@ -177,65 +192,38 @@ def passages_of(article: Article, min_words: int = MIN_PASSAGE_WORDS) -> list[Pa
     return [Passage(article.slug, article.title, i, text) for i, text in enumerate(merged)]
 
 
-def _features(document: str | tuple[str, ...]) -> list[str]:
-    """The model's analyser: a passage's features computed once (a tuple), or a query's words and pairs (text)."""
-    return list(document) if isinstance(document, tuple) else analyse(document)
+def _indexed_text(article: Article, passage: Passage) -> str:
+    """What the model reads of a passage: its story's title (twice) and tags, then its text, as indexed words."""
+    context = " ".join([article.title] * TITLE_REPEATS + [t.replace("-", " ") for t in article.tags])
+    return " ".join(terms(f"{context} {passage.text}"))
 
 
-@dataclass(frozen=True, slots=True)
-class _Story:
-    """One story's share of the index, computed once: adding a story refits the model, it re-reads no other story."""
-
-    slug: str
-    category: str
-    passages: tuple[Passage, ...]
-    features: tuple[tuple[str, ...], ...]  # per passage: the words and pairs of title, tags and text
-    units: tuple[tuple[frozenset[str], ...], ...]  # per passage, per sentence: its words with the title's
-
-    @classmethod
-    def of(cls, article: Article) -> _Story:
-        context = " ".join([article.title] * TITLE_REPEATS + [t.replace("-", " ") for t in article.tags])
-        passages = tuple(passages_of(article))
-        title = frozenset(terms(article.title))
-        return cls(
-            article.slug,
-            article.category,
-            passages,
-            tuple(tuple(analyse(f"{context} {p.text}")) for p in passages),
-            tuple(tuple(frozenset(terms(sentence)) | title for sentence in p.sentences) for p in passages),
-        )
+def _passage_id(slug: str, position: int) -> str:
+    return f"{slug}#{position}"
 
 
-class _Fitted:
-    """The index at one moment: the model fitted on some stories, swapped whole when one is added or removed."""
-
-    def __init__(self, stories: Mapping[str, _Story]) -> None:
-        self.stories = dict(stories)
-        self.passages: tuple[Passage, ...] = tuple(p for s in self.stories.values() for p in s.passages)
-        if not self.passages:
-            raise ValueError("articles: at least one article is needed")
-        self.units = [unit for s in self.stories.values() for unit in s.units]
-        self.vectorizer = TfidfVectorizer(analyzer=_features, sublinear_tf=True)
-        features = [f for s in self.stories.values() for f in s.features]
-        self.matrix: sparse.csr_matrix = self.vectorizer.fit_transform(features).tocsr()  # rows are L2-normalised
-        vocabulary: Mapping[str, int] = self.vectorizer.vocabulary_
-        idf = self.vectorizer.idf_
-        self.idf = {term: float(idf[j]) for term, j in vocabulary.items() if " " not in term}
-        self.unknown_weight = max(self.idf.values(), default=1.0)
-        self.categories = {s.slug: s.category for s in self.stories.values()}
-        self.slugs = np.array([p.slug for p in self.passages], dtype=object)
-        self.by_slug = {s.slug: list(s.passages) for s in self.stories.values() if s.passages}
+def _position_of(passage_id: str) -> tuple[str, int]:
+    slug, _, position = passage_id.rpartition("#")
+    return slug, int(position)
 
 
 class PassageIndex:
     """TF-IDF over every passage of the archive, searched by cosine with a relevance floor.
 
-    Stories are added and removed while the site runs (`add`, `remove`): each change refits
-    the model on every story's features, kept from when the story was split, and swaps the
-    new state in whole, so a search never sees half a change. Refitting is counting, not
-    reading: on the shipped corpus (66 stories, 390 passages) building from text takes about
-    0.35 s, a change about 0.07 s (see `tests/unit/test_assistant_passages.py`).
+    The model is the recommender's `ArticleIndex` (unigrams and adjacent pairs, sublinear tf,
+    smooth idf, unit rows; sparse from end to end) over each passage's indexed words, so it
+    holds a 100,000-story archive. A question is matched exactly against the postings of its
+    words; the share-of-the-question floor is then checked on the best passages only, one
+    sentence at a time.
+
+    Stories are added and removed while the site runs (`add`, `remove`: milliseconds, no refit).
+    As in `ArticleIndex`, a story's words that the last fit never saw count after the next
+    `refresh` (the newsroom runs it in the background); `needs_refresh` says when one is due.
+    Passages are not stored: they are split again from the story when asked for (and the
+    last few kept), so the index costs little beyond its vectors.
     """
+
+    CANDIDATES = 200  # passages taken from the exact ranking before the floors and boosts are applied
 
     def __init__(
         self, articles: Iterable[Article], floor: float = DEFAULT_FLOOR, min_share: float = DEFAULT_MIN_SHARE
@@ -244,14 +232,25 @@ class PassageIndex:
             raise ValueError(f"floor: must be in [0, 1), got {floor!r}")
         if not (math.isfinite(min_share) and 0.0 <= min_share <= 1.0):
             raise ValueError(f"min_share: must be in [0, 1], got {min_share!r}")
-        stories: dict[str, _Story] = {}
+        stories: dict[str, Article] = {}
+        counts: dict[str, int] = {}
+        ids: list[str] = []
+        texts: list[str] = []
         for article in articles:
             if article.slug in stories:
                 raise ValueError(f"articles: story {article.slug!r} is given twice")
-            stories[article.slug] = _Story.of(article)
+            passages = passages_of(article)
+            if passages:
+                stories[article.slug], counts[article.slug] = article, len(passages)
+                ids.extend(_passage_id(article.slug, p.position) for p in passages)
+                texts.extend(_indexed_text(article, p) for p in passages)
+        if not ids:
+            raise ValueError("articles: at least one article is needed")
         self.floor = floor
         self.min_share = min_share
-        self._state = _Fitted(stories)
+        self._index = ArticleIndex.from_texts(ids, texts)
+        self._stories = stories  # slug -> story, in archive order; replaced whole on a change
+        self._counts = counts  # slug -> how many passages
         self._writing = threading.Lock()
 
     @classmethod
@@ -272,91 +271,142 @@ class PassageIndex:
 
     def add(self, article: Article) -> None:
         """Index a new story, or a new version of one (which keeps its place in the archive order)."""
-        story = _Story.of(article)  # the reading, outside the lock
+        passages = passages_of(article)
+        texts = [(_passage_id(article.slug, p.position), _indexed_text(article, p)) for p in passages]
         with self._writing:
-            self._state = _Fitted({**self._state.stories, article.slug: story})
+            old = self._counts.get(article.slug, 0)
+            if not passages:
+                self._remove(article.slug)
+                return
+            for id_, text in texts:
+                self._index.add(id_, text)
+            for position in range(len(passages), old):  # the old version was longer
+                self._index.remove(_passage_id(article.slug, position))
+            self._stories = {**self._stories, article.slug: article}
+            self._counts = {**self._counts, article.slug: len(passages)}
 
     def remove(self, slug: str) -> None:
         """Stop finding a story (nothing happens for one not indexed); the last story cannot go."""
         with self._writing:
-            stories = self._state.stories
-            if slug not in stories:
-                return
-            if len(stories) == 1:
+            if slug in self._counts and len(self._counts) == 1:
                 raise ValueError(f"remove: {slug!r} is the only story indexed; an index needs at least one")
-            self._state = _Fitted({s: story for s, story in stories.items() if s != slug})
+            self._remove(slug)
+
+    def _remove(self, slug: str) -> None:
+        count = self._counts.get(slug)
+        if count is None:
+            return
+        self._stories = {s: a for s, a in self._stories.items() if s != slug}
+        self._counts = {s: n for s, n in self._counts.items() if s != slug}
+        for position in range(count):
+            self._index.remove(_passage_id(slug, position))
+
+    @property
+    def needs_refresh(self) -> bool:
+        """Whether a refit is due: a tenth of the passages are new, or new stories brought words the fit lacks."""
+        return self._index.needs_refresh or self._index.unseen_since_fit > 0
+
+    def refresh(self) -> None:
+        """Refit the model on every passage indexed now (a full build; readers carry on with the old model)."""
+        stories = self._stories
+
+        def text_of(passage_id: str) -> str:
+            slug, position = _position_of(passage_id)
+            return _indexed_text(stories[slug], self._passages(stories[slug])[position])
+
+        self._index.refresh(text_of)
 
     # --- reading --------------------------------------------------------------------------------------------------
 
+    @staticmethod
+    @functools.lru_cache(maxsize=4_096)
+    def _passages(article: Article) -> tuple[Passage, ...]:
+        return tuple(passages_of(article))
+
     @property
     def passages(self) -> tuple[Passage, ...]:
-        """Every passage indexed, story by story."""
-        return self._state.passages
+        """Every passage indexed, story by story (split from the stories: for tests and tools, not pages)."""
+        return tuple(p for article in self._stories.values() for p in self._passages(article))
 
     def __len__(self) -> int:
-        return len(self._state.passages)
+        return sum(self._counts.values())
 
     def __contains__(self, slug: object) -> bool:
-        return slug in self._state.by_slug
+        return slug in self._counts
 
     @property
     def slugs(self) -> tuple[str, ...]:
-        """The stories indexed, in the order they were given."""
-        return tuple(self._state.by_slug)
+        """The stories indexed, in archive order (the order given; a new version keeps its place)."""
+        return tuple(self._stories)
 
     def of(self, slug: str) -> list[Passage]:
         """The passages of one story, in order."""
         try:
-            return list(self._state.by_slug[slug])
+            return list(self._passages(self._stories[slug]))
         except KeyError:
             raise KeyError(f"unknown story {slug!r}") from None
 
     def vector(self, text: str) -> sparse.csr_matrix:
         """`text` under the fitted model (one L2-normalised row; all zeros when no word is known)."""
-        return self._state.vectorizer.transform([text])
+        return self._index.vectors([" ".join(terms(text))])
 
     def similarities(self, query: str, texts: Sequence[str]) -> np.ndarray:
         """The cosine of `query` with each of `texts` under the same model (to pick a passage's best sentences)."""
         if not texts:
             return np.zeros(0)
-        vectorizer = self._state.vectorizer
-        return np.asarray((vectorizer.transform(list(texts)) @ vectorizer.transform([query]).T).todense()).ravel()
+        rows = self._index.vectors([" ".join(terms(t)) for t in texts])
+        return np.asarray((rows @ self.vector(query).T).todense()).ravel()
 
-    @staticmethod
-    def _weights(state: _Fitted, query: str) -> dict[str, float]:
-        """The question's distinct words, each weighed by its IDF (a word the archive never uses: the highest)."""
-        return {word: state.idf.get(word, state.unknown_weight) for word in dict.fromkeys(terms(query))}
-
-    @staticmethod
-    def _share(state: _Fitted, weights: Mapping[str, float], i: int) -> float:
-        """The largest share of the question's weight that one sentence of passage `i` holds."""
+    def _share(self, weights: Mapping[str, float], article: Article, passage: Passage) -> float:
+        """The largest share of the question's weight that one sentence of the passage holds (with the title)."""
         total = sum(weights.values())
         if total <= 0.0:
             return 0.0
+        title = frozenset(terms(article.title))
         return max(
-            (sum(w for word, w in weights.items() if word in unit) / total for unit in state.units[i]), default=0
+            (
+                sum(w for word, w in weights.items() if word in unit) / total
+                for unit in (frozenset(terms(sentence)) | title for sentence in passage.sentences)
+            ),
+            default=0.0,
         )
 
-    def _scores(
-        self, state: _Fitted, query: str, boost: Mapping[str, float] | None, within: set[str] | None
-    ) -> np.ndarray:
-        scores = np.asarray((state.matrix @ state.vectorizer.transform([query]).T).todense()).ravel()
-        # The floors judge the match itself: a boost reorders relevant passages, it never makes one relevant.
-        scores = np.where(scores >= self.floor, scores, 0.0)
-        if self.min_share > 0.0:
-            weights = self._weights(state, query)
-            for i in np.flatnonzero(scores):
-                if self._share(state, weights, int(i)) < self.min_share:
-                    scores[i] = 0.0
+    def _hits(
+        self, query: str, boost: Mapping[str, float] | None, within: set[str] | None, candidates: int
+    ) -> list[ScoredPassage]:
+        """Passages that clear both floors, with their (boosted) scores, in no particular order."""
         if boost:
             for category, factor in boost.items():
                 if not (math.isfinite(factor) and factor > 0.0):
                     raise ValueError(f"boost: factor for {category!r} must be a positive number, got {factor!r}")
-            factors = np.array([boost.get(state.categories[p.slug], 1.0) for p in state.passages])
-            scores = scores * factors
+        stories = self._stories
+        counts = self._counts
+        words = " ".join(terms(query))
         if within is not None:
-            scores = np.where(np.isin(state.slugs, list(within)), scores, 0.0)
-        return scores
+            ids = [_passage_id(slug, i) for slug in within if slug in counts for i in range(counts[slug])]
+            scored = list(zip(ids, self._index.query_among(words, ids).tolist(), strict=True))
+        else:
+            scored = self._index.query(words, candidates)
+        # The floors judge the match itself: a boost reorders relevant passages, it never makes one relevant.
+        scored = [(id_, score) for id_, score in scored if score >= self.floor and score > 0.0]
+        if not scored:
+            return []
+        question = list(dict.fromkeys(terms(query)))
+        weights = dict(zip(question, self._index.word_weights(question), strict=True))
+        hits = []
+        for id_, score in scored:
+            slug, position = _position_of(id_)
+            article = stories.get(slug)
+            if article is None:
+                continue  # removed meanwhile
+            passage = self._passages(article)[position]
+            if self.min_share > 0.0 and self._share(weights, article, passage) < self.min_share:
+                continue
+            hits.append(ScoredPassage(passage, score * (boost.get(article.category, 1.0) if boost else 1.0)))
+        return hits
+
+    def _order(self) -> dict[str, int]:
+        return {slug: i for i, slug in enumerate(self._stories)}
 
     def search(
         self,
@@ -373,15 +423,10 @@ class PassageIndex:
         """
         if k < 0:
             raise ValueError(f"k: must be >= 0, got {k}")
-        state = self._state
-        scores = self._scores(state, query, boost, within)
-        order = np.argsort(-scores, kind="stable")[:k]
-        return [ScoredPassage(state.passages[i], float(scores[i])) for i in order if self._relevant(scores[i])]
-
-    @staticmethod
-    def _relevant(score: float) -> bool:
-        """Whether a (floored) score counts as evidence: the floor already set weaker ones to zero."""
-        return score > 0.0
+        hits = self._hits(query, boost, within, max(self.CANDIDATES, 10 * k))
+        order = self._order()
+        hits.sort(key=lambda h: (-h.score, order.get(h.passage.slug, len(order)), h.passage.position))
+        return hits[:k]
 
     def stories(
         self,
@@ -398,16 +443,13 @@ class PassageIndex:
         """
         if k < 0:
             raise ValueError(f"k: must be >= 0, got {k}")
-        state = self._state
-        scores = self._scores(state, query, boost, within)
         best: dict[str, list[float]] = {}
-        for i in np.flatnonzero(scores > 0.0):
-            best.setdefault(state.passages[i].slug, []).append(float(scores[i]))
+        for hit in self._hits(query, boost, within, max(self.CANDIDATES, 20 * k)):
+            best.setdefault(hit.passage.slug, []).append(hit.score)
         ranked = []
         for slug, values in best.items():
             values.sort(reverse=True)
-            if self._relevant(values[0]):
-                ranked.append((slug, values[0] + 0.25 * (values[1] if len(values) > 1 else 0.0)))
-        position = {slug: i for i, slug in enumerate(state.by_slug)}
-        ranked.sort(key=lambda item: (-item[1], position[item[0]]))
+            ranked.append((slug, values[0] + 0.25 * (values[1] if len(values) > 1 else 0.0)))
+        order = self._order()
+        ranked.sort(key=lambda item: (-item[1], order.get(item[0], len(order))))
         return ranked[:k]

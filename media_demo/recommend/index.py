@@ -294,6 +294,7 @@ class ArticleIndex:
         self._write = threading.Lock()
         self._refit = threading.Lock()
         self._added_texts: dict[str, str] = {}  # the text of each story added since the fit, for `refresh`
+        self._unseen_since_fit = 0  # terms of stories added since the fit that the fit never saw
         self._journal: list[tuple[str, str | None]] | None = None  # writes made while a refresh fits
         base = _Rows.of(matrix)
         vocabulary.count_in(base.postings_indptr)  # the fit's postings give each term's document frequency
@@ -354,6 +355,11 @@ class ArticleIndex:
         """Stories added (or replaced) since the vocabulary and idf were fitted."""
         state = self._state
         return state.slots - state.fitted
+
+    @property
+    def unseen_since_fit(self) -> int:
+        """Terms of the stories added since the fit that the fit never saw (not searchable until a `refresh`)."""
+        return self._unseen_since_fit
 
     @property
     def needs_refresh(self) -> bool:
@@ -459,6 +465,32 @@ class ArticleIndex:
         slots, scores = _best(slots[positive], scores[positive], k)
         return [(state.ids[s], float(v)) for s, v in zip(slots.tolist(), scores.tolist(), strict=True)]
 
+    def vectors(self, texts: Sequence[str]) -> sparse.csr_matrix:
+        """Texts under the current model: unit-length rows (all zeros where no term is known).
+
+        Rows of two calls share columns, so their dot products are cosines.
+        """
+        return tfidf.transform(texts, self._state.vocabulary)
+
+    def query_among(self, text: str, ids: Sequence[str]) -> np.ndarray:
+        """The cosine of free `text` with each of `ids` (0 for an id the index does not know), exactly."""
+        state = self._state
+        vector = tfidf.transform([text], state.vocabulary)
+        return np.clip(_Block.of(state, ids).scores(vector.indices, vector.data.astype(np.float64)), 0.0, 1.0)
+
+    def word_weights(self, words: Sequence[str]) -> list[float]:
+        """Each word's idf under the current model; a word the model never saw weighs as a term of one document."""
+        state = self._state
+        vocabulary = state.vocabulary
+        unseen = float(np.log((1.0 + vocabulary.documents) / 2.0) + 1.0)
+        weights = []
+        for word in words:
+            keys = next(iter(tfidf.count_terms([word])), None)
+            columns = vocabulary.columns(keys.keys) if keys is not None else np.zeros(0, dtype=np.int64)
+            known = columns[columns >= 0]
+            weights.append(float(vocabulary.idf(known[:1])[0]) if len(known) == 1 and len(columns) == 1 else unseen)
+        return weights
+
     # --- finding neighbours --------------------------------------------------------------------------------------
 
     @staticmethod
@@ -563,11 +595,12 @@ class ArticleIndex:
 
     # --- publishing ----------------------------------------------------------------------------------------------
 
-    def add(self, id_: str, text: str) -> None:
+    def add(self, id_: str, text: str) -> int:
         """Index a new story (or replace the story of an existing id) without refitting.
 
         The text is vectorised with the fitted vocabulary and idf, its neighbours are found as
         any story's are, and it joins the kept list of each of them where it beats the last.
+        Returns how many of its terms the fit never saw: they count from the next `refresh`.
         """
         if not isinstance(id_, str) or not id_:
             raise ValueError(f"id_: must be a non-empty string, got {id_!r}")
@@ -608,6 +641,9 @@ class ArticleIndex:
             self._added_texts[id_] = text
             if self._journal is not None:
                 self._journal.append((id_, text))
+            unseen = tfidf.unseen_terms(text, state.vocabulary)
+            self._unseen_since_fit += unseen
+            return unseen
 
     def remove(self, id_: str) -> None:
         """Retire a story: it is never returned again (KeyError for an unknown id)."""
@@ -673,6 +709,7 @@ class ArticleIndex:
                         fresh.remove(id_)
                 self._state = fresh._state
                 self._added_texts = fresh._added_texts
+                self._unseen_since_fit = fresh._unseen_since_fit
                 self._journal = None
 
 

@@ -398,3 +398,8 @@ def transform(texts: Iterable[str], vocabulary: Vocabulary) -> sparse.csr_matrix
     if not rows:
         return sparse.csr_matrix((0, len(vocabulary)), dtype=np.float32)
     return sparse.vstack(rows, format="csr")
+
+
+def unseen_terms(text: str, vocabulary: Vocabulary) -> int:
+    """How many distinct terms of `text` the vocabulary lacks (what `transform` drops until the next fit)."""
+    return sum(int(np.count_nonzero(vocabulary.columns(part.keys) < 0)) for part in count_terms([text]))

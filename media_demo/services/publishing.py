@@ -14,6 +14,7 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import threading
+import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import Any, Literal, Protocol
@@ -21,6 +22,7 @@ from typing import Any, Literal, Protocol
 from media_demo.articles import Article, Corpus, CorpusError, article_from_fields
 from media_demo.articles.cover_urls import has_shipped_cover
 from media_demo.articles.store import API_SOURCE, StoredCover, StoryStore, cover_key
+from media_demo.assistant.passages import PassageIndex
 from media_demo.recommend import ArticleIndex
 
 logger = logging.getLogger(__name__)
@@ -63,46 +65,110 @@ class IndexFollower(Protocol):
         """Stop returning a story."""
 
 
+REFIT_GAP_FACTOR = 10.0  # after a refit of d seconds, the next waits until 10 d later: refits take <= 1/11 of a core
+
+
+class BackgroundRefit:
+    """An index's refit, run off the publishing thread when one is due.
+
+    One at a time; a request while one runs (or waits) is folded into it, and a refit still due
+    when one ends is run again. Each waits until `REFIT_GAP_FACTOR` times the previous refit's
+    duration has passed since that one ended: on the shipped stories a refit takes milliseconds
+    and follows at once, at 100,000 stories about a minute and at most one every ten.
+    """
+
+    def __init__(self, name: str, refit: Callable[[], None], due: Callable[[], bool]) -> None:
+        self._name, self._refit, self._due = name, refit, due
+        self._lock = threading.Lock()
+        self._busy = False  # a refit is waiting or running
+        self._next_start = 0.0  # time.monotonic() before which no refit starts
+        self._idle = threading.Event()
+        self._idle.set()
+        self.refits = 0  # refits finished, for logs and tests
+
+    def request(self) -> None:
+        """Start a refit if one is due (after the gap), unless one is already waiting or running."""
+        if not self._due():
+            return
+        with self._lock:
+            if self._busy:
+                return
+            self._busy = True
+            self._idle.clear()
+            delay = max(0.0, self._next_start - time.monotonic())
+        timer = threading.Timer(delay, self._run)
+        timer.name, timer.daemon = self._name, True
+        timer.start()
+
+    def wait_idle(self, timeout: float) -> bool:
+        """Wait until no refit is waiting or running (True), or `timeout` seconds (False)."""
+        return self._idle.wait(timeout)
+
+    def _run(self) -> None:
+        start = time.monotonic()
+        try:
+            self._refit()
+            self.refits += 1
+            logger.info("%s: refitted in %.2f s", self._name, time.monotonic() - start)
+        except Exception:  # a failed refit leaves the working index in place
+            logger.exception("%s: refit failed", self._name)
+        finally:
+            end = time.monotonic()
+            with self._lock:
+                self._busy = False
+                self._next_start = end + REFIT_GAP_FACTOR * (end - start)
+            self.request()  # stories published during the refit may have made another due
+            with self._lock:
+                if not self._busy:
+                    self._idle.set()
+
+
 class ArticleIndexFollower:
     """Keeps the recommender's TF-IDF index on the published stories.
 
     A publish or an update is `index.add` (the story vectorised with the fitted vocabulary,
-    milliseconds at 100,000 stories), an unpublish `index.remove`. Once enough was added since
-    the fit (`ArticleIndex.needs_refresh`) the vocabulary and idf are refitted on the live
-    stories in a background thread; readers and publishers carry on with the old model meanwhile.
+    milliseconds at 100,000 stories), an unpublish `index.remove`. A refit on the live stories
+    follows in the background (`BackgroundRefit`) once a tenth of the stories are new or a new
+    story brought words the fit never saw (until then those words do not count); readers and
+    publishers carry on with the old model meanwhile.
     """
 
     def __init__(self, index: ArticleIndex, corpus: Corpus) -> None:
         self._index, self._corpus = index, corpus
-        self._refreshing = threading.Lock()
-        self.refits = 0  # refits finished, for logs and tests
+        self.refit = BackgroundRefit(
+            "article-index-refit", self._refresh, lambda: index.needs_refresh or index.unseen_since_fit > 0
+        )
 
     def add(self, article: Article) -> None:
-        """Index the story (or its new version) now; start a refit in the background if one is due."""
+        """Index the story (or its new version) now; ask for a refit if one is due."""
         self._index.add(article.slug, article.text)
-        if self._index.needs_refresh:
-            self._refresh_soon()
+        self.refit.request()
 
     def remove(self, slug: str) -> None:
         """Never recommend the story again."""
         if slug in self._index:
             self._index.remove(slug)
 
-    def _refresh_soon(self) -> None:
-        if not self._refreshing.acquire(blocking=False):
-            return  # one refit at a time; a later publish asks again if one is still needed
-        threading.Thread(target=self._refit, name="article-index-refit", daemon=True).start()
+    def _refresh(self) -> None:
+        # The stories of the last fit are in the corpus (those added since, the index keeps).
+        self._index.refresh(lambda slug: article.text if (article := self._corpus.get(slug)) else "")
 
-    def _refit(self) -> None:
-        try:
-            # The stories of the last fit are in the corpus (those added since, the index keeps).
-            self._index.refresh(lambda slug: article.text if (article := self._corpus.get(slug)) else "")
-            self.refits += 1
-            logger.info("article index refitted on %d stories", len(self._index))
-        except Exception:  # a failed refit leaves the working index in place
-            logger.exception("article index refit failed")
-        finally:
-            self._refreshing.release()
+
+class PassageIndexFollower:
+    """Keeps the assistant's passages on the published stories: `add`/`remove` at once, refits in the background."""
+
+    def __init__(self, passages: PassageIndex) -> None:
+        self._passages = passages
+        self.refit = BackgroundRefit("passage-index-refit", passages.refresh, lambda: passages.needs_refresh)
+
+    def add(self, article: Article) -> None:
+        """Index the story's passages now; ask for a refit if one is due."""
+        self._passages.add(article)
+        self.refit.request()
+
+    def remove(self, slug: str) -> None:
+        """Never cite the story again."""
+        self._passages.remove(slug)
 
 
 def utc_now() -> dt.datetime:

@@ -14,8 +14,10 @@ made before the clock starts: a real archive's texts are in memory already (the 
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import gc
+import itertools
 import json
 import random
 import resource
@@ -34,6 +36,7 @@ from sklearn.feature_extraction.text import ENGLISH_STOP_WORDS, TfidfVectorizer
 
 from media_demo.articles import Article, Corpus
 from media_demo.articles.store import StoryStore
+from media_demo.assistant.passages import PassageIndex, passages_of, terms
 from media_demo.newsroom import WARM_STORIES, get_corpus, get_index
 from media_demo.recommend import ArticleIndex, ReaderProfile, ReadStats, interests, recommend
 from media_demo.services.publishing import ArticleIndexFollower, Publishing
@@ -45,6 +48,7 @@ SPARSE_SIZES = (10_000, 100_000)
 # The dense index at 10,000 stories takes over a minute and several GB (scikit-learn's fit alone
 # takes about a minute on these texts), so its baseline runs at these sizes instead.
 DENSE_SIZES = (2_000, 5_000)
+PASSAGE_BASELINE_SIZE = 5_000  # the passage index before: a refit per change (about 12 s here)
 VOCABULARY = 30_000
 SECTIONS = ("business", "culture", "health", "science", "sport", "technology", "travel", "world")
 STORIES_PER_TOPIC = 250
@@ -244,6 +248,32 @@ def dense_recommend(
     return chosen
 
 
+class RefitPassageIndex:
+    """The assistant's passage index before issue 14 (its build and its `add`): TfidfVectorizer's fit over every
+    passage's words and pairs, kept per story, and a refit of the whole model on each change."""
+
+    def __init__(self, articles: Sequence[Article]) -> None:
+        self.stories = {a.slug: self._features(a) for a in articles}
+        self._fit()
+
+    @staticmethod
+    def _features(article: Article) -> list[tuple[str, ...]]:
+        context = " ".join([article.title] * 2 + [t.replace("-", " ") for t in article.tags])
+        features = []
+        for passage in passages_of(article):
+            words = terms(f"{context} {passage.text}")
+            features.append(tuple(words + [f"{a} {b}" for a, b in itertools.pairwise(words)]))
+        return features
+
+    def _fit(self) -> None:
+        documents = [f for features in self.stories.values() for f in features]
+        self.matrix = TfidfVectorizer(analyzer=lambda d: list(d), sublinear_tf=True).fit_transform(documents)
+
+    def add(self, article: Article) -> None:
+        self.stories[article.slug] = self._features(article)
+        self._fit()
+
+
 # --- readers ----------------------------------------------------------------------------------------------------
 
 
@@ -402,6 +432,28 @@ def publish_to_recommendable(
     return samples
 
 
+def measure_passages(kind: str, count: int) -> dict[str, Any]:
+    """Build the assistant's passage index (`kind` "sparse": today's, "refit": before) of `count` stories."""
+    stories = SyntheticStories(count)
+    corpus = synthetic_corpus(stories)
+    articles = [dataclasses.replace(a, body=stories[i]) for i, a in enumerate(corpus.articles)]
+    questions = [" ".join(stories[i].split()[10:16]) + "?" for i in random.Random(4).sample(range(count), 60)]
+    fresh = SyntheticStories(ADDED_STORIES, seed=SEED + 2)
+    added = [dataclasses.replace(articles[i], slug=f"new-{i}", body=fresh[i]) for i in range(ADDED_STORIES)]
+    gc.collect()
+    before = psutil.Process().memory_info().rss
+    start = time.perf_counter()
+    index: Any = PassageIndex.from_articles(articles) if kind == "sparse" else RefitPassageIndex(articles)
+    result: dict[str, Any] = {"kind": kind, "stories": count, "build_seconds": time.perf_counter() - start}
+    result["rss_peak"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+    result["rss_before"], result["rss_after"] = before, psutil.Process().memory_info().rss
+    adds = added if kind == "sparse" else added[:3]  # a refit each: a few are enough
+    result["add"] = summary(timed_ms([lambda a=a: index.add(a) for a in adds]))
+    if kind == "sparse":
+        result["stories_query"] = summary(timed_ms([lambda q=q: index.stories(q, 4) for q in questions]))
+    return result
+
+
 def _recall(index: ArticleIndex, ids: Sequence[str], rng: random.Random) -> float:
     """Share of the exact top 10 (a scan of the archive) that the kept neighbours hold."""
     found = 0
@@ -413,6 +465,7 @@ def _recall(index: ArticleIndex, ids: Sequence[str], rng: random.Random) -> floa
 
 
 def run_worker(kind: str, count: int) -> dict[str, Any]:
+    """One measurement in a fresh process: `sparse`/`dense` (the article index), `passages`/`passages-refit`."""
     worker = subprocess.run(
         [sys.executable, "-m", "tests.benchmarks.archive", "worker", kind, str(count)],
         capture_output=True,
@@ -496,14 +549,32 @@ def bench_archive() -> None:
     print(f"    baseline, a full refit (from_texts):          {big['build_seconds'] * 1000:10,.0f} ms")
     print(_line(f"publish to recommended ({PUBLISHED_STORIES} stories)", big["publish_to_recommendable"]))
     print(_line("query(2 words, 10)               ", big["query"]))
+    passages = {n: run_worker("passages", n) for n in SPARSE_SIZES}
+    refit = run_worker("passages-refit", PASSAGE_BASELINE_SIZE)
+    print("  the assistant's passage index (one passage per synthetic story), fresh process per size:")
+    for label, run in [*(("sparse", r) for r in passages.values()), ("refit baseline", refit)]:
+        print(
+            f"    {label:<15}{run['stories']:>8,} stories: {run['build_seconds']:7.1f} s   peak {_mib(run['rss_peak'])}"
+            f" (growth {_mib(run['rss_peak'] - run['rss_before'])}, kept {_mib(run['rss_after'] - run['rss_before'])})"
+        )
+    big_passages = passages[SPARSE_SIZES[-1]]
+    print(_line(f"add() at {big_passages['stories']:,} stories            ", big_passages["add"]))
+    print(_line(f"refit baseline add(), {refit['stories']:,} stories", refit["add"]))
+    print(_line(f"stories(question, 4) at {big_passages['stories']:,}  ", big_passages["stories_query"]))
 
 
 def main() -> None:
     if len(sys.argv) == 4 and sys.argv[1] == "worker":
-        json.dump(measure(sys.argv[2], int(sys.argv[3])), sys.stdout)
+        kind, count = sys.argv[2], int(sys.argv[3])
+        if kind.startswith("passages"):
+            json.dump(measure_passages("refit" if kind == "passages-refit" else "sparse", count), sys.stdout)
+        else:
+            json.dump(measure(kind, count), sys.stdout)
         return
     if len(sys.argv) != 1:
-        raise SystemExit("usage: python -m tests.benchmarks.archive [worker sparse|dense <stories>]")
+        raise SystemExit(
+            "usage: python -m tests.benchmarks.archive [worker sparse|dense|passages|passages-refit <stories>]"
+        )
     start = time.perf_counter()
     bench_archive()
     print(f"  [{time.perf_counter() - start:.0f} s]")

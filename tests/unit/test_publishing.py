@@ -15,7 +15,14 @@ from media_demo.articles import Article, Corpus, CorpusError, load_corpus
 from media_demo.articles.store import StoryStore
 from media_demo.assistant.passages import PassageIndex
 from media_demo.recommend import ArticleIndex
-from media_demo.services.publishing import ArticleIndexFollower, Publishing, StoryExistsError, UnknownStoryError
+from media_demo.services.publishing import (
+    ArticleIndexFollower,
+    BackgroundRefit,
+    PassageIndexFollower,
+    Publishing,
+    StoryExistsError,
+    UnknownStoryError,
+)
 from media_demo.settings import ARTICLES_DIR, PROJECT_ROOT
 from media_demo.signals.storage.database import open_database
 from tests.factories import SMALL_CORPUS, articles_folder, story_fields
@@ -48,6 +55,7 @@ class Newsdesk:
         self.store = StoryStore(self.engine)
         self.corpus = self.store.import_corpus(folder)
         self.passages = PassageIndex.for_corpus(self.corpus)
+        self.passage_follower = PassageIndexFollower(self.passages)
         self.recorder = Recorder(self.corpus)
         start = dt.datetime(2026, 11, 20, 9, 0, tzinfo=dt.UTC)
         self.ticks = (start + dt.timedelta(minutes=i) for i in itertools.count())
@@ -56,7 +64,7 @@ class Newsdesk:
             self.store,
             self.corpus,
             self.corpus.categories,
-            [self.passages, self.recorder],
+            [self.passage_follower, self.recorder],
             shipped_cover=lambda slug: slug in shipped,
             draw=self.draw,
             clock=lambda: next(self.ticks),
@@ -81,6 +89,8 @@ def test_create_stores_shows_indexes_and_draws_a_cover(desk: Newsdesk) -> None:
     assert article.updated == dt.datetime(2026, 11, 20, 9, 0, tzinfo=dt.UTC)
     assert desk.corpus.get(SLUG) == article and desk.corpus.latest(1)[0] == article  # newest published date
     assert desk.store.get(SLUG) == article and desk.store.source(SLUG) == "api"
+    # Its words the fit never saw count once the background refit is done (milliseconds at this size).
+    assert desk.passage_follower.refit.wait_idle(10) and desk.passage_follower.refit.refits == 1
     assert desk.passages.stories("clockwork fog bell escapement", k=1)[0][0] == SLUG
     # Indexed before the corpus showed it: no page can name a story an index does not know.
     assert desk.recorder.told == [("add", SLUG, False)]
@@ -246,20 +256,38 @@ def test_the_readme_example_is_a_story_the_shipped_newsroom_accepts() -> None:
     assert article.slug == "harbour-seals-return-to-the-old-pier" and article.reading_minutes >= 1
 
 
-def test_the_recommenders_index_follows_without_a_refit_until_one_is_due(tmp_path: Path) -> None:
-    """A publish is `index.add` on the fitted model; once a tenth was added the refit runs in the background."""
+def test_the_recommenders_index_follows_at_once_and_refits_in_the_background(tmp_path: Path) -> None:
+    """A publish is `index.add` on the fitted model; the refit for its new words runs off the publishing thread."""
     desk = Newsdesk(tmp_path)
     index = ArticleIndex.for_corpus(desk.corpus)
     follower = ArticleIndexFollower(index, desk.corpus)
     service = Publishing(desk.store, desk.corpus, desk.corpus.categories, [follower], draw=desk.draw)
-    before = index.added_since_fit
     service.create(story_fields(), WHERE)
     assert SLUG in index and index.similar(SLUG, 1)[0][0] == "chamber-opera-tour-village-halls"
-    # Five stories fitted: one added is a tenth, so a refit started; it finishes off the publishing thread.
-    deadline = time.monotonic() + 10
-    while follower.refits < 1 and time.monotonic() < deadline:
-        time.sleep(0.01)
-    assert before == 0 and follower.refits == 1 and index.added_since_fit == 0
+    assert follower.refit.wait_idle(10)
+    assert follower.refit.refits == 1 and index.added_since_fit == 0 and index.unseen_since_fit == 0
     assert index.query("clockwork fog bell escapement", 1)[0][0] == SLUG  # its words are in the vocabulary now
     service.unpublish(SLUG)
     assert SLUG not in index and SLUG not in {s for s, _ in index.similar(SMALL_CORPUS[3], 4)}
+
+
+def test_refits_are_spaced_by_ten_times_the_last_ones_duration() -> None:
+    """Stories that keep bringing new words get one refit at a time, each after a pause of 10x the last."""
+    started: list[float] = []
+    due = [True]
+
+    def refit() -> None:
+        started.append(time.monotonic())
+        time.sleep(0.05)
+        due[0] = len(started) < 3
+
+    background = BackgroundRefit("test-refit", refit, lambda: due[0])
+    for _ in range(5):
+        background.request()  # folded into the one waiting or running
+    assert background.wait_idle(10)
+    assert background.refits == 3
+    gaps = [b - a for a, b in itertools.pairwise(started)]
+    assert all(gap >= 0.05 + 10 * 0.05 for gap in gaps)  # the refit itself, then ten times it
+    due[0] = False
+    background.request()  # nothing due: nothing runs
+    assert background.wait_idle(0.1) and background.refits == 3
