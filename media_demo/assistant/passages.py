@@ -4,9 +4,10 @@ A question is usually answered by one paragraph, and citing the paragraph's own 
 is what keeps the built-in answer extractive. Each passage is indexed with its story's
 title and tags too (the title twice), so a question that names a story finds all of it.
 
-Scores are cosines under one TF-IDF model: the passages form a sparse matrix and a query
-is one sparse matrix-vector product, so the cost grows with the archive's words, never
-with the square of its passages. Two floors drop weak matches: the cosine, and the share of the
+Scores are cosines under one TF-IDF model, the recommender's sparse `ArticleIndex` over
+each passage's indexed words (plurals folded, stop words and question words dropped), so a
+question costs the postings of its words and the index holds a 100,000-story archive. Two
+floors drop weak matches: the cosine, and the share of the
 question's words that one sentence holds together. A question no passage clears has
 nothing in the archive to answer it.
 """

@@ -11,6 +11,7 @@ import pytest
 
 from media_demo.api import build_api
 from media_demo.newsroom import Newsroom
+from media_demo.recommend.search import search
 from media_demo.settings import Settings
 from media_demo.tracking import Reader, new_domain_userid, touch_session
 from tests.factories import SMALL_CORPUS, articles_folder, story_fields
@@ -275,3 +276,17 @@ def test_the_recency_window_setting_bounds_the_section_pick(tmp_path: Path, smal
     assert picks[1] == ("village-choir-sings-again", "category")  # only the newest culture story is looked at
     with pytest.raises(ValueError, match="recency_window"):
         Settings(recency_window=0)
+
+
+def test_a_published_storys_new_words_are_searchable_and_cited_once_the_refits_ran(
+    served: tuple[Newsroom, httpx.Client],
+) -> None:
+    """Words no story had before ("escapement") count after the background refits, a moment after the publish."""
+    room, client = served
+    assert search("escapement clockwork", room.corpus, room.index).hits == []
+    client.post("/api/articles", json=story_fields(), headers=AUTH).raise_for_status()
+    assert SLUG in room.index and SLUG in room.passages  # followed at once
+    assert room.index_follower.refit.wait_idle(10) and room.passage_follower.refit.wait_idle(10)
+    assert room.index.unseen_since_fit == 0
+    assert [hit.article.slug for hit in search("escapement clockwork", room.corpus, room.index).hits] == [SLUG]
+    assert room.passages.stories("clockwork fog bell escapement", k=1)[0][0] == SLUG
