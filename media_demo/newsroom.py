@@ -32,6 +32,7 @@ from media_demo.definitions import app_groups, app_interventions, reader_context
 from media_demo.experiments.attributes import experiment_groups
 from media_demo.experiments.catalogue import load_catalogue
 from media_demo.recommend import ArticleIndex
+from media_demo.recommend.strategy import prepare
 from media_demo.services.assistant import AssistantService
 from media_demo.services.experiments import Experiments
 from media_demo.services.feed_poller import FeedPoller
@@ -150,6 +151,7 @@ class Newsroom:
 
     def _warm_index(self) -> None:
         try:
+            prepare(self.corpus, self.index, self.settings.recency_window)
             self.index.warm(a.slug for a in self.corpus.latest(WARM_STORIES))
         except Exception:  # a story withdrawn meanwhile, say: its readers find the rest on demand
             logger.exception("warming the article index failed")

@@ -70,6 +70,17 @@ def taste_scores(candidates: Sequence[str], recent: Sequence[str], index: Articl
     return index.similarity_to(candidates, [(slug, 1.0 / len(known)) for slug in known])
 
 
+def prepare(corpus: Corpus, index: ArticleIndex, recency_window: int = DEFAULT_RECENCY_WINDOW) -> None:
+    """Compact each section's window for `taste_scores` now (a few milliseconds each at archive scale), so that
+    no reader's first recommendation pays for it. The newsroom calls it at start, in the background."""
+    newest = corpus.latest(1)
+    if not newest or newest[0].slug not in index:
+        return
+    for category in corpus.categories:
+        window = corpus.latest(recency_window, category)
+        taste_scores([a.slug for a in window], [newest[0].slug], index)
+
+
 def recommend(
     profile: ReaderProfile,
     corpus: Corpus,

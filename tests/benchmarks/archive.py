@@ -39,6 +39,7 @@ from media_demo.articles.store import StoryStore
 from media_demo.assistant.passages import PassageIndex, passages_of, terms
 from media_demo.newsroom import WARM_STORIES, get_corpus, get_index
 from media_demo.recommend import ArticleIndex, ReaderProfile, ReadStats, interests, recommend
+from media_demo.recommend.strategy import prepare
 from media_demo.services.publishing import ArticleIndexFollower, Publishing
 from media_demo.settings import PROJECT_ROOT
 from media_demo.signals.storage.database import open_database
@@ -367,6 +368,7 @@ def measure(kind: str, count: int) -> dict[str, Any]:
     result["similar_again"] = summary(timed_ms([lambda s=s: index.similar(s, 10) for s in asked]))
     calls = [profiles[i % len(profiles)] for i in range(RECOMMENDATION_CALLS)]
     if kind == "sparse":
+        prepare(corpus, index)  # as the newsroom does at start: the sections' windows compacted
         run = [lambda p=p: recommend(p, corpus, index, stats) for p in calls]
     else:
         run = [lambda p=p: dense_recommend(p, corpus, index, stats) for p in calls]

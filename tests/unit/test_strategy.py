@@ -10,7 +10,7 @@ import pytest
 
 from media_demo.articles import Article, Corpus, load_corpus
 from media_demo.recommend import ArticleIndex, ReaderProfile, ReadStats, Recommendation, recommend, strategy_name
-from media_demo.recommend.strategy import DEFAULT_RECENCY_WINDOW
+from media_demo.recommend.strategy import DEFAULT_RECENCY_WINDOW, prepare
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -512,3 +512,19 @@ def test_similar_slots_go_past_the_kept_neighbours_when_all_were_read(corpus: Co
     expected = next(s for s in narrow.ranked("grid-battery-farm") if s not in first_two)
     assert narrow.similarity("grid-battery-farm", expected) > 0
     assert summary(recs) == [(expected, "similar", BECAUSE_BATTERY_FARM)]
+
+
+def test_prepare_compacts_each_sections_window_and_changes_no_answer(corpus: Corpus) -> None:
+    prepared, cold = ArticleIndex.for_corpus(corpus), ArticleIndex.for_corpus(corpus)
+    prepare(corpus, prepared, recency_window=5)
+    windows = {tuple(a.slug for a in corpus.latest(5, c)) for c in corpus.categories}
+    assert windows <= set(prepared._state.blocks)  # what the first reader of each section would have built
+    profile = ReaderProfile(
+        article_read_count=2,
+        articles_read=tuple(a.slug for a in corpus.articles[:2]),
+        last_read=corpus.articles[1].slug,
+        category_reads={corpus.articles[0].category: 2},
+        categories_by_recency=(corpus.articles[0].category,),
+    )
+    picks = [r.article.slug for r in recommend(profile, corpus, prepared, ReadStats(), 3, recency_window=5)]
+    assert picks == [r.article.slug for r in recommend(profile, corpus, cold, ReadStats(), 3, recency_window=5)]
