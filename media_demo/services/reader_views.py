@@ -28,7 +28,7 @@ from media_demo.personalise.segments import SegmentMatch
 from media_demo.recommend import ArticleIndex, ReaderProfile, Recommendation, recommend
 from media_demo.recommend.search import SearchResults, search
 from media_demo.recommend.strategies import Shown, StrategyInputs, serve
-from media_demo.recommend.strategy import DEFAULT_RECENCY_WINDOW
+from media_demo.recommend.strategy import DEFAULT_RECENCY_WINDOW, popular
 from media_demo.services.experiments import Decision, Experiments
 from media_demo.services.memory import Memory
 from media_demo.signals.engine.consent import BEHAVIOURAL, CONTEXTUAL, Consent
@@ -172,13 +172,15 @@ class ReaderViews:
         days_since_last_visit: float | None = None,
         count: int = DEFAULT_COUNT,
         user_id: str | None = None,
+        reading: str = "",
     ) -> ReaderView:
         """Everything a page shows about one reader, from one read of their attributes.
 
         A reader with history gets the strategy's picks; one without gets the contextual
         cold start when there is a context (and they have not turned contextual use off),
         else the most-read stories. Without behavioural consent the reader has no history
-        to use: the view is the one of a first visit, and says why.
+        to use: the view is the one of a first visit, and says why. `reading` is the story on
+        screen: never recommended beside itself, even to a reader whose reads are not kept.
         """
         consent = self._memory.consent_of(domain_userid)
         if consent is not None and not consent.allows(CONTEXTUAL):
@@ -188,11 +190,19 @@ class ReaderViews:
         personalised = profile.has_history
         segment = segment_for(profile, SessionFacts(session_index, days_since_last_visit))
         decision = None
+        on_screen = frozenset({reading} if reading else ())
         if context is not None and not personalised:
             with self._memory.lock:
-                picks = contextual_picks(context, self.corpus, self._index, self._memory.read_stats, count)
+                picks = contextual_picks(
+                    context, self.corpus, self._index, self._memory.read_stats, count, read=on_screen
+                )
             shown = tuple(Shown(r, i, 1.0) for i, r in enumerate(picks, start=1))
             panel = PanelLog(str(uuid.uuid4()), CONTEXTUAL_STRATEGY)
+        elif not personalised:  # what `recommend` answers without history: the most-read stories
+            with self._memory.lock:
+                picks = popular(self.corpus, self._memory.read_stats, count, exclude=on_screen)
+            shown = tuple(Shown(r, i, 1.0) for i, r in enumerate(picks, start=1))
+            panel = PanelLog(str(uuid.uuid4()), DEFAULT_STRATEGY)
         else:
             decision, shown = self._serve(domain_userid, user_id, profile, segment.name, context, consent, count)
             panel = PanelLog(
@@ -262,7 +272,12 @@ class ReaderViews:
         if article is not None:
             self._tracker.article_view(reader, page, article)
         view = self.reader_view(
-            reader.domain_userid, context, reader.session.index, days_since_last_visit, user_id=reader.user_id
+            reader.domain_userid,
+            context,
+            reader.session.index,
+            days_since_last_visit,
+            user_id=reader.user_id,
+            reading=article.slug if article is not None else "",
         )
         here = self.readers_now(routes.article_url(article.slug)) if article is not None else 0
         visit = Visit(view, self.trending(trending), here)
@@ -317,10 +332,16 @@ class ReaderViews:
         return True
 
     def refresh(
-        self, domain_userid: str, context: ReaderContext | None, session_index: int, user_id: str | None, trending: int
+        self,
+        domain_userid: str,
+        context: ReaderContext | None,
+        session_index: int,
+        user_id: str | None,
+        trending: int,
+        reading: str = "",
     ) -> tuple[ReaderView, list[tuple[str, int]]]:
         """The reader's view and what is trending, re-read after a change made outside `visit`."""
-        view = self.reader_view(domain_userid, context, session_index, user_id=user_id)
+        view = self.reader_view(domain_userid, context, session_index, user_id=user_id, reading=reading)
         return view, self.trending(trending)
 
     def group_attributes(

@@ -11,6 +11,7 @@ from typing import Any, TypeVar
 
 import reflex as rx
 
+from media_demo import routes
 from media_demo.accounts import DEFAULT_SESSION_TTL, Account
 from media_demo.newsroom import get_newsroom
 from media_demo.personalise import ReaderContext
@@ -227,9 +228,11 @@ class ReaderState(rx.State):
     async def _refresh_view(self) -> None:
         """Re-read the reader's attributes and consent after a change made outside `visit`."""
         views, context = get_newsroom().views, self._context()
+        path = self.router.url.path or "/"
+        reading = path.removeprefix(routes.ARTICLE_PREFIX) if path.startswith(routes.ARTICLE_PREFIX) else ""
         _reader, (view, trending) = await self._as_reader(
             lambda signed_in: views.refresh(
-                signed_in.domain_userid, context, signed_in.session.index, signed_in.user_id, TRENDING_COUNT
+                signed_in.domain_userid, context, signed_in.session.index, signed_in.user_id, TRENDING_COUNT, reading
             )
         )
         self._refresh(view, trending)

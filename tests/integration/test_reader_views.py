@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import time
 
 from media_demo.newsroom import Newsroom
+from media_demo.personalise import ReaderContext
 from media_demo.services.reader_views import NO_CONSENT_YET
 from media_demo.tracking import Page, Reader, new_domain_userid, touch_session
 from tests.integration.conftest import grant, read
@@ -64,3 +66,27 @@ def test_watchers_hear_their_readers_events_until_they_stop_or_the_reader_is_for
     grant(newsroom, reader)
     assert heard == ["news"]  # the deletion dropped the watcher with the rest
     assert views.reader_events(reader.domain_userid, 10)  # the new choice is in the log already
+
+
+def test_the_story_on_screen_is_never_recommended_beside_itself_to_a_reader_without_history(
+    newsroom: Newsroom,
+) -> None:
+    """Without kept reads the panel is the most-read (or contextual) list: the story being read is left out."""
+    story = newsroom.corpus.articles[2]
+    for _ in range(3):  # the most-read story, so the plain cold start would name it first
+        read(newsroom, new_reader(), story.slug)
+    other = newsroom.corpus.articles[4]
+    read(newsroom, new_reader(), other.slug)
+    newsroom.log.flush()
+    page = Page(url=f"http://localhost:3000/article/{story.slug}", title=story.title)
+    assert newsroom.views.reader_view(new_domain_userid()).recommendations[0].article.slug == story.slug
+    contexts = (None, ReaderContext(at=dt.datetime(2026, 12, 6, 9, tzinfo=dt.UTC), local_hour=9))
+    for context in contexts:
+        visit = newsroom.views.visit(new_reader(), page, story.slug, context)  # no consent: no history
+        assert not visit.view.personalised
+        shown = [r.article.slug for r in visit.view.recommendations]
+        assert shown and story.slug not in shown
+        if context is None:
+            assert shown == [other.slug]  # the next most-read
+        refreshed, _ = newsroom.views.refresh(new_domain_userid(), context, 1, None, 5, reading=story.slug)
+        assert story.slug not in {r.article.slug for r in refreshed.recommendations}
