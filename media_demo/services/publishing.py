@@ -66,6 +66,7 @@ class IndexFollower(Protocol):
 
 
 REFIT_GAP_FACTOR = 10.0  # after a refit of d seconds, the next waits until 10 d later: refits take <= 1/11 of a core
+FAILED_REFIT_PAUSE_SECONDS = 60.0  # after a refit that raised, at least this long before the next try
 
 
 class BackgroundRefit:
@@ -85,6 +86,7 @@ class BackgroundRefit:
         self._idle = threading.Event()
         self._idle.set()
         self.refits = 0  # refits finished, for logs and tests
+        self.failures = 0  # refits that raised
 
     def request(self) -> None:
         """Start a refit if one is due (after the gap), unless one is already waiting or running."""
@@ -106,17 +108,20 @@ class BackgroundRefit:
 
     def _run(self) -> None:
         start = time.monotonic()
+        pause = 0.0
         try:
             self._refit()
             self.refits += 1
             logger.info("%s: refitted in %.2f s", self._name, time.monotonic() - start)
-        except Exception:  # a failed refit leaves the working index in place
-            logger.exception("%s: refit failed", self._name)
+        except Exception:  # a failed refit leaves the working index in place; the next waits a while
+            self.failures += 1
+            pause = FAILED_REFIT_PAUSE_SECONDS
+            logger.exception("%s: refit failed (next try in %.0f s at the earliest)", self._name, pause)
         finally:
             end = time.monotonic()
             with self._lock:
                 self._busy = False
-                self._next_start = end + REFIT_GAP_FACTOR * (end - start)
+                self._next_start = end + max(REFIT_GAP_FACTOR * (end - start), pause)
             self.request()  # stories published during the refit may have made another due
             with self._lock:
                 if not self._busy:

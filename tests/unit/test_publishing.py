@@ -291,3 +291,20 @@ def test_refits_are_spaced_by_ten_times_the_last_ones_duration() -> None:
     due[0] = False
     background.request()  # nothing due: nothing runs
     assert background.wait_idle(0.1) and background.refits == 3
+
+
+def test_a_failing_refit_is_logged_and_not_retried_at_once(caplog: pytest.LogCaptureFixture) -> None:
+    """A refit that raises leaves the index as it was and waits a minute before trying again (no busy loop)."""
+    attempts: list[float] = []
+
+    def refit() -> None:
+        attempts.append(time.monotonic())
+        raise RuntimeError("disk full")
+
+    background = BackgroundRefit("test-refit", refit, lambda: True)
+    with caplog.at_level(logging.ERROR):
+        background.request()
+        time.sleep(0.3)
+    assert len(attempts) == 1 and background.failures == 1 and background.refits == 0
+    assert not background.wait_idle(0.01)  # the next try is waiting out its pause
+    assert "test-refit: refit failed" in caplog.text
