@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import threading
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -615,16 +616,15 @@ class ArticleIndex:
             ids.append(id_)  # beyond `slots` of every published snapshot: invisible until the swap
             position = dict(state.position)
             position[id_] = slot
-            new = _Snapshot(
-                vocabulary=state.vocabulary,
-                base=state.base,
+            new = dataclasses.replace(
+                state,
                 added=added,
-                ids=ids,
                 slots=slot + 1,
                 position=position,
                 alive=np.append(state.alive, True),
-                neighbours=state.neighbours,
+                cache={},  # filled below
                 blocks=dict(state.blocks),  # a block's rows are unchanged: no kept block holds the new slot
+                alive_ids=None,
             )
             # Its candidates (exactly scored) give its own neighbours and the kept lists it enters: a story
             # joins another's list only where it is a candidate of that story too (the same shared terms).
@@ -664,18 +664,7 @@ class ArticleIndex:
         alive[slot] = False
         cache = {owner: kept for owner, kept in state.cache.items() if owner != slot}
         blocks = {key: block for key, block in state.blocks.items() if id_ not in key}
-        return _Snapshot(
-            vocabulary=state.vocabulary,
-            base=state.base,
-            added=state.added,
-            ids=state.ids,
-            slots=state.slots,
-            position=position,
-            alive=alive,
-            neighbours=state.neighbours,
-            cache=cache,
-            blocks=blocks,
-        )
+        return dataclasses.replace(state, position=position, alive=alive, cache=cache, blocks=blocks, alive_ids=None)
 
     def refresh(self, texts: Mapping[str, str] | Callable[[str], str]) -> None:
         """Refit the vocabulary and idf on every current story, dropping retired rows.
