@@ -23,8 +23,9 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
+from media_demo.engine_api import engine_routes
 from media_demo.experiments.report import ExperimentReport
-from media_demo.newsroom import Newsroom
+from media_demo.newsroom import Newspaper, Newsroom
 from media_demo.paper import SECTION_BLURBS
 from media_demo.personalise import describe_context
 from media_demo.personalise.context import MAX_TZ_OFFSET_MINUTES, ReaderContext, server_now
@@ -122,12 +123,12 @@ def experiment_document(report: ExperimentReport) -> dict[str, Any]:
     return document
 
 
-def experiments_document(room: Newsroom) -> dict[str, Any]:
+def experiments_document(room: Newspaper) -> dict[str, Any]:
     """`GET /api/experiments`: every experiment's report (blocking: reads the engine under its lock)."""
     return {"experiments": [experiment_document(report) for report in room.experiments.reports()]}
 
 
-def may_read(request: Request, room: Newsroom, domain_userid: str) -> JSONResponse | None:
+def may_read(request: Request, room: Newspaper, domain_userid: str) -> JSONResponse | None:
     """None when the request may read this reader's data, else the error to answer.
 
     The API token may read anyone; a browser may read only the reader its own
@@ -144,16 +145,25 @@ def may_read(request: Request, room: Newsroom, domain_userid: str) -> JSONRespon
 
 
 def build_api(
-    newsroom: Callable[[], Newsroom],
+    newsroom: Callable[[], Newspaper],
     clock: Callable[[], dt.datetime] = server_now,
     page_shell: Path | None = None,
     public_api_url: str = "",
+    serves_engine: bool = True,
 ) -> Starlette:
     """The API app; `newsroom` is called per request so tests can supply their own, and `clock` their time.
 
     With `page_shell` (the built frontend's shell, see `story_pages.find_shell`), it also answers story and
-    section addresses with their own head, for link previews and search engines.
+    section addresses with their own head, for link previews and search engines. `serves_engine`: the
+    collector, the Signals API, the interventions stream and the engine's routes too, which need the
+    engine in this process (not so in a UI worker of a cluster, whose engine is a service of its own).
     """
+
+    def engine() -> Newsroom:
+        room = newsroom()
+        if not isinstance(room, Newsroom):
+            raise TypeError("the engine's routes need the engine in this process (remote mode has none)")
+        return room
 
     async def recommended_articles(request: Request) -> JSONResponse:
         domain_userid = request.query_params.get("domain_userid", "")
@@ -216,7 +226,10 @@ def build_api(
 
     async def health(_request: Request) -> JSONResponse:
         room = newsroom()
-        counts = await asyncio.to_thread(room.log.counts)
+        try:
+            counts = await asyncio.to_thread(room.event_counts)
+        except RuntimeError as exc:  # a UI worker whose engine service is down: say so, as a 503
+            return json_error(503, f"the engine cannot be reached: {exc}")
         return JSONResponse({"status": "ok", "articles": len(room.corpus), "events": counts})
 
     async def unknown_api_route(request: Request) -> JSONResponse:
@@ -236,9 +249,10 @@ def build_api(
             Route("/api/experiments/{name}", experiment, methods=["GET"]),
             Route("/api/v1/readers", forget_reader, methods=["DELETE"]),
             *publishing_routes(newsroom),
-            *intervention_routes(newsroom),
-            *signals_routes(newsroom),
-            *collector_routes(newsroom),
+            *(engine_routes(engine) if serves_engine else ()),
+            *(intervention_routes(engine) if serves_engine else ()),
+            *(signals_routes(engine) if serves_engine else ()),
+            *(collector_routes(engine) if serves_engine else ()),
             Route("/api/{path:path}", unknown_api_route, methods=["GET", "POST", "PUT", "DELETE", "PATCH"]),
         ],
         exception_handlers={HTTPException: http_error},

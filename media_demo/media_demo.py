@@ -50,7 +50,13 @@ API_URL = rx.config.get_config().api_url
 app = rx.App(
     stylesheets=["/styles.css"],
     api_transformer=[
-        build_api(get_newsroom, page_shell=find_shell(get_settings()), public_api_url=API_URL),
+        # A UI worker of a cluster (remote mode) leaves the collector and the engine's API to the engine service.
+        build_api(
+            get_newsroom,
+            page_shell=find_shell(get_settings()),
+            public_api_url=API_URL,
+            serves_engine=not get_settings().signals_api_url,
+        ),
         without_websocket_cookies,
     ],
     # Reflex's "Cannot connect to server" toast sits bottom right by default: over the consent

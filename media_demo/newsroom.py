@@ -21,6 +21,7 @@ from functools import cache
 from typing import Any
 
 from snowplow_signals import RuleIntervention, StreamAttributeGroup
+from sqlalchemy import Engine
 
 from media_demo.accounts import Accounts
 from media_demo.articles import Corpus, load_corpus
@@ -31,33 +32,116 @@ from media_demo.assistant.passages import PassageIndex
 from media_demo.definitions import app_groups, app_interventions, reader_context_service
 from media_demo.experiments.attributes import experiment_groups
 from media_demo.experiments.catalogue import load_catalogue
+from media_demo.experiments.definitions import Experiment
 from media_demo.recommend import ArticleIndex
 from media_demo.recommend.strategy import prepare
 from media_demo.services.assistant import AssistantService
-from media_demo.services.experiments import Experiments
+from media_demo.services.engine_feed import EngineFeed
+from media_demo.services.engine_reads import EngineReads, LocalReads
+from media_demo.services.experiments import EngineOutcomes, Experiments, Outcomes
 from media_demo.services.feed_poller import FeedPoller
 from media_demo.services.ingest import Ingest
 from media_demo.services.memory import Memory
-from media_demo.services.privacy import Privacy
+from media_demo.services.privacy import EngineEraser, Eraser, Privacy
 from media_demo.services.publishing import ArticleIndexFollower, PassageIndexFollower, Publishing
 from media_demo.services.reader_views import ReaderViews
+from media_demo.services.remote_reads import RemoteEraser, RemoteOutcomes, RemoteReads
 from media_demo.settings import Settings, get_settings
 from media_demo.signals.engine.interventions import InterventionBus
 from media_demo.signals.http.auth import resolve_api_token, resolve_cookie_secret
 from media_demo.signals.ingest.iglu import SchemaRegistry
-from media_demo.signals.remote import RemoteAttributes
 from media_demo.signals.storage.checkpoints import Checkpoints
+from media_demo.signals.storage.database import SHARED_PRAGMAS, open_database
 from media_demo.signals.storage.event_log import EventLog
 from media_demo.signals.storage.registry import DefinitionRegistry
-from media_demo.tracking import InProcessEmitter, NewsroomTracker, http_emitter
+from media_demo.tracking import CollectorEmitter, InProcessEmitter, NewsroomTracker, http_emitter
 
 logger = logging.getLogger(__name__)
 
 WARM_STORIES = 2_000  # the newest stories whose neighbours are found at start, before any reader asks
 
 
-class Newsroom:
-    """Everything the app needs at run time, built once per process; the HTTP routes' `SignalsBackend`."""
+class Newspaper:
+    """What the pages and the readers' API use, wherever the attribute engine is: the stories and their
+    indexes, accounts, the tracker, the services that read the engine (`reads`), the assistant, publishing.
+
+    `Newsroom` holds the engine in this process; `RemoteNewsroom` (a UI worker of a cluster) reads an
+    engine service over HTTP. `_open_paper` builds the part they share, once the engine's side is there.
+    """
+
+    settings: Settings
+    corpus: Corpus
+    index: ArticleIndex
+    api_token: str
+    cookie_secret: str
+    accounts: Accounts
+    bus: InterventionBus
+    tracker: NewsroomTracker
+    reads: EngineReads
+    experiments: Experiments
+    views: ReaderViews
+    privacy: Privacy
+    passages: PassageIndex
+    assistant: AssistantService
+    stories: StoryStore
+    publishing: Publishing
+
+    def _open_paper(
+        self, catalogue: Sequence[Experiment], reads: EngineReads, outcomes: Outcomes, eraser: Eraser, database: Engine
+    ) -> None:
+        """The services over `reads`, the assistant, and publishing into `database` (the indexes follow it)."""
+        settings = self.settings
+        self.reads = reads
+        self.experiments = Experiments(catalogue, reads, outcomes)
+        self.views = ReaderViews(
+            reads, self.corpus, self.index, self.tracker, self.experiments, settings.recency_window
+        )
+        self.privacy = Privacy(reads, self.views, self.accounts, self.tracker, eraser)
+        self.passages = passages = PassageIndex.for_corpus(self.corpus)
+        builtin = BuiltInGenerator(self.corpus, passages)
+        self.assistant = AssistantService(
+            self.corpus,
+            self.views,
+            self.tracker,
+            reads.consent_of,
+            build_generator(settings, builtin, passages),
+            builtin,
+        )
+        # Publishing: the stories live in the database; the sections are those of the start.
+        self.stories = StoryStore(database)
+        # The indexes follow publishing at once; their refits (new words, a tenth new) run in the background.
+        self.index_follower = ArticleIndexFollower(self.index, self.corpus)
+        self.passage_follower = PassageIndexFollower(self.passages)
+        self.publishing = Publishing(
+            self.stories, self.corpus, self.corpus.categories, [self.index_follower, self.passage_follower]
+        )
+        self.publishing.refresh_covers()
+        self.privacy.on_forget(self.views.forget_watchers)
+        self.privacy.on_forget(self.assistant.forget)
+
+    def _start_warming(self) -> None:
+        """The newest stories' neighbours found ahead of their readers (milliseconds each at archive scale)."""
+        threading.Thread(target=self._warm_index, name="article-index-warm", daemon=True).start()
+
+    def _warm_index(self) -> None:
+        try:
+            prepare(self.corpus, self.index, self.settings.recency_window)
+            self.index.warm(a.slug for a in self.corpus.latest(WARM_STORIES))
+        except Exception:  # a story withdrawn meanwhile, say: its readers find the rest on demand
+            logger.exception("warming the article index failed")
+
+    def event_counts(self) -> dict[str, int]:
+        """How many good and bad events the engine's log holds (the health check's numbers; blocking)."""
+        raise NotImplementedError
+
+    def close(self) -> None:
+        """Stop background work."""
+        raise NotImplementedError
+
+
+class Newsroom(Newspaper):
+    """The one-process newsroom: the engine, its event log and the pages together (`make run`, the engine
+    service); the HTTP routes' `SignalsBackend`."""
 
     def __init__(self, settings: Settings, corpus: Corpus | None = None, index: ArticleIndex | None = None) -> None:
         self.settings = settings
@@ -70,13 +154,6 @@ class Newsroom:
         experiments = load_catalogue(settings.experiments_dir)
         groups = app_groups(self.corpus.categories) + [g for e in experiments for g in experiment_groups(e)]
         self.memory = Memory(groups, settings.consent_policies, settings.snowplow_app_id)
-        # Remote mode: the reader's attributes come from that Signals API and the events go to its collector
-        # (`settings.collector_url`). Built first, so a missing token fails before any thread or file is opened.
-        self.remote: RemoteAttributes | None = None
-        if settings.signals_api_url:
-            self.remote = RemoteAttributes(
-                settings.signals_api_url, settings.signals_api_token, self.memory.engine.groups
-            )
         self.log = EventLog(settings.database_url, flush_interval=settings.flush_interval_seconds)
         # Signals-compatible API (/api/v1/): definitions published through it come back into the engine
         # before the replay, so their attributes are rebuilt from every logged event.
@@ -96,65 +173,27 @@ class Newsroom:
         self.ingest = Ingest(
             self.memory, self.log, self.registry, self.checkpoints, self.bus, settings.checkpoint_interval_seconds
         )
-        if settings.collector_url:
-            emitter: Any = http_emitter(settings.collector_url)
-        else:
-            emitter = InProcessEmitter(self.ingest.collect)
+        emitter: Any = (
+            http_emitter(settings.snowplow_collector_url)
+            if settings.snowplow_collector_url
+            else InProcessEmitter(self.ingest.collect)
+        )
         self.tracker = NewsroomTracker(emitter, app_id=settings.snowplow_app_id)
-        self.experiments = Experiments(experiments, self.memory)
-        self.views = ReaderViews(
-            self.memory,
-            self.corpus,
-            self.index,
-            self.log,
-            self.tracker,
-            self.remote,
-            self.experiments,
-            settings.recency_window,
+        self.eraser = EngineEraser(self.memory, self.ingest, self.log, self.accounts)
+        # What the pages read of the engine: this process's memory and log.
+        self._open_paper(
+            experiments, LocalReads(self.memory, self.log), EngineOutcomes(self.memory), self.eraser, self.log.engine
         )
-        self.privacy = Privacy(self.memory, self.ingest, self.views, self.log, self.accounts, self.tracker)
-        self.passages = passages = PassageIndex.for_corpus(self.corpus)
-        builtin = BuiltInGenerator(self.corpus, passages)
-        self.assistant = AssistantService(
-            self.corpus,
-            self.views,
-            self.tracker,
-            self.memory.consent_of,
-            build_generator(settings, builtin, passages),
-            builtin,
-        )
-        # Publishing: the stories live in the event log's database; the sections are those of the start.
-        self.stories = StoryStore(self.log.engine)
-        # The indexes follow publishing at once; their refits (new words, a tenth new) run in the background.
-        self.index_follower = ArticleIndexFollower(self.index, self.corpus)
-        self.passage_follower = PassageIndexFollower(self.passages)
-        self.publishing = Publishing(
-            self.stories,
-            self.corpus,
-            self.corpus.categories,
-            [self.index_follower, self.passage_follower],
-        )
-        self.publishing.refresh_covers()
         self.feeds: FeedPoller | None = None
         if settings.feeds:
             self.feeds = FeedPoller(self.publishing, settings.feeds, settings.feed_poll_seconds, settings.feed_category)
         self.ingest.on_event(self.views.event_applied)
-        self.ingest.on_withdrawal(self.privacy.withdraw)
-        self.privacy.on_forget(self.views.forget_watchers)
-        self.privacy.on_forget(self.assistant.forget)
+        self.ingest.on_withdrawal(self.eraser.withdraw)
         self.replayed = self.ingest.restore()
         self.ingest.start()
         if self.feeds is not None:
             self.feeds.start()
-        # The newest stories' neighbours found ahead of their readers (milliseconds each at archive scale).
-        threading.Thread(target=self._warm_index, name="article-index-warm", daemon=True).start()
-
-    def _warm_index(self) -> None:
-        try:
-            prepare(self.corpus, self.index, self.settings.recency_window)
-            self.index.warm(a.slug for a in self.corpus.latest(WARM_STORIES))
-        except Exception:  # a story withdrawn meanwhile, say: its readers find the rest on demand
-            logger.exception("warming the article index failed")
+        self._start_warming()
 
     def _install_published_interventions(self) -> None:
         for rule in self.signals_registry.definitions("intervention"):
@@ -162,6 +201,10 @@ class Newsroom:
                 self.memory.interventions.publish(rule)  # type: ignore[arg-type]
             except ValueError as exc:
                 logger.error("intervention %r cannot be evaluated: %s", getattr(rule, "name", "?"), exc)
+
+    def event_counts(self) -> dict[str, int]:
+        """How many good and bad events the log holds."""
+        return self.log.counts()
 
     def close(self) -> None:
         """Stop background work, write a final checkpoint, commit the log."""
@@ -207,8 +250,72 @@ class Newsroom:
     def read_attributes(
         self, group: str, version: int, entities: Sequence[str], attributes: Sequence[str], *, stitched: bool = False
     ) -> list[dict[str, Any]]:
-        """A group's attributes per entity; `stitched`: per user, merged over their devices."""
-        return self.views.group_attributes(group, version, entities, attributes, stitched=stitched)
+        """A group's attributes per entity; `stitched`: the entities are `user_id`s, each row the merge over
+        the devices that user signed in on."""
+        memory = self.memory
+        with memory.lock:  # reads must not interleave with `collect` updating the same states
+            if stitched:
+                return [
+                    memory.engine.merged_attributes(group, memory.links.devices(e), version, attributes)
+                    for e in entities
+                ]
+            return [memory.engine.get_attributes(group, e, version, attributes) for e in entities]
+
+
+class RemoteNewsroom(Newspaper):
+    """A UI worker of a cluster: the pages over an engine service that owns the events (remote mode).
+
+    Nothing here writes the event log or holds an attribute engine. Events go to the engine's
+    collector (`CollectorEmitter`: a tracking call returns once the event is applied), readers'
+    attributes come through the Signals API with the official SDK, the rest through the engine's
+    own routes (`RemoteReads`), and what happens in the engine (interventions, deletions, events
+    applied) through its feed (`EngineFeed`). The stories and accounts are in the shared database.
+    """
+
+    def __init__(self, settings: Settings, corpus: Corpus | None = None, index: ArticleIndex | None = None) -> None:
+        if not settings.signals_api_url:
+            raise ValueError("RemoteNewsroom needs SIGNALS_API_URL: the engine service's address")
+        if not settings.signals_api_token:
+            raise ValueError("SIGNALS_API_URL is set but SIGNALS_API_TOKEN is not: remote mode needs the API's token")
+        self.settings = settings
+        self.corpus = corpus if corpus is not None else open_corpus(settings.database_url, settings.articles_dir)
+        self.index = index or ArticleIndex.for_corpus(self.corpus)
+        experiments = load_catalogue(settings.experiments_dir)
+        groups = app_groups(self.corpus.categories) + [g for e in experiments for g in experiment_groups(e)]
+        self.api_token = settings.signals_api_token.strip()
+        self.cookie_secret = resolve_cookie_secret(settings)
+        self.database = open_database(settings.database_url, SHARED_PRAGMAS)
+        self.accounts = Accounts(self.database)
+        self.bus = InterventionBus()
+        self.emitter = CollectorEmitter(settings.collector_url or settings.signals_api_url)
+        self.tracker = NewsroomTracker(self.emitter, app_id=settings.snowplow_app_id)
+        self.remote = RemoteReads(settings.signals_api_url, self.api_token, groups)
+        self._open_paper(
+            experiments,
+            self.remote,
+            RemoteOutcomes(self.remote.client),
+            RemoteEraser(self.remote.client),
+            self.database,
+        )
+        self.feed = EngineFeed(
+            self.remote.client,
+            on_intervention=lambda fired: self.bus.publish([fired]),
+            on_forgotten=self.privacy.forgotten,
+            on_applied=self.views.readers_changed,
+        )
+        self.feed.start()
+        self._start_warming()
+
+    def event_counts(self) -> dict[str, int]:
+        """The engine's counts, from its health check."""
+        return self.remote.client.event_counts()
+
+    def close(self) -> None:
+        """Stop following the engine; send what an outage kept back."""
+        self.feed.close()
+        self.emitter.close()
+        self.remote.close()
+        self.database.dispose()
 
 
 @cache
@@ -237,14 +344,13 @@ def get_index() -> ArticleIndex:
 
 
 @cache
-def get_newsroom() -> Newsroom:
-    """This process's newsroom, built on first use from the environment.
-
-    One per process by design: with several Reflex workers, each holds its
-    own engine over the same event log; point them at one shared Signals API
-    (remote mode) rather than relying on this object being shared.
+def get_newsroom() -> Newspaper:
+    """This process's newsroom, built on first use from the environment: the whole engine in this process,
+    or, with `SIGNALS_API_URL` set (remote mode: every UI worker of a cluster), pages over that engine service.
     """
-    room = Newsroom(get_settings(), get_corpus(), get_index())
+    settings = get_settings()
+    newspaper = RemoteNewsroom if settings.signals_api_url else Newsroom
+    room = newspaper(settings, get_corpus(), get_index())
     # The corpus, index and restored state live as long as the process: keep the
     # garbage collector from re-scanning them (long full collections stall requests).
     gc.freeze()

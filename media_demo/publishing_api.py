@@ -26,7 +26,7 @@ from starlette.routing import Route
 from media_demo.articles import Article, CorpusError
 from media_demo.articles.cover_urls import STORED_COVERS_PATH, cover_url, has_shipped_cover, stored_cover_url
 from media_demo.articles.store import API_SOURCE, FEED_SOURCE, story_hash
-from media_demo.newsroom import Newsroom
+from media_demo.newsroom import Newspaper
 from media_demo.routes import article_url
 from media_demo.services.publishing import StoryExistsError, UnknownStoryError
 from media_demo.signals.engine.timestamps import iso_seconds
@@ -117,7 +117,7 @@ def _source(request: Request) -> str | JSONResponse:
     return source
 
 
-def publishing_routes(newsroom: Callable[[], Newsroom]) -> list[Route]:
+def publishing_routes(newsroom: Callable[[], Newspaper]) -> list[Route]:
     """The routes above; `newsroom` is called per request, so tests can supply their own."""
 
     async def create(request: Request) -> Response:

@@ -24,7 +24,7 @@ from starlette.routing import Route
 from media_demo import routes
 from media_demo.articles import Article, section_label
 from media_demo.articles.cover_urls import cover_src
-from media_demo.newsroom import Newsroom
+from media_demo.newsroom import Newspaper
 from media_demo.paper import PAPER_NAME
 from media_demo.settings import PROJECT_ROOT, Settings
 
@@ -105,7 +105,7 @@ def site_of(request: Request) -> str:
 
 
 def story_page_routes(
-    newsroom: Callable[[], Newsroom], shell_path: Path, blurbs: dict[str, str], backend: str = ""
+    newsroom: Callable[[], Newspaper], shell_path: Path, blurbs: dict[str, str], backend: str = ""
 ) -> list[Route]:
     """`GET /article/{slug}` and `/category/{section}`: the shell with the page's head, and its status.
 

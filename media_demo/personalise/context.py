@@ -21,7 +21,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from media_demo.articles import Article, Corpus, section_label
 from media_demo.personalise.segments import Condition, Rule, all_of, why
 from media_demo.recommend.index import ArticleIndex
-from media_demo.recommend.popularity import ReadStats
+from media_demo.recommend.popularity import Popularity
 from media_demo.recommend.strategy import DEFAULT_COUNT, Recommendation, popular
 from media_demo.signals.ingest.enrich import campaign_fields, referer_fields, user_agent_fields
 
@@ -213,27 +213,27 @@ def context_facts(context: ReaderContext, corpus: Corpus) -> dict[str, Any]:
 
 # ------------------------------------------------------------------ where stories come from
 
-Source = Callable[[Mapping[str, Any], Corpus, ArticleIndex, ReadStats], list[Article]]
+Source = Callable[[Mapping[str, Any], Corpus, ArticleIndex, Popularity], list[Article]]
 # The best search hits a rule draws on: a few slots' worth, even for a reader who has read many of
 # them, without ranking an archive's every match of a common word.
 SEARCH_HITS = 100
 
 
-def _search(facts: Mapping[str, Any], corpus: Corpus, index: ArticleIndex, _stats: ReadStats) -> list[Article]:
+def _search(facts: Mapping[str, Any], corpus: Corpus, index: ArticleIndex, _stats: Popularity) -> list[Article]:
     hits = index.query(str(facts["search_term"]), SEARCH_HITS)
     return [a for slug, _ in hits if (a := corpus.get(slug)) is not None]
 
 
-def _topic(facts: Mapping[str, Any], corpus: Corpus, _index: ArticleIndex, _stats: ReadStats) -> list[Article]:
+def _topic(facts: Mapping[str, Any], corpus: Corpus, _index: ArticleIndex, _stats: Popularity) -> list[Article]:
     kind, name = facts["campaign_topic_ref"]
     return corpus.in_category(name) if kind == "category" else [a for a in corpus if name in a.tags]
 
 
-def _trending(_facts: Mapping[str, Any], corpus: Corpus, _index: ArticleIndex, stats: ReadStats) -> list[Article]:
+def _trending(_facts: Mapping[str, Any], corpus: Corpus, _index: ArticleIndex, stats: Popularity) -> list[Article]:
     return [a for slug in stats.ranking() if (a := corpus.get(slug)) is not None]
 
 
-def _briefing(_facts: Mapping[str, Any], corpus: Corpus, _index: ArticleIndex, _stats: ReadStats) -> list[Article]:
+def _briefing(_facts: Mapping[str, Any], corpus: Corpus, _index: ArticleIndex, _stats: Popularity) -> list[Article]:
     """The newest story of each section, shortest first (newest first among equals)."""
     newest: dict[str, Article] = {}
     for article in corpus:  # newest first
@@ -241,7 +241,7 @@ def _briefing(_facts: Mapping[str, Any], corpus: Corpus, _index: ArticleIndex, _
     return sorted(newest.values(), key=lambda a: a.reading_minutes)
 
 
-def _short_reads(_facts: Mapping[str, Any], corpus: Corpus, _index: ArticleIndex, _stats: ReadStats) -> list[Article]:
+def _short_reads(_facts: Mapping[str, Any], corpus: Corpus, _index: ArticleIndex, _stats: Popularity) -> list[Article]:
     """Stories of at most `SHORT_READ_MAX_MINUTES`, shortest first (newest first among equals)."""
     short = [a for a in corpus if a.reading_minutes <= SHORT_READ_MAX_MINUTES]
     return sorted(short, key=lambda a: a.reading_minutes)
@@ -333,7 +333,7 @@ def contextual_picks(
     context: ReaderContext,
     corpus: Corpus,
     index: ArticleIndex,
-    stats: ReadStats,
+    stats: Popularity,
     count: int = DEFAULT_COUNT,
     read: Collection[str] = (),
     rules: tuple[ContextRule, ...] = CONTEXT_RULES,

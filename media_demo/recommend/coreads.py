@@ -26,9 +26,19 @@ from __future__ import annotations
 import math
 from collections import OrderedDict
 from collections.abc import Iterable
+from typing import Protocol
 
 DEFAULT_WINDOW = 20  # distinct articles remembered per reader
 DEFAULT_MAX_READERS = 200_000
+
+
+class AlsoRead(Protocol):
+    """Co-read counts as the strategies ask them: `CoReads` where the events are applied, a client of the
+    engine's in a UI worker of a cluster."""
+
+    def also_read(self, slug: str, limit: int | None = None) -> list[tuple[str, float]]:
+        """Stories read by those who read `slug`, with their co-read score, best first."""
+        ...
 
 
 class CoReads:

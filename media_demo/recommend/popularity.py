@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import math
 from collections import defaultdict
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Protocol
 
 SECONDS_PER_HOUR = 3600.0
 DEFAULT_HALF_LIFE_HOURS = 24.0
@@ -23,6 +25,25 @@ def anonymous_key(hour: int) -> str:
 
 def _is_anonymous(key: str) -> bool:
     return key.startswith(ANONYMOUS)
+
+
+class Popularity(Protocol):
+    """What the pages and the recommender read of everyone's reading: `ReadStats` in the process that
+    applies the events, a `PopularitySnapshot` of the engine's in a UI worker of a cluster."""
+
+    def readers(self, slug: str) -> int:
+        """Distinct readers of `slug`."""
+        ...
+
+    def most_read(
+        self, limit: int | None = None, exclude: frozenset[str] | set[str] = frozenset()
+    ) -> list[tuple[str, int]]:
+        """(slug, readers), most readers first, then most recently read."""
+        ...
+
+    def ranking(self, limit: int | None = None) -> list[str]:
+        """Stories in trending order."""
+        ...
 
 
 class ReadStats:
@@ -53,6 +74,7 @@ class ReadStats:
         self._weight: dict[str, float] = {}  # slug -> sum of its readers' weights, relative to `_origin`
         self._origin: float | None = None
         self._changed: set[tuple[str, str]] = set()  # (slug, reader or bucket key) changed since `take_changed`
+        self.version = 0  # moves with every change a reader of the counts could see (`snapshot`)
 
     def _term(self, at: float) -> float:
         """One reader's weight (default half-life), moving the origin forward first if it would overflow."""
@@ -68,6 +90,7 @@ class ReadStats:
 
     def _seen(self, slug: str, timestamp: float) -> None:
         self._ranked = None
+        self.version += 1
         if timestamp > self._last_read.get(slug, float("-inf")):
             self._last_read[slug] = timestamp
             self._newest = max(self._newest, timestamp)
@@ -240,6 +263,59 @@ class ReadStats:
             scored.append((slug, score))
         scored.sort(key=lambda item: (-round(item[1], SCORE_DECIMALS), -self._last_read[item[0]], item[0]))
         return scored if limit is None else scored[:limit]
+
+    def snapshot(self) -> PopularitySnapshot:
+        """The counts and orders as they are now, frozen: what the engine serves to a cluster's UI workers."""
+        ranked = self.most_read()
+        return PopularitySnapshot(self.version, tuple(ranked), tuple(self.ranking()), dict(ranked))
+
+
+@dataclass(frozen=True)
+class PopularitySnapshot:
+    """`ReadStats`' answers at one moment (`version`), read without the engine's lock or its readers' ids.
+
+    Holds only what the pages ask: each story's count of readers and the two orders, never who read what.
+    """
+
+    version: int = 0
+    ordered: tuple[tuple[str, int], ...] = ()  # most read first (`ReadStats.most_read`)
+    trend: tuple[str, ...] = ()  # trending order (`ReadStats.ranking`)
+    counts: dict[str, int] = field(default_factory=dict)
+
+    def readers(self, slug: str) -> int:
+        """Distinct readers of `slug` when the snapshot was taken."""
+        return self.counts.get(slug, 0)
+
+    def most_read(
+        self, limit: int | None = None, exclude: frozenset[str] | set[str] = frozenset()
+    ) -> list[tuple[str, int]]:
+        """(slug, readers), most readers first, then most recently read."""
+        kept = [item for item in self.ordered if item[0] not in exclude] if exclude else list(self.ordered)
+        return kept if limit is None else kept[:limit]
+
+    def ranking(self, limit: int | None = None) -> list[str]:
+        """Stories in trending order."""
+        return list(self.trend[:limit])
+
+    def as_json(self) -> dict[str, Any]:
+        """The engine's `GET /api/engine/popularity` body."""
+        return {"version": self.version, "most_read": [list(item) for item in self.ordered], "trending": self.trend}
+
+    @classmethod
+    def from_json(cls, doc: dict[str, Any]) -> PopularitySnapshot:
+        """Back from `as_json` (ValueError when the shape is wrong: a remote answer is checked, not trusted)."""
+        try:
+            ordered = tuple((str(slug), int(count)) for slug, count in doc["most_read"])
+            trend = tuple(str(slug) for slug in _sequence(doc["trending"]))
+            return cls(int(doc["version"]), ordered, trend, dict(ordered))
+        except (KeyError, TypeError, ValueError) as exc:
+            raise ValueError(f"not a popularity snapshot: {exc}") from exc
+
+
+def _sequence(value: Any) -> Sequence[Any]:
+    if not isinstance(value, list | tuple):
+        raise TypeError(f"expected a list, got {type(value).__name__}")
+    return value
 
 
 class Bucket:

@@ -25,9 +25,9 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 from media_demo.articles import Article, Corpus
-from media_demo.recommend.coreads import CoReads
+from media_demo.recommend.coreads import AlsoRead
 from media_demo.recommend.index import ArticleIndex
-from media_demo.recommend.popularity import ReadStats
+from media_demo.recommend.popularity import Popularity
 from media_demo.recommend.profile import ReaderProfile
 from media_demo.recommend.strategy import (
     DEFAULT_RECENCY_WINDOW,
@@ -63,8 +63,8 @@ class StrategyInputs:
 
     corpus: Corpus
     index: ArticleIndex
-    stats: ReadStats
-    coreads: CoReads
+    stats: Popularity
+    coreads: AlsoRead
     now: float
     recency_window: int = DEFAULT_RECENCY_WINDOW  # see `recommend`
 

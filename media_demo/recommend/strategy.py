@@ -27,7 +27,7 @@ import numpy as np
 
 from media_demo.articles import Article, Corpus
 from media_demo.recommend.index import ArticleIndex
-from media_demo.recommend.popularity import ReadStats
+from media_demo.recommend.popularity import Popularity
 from media_demo.recommend.profile import ReaderProfile
 
 DEFAULT_COUNT = 3  # recommendations per answer, unless the caller asks for another number
@@ -85,7 +85,7 @@ def recommend(
     profile: ReaderProfile,
     corpus: Corpus,
     index: ArticleIndex,
-    stats: ReadStats,
+    stats: Popularity,
     count: int = DEFAULT_COUNT,
     recency_window: int = DEFAULT_RECENCY_WINDOW,
 ) -> list[Recommendation]:
@@ -150,7 +150,7 @@ def _add_similar(
     return len(chosen) >= count
 
 
-def popular(corpus: Corpus, stats: ReadStats, count: int, exclude: Collection[str] = ()) -> list[Recommendation]:
+def popular(corpus: Corpus, stats: Popularity, count: int, exclude: Collection[str] = ()) -> list[Recommendation]:
     """Up to `count` of the most-read articles, none in `exclude`: the fallback of every strategy."""
     if count < 1:
         return []

@@ -3,8 +3,9 @@
 `decide` is called by the reader views for every personalised panel: the running
 experiment of the slot (at most one), whether the reader belongs to its audience
 (or was already exposed: a reader who has seen a variant stays in), and the
-variant by hash. `outcomes` reads each exposed unit's metrics back from the
-attribute engine, merged over the devices of a signed-in reader, for the report.
+variant by hash, from the reader's attributes (`EngineReads`). The report is built here
+from each exposed unit's metrics, which an `Outcomes` source reads from wherever the
+attribute engine is: `EngineOutcomes` in the process that holds it.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import Protocol
 
 from media_demo.experiments.assignment import Assignment, assign
 from media_demo.experiments.attributes import VISITS_SUFFIX, group_name, visit_group
@@ -21,6 +23,7 @@ from media_demo.experiments.definitions import Experiment
 from media_demo.experiments.outcomes import UnitOutcome, VisitOutcome
 from media_demo.experiments.report import ExperimentReport, build_report
 from media_demo.recommend.strategies import Strategy
+from media_demo.services.engine_reads import EngineReads
 from media_demo.services.memory import Memory
 
 RETURN_WINDOW_SECONDS = 7 * 86400.0
@@ -38,28 +41,40 @@ class Decision:
     unit_kind: str  # which id was hashed, as the exposure event records it: `user_id` or `domain_userid`
 
 
+class Outcomes(Protocol):
+    """Every exposed unit's metrics and every clicked visit of one experiment, read from the attribute engine."""
+
+    def units(self, experiment: Experiment, now: float) -> list[UnitOutcome]:
+        """Every exposed unit's metrics, one per reader (an account's devices summed)."""
+        ...
+
+    def visits(self, experiment: Experiment) -> list[VisitOutcome]:
+        """Every visit with a click on the experiment's panel."""
+        ...
+
+
 class Experiments:
-    """The experiments the newsroom runs, over the attribute engine in `memory`."""
+    """The experiments the newsroom runs: who sees which variant (`reads`), and their reports (`outcomes`)."""
 
     def __init__(
         self,
         experiments: Sequence[Experiment],
-        memory: Memory,
+        reads: EngineReads,
+        outcomes: Outcomes,
         clock: Callable[[], float] = time.time,
     ) -> None:
         self.all = list(experiments)
         self._by_name = {e.name: e for e in self.all}
-        self._memory = memory
+        self._reads, self._outcomes = reads, outcomes
         self._clock = clock
 
     def unexposed_groups(self, domain_userid: str) -> set[str]:
-        """The groups of every experiment this browser was never exposed to (call with the memory's lock held):
-        they say nothing about the reader, so the inspector leaves them out."""
-        engine = self._memory.engine
+        """The groups of every experiment this browser was never exposed to: they say nothing about the
+        reader, so the inspector leaves them out."""
         return {
             name
             for e in self.all
-            if not (domain_userid and engine.has_state(f"{group_name(e)}_v1", domain_userid))
+            if not (domain_userid and self._reads.has_state(group_name(e), 1, domain_userid))
             for name in (group_name(e), group_name(e, VISITS_SUFFIX))
         }
 
@@ -77,14 +92,13 @@ class Experiments:
     ) -> Decision | None:
         """The experiment and variant behind this reader's panel, or None (no experiment, or not in it).
 
-        Call it with the memory's lock held (it reads whether the reader was exposed).
+        Blocking: it reads whether the reader was exposed, and to which variant.
         """
         experiment = self.running()
         if experiment is None:
             return None
-        exposed = bool(
-            self._memory.engine.get_attributes(group_name(experiment), domain_userid, 1, ["exposures"])["exposures"]
-        )
+        row = self._reads.entity_attributes(group_name(experiment), 1, domain_userid, ["exposures"])
+        exposed = bool(row["exposures"])
         audience = experiment.audience
         if not exposed:  # once exposed a reader stays in, whatever their segment or device becomes
             if audience.consent == "behavioural" and not behavioural:
@@ -107,11 +121,11 @@ class Experiments:
     def _recorded_variant(self, experiment: Experiment, domain_userid: str, user_id: str | None) -> str | None:
         """The variant this reader was first exposed to, on this device or any linked to their account (from
         their exposure events, through the engine: no assignment table), if they were exposed at all."""
-        devices = [*self._memory.links.devices(user_id), domain_userid] if user_id else [domain_userid]
-        engine, name = self._memory.engine, group_name(experiment)
+        devices = [*self._reads.devices(user_id), domain_userid] if user_id else [domain_userid]
+        name = group_name(experiment)
         earliest: tuple[float, str] | None = None
-        for device in devices:
-            row = engine.get_attributes(name, device, 1, ["exposures", "variant", "since_first_exposure"])
+        for device in dict.fromkeys(devices):
+            row = self._reads.entity_attributes(name, 1, device, ["exposures", "variant", "since_first_exposure"])
             if row["exposures"] and experiment.variant(row["variant"] or "") is not None:
                 age = float(row["since_first_exposure"] or 0.0)
                 if earliest is None or age > earliest[0]:
@@ -120,17 +134,39 @@ class Experiments:
 
     def returning(self, experiment: Experiment, domain_userid: str, session_index: int) -> bool:
         """Whether an exposure now is a return: a later visit than the first exposure's, within 7 days of it."""
-        with self._memory.lock:
-            row = self._memory.engine.get_attributes(
-                group_name(experiment), domain_userid, 1, ["exposures", "first_session", "since_first_exposure"]
-            )
+        row = self._reads.entity_attributes(
+            group_name(experiment), 1, domain_userid, ["exposures", "first_session", "since_first_exposure"]
+        )
         if not row["exposures"] or row["first_session"] is None:
             return False
         return session_index > row["first_session"] and (row["since_first_exposure"] or 0.0) <= RETURN_WINDOW_SECONDS
 
     def outcomes(self, experiment: Experiment) -> list[UnitOutcome]:
-        """Every exposed unit's outcome, a signed-in reader's devices summed into their account."""
-        now = self._clock()
+        """Every exposed unit's outcome, a signed-in reader's devices summed into their account (blocking)."""
+        return self._outcomes.units(experiment, self._clock())
+
+    def reports(self) -> list[ExperimentReport]:
+        """Every experiment's report now, in definition order (blocking)."""
+        return [self.report(experiment) for experiment in self.all]
+
+    def report(self, experiment: Experiment) -> ExperimentReport:
+        """The experiment's report now: per-variant numbers, lifts, SRM, verdict and series (blocking)."""
+        now = datetime.fromtimestamp(self._clock(), UTC)
+        return build_report(experiment, self.outcomes(experiment), self.visits(experiment), now)
+
+    def visits(self, experiment: Experiment) -> list[VisitOutcome]:
+        """Every visit with a click on the experiment's panel (recirculation is reads per such visit)."""
+        return self._outcomes.visits(experiment)
+
+
+class EngineOutcomes:
+    """`Outcomes` from the attribute engine in this process's `Memory`."""
+
+    def __init__(self, memory: Memory) -> None:
+        self._memory = memory
+
+    def units(self, experiment: Experiment, now: float) -> list[UnitOutcome]:
+        """Every exposed unit's metrics, one per reader (an account's devices summed)."""
         name = group_name(experiment)
         with self._memory.lock:  # a signed-in reader's unit is their account, whichever device they used
             engine, links = self._memory.engine, self._memory.links
@@ -158,17 +194,8 @@ class Experiments:
             units[unit] = outcome if earlier is None else _merge(earlier, outcome)
         return sorted(units.values(), key=lambda o: o.first_exposed_at)
 
-    def reports(self) -> list[ExperimentReport]:
-        """Every experiment's report now, in definition order (blocking)."""
-        return [self.report(experiment) for experiment in self.all]
-
-    def report(self, experiment: Experiment) -> ExperimentReport:
-        """The experiment's report now: per-variant numbers, lifts, SRM, verdict and series (blocking)."""
-        now = datetime.fromtimestamp(self._clock(), UTC)
-        return build_report(experiment, self.outcomes(experiment), self.visits(experiment), now)
-
     def visits(self, experiment: Experiment) -> list[VisitOutcome]:
-        """Every visit with a click on the experiment's panel (recirculation is reads per such visit)."""
+        """Every visit with a click on the experiment's panel."""
         name = visit_group(experiment).name
         with self._memory.lock:
             engine = self._memory.engine

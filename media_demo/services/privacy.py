@@ -1,9 +1,11 @@
 """Consent and deletion: the reader's choices recorded, a withdrawn profile dropped, a reader forgotten.
 
 A choice is a Snowplow enhanced-consent event, tracked like every other (so the
-consent record is part of the log); `Ingest` applies it and calls `withdraw` when
-behavioural consent goes. `forget_reader` deletes everything held about a reader
-and then tells the `on_forget` listeners, for what the services do not hold.
+consent record is part of the log); the engine applies it and, when behavioural consent
+goes, drops the profile (`EngineEraser.withdraw`, called by `Ingest`). `forget_reader`
+deletes everything held about a reader, through an `Eraser`: `EngineEraser` where the
+engine is this process, `RemoteEraser` (`media_demo.services.remote_reads`) in a UI worker
+of a cluster. Then the `on_forget` listeners are told, for what the services do not hold.
 """
 
 from __future__ import annotations
@@ -11,8 +13,10 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
+from typing import Protocol
 
 from media_demo.accounts import Accounts
+from media_demo.services.engine_reads import EngineReads
 from media_demo.services.ingest import Ingest
 from media_demo.services.memory import Memory
 from media_demo.services.reader_views import ReaderViews
@@ -36,30 +40,37 @@ class PrivacySummary:
     linked_devices: int
 
 
+class Eraser(Protocol):
+    """Deletes a reader wherever the engine keeps them."""
+
+    def forget_reader(self, domain_userids: set[str], user_id: str | None) -> tuple[dict[str, int], set[str]]:
+        """Delete everything of these devices and this account (with every device linked to it); returns
+        what was deleted, by kind, and every device that went."""
+        ...
+
+
 class Privacy:
     """Who may be profiled, and the right to be forgotten."""
 
     def __init__(
         self,
-        memory: Memory,
-        ingest: Ingest,
+        reads: EngineReads,
         views: ReaderViews,
-        log: EventLog,
         accounts: Accounts,
         tracker: NewsroomTracker,
+        eraser: Eraser,
     ) -> None:
-        self._memory, self._ingest, self._views = memory, ingest, views
-        self._log, self._accounts, self._tracker = log, accounts, tracker
+        self._reads, self._views, self._accounts, self._tracker = reads, views, accounts, tracker
+        self._eraser = eraser
         self._forget_listeners: list[ForgetListener] = []
 
     def consent_of(self, domain_userid: str) -> Consent | None:
         """The reader's current consent choice; None until they make one."""
-        return self._memory.consent_of(domain_userid)
+        return self._reads.consent_of(domain_userid)
 
     def linked_devices(self, user_id: str) -> list[str]:
         """The devices (`domain_userid`s) a signed-in reader used, in link order."""
-        with self._memory.lock:
-            return list(self._memory.links.devices(user_id))
+        return self._reads.devices(user_id)
 
     def choose(self, reader: Reader, page: Page, scopes: set[str], policy_url: str) -> Consent | None:
         """Record the reader's choice (blocking: the event is committed when it returns); returns their consent.
@@ -72,7 +83,7 @@ class Privacy:
             self._tracker.withdraw(reader, page, policy_url)
         else:
             self._tracker.consent(reader, page, scopes, policy_url)
-        self._log.flush()
+        self._reads.settle()
         return self.consent_of(reader.domain_userid)
 
     def carry_consent(self, previous_domain_userid: str, reader: Reader, page: Page, policy_url: str) -> None:
@@ -80,11 +91,11 @@ class Privacy:
         consent = self.consent_of(previous_domain_userid)
         if consent is not None:
             self._tracker.consent(reader, page, set(consent.scopes), policy_url)
-            self._log.flush()
+            self._reads.settle()
 
     def summary(self, domain_userid: str, user_id: str | None) -> PrivacySummary:
         """What the privacy page shows a reader about what is held on them (blocking: one call in a worker
-        thread; in remote mode the attributes come from the Signals API)."""
+        thread; in a cluster the attributes come from the Signals API)."""
         attributes = self._views.attributes(domain_userid, user_id)
         account = self._accounts.get(user_id) if user_id else None
         return PrivacySummary(
@@ -94,6 +105,41 @@ class Privacy:
             account_email=account.email if account is not None else "",
             linked_devices=len(self.linked_devices(user_id)) if user_id else 0,
         )
+
+    def forget_reader(self, domain_userids: Iterable[str] = (), user_id: str | None = None) -> dict[str, int]:
+        """Delete a reader: their events, profiles, consent, identity links, account and sessions.
+
+        With a `user_id`, every device linked to it goes too. Article popularity keeps
+        their reads as anonymous counts. Afterwards the database holds no copy of their ids
+        and memory no state keyed by them. Returns what was deleted, by kind.
+        """
+        deleted, devices = self._eraser.forget_reader(set(domain_userids), user_id)
+        self.forgotten(frozenset(devices), frozenset({user_id} if user_id else ()))
+        return deleted
+
+    def forgotten(self, domain_userids: frozenset[str], user_ids: frozenset[str]) -> None:
+        """Tell the `on_forget` listeners that these readers were deleted (here, or by the engine service)."""
+        for callback in tuple(self._forget_listeners):
+            try:
+                callback(domain_userids, user_ids)
+            except Exception:  # one listener's failure must not undo or hide the deletion
+                logger.exception("a listener for forgotten readers failed")
+
+    def on_forget(self, callback: ForgetListener) -> Callable[[], None]:
+        """Call `callback(domain_userids, user_ids)` after each deletion; returns the unsubscribe function.
+
+        For what these services do not hold themselves (the UI's per-tab state). The callback
+        runs in the deleting thread: it must only hand the ids over, never block.
+        """
+        self._forget_listeners.append(callback)
+        return lambda: self._forget_listeners.remove(callback) if callback in self._forget_listeners else None
+
+
+class EngineEraser:
+    """Deletion where the engine is this process: its memory, event log and accounts."""
+
+    def __init__(self, memory: Memory, ingest: Ingest, log: EventLog, accounts: Accounts) -> None:
+        self._memory, self._ingest, self._log, self._accounts = memory, ingest, log, accounts
 
     def withdraw(self, domain_userid: str, replaying: bool) -> None:
         """Consent withdrawn: the reader's behavioural profile goes at once, their consent record stays.
@@ -110,14 +156,9 @@ class Privacy:
         # The withdrawal being applied is logged right after: what it built goes as well.
         self._ingest.forget({domain_userid} | sessions, {domain_userid}, through_seq=self._ingest.last_seq + 1)
 
-    def forget_reader(self, domain_userids: Iterable[str] = (), user_id: str | None = None) -> dict[str, int]:
-        """Delete a reader: their events, profiles, consent, identity links, account and sessions.
-
-        With a `user_id`, every device linked to it goes too. Article popularity keeps
-        their reads as anonymous counts. Afterwards SQLite holds no copy of their ids
-        (secure delete, WAL truncated) and memory no state keyed by them.
-        Returns what was deleted, by kind.
-        """
+    def forget_reader(self, domain_userids: set[str], user_id: str | None) -> tuple[dict[str, int], set[str]]:
+        """Everything goes under the engine's lock; then the checkpoint is rewritten without them and the
+        database scrubbed (secure delete, WAL truncated)."""
         memory = self._memory
         with memory.lock:
             devices = set(domain_userids)
@@ -133,18 +174,4 @@ class Privacy:
             accounts = int(self._accounts.delete(user_id) > 0) if user_id else 0
         self._ingest.checkpoint()  # rewrite the checkpoint's extra state without them
         self._log.scrub()
-        for callback in tuple(self._forget_listeners):
-            try:
-                callback(frozenset(devices), frozenset(users))
-            except Exception:  # one listener's failure must not undo or hide the deletion
-                logger.exception("a listener for forgotten readers failed")
-        return {**deleted, "profiles": profiles, "devices": len(devices), "accounts": accounts}
-
-    def on_forget(self, callback: ForgetListener) -> Callable[[], None]:
-        """Call `callback(domain_userids, user_ids)` after each deletion; returns the unsubscribe function.
-
-        For what these services do not hold themselves (the UI's per-tab state). The callback
-        runs in the deleting thread: it must only hand the ids over, never block.
-        """
-        self._forget_listeners.append(callback)
-        return lambda: self._forget_listeners.remove(callback) if callback in self._forget_listeners else None
+        return {**deleted, "profiles": profiles, "devices": len(devices), "accounts": accounts}, devices

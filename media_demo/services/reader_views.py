@@ -1,19 +1,20 @@
 """What the pages show a reader: their attributes and profile, picks, segment, layout, what is trending.
 
-Reads of `Memory` (or, in remote mode, of a Signals API for the reader's attributes),
-plus `visit`, the one call a page view makes: track it, then read back what the page
-shows. Everything here blocks (the memory's lock, the log's commit, the remote API):
-the UI calls each in a worker thread, once per handler. The live inspector's change
-feed (`watch_reader`) is here too: it is fed by `Ingest` as events are applied.
+Reads of the engine's state through `EngineReads` (this process's memory, or an engine
+service over HTTP), plus `visit`, the one call a page view makes: track it, then read back
+what the page shows. Everything here blocks (the memory's lock, the log's commit, the remote
+API): the UI calls each in a worker thread, once per handler. The live inspector's change
+feed (`watch_reader`) is here too: it is fed as events are applied.
 """
 
 from __future__ import annotations
 
 import logging
 import random
+import threading
 import time
 import uuid
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -29,13 +30,12 @@ from media_demo.recommend import ArticleIndex, ReaderProfile, Recommendation, re
 from media_demo.recommend.search import SearchResults, search
 from media_demo.recommend.strategies import Shown, StrategyInputs, serve
 from media_demo.recommend.strategy import DEFAULT_RECENCY_WINDOW, popular
+from media_demo.services.engine_reads import EngineReads
 from media_demo.services.experiments import Decision, Experiments
-from media_demo.services.memory import Memory
 from media_demo.signals.engine.consent import BEHAVIOURAL, CONTEXTUAL, Consent
 from media_demo.signals.engine.events import CanonicalEvent
 from media_demo.signals.engine.interventions import FiredIntervention
-from media_demo.signals.remote import RemoteAttributes
-from media_demo.signals.storage.event_log import BadEventRow, EventLog
+from media_demo.signals.storage.event_log import BadEventRow
 from media_demo.tracking import NewsroomTracker, Page, PanelLog, Reader
 
 logger = logging.getLogger(__name__)
@@ -105,20 +105,18 @@ class ReaderViews:
 
     def __init__(
         self,
-        memory: Memory,
+        reads: EngineReads,
         corpus: Corpus,
         index: ArticleIndex,
-        log: EventLog,
         tracker: NewsroomTracker,
-        remote: RemoteAttributes | None = None,
         experiments: Experiments | None = None,
         recency_window: int = DEFAULT_RECENCY_WINDOW,
     ) -> None:
         self._recency_window = recency_window  # "More in <Section>" looks at each section's newest this many
-        self._memory, self.corpus, self._index, self._log, self._tracker = memory, corpus, index, log, tracker
-        self._remote = remote  # remote mode: the reader's attributes come from that Signals API
+        self._reads, self.corpus, self._index, self._tracker = reads, corpus, index, tracker
         self._experiments = experiments
         self._watchers: dict[str, list[Callable[[], None]]] = {}
+        self._watch_lock = threading.Lock()
 
     @property
     def index(self) -> ArticleIndex:
@@ -133,14 +131,7 @@ class ReaderViews:
         A signed-in reader (`user_id`) gets the merge over every device linked to their
         account, this one included: what they read anywhere counts once, everywhere.
         """
-        if self._remote is not None:
-            return self._remote.get(READER_GROUP, 1, domain_userid)
-        memory = self._memory
-        with memory.lock:
-            if user_id:  # in link order, so every device sees the same merge (ties included)
-                devices = [*memory.links.devices(user_id), domain_userid]
-                return memory.engine.merged_attributes(READER_GROUP, devices)
-            return memory.engine.get_attributes(READER_GROUP, domain_userid)
+        return self._reads.reader_attributes(READER_GROUP, 1, domain_userid, user_id)
 
     def profile(
         self, domain_userid: str, attributes: dict[str, Any] | None = None, user_id: str | None = None
@@ -151,8 +142,8 @@ class ReaderViews:
 
     def picks(self, profile: ReaderProfile, count: int = DEFAULT_COUNT) -> list[Recommendation]:
         """The strategy's picks for a profile."""
-        with self._memory.lock:
-            return recommend(profile, self.corpus, self._index, self._memory.read_stats, count, self._recency_window)
+        with self._reads.everyone() as everyone:
+            return recommend(profile, self.corpus, self._index, everyone.popularity, count, self._recency_window)
 
     def recommendations(
         self,
@@ -182,7 +173,7 @@ class ReaderViews:
         to use: the view is the one of a first visit, and says why. `reading` is the story on
         screen: never recommended beside itself, even to a reader whose reads are not kept.
         """
-        consent = self._memory.consent_of(domain_userid)
+        consent = self._reads.consent_of(domain_userid)
         if consent is not None and not consent.allows(CONTEXTUAL):
             context = None
         attributes = self.attributes(domain_userid, user_id)
@@ -192,15 +183,13 @@ class ReaderViews:
         decision = None
         on_screen = frozenset({reading} if reading else ())
         if context is not None and not personalised:
-            with self._memory.lock:
-                picks = contextual_picks(
-                    context, self.corpus, self._index, self._memory.read_stats, count, read=on_screen
-                )
+            with self._reads.everyone() as everyone:
+                picks = contextual_picks(context, self.corpus, self._index, everyone.popularity, count, read=on_screen)
             shown = tuple(Shown(r, i, 1.0) for i, r in enumerate(picks, start=1))
             panel = PanelLog(str(uuid.uuid4()), CONTEXTUAL_STRATEGY)
         elif not personalised:  # what `recommend` answers without history: the most-read stories
-            with self._memory.lock:
-                picks = popular(self.corpus, self._memory.read_stats, count, exclude=on_screen)
+            with self._reads.everyone() as everyone:
+                picks = popular(self.corpus, everyone.popularity, count, exclude=on_screen)
             shown = tuple(Shown(r, i, 1.0) for i, r in enumerate(picks, start=1))
             panel = PanelLog(str(uuid.uuid4()), DEFAULT_STRATEGY)
         else:
@@ -231,21 +220,19 @@ class ReaderViews:
         """The panel of a reader with history (or of one with no context): the running experiment's
         variant when the reader is in it, else the default strategy, each pick with its propensity."""
         behavioural = consent is not None and consent.allows(BEHAVIOURAL)
-        with self._memory.lock:
-            decision = None
-            if self._experiments is not None and profile.has_history:
-                device = context.device if context is not None else "Unknown"
-                decision = self._experiments.decide(domain_userid, user_id, segment, device, behavioural)
+        decision = None
+        if self._experiments is not None and profile.has_history:
+            device = context.device if context is not None else "Unknown"
+            decision = self._experiments.decide(domain_userid, user_id, segment, device, behavioural)
+        with self._reads.everyone() as everyone:
             if decision is None:
-                picks = recommend(
-                    profile, self.corpus, self._index, self._memory.read_stats, count, self._recency_window
-                )
+                picks = recommend(profile, self.corpus, self._index, everyone.popularity, count, self._recency_window)
                 return None, tuple(Shown(r, i, 1.0) for i, r in enumerate(picks, start=1))
             inputs = StrategyInputs(
                 self.corpus,
                 self._index,
-                self._memory.read_stats,
-                self._memory.coreads,
+                everyone.popularity,
+                everyone.coreads,
                 time.time(),
                 self._recency_window,
             )
@@ -281,7 +268,7 @@ class ReaderViews:
         )
         here = self.readers_now(routes.article_url(article.slug)) if article is not None else 0
         visit = Visit(view, self.trending(trending), here)
-        self._log.flush()
+        self._reads.settle()
         return visit
 
     def search(self, reader: Reader, page: Page, query: str, limit: int = 20) -> SearchResults:
@@ -290,13 +277,13 @@ class ReaderViews:
         Ranked by their sections too only when they allow behavioural use; an empty query is
         neither searched nor tracked.
         """
-        consent = self._memory.consent_of(reader.domain_userid)
+        consent = self._reads.consent_of(reader.domain_userid)
         personal = consent is not None and consent.allows(BEHAVIOURAL)
         profile = self.profile(reader.domain_userid, user_id=reader.user_id) if personal else None
         results = search(query, self.corpus, self._index, profile, limit)
         if results.query:
             self._tracker.site_search(reader, page, results.query, results.total, len(results.hits))
-            self._log.flush()
+            self._reads.settle()
         return results
 
     def panel_seen(self, reader: Reader, page: Page, panel: ShownPanel) -> None:
@@ -320,7 +307,7 @@ class ReaderViews:
                 reads_before=panel.reads_before,
             )
         self._tracker.recommendation_impression(reader, page, log, panel.items)
-        self._log.flush()
+        self._reads.settle()
 
     def panel_clicked(self, reader: Reader, page: Page, panel: ShownPanel, slug: str) -> bool:
         """Log a click on `slug` of `panel`, with its position and propensity; False if the panel never showed it."""
@@ -328,7 +315,7 @@ class ReaderViews:
         if item is None:
             return False
         self._tracker.recommendation_click(reader, page, panel.log, slug, item[1], item[2])
-        self._log.flush()
+        self._reads.settle()
         return True
 
     def refresh(
@@ -344,78 +331,51 @@ class ReaderViews:
         view = self.reader_view(domain_userid, context, session_index, user_id=user_id, reading=reading)
         return view, self.trending(trending)
 
-    def group_attributes(
-        self, group: str, version: int, entities: Sequence[str], attributes: Sequence[str], *, stitched: bool = False
-    ) -> list[dict[str, Any]]:
-        """A group's attributes per entity, from this process's engine (the Signals API's read, in
-        any mode); `stitched`: the entities are `user_id`s, each row the merge over their devices."""
-        memory = self._memory
-        with memory.lock:  # reads must not interleave with `collect` updating the same states
-            if stitched:
-                return [
-                    memory.engine.merged_attributes(group, memory.links.devices(e), version, attributes)
-                    for e in entities
-                ]
-            return [memory.engine.get_attributes(group, e, version, attributes) for e in entities]
-
     # --- everyone -------------------------------------------------------------------------------------------------
 
     def readers_now(self, path: str) -> int:
         """Distinct readers who opened the page at `path` in the last few minutes (real, from the engine)."""
-        with self._memory.lock:
-            return self._memory.engine.get_attributes(AUDIENCE_GROUP, path)["readers_now"]
+        return int(self._reads.entity_attributes(AUDIENCE_GROUP, 1, path, ["readers_now"])["readers_now"] or 0)
 
     def trending(self, limit: int) -> list[tuple[str, int]]:
         """What is trending: articles ranked by readers decayed by recency (a day's half-life),
         each with its real count of distinct readers."""
-        with self._memory.lock:
-            stats = self._memory.read_stats
+        with self._reads.everyone() as everyone:
+            stats = everyone.popularity
             return [(slug, stats.readers(slug)) for slug in stats.ranking(limit)]
 
     # --- the live inspector ("Your data"): one reader's groups, events and interventions, and a change feed ----------
 
     def reader_groups(self, ids: Mapping[str, str]) -> list[tuple[StreamAttributeGroup, dict[str, Any]]]:
         """Each evaluated group keyed by one of `ids` ({key name: id}), with that entity's attributes."""
-        with self._memory.lock:
-            engine = self._memory.engine
-            device = ids.get("domain_userid", "")
-            hidden = self._experiments.unexposed_groups(device) if self._experiments is not None else set()
-            found = []
-            for gid in engine.group_ids():
-                definition = engine.definition(gid)
-                entity = ids.get(definition.attribute_key.name or "")
-                if definition.name in hidden:
-                    continue
-                if entity:
-                    found.append((definition, engine.get_attributes(definition.name, entity, definition.version or 1)))
-            return found
+        device = ids.get("domain_userid", "")
+        hidden = self._experiments.unexposed_groups(device) if self._experiments is not None else set()
+        return [(group, values) for group, values in self._reads.reader_groups(ids) if group.name not in hidden]
 
     def reader_interventions(self, domain_userid: str) -> list[FiredIntervention]:
         """The interventions recently fired for one reader, oldest first."""
-        with self._memory.lock:
-            return list(self._memory.interventions.recent.get(domain_userid, ()))
+        return self._reads.recent_interventions(domain_userid)
 
     def reader_events(self, domain_userid: str, limit: int) -> list[CanonicalEvent]:
         """One reader's most recent events, newest first, those just applied included (it waits for the log)."""
-        self._log.flush()
-        return self._log.reader_events(domain_userid, limit)
+        return self._reads.reader_events(domain_userid, limit)
 
     def reader_bad_events(self, domain_userid: str, limit: int) -> list[BadEventRow]:
         """The most recent rejected payloads that name this reader, newest first."""
-        return self._log.reader_bad_events(domain_userid, limit)
+        return self._reads.reader_bad_events(domain_userid, limit)
 
     def watch_reader(self, domain_userid: str, callback: Callable[[], None]) -> Callable[[], None]:
         """Call `callback` after each new event of `domain_userid` is applied; returns the unsubscribe function.
 
-        The callback runs in the thread that applied the event, under the lock: it must only
-        hand the news over (e.g. `loop.call_soon_threadsafe(flag.set)`), never block. Events
+        The callback runs in the thread that applied the event, under the engine's lock: it must
+        only hand the news over (e.g. `loop.call_soon_threadsafe(flag.set)`), never block. Events
         replayed at start notify no one.
         """
-        with self._memory.lock:
+        with self._watch_lock:
             self._watchers.setdefault(domain_userid, []).append(callback)
 
         def unwatch() -> None:
-            with self._memory.lock:
+            with self._watch_lock:
                 callbacks = self._watchers.get(domain_userid, [])
                 if callback in callbacks:
                     callbacks.remove(callback)
@@ -427,9 +387,14 @@ class ReaderViews:
     def event_applied(self, event: CanonicalEvent) -> None:
         """`Ingest` applied a live event: tell whoever watches its reader."""
         reader = event.atomic.get("domain_userid")
-        if not reader or not self._watchers:
-            return
-        for callback in tuple(self._watchers.get(reader, ())):
+        if reader and self._watchers:
+            self.readers_changed([reader])
+
+    def readers_changed(self, readers: list[str]) -> None:
+        """New events of these readers were applied (here, or by the engine service): tell their watchers."""
+        with self._watch_lock:
+            callbacks = [c for reader in readers for c in self._watchers.get(reader, ())]
+        for callback in callbacks:
             try:
                 callback()
             except Exception:  # a watcher whose loop has gone must not break ingestion
@@ -437,7 +402,7 @@ class ReaderViews:
 
     def forget_watchers(self, domain_userids: frozenset[str], _user_ids: frozenset[str] = frozenset()) -> None:
         """Deleted readers: no watcher stays keyed by their ids (`Privacy.on_forget`)."""
-        with self._memory.lock:
+        with self._watch_lock:
             for device in domain_userids:
                 self._watchers.pop(device, None)
 

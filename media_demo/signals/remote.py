@@ -51,15 +51,24 @@ class RemoteAttributes:
         self._slots = threading.BoundedSemaphore(MAX_IN_FLIGHT)
         self._failing = False
 
-    def get(self, group: str, version: int, entity: str, attributes: Iterable[str] | None = None) -> dict[str, Any]:
+    def get(
+        self,
+        group: str,
+        version: int,
+        entity: str,
+        attributes: Iterable[str] | None = None,
+        key: str | None = None,
+    ) -> dict[str, Any]:
         """One entity's attributes of `group` (all, or those named), with defaults where the API has no value.
 
+        `key` names the entity's kind when it is not the group's own key: `user_id` reads a device-keyed
+        group stitched over the devices that user signed in on, as Signals does.
         Never raises for a remote failure: it logs a warning and answers the defaults (an empty profile).
         """
         definition = self._groups[(group, version)]  # a KeyError here is a programming error, not a remote one
         wanted = set(attributes) if attributes is not None else None
         chosen = [a for a in definition.attributes if wanted is None or a.name in wanted]
-        key = definition.attribute_key.name or "domain_userid"
+        key = key or definition.attribute_key.name or "domain_userid"
         try:
             values = self._call(
                 lambda: self.client.get_group_attributes(group, version, [a.name for a in chosen], key, entity)
@@ -70,6 +79,11 @@ class RemoteAttributes:
         else:
             self._report_recovery()
         return {a.name: _or_default(values.get(a.name), a) for a in chosen}
+
+    @property
+    def failing(self) -> bool:
+        """Whether the last read failed (its answer was the defaults), until one succeeds again."""
+        return self._failing
 
     def _call(self, request: Callable[[], dict[str, Any]]) -> dict[str, Any]:
         """Run `request` with `self.timeout`: the SDK hard-codes 30 s, too long for a page to wait.

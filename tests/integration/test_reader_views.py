@@ -44,9 +44,7 @@ def test_a_signed_in_readers_devices_read_as_one(newsroom: Newsroom) -> None:
     read(newsroom, phone, newsroom.corpus.articles[1].slug)
     merged = newsroom.views.attributes(phone.domain_userid, "ada@example.org")
     assert merged["article_read_count"] == 2
-    (row,) = newsroom.views.group_attributes(
-        "reader_profile", 1, ["ada@example.org"], ["article_read_count"], stitched=True
-    )
+    (row,) = newsroom.read_attributes("reader_profile", 1, ["ada@example.org"], ["article_read_count"], stitched=True)
     assert row == {"article_read_count": 2}
 
 

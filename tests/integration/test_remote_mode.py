@@ -1,8 +1,10 @@
-"""Remote mode: with SIGNALS_API_URL set, attributes come from that Signals API through the official SDK.
+"""Remote mode: with SIGNALS_API_URL set, the pages read an engine service (a UI worker of a cluster).
 
-The remote deployment is a second process of our own server, so the events
-travel over real HTTP to its collector and the attributes come back through
-`SignalsSandbox.get_group_attributes`, as they would from Snowplow Signals.
+The engine is a second process of our own server, so the events travel over real
+HTTP to its collector and the attributes come back through
+`SignalsSandbox.get_group_attributes`, as they would from Snowplow Signals; consent,
+devices and everyone's reading come from its `/api/engine/` routes. The UI side
+(`RemoteNewsroom`) holds no event log and no attribute engine.
 
 A read waits for the remote (up to its timeout) in a worker thread, never on the
 event loop: the last tests run the app's real handlers (Reflex states, the offer
@@ -18,7 +20,7 @@ import subprocess
 import sys
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from types import SimpleNamespace
 from typing import TypeVar
@@ -27,15 +29,16 @@ import httpx
 import pytest
 from starlette.applications import Starlette
 from starlette.requests import Request
-from starlette.responses import JSONResponse
+from starlette.responses import JSONResponse, StreamingResponse
 from starlette.routing import Route
 
 import media_demo.media_demo  # noqa: F401  (registers every state of the app, as the backend does)
 from media_demo.api import build_api, recommendations_document
 from media_demo.articles import Corpus
 from media_demo.definitions import READER_GROUP, WELCOME_BACK, category_read_count, reader_profile_group
-from media_demo.newsroom import Newsroom, get_index
+from media_demo.newsroom import Newsroom, RemoteNewsroom, get_index
 from media_demo.settings import PROJECT_ROOT, Settings
+from media_demo.signals.engine.consent import BEHAVIOURAL
 from media_demo.signals.engine.interventions import FiredIntervention
 from media_demo.signals.remote import RemoteAttributes
 from media_demo.state import offer as offer_state
@@ -59,38 +62,64 @@ NOT_INHERITED = ("SIGNALS_API_URL", "SNOWPLOW_COLLECTOR_URL", "SIGNALS_TOKEN_FIL
 T = TypeVar("T")
 
 
-@pytest.fixture
-def remote_server(tmp_path: Path) -> Iterator[str]:
-    """Our server in a second process, with its own event log and token; yields its base URL."""
-    port = free_port()
-    env = {k: v for k, v in os.environ.items() if k not in NOT_INHERITED}
-    env |= {
-        "MEDIA_DEMO_DB": str(tmp_path / "remote" / "events.db"),
-        "SIGNALS_API_TOKEN": TOKEN,
-        "FLUSH_INTERVAL_SECONDS": "0.01",
-    }
-    output = (tmp_path / "remote.log").open("wb")
-    process = subprocess.Popen(
-        [sys.executable, "-c", SERVER, str(port)], cwd=PROJECT_ROOT, env=env, stdout=output, stderr=subprocess.STDOUT
-    )
-    url = f"http://127.0.0.1:{port}"
-    try:
+class EngineProcess:
+    """Our server as a second process (the engine), with its own event log and token; stoppable and restartable."""
+
+    def __init__(self, tmp_path: Path) -> None:
+        self.port, self.tmp_path = free_port(), tmp_path
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.process: subprocess.Popen | None = None
+
+    def start(self) -> None:
+        env = {k: v for k, v in os.environ.items() if k not in NOT_INHERITED}
+        env |= {
+            "MEDIA_DEMO_DB": str(self.tmp_path / "remote" / "events.db"),
+            "SIGNALS_API_TOKEN": TOKEN,
+            "FLUSH_INTERVAL_SECONDS": "0.01",
+        }
+        output = (self.tmp_path / "remote.log").open("ab")
+        self.process = subprocess.Popen(
+            [sys.executable, "-c", SERVER, str(self.port)],
+            cwd=PROJECT_ROOT,
+            env=env,
+            stdout=output,
+            stderr=subprocess.STDOUT,
+        )
+        output.close()
         deadline = time.monotonic() + 60
         while True:
-            if process.poll() is not None:
-                raise RuntimeError(f"the remote server exited ({process.returncode}):\n{_log(tmp_path)}")
+            if self.process.poll() is not None:
+                raise RuntimeError(f"the remote server exited ({self.process.returncode}):\n{_log(self.tmp_path)}")
             try:
-                if httpx.get(f"{url}/api/health", timeout=1).status_code == 200:
-                    break
+                if httpx.get(f"{self.url}/api/health", timeout=1).status_code == 200:
+                    return
             except httpx.HTTPError:
                 pass
             if time.monotonic() > deadline:
-                raise RuntimeError(f"the remote server did not answer /api/health:\n{_log(tmp_path)}")
+                raise RuntimeError(f"the remote server did not answer /api/health:\n{_log(self.tmp_path)}")
             time.sleep(0.1)
-        yield url
+
+    def stop(self) -> None:
+        if self.process is not None:
+            stop(self.process)
+            self.process = None
+
+
+@pytest.fixture
+def engine(tmp_path: Path) -> Iterator[EngineProcess]:
+    """The engine in a second process, started."""
+    process = EngineProcess(tmp_path)
+    process.start()
+    try:
+        yield process
     finally:
-        stop(process)
-        output.close()
+        process.stop()
+
+
+@pytest.fixture
+def remote_server(engine: EngineProcess) -> str:
+    """The engine's base URL."""
+    return engine.url
 
 
 def _log(tmp_path: Path) -> str:
@@ -108,7 +137,7 @@ def remote_settings(tmp_path: Path, api_url: str | None, **overrides: object) ->
     return Settings(**(fields | overrides))  # type: ignore[arg-type]
 
 
-def read_articles(room: Newsroom, reader: Reader, slugs: list[str]) -> None:
+def read_articles(room: Newsroom | RemoteNewsroom, reader: Reader, slugs: list[str]) -> None:
     grant(room, reader)  # the consent event travels to the remote collector like every other
     for slug in slugs:
         article = room.corpus.get(slug)
@@ -126,7 +155,7 @@ def test_attributes_and_recommendations_come_from_the_remote_api(
 ) -> None:
     settings = remote_settings(tmp_path, remote_server)
     assert settings.collector_url == remote_server  # events go to the deployment the attributes come from
-    room = Newsroom(settings, corpus, get_index())
+    room = RemoteNewsroom(settings, corpus, get_index())
     try:
         reader = Reader(new_domain_userid(), touch_session(None, time.time()))
         sport = [a.slug for a in corpus.in_category("sport")[:3]]
@@ -154,50 +183,48 @@ def test_attributes_and_recommendations_come_from_the_remote_api(
         assert document["recommendations"][0]["reason"] == "More in Sport"
         assert not {r["slug"] for r in document["recommendations"]} & set(sport)
 
-        # The remote server agrees about this reader; nothing reached the local engine or log.
+        # The engine agrees about this reader, and holds the events: this process has no log of its own.
         theirs = httpx.get(
             f"{remote_server}/api/recommended-articles",
             params={"domain_userid": reader.domain_userid},
             headers={"Authorization": f"Bearer {TOKEN}"},
         )
         assert theirs.json()["metadata"]["interests"] == ["sport"]
-        assert room.memory.engine.get_attributes(READER_GROUP, reader.domain_userid)["article_read_count"] == 0
-        room.log.flush()
-        assert room.log.counts() == {"good": 0, "bad": 0}
+        assert not hasattr(room, "log") and not hasattr(room, "memory")
+        assert room.event_counts()["good"] == 1 + 2 * len(sport)  # the consent, then a page and an article view each
+        consent = room.privacy.consent_of(reader.domain_userid)
+        assert consent is not None and consent.allows(BEHAVIOURAL)
+        # Everyone's reading comes from the engine too.
+        assert room.views.trending(5)[0][1] == 1 and {slug for slug, _n in room.views.trending(5)} == set(sport)
 
         # A wrong token is a remote failure like any other: defaults, no exception.
-        wrong = RemoteAttributes(remote_server, "wrong-token", room.memory.engine.groups)
+        wrong = RemoteAttributes(remote_server, "wrong-token", [reader_profile_group(corpus.categories)])
         assert wrong.get(READER_GROUP, 1, reader.domain_userid)[category_read_count("sport")] == 0
     finally:
         room.close()
 
 
-def test_a_down_remote_api_gives_an_empty_profile_and_popular_stories(
-    tmp_path: Path, corpus: Corpus, caplog: pytest.LogCaptureFixture
+def test_a_down_engine_gives_an_empty_profile_and_the_last_popular_stories(
+    engine: EngineProcess, tmp_path: Path, corpus: Corpus, caplog: pytest.LogCaptureFixture
 ) -> None:
-    # Events this process logged earlier (embedded mode) are what "popular" is made of in remote mode.
-    local = Newsroom(remote_settings(tmp_path, None), corpus, get_index())
-    assert local.remote is None
-    popular = [a.slug for a in corpus.articles[:2]]
-    read_articles(local, Reader(new_domain_userid(), touch_session(None, time.time())), popular)
-    local.close()
-
-    nobody = f"http://127.0.0.1:{free_port()}"  # nothing listens there
-    room = Newsroom(remote_settings(tmp_path, nobody), corpus, get_index())
+    room = RemoteNewsroom(remote_settings(tmp_path, engine.url), corpus, get_index())
     try:
+        popular = [a.slug for a in corpus.articles[:2]]
+        read_articles(room, Reader(new_domain_userid(), touch_session(None, time.time())), popular)
+        assert {slug for slug, _n in room.views.trending(5)} == set(popular)  # this worker has seen them once
+        engine.stop()
+        time.sleep(1.1)  # the snapshot in hand is due for revalidation, which fails
         reader = new_domain_userid()
         with caplog.at_level(logging.WARNING, logger="media_demo.signals.remote"):
             attributes = room.views.attributes(reader)
             profile = room.views.profile(reader)
             document = recommendations_document(room.views, reader)
-        assert attributes == room.memory.engine.get_attributes(READER_GROUP, new_domain_userid())  # every default
         assert attributes["articles_read"] == [] and attributes[category_read_count("sport")] == 0
         assert not profile.has_history
         assert document["metadata"]["strategy"] == "popular"
         assert {r["slug"] for r in document["recommendations"]} == set(popular)
         warnings = [r for r in caplog.records if r.name == "media_demo.signals.remote"]
         assert len(warnings) == 1, "one warning per outage, not one per page"
-        assert nobody in warnings[0].getMessage()
     finally:
         room.close()
 
@@ -218,7 +245,7 @@ def test_a_slow_remote_api_is_given_up_on_quickly(corpus: Corpus) -> None:
 
 def test_remote_mode_needs_a_token_and_defaults_the_collector(tmp_path: Path, corpus: Corpus) -> None:
     with pytest.raises(ValueError, match="SIGNALS_API_TOKEN"):
-        Newsroom(remote_settings(tmp_path, "http://127.0.0.1:9", signals_api_token=None), corpus, get_index())
+        RemoteNewsroom(remote_settings(tmp_path, "http://127.0.0.1:9", signals_api_token=None), corpus, get_index())
     assert (
         remote_settings(tmp_path, "https://signals.example:8443/base/").collector_url == "https://signals.example:8443"
     )
@@ -233,13 +260,28 @@ HANG_SECONDS = 1.0  # under the remote reads' timeout (2 s): every read waits th
 
 
 @pytest.fixture
-def slow_room(tmp_path: Path, corpus: Corpus, monkeypatch: pytest.MonkeyPatch) -> Iterator[Newsroom]:
-    """A newsroom in remote mode whose Signals API answers each read after `HANG_SECONDS`,
-    and which the app's states and handlers use (as `get_newsroom()` would give them)."""
+def slow_room(tmp_path: Path, corpus: Corpus, monkeypatch: pytest.MonkeyPatch) -> Iterator[RemoteNewsroom]:
+    """A newsroom in remote mode whose Signals API answers each attribute read after `HANG_SECONDS` (its
+    engine routes at once: nobody has consented, nobody has read), and which the app's states and handlers
+    use (as `get_newsroom()` would give them)."""
 
     async def hang(_request: Request) -> JSONResponse:
         await asyncio.sleep(HANG_SECONDS)
         return JSONResponse({})
+
+    async def no_consent(_request: Request) -> JSONResponse:
+        return JSONResponse({"consent": None})
+
+    async def no_reads(_request: Request) -> JSONResponse:
+        return JSONResponse({"version": 0, "most_read": [], "trending": []})
+
+    async def quiet_feed(_request: Request) -> StreamingResponse:
+        async def comments() -> AsyncIterator[bytes]:
+            while True:
+                yield b": nothing happens\n\n"
+                await asyncio.sleep(5)
+
+        return StreamingResponse(comments(), media_type="text/event-stream")
 
     async def nothing(_request: Request) -> JSONResponse:
         return JSONResponse({})
@@ -247,11 +289,14 @@ def slow_room(tmp_path: Path, corpus: Corpus, monkeypatch: pytest.MonkeyPatch) -
     slow = Starlette(
         routes=[
             Route("/api/v1/get-online-attributes", hang, methods=["POST"]),
+            Route("/api/engine/readers/{reader}/consent", no_consent),
+            Route("/api/engine/popularity", no_reads),
+            Route("/api/engine/feed", quiet_feed),
             Route("/{path:path}", nothing, methods=["GET", "POST"]),  # the collector the events go to
         ]
     )
     with serve(slow) as url:
-        room = Newsroom(remote_settings(tmp_path, url), corpus, get_index())
+        room = RemoteNewsroom(remote_settings(tmp_path, url), corpus, get_index())
         for module in (reader_state, privacy_state, offer_state):
             monkeypatch.setattr(module, "get_newsroom", lambda: room)
         try:
@@ -264,7 +309,7 @@ def assert_remote_waited_for(took: float, stall: float) -> None:
     assert_loop_kept_running(took, stall, HANG_SECONDS, "a remote read")
 
 
-def test_the_reader_panel_waits_for_a_slow_remote_off_the_event_loop(slow_room: Newsroom) -> None:
+def test_the_reader_panel_waits_for_a_slow_remote_off_the_event_loop(slow_room: RemoteNewsroom) -> None:
     async def scenario() -> None:
         reader = await tab(ReaderState, "/article/x")
         _result, took, stall = await loop_stall(
@@ -278,7 +323,7 @@ def test_the_reader_panel_waits_for_a_slow_remote_off_the_event_loop(slow_room: 
     run_apart(scenario())
 
 
-def test_the_privacy_page_waits_for_a_slow_remote_off_the_event_loop(slow_room: Newsroom) -> None:
+def test_the_privacy_page_waits_for_a_slow_remote_off_the_event_loop(slow_room: RemoteNewsroom) -> None:
     async def scenario() -> None:
         privacy = await tab(PrivacyState, "/privacy")
         _result, took, stall = await loop_stall(PrivacyState.open.fn(privacy))
@@ -288,7 +333,7 @@ def test_the_privacy_page_waits_for_a_slow_remote_off_the_event_loop(slow_room: 
     run_apart(scenario())
 
 
-def test_an_offer_reads_the_reader_from_a_slow_remote_off_the_event_loop(slow_room: Newsroom) -> None:
+def test_an_offer_reads_the_reader_from_a_slow_remote_off_the_event_loop(slow_room: RemoteNewsroom) -> None:
     fired = FiredIntervention("i-1", WELCOME_BACK, 1, {}, "domain_userid", new_domain_userid(), time.time())
     no_tabs = SimpleNamespace(event_namespace=None)
 
@@ -299,7 +344,7 @@ def test_an_offer_reads_the_reader_from_a_slow_remote_off_the_event_loop(slow_ro
     run_apart(scenario())
 
 
-def test_the_recommendations_api_waits_for_a_slow_remote_off_the_event_loop(slow_room: Newsroom) -> None:
+def test_the_recommendations_api_waits_for_a_slow_remote_off_the_event_loop(slow_room: RemoteNewsroom) -> None:
     app = build_api(lambda: slow_room)
 
     async def scenario() -> None:
