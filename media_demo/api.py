@@ -23,7 +23,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
-from media_demo.engine_api import engine_routes
+from media_demo.reads_api import reads_routes
 from media_demo.experiments.report import ExperimentReport
 from media_demo.newsroom import Newspaper, Newsroom
 from media_demo.paper import SECTION_BLURBS
@@ -249,7 +249,7 @@ def build_api(
             Route("/api/experiments/{name}", experiment, methods=["GET"]),
             Route("/api/v1/readers", forget_reader, methods=["DELETE"]),
             *publishing_routes(newsroom),
-            *(engine_routes(engine) if serves_engine else ()),
+            *(reads_routes(engine) if serves_engine else ()),
             *(intervention_routes(engine) if serves_engine else ()),
             *(signals_routes(engine) if serves_engine else ()),
             *(collector_routes(engine) if serves_engine else ()),

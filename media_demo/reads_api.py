@@ -57,7 +57,7 @@ def _reader(request: Request) -> str:
     return str(reader).lower()
 
 
-def engine_routes(newsroom: Callable[[], Newsroom]) -> list[Route]:
+def reads_routes(newsroom: Callable[[], Newsroom]) -> list[Route]:
     """The routes; `newsroom` is called per request so tests can supply their own."""
 
     def guarded(handler: Handler) -> Callable[[Request], Awaitable[Response]]:
