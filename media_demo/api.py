@@ -23,13 +23,13 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
-from media_demo.reads_api import reads_routes
 from media_demo.experiments.report import ExperimentReport
 from media_demo.newsroom import Newspaper, Newsroom
 from media_demo.paper import SECTION_BLURBS
 from media_demo.personalise import describe_context
 from media_demo.personalise.context import MAX_TZ_OFFSET_MINUTES, ReaderContext, server_now
 from media_demo.publishing_api import publishing_routes
+from media_demo.reads_api import reads_routes
 from media_demo.recommend import ReaderProfile, Recommendation, interests, strategy_name
 from media_demo.services.reader_views import ReaderViews
 from media_demo.signals.engine.timestamps import iso_seconds

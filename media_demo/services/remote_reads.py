@@ -2,7 +2,7 @@
 
 Readers' attributes come through the Signals API with the official SDK (`RemoteAttributes`),
 exactly as from Snowplow Signals. The rest comes from the engine's own routes
-(`media_demo.engine_api`): consent, devices, the inspector's events, and everyone's
+(`media_demo.reads_api`): consent, devices, the inspector's events, and everyone's
 reading, which every page shows and which changes with every read: it is kept here
 as a snapshot, revalidated at most every `POPULARITY_TTL` seconds with its ETag (an
 unchanged snapshot costs a 304), so a page view costs no transfer of it.
@@ -259,7 +259,7 @@ class RemoteEraser:
 
 
 def fired_intervention(doc: Mapping[str, Any]) -> FiredIntervention:
-    """A fired intervention as the engine sends it (`engine_api.intervention_json`)."""
+    """A fired intervention as the engine sends it (`reads_api.intervention_json`)."""
     target = doc["target_attribute_key"]
     return FiredIntervention(
         intervention_id=str(doc["intervention_id"]),
