@@ -24,7 +24,8 @@ BENCH_TOKEN = "bench-token"  # a fixed Signals API token: no generated-token fil
 
 def bench_settings(folder: str | Path, name: str = "bench") -> Settings:
     """Settings for a throwaway newsroom whose event log lives in `folder`."""
-    return Settings(media_demo_db=Path(folder) / f"{name}.db", signals_api_token=BENCH_TOKEN)
+    database = Path(folder) / f"{name}.db"
+    return Settings(media_demo_db=database, database_url=f"sqlite:///{database}", signals_api_token=BENCH_TOKEN)
 
 
 def synthetic_events(count: int, readers: int, seed: int = 7) -> list[CanonicalEvent]:

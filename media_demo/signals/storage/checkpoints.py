@@ -1,4 +1,4 @@
-"""Checkpoints of the engine's state in SQLite, so a restart replays only the log's tail.
+"""Checkpoints of the engine's state in the database, so a restart replays only the log's tail.
 
 A checkpoint is the state of every entity that changed since the previous
 one, written in one transaction with the seq of the last event it includes.
@@ -18,7 +18,7 @@ from sqlalchemy import Engine, delete, insert
 from sqlmodel import Field, Session, SQLModel, col, select
 
 from media_demo.signals.engine.attribute_engine import AttributeEngine
-from media_demo.signals.storage.database import table_of
+from media_demo.signals.storage.database import BIG_INT, table_of, upsert
 
 
 class StateRow(SQLModel, table=True):
@@ -37,7 +37,7 @@ class CheckpointRow(SQLModel, table=True):
     __tablename__ = "checkpoint"
 
     name: str = Field(primary_key=True)
-    last_seq: int
+    last_seq: int = Field(sa_type=BIG_INT)
     fingerprint: str
     extra: bytes = b"null"
 
@@ -78,7 +78,7 @@ class Checkpoints:
                     delete(StateRow).where(col(StateRow.group_id) == group, col(StateRow.entity) == entity)
                 )
             if written:
-                connection.execute(insert(StateRow).prefix_with("OR REPLACE"), written)
+                upsert(connection, table_of(StateRow), written)
             connection.execute(delete(CheckpointRow).where(col(CheckpointRow.name) == self.NAME))
             connection.execute(
                 insert(CheckpointRow),

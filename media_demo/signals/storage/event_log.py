@@ -1,13 +1,15 @@
-"""The durable event log: good and bad events in SQLite through sqlmodel.
+"""The durable event log: good and bad events in SQLite or PostgreSQL through sqlmodel.
 
 Writes are group-committed by one writer thread: callers append and may wait
 until their events are durable, and every waiting caller shares one commit.
 SQLite runs in WAL mode with `synchronous=NORMAL`, which survives a killed
-process (kill -9) without losing a committed transaction.
+process (kill -9) without losing a committed transaction; so does PostgreSQL's
+acknowledged commit.
 
 Readers can be forgotten (`forget`, `delete_events`): `secure_delete` makes SQLite
 overwrite deleted rows with zeros, and `scrub` rewrites the file and empties the WAL,
-so none of a deleted reader's identifiers remains in the database files. Seqs are
+so none of a deleted reader's identifiers remains in the database files (on PostgreSQL
+`scrub` rewrites the tables: see `database.vacuum` for what that reaches). Seqs are
 assigned here, never reused: deleting the newest events must not let later events
 take their seqs, which checkpoints (`position`) point at.
 
@@ -29,11 +31,22 @@ from contextlib import contextmanager
 from urllib.parse import quote, quote_plus
 
 import orjson
-from sqlalchemy import Connection, Index, delete, inspect, or_, text
+from sqlalchemy import Connection, Index, delete, inspect, or_, text, update
 from sqlmodel import Field, Session, SQLModel, col, func, select
 
 from media_demo.signals.engine.events import BadEvent, CanonicalEvent
-from media_demo.signals.storage.database import LOG_PRAGMAS, open_database, table_of, vacuum, wal_checkpoint
+from media_demo.signals.storage.database import (
+    BIG_INT,
+    LOG_PRAGMAS,
+    contains_text,
+    json_text,
+    keeps_wal,
+    open_database,
+    table_of,
+    upsert,
+    vacuum,
+    wal_checkpoint,
+)
 
 
 class EventRow(SQLModel, table=True):
@@ -41,7 +54,7 @@ class EventRow(SQLModel, table=True):
 
     __tablename__ = "events"
 
-    seq: int | None = Field(default=None, primary_key=True)
+    seq: int | None = Field(default=None, primary_key=True, sa_type=BIG_INT, sa_column_kwargs={"autoincrement": False})
     segment: int = 0  # seq >> SEGMENT_BITS: the first column of the reader indexes (see the module docstring)
     event_id: str
     event_name: str | None = Field(default=None)
@@ -53,7 +66,13 @@ class EventRow(SQLModel, table=True):
     __table_args__ = (
         Index("ix_events_segment_reader", "segment", "domain_userid"),
         # Only signed-in readers' events carry a user_id: a partial index costs the other inserts nothing.
-        Index("ix_events_segment_user", "segment", "user_id", sqlite_where=text("user_id IS NOT NULL")),
+        Index(
+            "ix_events_segment_user",
+            "segment",
+            "user_id",
+            sqlite_where=text("user_id IS NOT NULL"),
+            postgresql_where=text("user_id IS NOT NULL"),
+        ),
     )
 
 
@@ -75,7 +94,7 @@ class LogMarkRow(SQLModel, table=True):
     __tablename__ = "event_log_marks"
 
     name: str = Field(primary_key=True)
-    value: int
+    value: int = Field(sa_type=BIG_INT)
 
 
 logger = logging.getLogger(__name__)
@@ -89,9 +108,6 @@ SQLITE_TIME = "%Y-%m-%d %H:%M:%S.%f"  # how SQLAlchemy stores a DateTime in SQLi
 IN_CHUNK = 500  # ids per `IN (...)` list, well under SQLite's limit on bound parameters
 MAX_SEQ = "max_seq"
 SEGMENT_BITS = 16  # 65,536 seqs per segment: its part of the reader index stays a few MB
-# Fields read from the stored JSON body; CAST because SQLite 3.45+ reads a BLOB argument as JSONB.
-_SESSION_ID = "json_extract(CAST(body AS TEXT), '$.atomic.domain_sessionid')"
-_USER_ID = "json_extract(CAST(body AS TEXT), '$.atomic.user_id')"
 
 
 def _chunks(values: Sequence[str]) -> Iterator[Sequence[str]]:
@@ -167,8 +183,13 @@ class EventLog:
         self._closed = False
         self._writer = threading.Thread(target=self._write_loop, name="event-log-writer", daemon=True)
         self._writer.start()
-        self._checkpointer = threading.Thread(target=self._checkpoint_loop, name="event-log-checkpoint", daemon=True)
-        self._checkpointer.start()
+        # Only SQLite's WAL is the log's to checkpoint (PostgreSQL's server does its own).
+        self._checkpointer: threading.Thread | None = None
+        if keeps_wal(self.engine):
+            self._checkpointer = threading.Thread(
+                target=self._checkpoint_loop, name="event-log-checkpoint", daemon=True
+            )
+            self._checkpointer.start()
 
     def _migrate(self) -> None:
         """Bring a database made by an earlier version up to date: the `user_id` column (filled from
@@ -183,7 +204,7 @@ class EventLog:
         with self.engine.begin() as connection:
             if "user_id" not in columns:
                 connection.exec_driver_sql("ALTER TABLE events ADD COLUMN user_id TEXT")
-                connection.exec_driver_sql(f"UPDATE events SET user_id = {_USER_ID}")
+                connection.execute(update(EventRow).values(user_id=json_text(col(EventRow.body), "atomic", "user_id")))
             if "segment" not in columns:
                 connection.exec_driver_sql("ALTER TABLE events ADD COLUMN segment INTEGER NOT NULL DEFAULT 0")
                 connection.exec_driver_sql(f"UPDATE events SET segment = seq >> {SEGMENT_BITS}")
@@ -241,7 +262,8 @@ class EventLog:
             self._closed = True
             self._lock.notify_all()
         self._writer.join()
-        self._checkpointer.join()
+        if self._checkpointer is not None:
+            self._checkpointer.join()
         self.engine.dispose()
 
     def _commit_due(self) -> bool:
@@ -492,7 +514,7 @@ class EventLog:
                 for chunk in _chunks(ids):
                     events += connection.execute(delete(EventRow).where(segments, column.in_(chunk))).rowcount
             for chunk in _chunks(needles):
-                matches = [func.instr(c, n) > 0 for n in chunk for c in (BadEventRow.payload, BadEventRow.reason)]
+                matches = [contains_text(c, n) for n in chunk for c in (BadEventRow.payload, BadEventRow.reason)]
                 bad += connection.execute(delete(BadEventRow).where(or_(*matches))).rowcount
         return {"events": events, "bad_events": bad}
 
@@ -518,26 +540,26 @@ class EventLog:
         so the caller can forget state kept by session as well."""
         self.flush()
         sessions: set[str] = set()
+        session_id = select(json_text(col(EventRow.body), "atomic", "domain_sessionid")).distinct()
         with self.engine.connect() as connection:
-            segments = ", ".join(str(s) for s in self._segments(connection))  # (ints made here, not input)
-            for column, ids in (("domain_userid", _ids(domain_userids)), ("user_id", _ids(user_ids))):
-                for chunk in _chunks(ids):
-                    marks = ", ".join(f":id{i}" for i in range(len(chunk)))
-                    where = f"segment IN ({segments}) AND {column} IN ({marks})"
-                    query = text(f"SELECT DISTINCT {_SESSION_ID} FROM events WHERE {where}")
-                    rows = connection.execute(query, {f"id{i}": v for i, v in enumerate(chunk)})
+            segments = col(EventRow.segment).in_(self._segments(connection))
+            for column, ids in ((col(EventRow.domain_userid), domain_userids), (col(EventRow.user_id), user_ids)):
+                for chunk in _chunks(_ids(ids)):
+                    rows = connection.execute(session_id.where(segments, column.in_(chunk)))
                     sessions.update(sid for (sid,) in rows if sid)
         return sessions
 
     def scrub(self, attempts: int = 5) -> None:
         """Rewrite the database so no deleted row survives anywhere in its files: call after `forget`.
 
-        `secure_delete` zeroes a row where it lies when deleted, but not the stale copies an
-        earlier page split or merge left in pages' unused space, nor the WAL's older page
-        images: a test found a forgotten id in an index page's gap after deleting. So VACUUM
-        rebuilds the file from the live rows (under a second for 100k events, 70 MB, with the
-        writer held off meanwhile: appends still queue; the WAL briefly grows to the file's size),
-        then a TRUNCATE checkpoint moves the result into the file and empties the WAL.
+        On PostgreSQL the tables are rewritten (VACUUM FULL), which does not reach the server's own
+        WAL: see `database.vacuum` for what it guarantees. On SQLite, `secure_delete` zeroes a row
+        where it lies when deleted, but not the stale copies an earlier page split or merge left
+        in pages' unused space, nor the WAL's older page images: a test found a forgotten id in
+        an index page's gap after deleting. So VACUUM rebuilds the file from the live rows (under a
+        second for 100k events, 70 MB, with the writer held off meanwhile: appends still queue; the
+        WAL briefly grows to the file's size), then a TRUNCATE checkpoint moves the result into the
+        file and empties the WAL.
         Forget several readers, then scrub once.
         Raises RuntimeError when readers keep the checkpoint from finishing after `attempts` tries.
         """
@@ -555,7 +577,4 @@ class EventLog:
         top = connection.execute(select(func.max(EventRow.seq))).scalar()
         marked = connection.execute(select(LogMarkRow.value).where(LogMarkRow.name == MAX_SEQ)).scalar()
         if top is not None and (marked is None or top > marked):
-            connection.execute(
-                text("INSERT OR REPLACE INTO event_log_marks (name, value) VALUES (:name, :value)"),
-                {"name": MAX_SEQ, "value": top},
-            )
+            upsert(connection, table_of(LogMarkRow), [{"name": MAX_SEQ, "value": top}])
