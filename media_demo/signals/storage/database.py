@@ -2,7 +2,8 @@
 
 Two backends, behind one SQLAlchemy URL (`Settings.database_url`): SQLite (the default, one
 file) and PostgreSQL (psycopg 3). Everything else in the app writes portable SQLAlchemy and
-calls the helpers here where the dialects part: `upsert`, `json_text`, `contains_text`, `BIG_INT`.
+calls the helpers here where the dialects part: `upsert`, `json_text`, `contains_text`, `BIG_INT`,
+`nul_free`.
 
 SQLite: the event log owns the database file: it opens it with `LOG_PRAGMAS` (WAL,
 `synchronous=NORMAL`, zeroed deletes, checkpoints in its own thread). Checkpoints, the
@@ -179,6 +180,22 @@ def contains_text(haystack: ColumnElement[str] | Any, needle: str) -> ColumnElem
     """Whether the text column `haystack` contains `needle` exactly (no LIKE wildcards, case counts;
     SQLite's LIKE would ignore ASCII case)."""
     return _Position(haystack, literal(needle)) > 0
+
+
+NUL_STAND_IN = "\ufffd"  # the replacement character: what a NUL in a text column is stored as on PostgreSQL
+
+
+def stores_nul(engine: Engine) -> bool:
+    """Whether text columns hold NUL characters (SQLite's do; PostgreSQL refuses the whole statement)."""
+    return engine.dialect.name == "sqlite"
+
+
+def nul_free(value: Any) -> Any:
+    """`value` with every NUL replaced by `NUL_STAND_IN` if it is a string, else as it is: where
+    `stores_nul` is false, one NUL in one tracker payload must not fail the group commit of every
+    event with it (for ever: the batch is retried). Apply it to the values written and to the
+    values looked up alike, so an id with a NUL still finds its rows."""
+    return value.replace("\x00", NUL_STAND_IN) if isinstance(value, str) and "\x00" in value else value
 
 
 def keeps_wal(engine: Engine) -> bool:

@@ -41,7 +41,9 @@ from media_demo.signals.storage.database import (
     contains_text,
     json_text,
     keeps_wal,
+    nul_free,
     open_database,
+    stores_nul,
     table_of,
     upsert,
     vacuum,
@@ -158,6 +160,7 @@ class EventLog:
         )
         self._migrate()
         self._flush_interval = flush_interval
+        self._nul_free = not stores_nul(self.engine)  # PostgreSQL: NULs in text columns are replaced
         mark = "?" if self.engine.dialect.paramstyle == "qmark" else "%s"
         self._insert_event = (
             "INSERT INTO events (seq, segment, event_id, event_name, domain_userid, user_id, derived_tstamp, body) "
@@ -213,6 +216,10 @@ class EventLog:
             for index in table_of(EventRow).indexes:
                 index.create(connection, checkfirst=True)
         logger.info("event log: migrated the events table (user_id, segment, segmented reader indexes)")
+
+    def _as_stored(self, ids: list[str]) -> list[str]:
+        """Ids as the text columns hold them (`nul_free` on PostgreSQL), sorted, to look rows up by."""
+        return sorted({nul_free(i) for i in ids}) if self._nul_free else ids
 
     def _segments(self, connection: Connection) -> list[int]:
         """Every segment that can hold a committed event, newest first."""
@@ -366,6 +373,9 @@ class EventLog:
             try:
                 for start in range(0, len(batch), INSERT_CHUNK):
                     good, bad = log_rows(batch[start : start + INSERT_CHUNK])
+                    if self._nul_free:
+                        good = [tuple(map(nul_free, row)) for row in good]
+                        bad = [tuple(map(nul_free, row)) for row in bad]
                     if good:
                         cursor.executemany(self._insert_event, good)
                     if bad:
@@ -455,13 +465,14 @@ class EventLog:
         """One reader's most recent committed good events, newest first (the inspector's feed):
         one index probe per segment, newest segment first, until `limit` are found."""
         bodies: list[bytes] = []
+        reader = nul_free(domain_userid) if self._nul_free else domain_userid
         with Session(self.engine) as session:
             for segment in self._segments(session.connection()):
                 if len(bodies) >= limit:
                     break
                 bodies += session.exec(
                     select(EventRow.body)
-                    .where(EventRow.segment == segment, EventRow.domain_userid == domain_userid)
+                    .where(EventRow.segment == segment, EventRow.domain_userid == reader)
                     .order_by(col(EventRow.seq).desc())
                     .limit(limit - len(bodies))
                 ).all()
@@ -505,7 +516,8 @@ class EventLog:
         Follow with `scrub`, which clears every copy left in the files. Returns {"events": n, "bad_events": m}.
         """
         duids, uids = _ids(domain_userids), _ids(user_ids)
-        needles = sorted({s for i in (*duids, *uids) for s in _spellings(i)})
+        needles = self._as_stored(sorted({s for i in (*duids, *uids) for s in _spellings(i)}))
+        duids, uids = self._as_stored(duids), self._as_stored(uids)
         events = bad = 0
         with self._exclusive(timeout), self.engine.begin() as connection:
             self._mark_max_seq(connection)
@@ -526,7 +538,7 @@ class EventLog:
             return 0
         if isinstance(keep_event_names, str):
             raise TypeError("keep_event_names: expected a collection of event names, got a str")
-        condition = col(EventRow.domain_userid) == domain_userid
+        condition = col(EventRow.domain_userid) == (nul_free(domain_userid) if self._nul_free else domain_userid)
         if keep_event_names:
             name = col(EventRow.event_name)
             condition &= or_(name.is_(None), name.not_in(sorted(keep_event_names)))
@@ -544,7 +556,7 @@ class EventLog:
         with self.engine.connect() as connection:
             segments = col(EventRow.segment).in_(self._segments(connection))
             for column, ids in ((col(EventRow.domain_userid), domain_userids), (col(EventRow.user_id), user_ids)):
-                for chunk in _chunks(_ids(ids)):
+                for chunk in _chunks(self._as_stored(_ids(ids))):
                     rows = connection.execute(session_id.where(segments, column.in_(chunk)))
                     sessions.update(sid for (sid,) in rows if sid)
         return sessions
