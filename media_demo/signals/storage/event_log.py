@@ -39,6 +39,7 @@ from media_demo.signals.storage.database import (
     BIG_INT,
     LOG_PRAGMAS,
     contains_text,
+    insert_rows,
     json_text,
     keeps_wal,
     nul_free,
@@ -109,6 +110,9 @@ CHECKPOINT_SECONDS = 1.0  # and at least this often, for what the registry, acco
 SQLITE_TIME = "%Y-%m-%d %H:%M:%S.%f"  # how SQLAlchemy stores a DateTime in SQLite (UTC here)
 IN_CHUNK = 500  # ids per `IN (...)` list, well under SQLite's limit on bound parameters
 MAX_SEQ = "max_seq"
+# The columns of the rows `log_rows` makes, in their order.
+EVENT_COLUMNS = ("seq", "segment", "event_id", "event_name", "domain_userid", "user_id", "derived_tstamp", "body")
+BAD_EVENT_COLUMNS = ("received_at", "reason", "payload")
 SEGMENT_BITS = 16  # 65,536 seqs per segment: its part of the reader index stays a few MB
 
 
@@ -162,11 +166,6 @@ class EventLog:
         self._flush_interval = flush_interval
         self._nul_free = not stores_nul(self.engine)  # PostgreSQL: NULs in text columns are replaced
         mark = "?" if self.engine.dialect.paramstyle == "qmark" else "%s"
-        self._insert_event = (
-            "INSERT INTO events (seq, segment, event_id, event_name, domain_userid, user_id, derived_tstamp, body) "
-            f"VALUES ({mark}, {mark}, {mark}, {mark}, {mark}, {mark}, {mark}, {mark})"
-        )
-        self._insert_bad = f"INSERT INTO bad_events (received_at, reason, payload) VALUES ({mark}, {mark}, {mark})"
         self._select_after = f"SELECT seq, body FROM events WHERE seq > {mark} ORDER BY seq LIMIT {mark}"
         self._lock = threading.Condition(threading.Lock())  # (a plain lock: `append` takes it once per event)
         # Held by whoever writes: the writer's group commits, and forget/reset, which commit what is
@@ -367,19 +366,17 @@ class EventLog:
         (78-84k rows/s in chunks against 60-73k at once, measured). Returns roughly how many
         bytes it wrote (the bodies and payloads), for `_checkpoint_loop`.
         """
-        written = 0
+        written, dialect = 0, self.engine.dialect.name
         with self.engine.begin() as connection:
-            cursor = connection.connection.cursor()  # the driver's executemany: no per-row work in SQLAlchemy
+            cursor = connection.connection.cursor()  # the driver's own: no per-row work in SQLAlchemy
             try:
                 for start in range(0, len(batch), INSERT_CHUNK):
                     good, bad = log_rows(batch[start : start + INSERT_CHUNK])
                     if self._nul_free:
                         good = [tuple(map(nul_free, row)) for row in good]
                         bad = [tuple(map(nul_free, row)) for row in bad]
-                    if good:
-                        cursor.executemany(self._insert_event, good)
-                    if bad:
-                        cursor.executemany(self._insert_bad, bad)
+                    insert_rows(cursor, dialect, "events", EVENT_COLUMNS, good)
+                    insert_rows(cursor, dialect, "bad_events", BAD_EVENT_COLUMNS, bad)
                     written += sum(len(row[-1]) for row in good) + sum(len(row[-1]) for row in bad)
             finally:
                 cursor.close()
