@@ -1,8 +1,9 @@
 """Every environment variable the app reads, in one typed place."""
 
+from collections.abc import Mapping
 from functools import cache
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal, Self
 from urllib.parse import urlsplit
 
 from pydantic import Field, field_validator, model_validator
@@ -171,10 +172,22 @@ class Settings(BaseSettings):
         return url.render_as_string(hide_password=False)
 
     @model_validator(mode="after")
-    def _database_url_defaults_to_the_sqlite_file(self) -> "Settings":
+    def _database_url_defaults_to_the_sqlite_file(self) -> Self:
         if not self.database_url:
             self.database_url = f"sqlite:///{self.media_demo_db}"
         return self
+
+    def model_copy(self, *, update: Mapping[str, Any] | None = None, deep: bool = False) -> Self:
+        """A copy; given another `media_demo_db`, its `database_url` follows the file when it was the
+        file's (validators do not run on a copy, and a copy pointed at a new file must not share the old one)."""
+        if (
+            update
+            and "media_demo_db" in update
+            and "database_url" not in update
+            and self.database_url == f"sqlite:///{self.media_demo_db}"
+        ):
+            update = {**update, "database_url": f"sqlite:///{update['media_demo_db']}"}
+        return super().model_copy(update=update, deep=deep)
 
     @field_validator("feed_urls")
     @classmethod

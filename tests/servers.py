@@ -116,18 +116,19 @@ def start_postgres(timeout: float = 30.0) -> PostgresServer:
     account = _run_as()
     folder = Path(tempfile.mkdtemp(prefix="media_demo_pg_"))  # short: the socket path must fit in 107 bytes
     data = folder / "data"
-    credentials: dict[str, int] = {}
+    uid = gid = None  # Popen's: None keeps the invoking user's
     if account is not None:
         os.chown(folder, account.pw_uid, account.pw_gid)
-        credentials = {"user": account.pw_uid, "group": account.pw_gid}
+        uid, gid = account.pw_uid, account.pw_gid
     user = account.pw_name if account is not None else pwd.getpwuid(os.geteuid()).pw_name
     try:
         subprocess.run(
-            [binaries / "initdb", "-D", data, "-A", "trust", "-U", user, "-E", "UTF8", "--locale", "C"],
+            [str(binaries / "initdb"), "-D", str(data), "-A", "trust", "-U", user, "-E", "UTF8", "--locale", "C"],
             check=True,
             capture_output=True,
             cwd=folder,
-            **credentials,  # type: ignore[arg-type]  # (Popen's user/group keywords)
+            user=uid,
+            group=gid,
         )
     except subprocess.CalledProcessError as exc:
         shutil.rmtree(folder, ignore_errors=True)
@@ -137,12 +138,13 @@ def start_postgres(timeout: float = 30.0) -> PostgresServer:
     settings = {"listen_addresses": "127.0.0.1", "unix_socket_directories": str(folder), "max_connections": "200"}
     options = [arg for name, value in settings.items() for arg in ("-c", f"{name}={value}")]
     process = subprocess.Popen(
-        [binaries / "postgres", "-D", data, "-p", str(port), *options],
+        [str(binaries / "postgres"), "-D", str(data), "-p", str(port), *options],
         stdout=log,
         stderr=subprocess.STDOUT,
         cwd=folder,
         start_new_session=True,  # a Ctrl-C in the terminal reaches pytest, which stops the server itself
-        **credentials,  # type: ignore[arg-type]
+        user=uid,
+        group=gid,
     )
     log.close()
     server = PostgresServer(folder, port, process, user)

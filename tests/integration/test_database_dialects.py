@@ -60,7 +60,7 @@ def test_a_big_int_column_holds_seqs_past_32_bits(engine: Engine) -> None:
     assert isinstance(table_of(LogMarkRow).c.value.type, type(BIG_INT))
     with engine.begin() as connection:
         upsert(connection, table_of(LogMarkRow), [{"name": "max_seq", "value": 2**40 + 1}])
-        assert connection.execute(select(LogMarkRow.value)).scalar() == 2**40 + 1
+        assert connection.execute(select(col(LogMarkRow.value))).scalar() == 2**40 + 1
 
 
 def test_json_text_reads_a_nested_field_of_a_stored_body_or_null(engine: Engine) -> None:
@@ -88,7 +88,7 @@ def test_contains_text_is_exact_case_sensitive_and_has_no_wildcards(engine: Engi
         )
 
         def matching(needle: str) -> list[str]:
-            query = select(BadEventRow.payload).where(contains_text(BadEventRow.payload, needle))
+            query = select(col(BadEventRow.payload)).where(contains_text(BadEventRow.payload, needle))
             return sorted(connection.execute(query).scalars())
 
         assert matching("abc") == ["duid=abc"]

@@ -17,6 +17,13 @@ def test_unset_it_is_the_sqlite_file_of_media_demo_db(tmp_path: Path) -> None:
     assert settings.signals_token_path == tmp_path / "signals_token"
 
 
+def test_a_copy_given_another_file_uses_it_unless_the_url_was_set(tmp_path: Path) -> None:
+    derived = Settings(media_demo_db=tmp_path / "a.db").model_copy(update={"media_demo_db": tmp_path / "b.db"})
+    assert derived.database_url == f"sqlite:///{tmp_path / 'b.db'}"
+    given = Settings(media_demo_db=tmp_path / "a.db", database_url="postgresql+psycopg://h/db")
+    assert given.model_copy(update={"media_demo_db": tmp_path / "b.db"}).database_url == "postgresql+psycopg://h/db"
+
+
 def test_it_is_read_from_the_environment(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     monkeypatch.setenv("DATABASE_URL", "postgresql+psycopg://news:secret@db.example:5433/news")
     settings = Settings(media_demo_db=tmp_path / "events.db")
