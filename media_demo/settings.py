@@ -1,16 +1,20 @@
 """Every environment variable the app reads, in one typed place."""
 
+from collections.abc import Mapping
 from functools import cache
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal, Self
 from urllib.parse import urlsplit
 
-from pydantic import Field, field_validator
+from pydantic import Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 DATA_DIR = PROJECT_ROOT / "data"
 ARTICLES_DIR = DATA_DIR / "articles"
+SUPPORTED_DATABASES = ("sqlite", "postgresql+psycopg")  # SQLAlchemy driver names
 
 
 class Settings(BaseSettings):
@@ -20,7 +24,13 @@ class Settings(BaseSettings):
 
     media_demo_db: Path = Field(
         default=DATA_DIR / "media_demo.db",
-        description="SQLite file holding the event log (git-ignored).",
+        description="SQLite file holding the event log (git-ignored), when `database_url` is not set.",
+    )
+    database_url: str = Field(
+        default="",
+        description="SQLAlchemy URL of the database holding the event log, checkpoints, definitions, accounts "
+        "and stories: `sqlite:///<file>` or `postgresql+psycopg://user:password@host/db` (`postgresql://` "
+        "means the same: psycopg 3 is the driver shipped). Unset: `sqlite:///<media_demo_db>`.",
     )
     articles_dir: Path = Field(
         default=ARTICLES_DIR,
@@ -71,7 +81,7 @@ class Settings(BaseSettings):
     signals_token_file: Path | None = Field(
         default=None,
         description="Where the generated API token is kept (mode 0600); by default `signals_token` "
-        "beside the database, i.e. data/signals_token.",
+        "in `data_folder` (beside the SQLite file), i.e. data/signals_token.",
     )
 
     consent_policies: dict[str, Literal["require_consent", "profile"]] = Field(
@@ -83,7 +93,7 @@ class Settings(BaseSettings):
     cookie_secret: str | None = Field(
         default=None,
         description="Key that signs the reader's id cookie, so a forged id is not accepted. When unset, "
-        "one is generated at first start and kept in `cookie_secret` beside the database (mode 0600).",
+        "one is generated at first start and kept in `cookie_secret` in `data_folder` (mode 0600).",
     )
     assistant_llm_url: str | None = Field(
         default=None,
@@ -141,6 +151,44 @@ class Settings(BaseSettings):
         "are skipped (with the reason logged).",
     )
 
+    @field_validator("database_url")
+    @classmethod
+    def _database_url_is_supported(cls, value: str) -> str:
+        value = value.strip()
+        if not value:
+            return value
+        try:
+            url = make_url(value)
+        except ArgumentError as exc:
+            raise ValueError(f"DATABASE_URL: not a database URL: {exc}") from None
+        if url.drivername == "postgresql":
+            url = url.set(drivername="postgresql+psycopg")
+        if url.drivername not in SUPPORTED_DATABASES:
+            raise ValueError(
+                f"DATABASE_URL: use sqlite:///<file> or postgresql+psycopg://..., got a {url.drivername!r} URL"
+            )
+        if url.drivername == "sqlite" and not url.database:
+            raise ValueError("DATABASE_URL: a SQLite URL needs a file (sqlite:///data/media_demo.db)")
+        return url.render_as_string(hide_password=False)
+
+    @model_validator(mode="after")
+    def _database_url_defaults_to_the_sqlite_file(self) -> Self:
+        if not self.database_url:
+            self.database_url = f"sqlite:///{self.media_demo_db}"
+        return self
+
+    def model_copy(self, *, update: Mapping[str, Any] | None = None, deep: bool = False) -> Self:
+        """A copy; given another `media_demo_db`, its `database_url` follows the file when it was the
+        file's (validators do not run on a copy, and a copy pointed at a new file must not share the old one)."""
+        if (
+            update
+            and "media_demo_db" in update
+            and "database_url" not in update
+            and self.database_url == f"sqlite:///{self.media_demo_db}"
+        ):
+            update = {**update, "database_url": f"sqlite:///{update['media_demo_db']}"}
+        return super().model_copy(update=update, deep=deep)
+
     @field_validator("feed_urls")
     @classmethod
     def _feed_urls_are_web_addresses(cls, value: str) -> str:
@@ -156,9 +204,13 @@ class Settings(BaseSettings):
         return tuple(dict.fromkeys(u.strip() for u in self.feed_urls.split(",") if u.strip()))
 
     @property
-    def database_url(self) -> str:
-        """SQLAlchemy URL of the event log, so PostgreSQL can replace SQLite later."""
-        return f"sqlite:///{self.media_demo_db}"
+    def data_folder(self) -> Path:
+        """Where the generated secrets are kept: beside the SQLite file (a test's temp database gets its
+        own), or `media_demo_db`'s folder (data/) when the database is elsewhere (PostgreSQL)."""
+        url = make_url(self.database_url)
+        if url.drivername == "sqlite" and url.database and url.database != ":memory:":
+            return Path(url.database).parent
+        return self.media_demo_db.parent
 
     @property
     def collector_url(self) -> str | None:
@@ -175,13 +227,13 @@ class Settings(BaseSettings):
 
     @property
     def cookie_secret_path(self) -> Path:
-        """The cookie secret's file, beside the database (a test's temp database gets its own secret)."""
-        return self.media_demo_db.parent / "cookie_secret"
+        """The cookie secret's file, in `data_folder`."""
+        return self.data_folder / "cookie_secret"
 
     @property
     def signals_token_path(self) -> Path:
-        """The token file; beside the database by default, so a test's temp database gets its own token."""
-        return self.signals_token_file or self.media_demo_db.parent / "signals_token"
+        """The token file; in `data_folder` by default."""
+        return self.signals_token_file or self.data_folder / "signals_token"
 
 
 @cache

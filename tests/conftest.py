@@ -17,6 +17,7 @@ from xdist.scheduler import LoadFileScheduling
 _SCRATCH = Path(tempfile.mkdtemp(prefix="media_demo_tests_"))
 atexit.register(shutil.rmtree, _SCRATCH, ignore_errors=True)
 os.environ["MEDIA_DEMO_DB"] = str(_SCRATCH / "app_events.db")
+os.environ.pop("DATABASE_URL", None)  # nor a developer's PostgreSQL: tests that want one start their own
 # No experiment decides a panel unless a test asks for one: the shipped experiment would give half the
 # readers of every test another strategy. Experiment tests name their own folder (the browser tests'
 # app: tests/e2e/experiments/, for mobile readers only).

@@ -1,4 +1,4 @@
-"""Finding traces of a reader: in the bytes of the SQLite files, and in a live object graph.
+"""Finding traces of a reader: in the bytes of the database's files, and in a live object graph.
 
 The deletion tests use both to prove "nothing about them remains", which only
 means something when the same search finds a reader who was not deleted.
@@ -19,10 +19,12 @@ def database_files(db: Path) -> list[Path]:
     return [p for p in (db, db.with_name(db.name + "-wal"), db.with_name(db.name + "-shm")) if p.exists()]
 
 
-def traces_on_disk(db: Path, needles: Iterable[str]) -> dict[str, list[str]]:
-    """{needle: [files whose raw bytes contain it]} for the needles found anywhere."""
+def traces_on_disk(db: Path | Iterable[Path], needles: Iterable[str]) -> dict[str, list[str]]:
+    """{needle: [files whose raw bytes contain it]} for the needles found anywhere: in a SQLite
+    database's files (`db` its path), or in the files given (a PostgreSQL database's)."""
     found: dict[str, list[str]] = {}
-    contents = {p.name: p.read_bytes() for p in database_files(db)}
+    files = database_files(db) if isinstance(db, Path) else list(db)
+    contents = {p.name: p.read_bytes() for p in files}
     for needle in needles:
         where = [name for name, data in contents.items() if needle.encode() in data]
         if where:

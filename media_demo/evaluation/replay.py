@@ -99,6 +99,7 @@ def scratch_settings(folder: Path) -> Settings:
     """A throwaway newsroom's settings: its own database, tokens given, nothing remote."""
     return Settings(
         media_demo_db=folder / "replay.db",
+        database_url=f"sqlite:///{folder / 'replay.db'}",  # never the configured DATABASE_URL
         signals_api_token="replay-token",
         cookie_secret="replay-secret",
         signals_api_url=None,

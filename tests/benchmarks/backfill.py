@@ -143,7 +143,8 @@ def bench_backfill() -> None:
     print(f"\n== page events during a backfill over {BENCH_LOG_EVENTS:,} logged events ==")
     corpus = get_corpus()
     with tempfile.TemporaryDirectory() as folder:
-        room = Newsroom(Settings(media_demo_db=Path(folder) / "events.db"), corpus, get_index())
+        database = Path(folder) / "events.db"
+        room = Newsroom(Settings(media_demo_db=database, database_url=f"sqlite:///{database}"), corpus, get_index())
         try:
             started = time.perf_counter()
             fill(room, BENCH_LOG_EVENTS, BENCH_LOG_READERS)

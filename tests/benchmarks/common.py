@@ -22,9 +22,11 @@ from tests.factories import article_view, page_view
 BENCH_TOKEN = "bench-token"  # a fixed Signals API token: no generated-token file, no log line
 
 
-def bench_settings(folder: str | Path, name: str = "bench") -> Settings:
-    """Settings for a throwaway newsroom whose event log lives in `folder`."""
-    return Settings(media_demo_db=Path(folder) / f"{name}.db", signals_api_token=BENCH_TOKEN)
+def bench_settings(folder: str | Path, name: str = "bench", database_url: str | None = None) -> Settings:
+    """Settings for a throwaway newsroom whose event log lives in `folder` (or at `database_url`)."""
+    database = Path(folder) / f"{name}.db"
+    url = database_url or f"sqlite:///{database}"
+    return Settings(media_demo_db=database, database_url=url, signals_api_token=BENCH_TOKEN)
 
 
 def synthetic_events(count: int, readers: int, seed: int = 7) -> list[CanonicalEvent]:

@@ -122,7 +122,12 @@ class AppIngest:
         self.room: Any = None
         if database is None:
             return
-        settings = Settings(media_demo_db=database, signals_api_token=API_TOKEN, cookie_secret=COOKIE_SECRET)
+        settings = Settings(
+            media_demo_db=database,
+            database_url=f"sqlite:///{database}",
+            signals_api_token=API_TOKEN,
+            cookie_secret=COOKIE_SECRET,
+        )
         self.room = Newsroom(settings, corpus, get_index())
         self._moment = 0.0
         collect = self.room.collect

@@ -1,4 +1,4 @@
-"""Ingest throughput: the engine in memory, and durable ingest into the SQLite event log."""
+"""Ingest throughput: the engine in memory, and durable ingest into the event log on SQLite and PostgreSQL."""
 
 from __future__ import annotations
 
@@ -11,21 +11,26 @@ from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from typing import Any, TypeVar
 
+import psycopg
 from sqlalchemy import event as sa_event
+from sqlalchemy.engine import make_url
 
 from media_demo.definitions import READER_GROUP, reader_profile_group
 from media_demo.newsroom import Newsroom, get_corpus, get_index
 from media_demo.signals.engine.attribute_engine import AttributeEngine
 from media_demo.signals.engine.events import CanonicalEvent
-from media_demo.signals.storage.event_log import MAX_BATCH, SEGMENT_BITS, EventLog, log_rows
+from media_demo.signals.storage.database import insert_rows
+from media_demo.signals.storage.event_log import EVENT_COLUMNS, MAX_BATCH, SEGMENT_BITS, EventLog, log_rows
 from media_demo.tracking import Page, Reader, new_domain_userid, touch_session
 from tests.benchmarks.common import PlainDictProfiles, bench_settings, rate, synthetic_events
+from tests.servers import PostgresServer, start_postgres
 
 EVENTS = 200_000
 INGEST_RUNS = 3
 READERS = 10_000
 DURABLE_EVENTS = 100_000
 PER_EVENT_COMMITS = 10_000  # the one-commit-per-event baseline is slow: fewer rows, same events/s measure
+PG_PER_EVENT_COMMITS = 2_000  # on PostgreSQL each commit waits for its WAL fsync
 COLLECT_READERS = 400  # ~8.5k tracker payloads through Newsroom.collect
 NEWSROOM_SECONDS = 5.0  # the Newsroom paths stop after this long, so `make bench` stays bounded
 DURABLE_TARGET = 50_000
@@ -103,9 +108,9 @@ def _sqlite(path: Path) -> sqlite3.Connection:
     return connection
 
 
-def group_commit(path: Path, events: Sequence[CanonicalEvent]) -> tuple[float, int]:
+def group_commit(url: str, events: Sequence[CanonicalEvent]) -> tuple[float, int]:
     """`EventLog.append` every event, then `flush`: (events/s committed, number of commits)."""
-    log = EventLog(f"sqlite:///{path}")
+    log = EventLog(url)
     commits = 0
 
     def count(_connection: Any) -> None:
@@ -117,7 +122,7 @@ def group_commit(path: Path, events: Sequence[CanonicalEvent]) -> tuple[float, i
     start = time.perf_counter()
     for event in events:
         log.append(event)
-    log.flush()
+    log.flush(timeout=600)
     elapsed = time.perf_counter() - start
     log.close()
     return len(events) / elapsed, commits
@@ -174,12 +179,12 @@ def drive(fn: Callable[[T], Any], items: Iterable[T], seconds: float) -> int:
     return done
 
 
-def engine_and_log(folder: str, events: Sequence[CanonicalEvent]) -> tuple[float, int]:
+def engine_and_log(folder: str, events: Sequence[CanonicalEvent], url: str | None = None) -> tuple[float, int]:
     """What `Ingest.collect` does after enrichment (`_apply` + `log.append` under the lock), then `flush`.
 
     Time-boxed to `NEWSROOM_SECONDS`: (events/s committed, events done).
     """
-    room = Newsroom(bench_settings(folder, "engine_and_log"), get_corpus(), get_index())
+    room = Newsroom(bench_settings(folder, "engine_and_log", url), get_corpus(), get_index())
     lock, apply, append = room.memory.lock, room.ingest._apply, room.log.append
 
     def one(event: CanonicalEvent) -> None:
@@ -226,12 +231,12 @@ def tracker_payloads(room: Newsroom, readers: int, seed: int = 5) -> list[dict[s
     return payloads
 
 
-def full_collect(folder: str) -> tuple[float, int, int, dict[str, int]]:
+def full_collect(folder: str, url: str | None = None) -> tuple[float, int, int, dict[str, int]]:
     """`Newsroom.collect` (enrich + engine + log) of tracker payloads, then `flush`, time-boxed.
 
     Returns (events/s committed, payloads done, payloads made, logged good/bad counts).
     """
-    room = Newsroom(bench_settings(folder, "collect"), get_corpus(), get_index())
+    room = Newsroom(bench_settings(folder, "collect", url), get_corpus(), get_index())
     try:
         payloads = tracker_payloads(room, COLLECT_READERS)
         gc.collect()
@@ -245,16 +250,99 @@ def full_collect(folder: str) -> tuple[float, int, int, dict[str, int]]:
     return done / elapsed, done, len(payloads), counts
 
 
+def _psycopg(url: str) -> psycopg.Connection:
+    """A plain psycopg connection to the database of a SQLAlchemy URL whose tables EventLog created."""
+    EventLog(url).close()
+    return psycopg.connect(make_url(url).set(drivername="postgresql").render_as_string(hide_password=False))
+
+
+def pg_commit_per_event(url: str, events: Sequence[CanonicalEvent]) -> float:
+    """Baseline: plain psycopg, same table and rows, one INSERT and one commit per event."""
+    marks = ", ".join(["%s"] * len(EVENT_COLUMNS))
+    insert = f"INSERT INTO events ({', '.join(EVENT_COLUMNS)}) VALUES ({marks})"
+    with _psycopg(url) as connection:
+        rows = _rows(events)
+        start = time.perf_counter()
+        for row in rows:
+            connection.execute(insert, row)
+            connection.commit()
+        return len(rows) / (time.perf_counter() - start)
+
+
+def pg_one_transaction(url: str, events: Sequence[CanonicalEvent], copy: bool) -> float:
+    """PostgreSQL alone: every row, built beforehand, in one transaction, by COPY (what EventLog does)
+    or by psycopg's pipelined `executemany` (what it did first)."""
+    with _psycopg(url) as connection:
+        rows = _rows(events)
+        start = time.perf_counter()
+        with connection.transaction(), connection.cursor() as cursor:
+            if copy:
+                insert_rows(cursor, "postgresql", "events", EVENT_COLUMNS, rows)
+            else:
+                marks = ", ".join(["%s"] * len(EVENT_COLUMNS))
+                cursor.executemany(f"INSERT INTO events ({', '.join(EVENT_COLUMNS)}) VALUES ({marks})", rows)
+        return len(rows) / (time.perf_counter() - start)
+
+
+def durable_ingest_postgresql(events: Sequence[CanonicalEvent]) -> None:
+    """The same paths into a private PostgreSQL (tests/servers.py), each into a new database; skipped,
+    saying why, when no server can be started."""
+    try:
+        server = start_postgres()
+    except RuntimeError as exc:
+        print(f"\n## Durable ingest to PostgreSQL: skipped ({str(exc).splitlines()[0]})")
+        return
+    try:
+        results = _postgresql_runs(server, events)
+        with server.admin() as connection:
+            version = connection.execute("SHOW server_version").fetchone()
+    finally:
+        server.stop()
+    grouped, commits, per_event, copied, executemany, with_engine, applied, collected = results
+    print(
+        f"\n## Durable ingest to PostgreSQL {version[0] if version else ''} (a private server on loopback, "
+        f"fsync and synchronous_commit on: an acknowledged event survives a killed app; psycopg {psycopg.__version__})"
+    )
+    print(_line("EventLog.append + group commit (flush)", grouped, f"committed; {commits} commits, best of 2"))
+    print(_line("baseline, psycopg, one commit per event", per_event, f"{PG_PER_EVENT_COMMITS:,} events"))
+    print(f"  {'ratio group commit / per-event commit':<42}{grouped / per_event:>10.2f}")
+    print(_line("PostgreSQL alone: COPY, 1 commit", copied, "rows built beforehand: what EventLog writes with"))
+    print(_line("PostgreSQL alone: executemany, 1 commit", executemany, "psycopg's pipelined executemany"))
+    print(_line("engine ingest + log append, committed", with_engine, f"as above; {applied:,} events"))
+    print(_line("Newsroom.collect of tracker payloads", collected, "as above"))
+
+
+def _postgresql_runs(server: PostgresServer, events: Sequence[CanonicalEvent]) -> tuple[Any, ...]:
+    runs = []
+    for _ in range(2):
+        with server.database() as url:
+            runs.append(group_commit(url, events))
+    grouped, commits = max(runs)
+    with server.database() as url:
+        per_event = pg_commit_per_event(url, events[:PG_PER_EVENT_COMMITS])
+    with server.database() as url:
+        copied = pg_one_transaction(url, events, copy=True)
+    with server.database() as url:
+        executemany = pg_one_transaction(url, events, copy=False)
+    with tempfile.TemporaryDirectory() as folder:
+        with server.database() as url:
+            with_engine, applied = engine_and_log(folder, events, url)
+        with server.database() as url:
+            collected, _done, _made, _counts = full_collect(folder, url)
+    return grouped, commits, per_event, copied, executemany, with_engine, applied, collected
+
+
 def bench_durable_ingest() -> None:
-    """Durable ingest into SQLite: group commits beside one commit per event, then the fuller paths."""
+    """Durable ingest into SQLite: group commits beside one commit per event, then the fuller paths;
+    then the same into PostgreSQL when a server can be started."""
     events = synthetic_events(DURABLE_EVENTS, READERS, seed=8)
     with tempfile.TemporaryDirectory() as folder:
-        runs = [group_commit(Path(folder) / f"group{i}.db", events) for i in range(2)]
+        runs = [group_commit(f"sqlite:///{Path(folder) / f'group{i}.db'}", events) for i in range(2)]
         grouped, commits = max(runs)
         per_event = commit_per_event(Path(folder) / "per_event.db", events[:PER_EVENT_COMMITS])
         ceiling = one_transaction(Path(folder) / "one_transaction.db", events)
         grown_log(Path(folder) / "grown.db", events)
-        grown, grown_commits = group_commit(Path(folder) / "grown.db", events)
+        grown, grown_commits = group_commit(f"sqlite:///{Path(folder) / 'grown.db'}", events)
         segmented = batched_into_grown_log(Path(folder) / "grown.db", events)
         grown_log(Path(folder) / "plain.db", events, plain_index=True)
         plain = batched_into_grown_log(Path(folder) / "plain.db", events)
@@ -285,6 +373,7 @@ def bench_durable_ingest() -> None:
             f"{counts['bad']:,} bad",
         )
     )
+    durable_ingest_postgresql(events)
 
 
 def _line(label: str, events_per_second: float, note: str) -> str:

@@ -8,7 +8,7 @@ import socket
 import subprocess
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -22,6 +22,9 @@ from media_demo.newsroom import Newsroom, get_corpus, get_index
 from media_demo.settings import Settings
 from media_demo.signals.engine.consent import BEHAVIOURAL, CONTEXTUAL
 from media_demo.tracking import Page, Reader
+from tests.servers import MISSING as POSTGRES_MISSING
+from tests.servers import PostgresServer, postgres_bin, start_postgres
+from tests.traces import database_files
 
 API_TOKEN = "integration-test-token"
 POLICY_URL = "http://localhost:3000/privacy"
@@ -111,9 +114,67 @@ def corpus() -> Corpus:
     return get_corpus()
 
 
+DATABASES = ("sqlite", "postgresql")
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    """A test marked `each_database` runs once per backend (its `database_url` fixture says which)."""
+    if metafunc.definition.get_closest_marker("each_database") and "database_backend" in metafunc.fixturenames:
+        metafunc.parametrize("database_backend", DATABASES, indirect=True)
+
+
+@pytest.fixture(scope="session")
+def postgres() -> Iterator[PostgresServer]:
+    """A private PostgreSQL server for the session (each xdist worker starts its own: own port and folder).
+
+    Missing PostgreSQL skips locally and fails in CI (REQUIRE_SERVERS=1, set by .ci/run).
+    """
+    if postgres_bin() is None:
+        if os.environ.get("REQUIRE_SERVERS") == "1":
+            pytest.fail(POSTGRES_MISSING)
+        pytest.skip(POSTGRES_MISSING)
+    server = start_postgres()
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
 @pytest.fixture
-def settings(tmp_path: Path) -> Settings:
-    return Settings(media_demo_db=tmp_path / "events.db", flush_interval_seconds=0.01, signals_api_token=API_TOKEN)
+def database_backend(request: pytest.FixtureRequest) -> str:
+    """The backend of the test's database: SQLite, or each in turn for a test marked `each_database`."""
+    return str(getattr(request, "param", "sqlite"))
+
+
+@pytest.fixture
+def database_url(database_backend: str, tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[str]:
+    """A new empty database for the test: a SQLite file in its folder, or a database of `postgres`."""
+    if database_backend == "sqlite":
+        yield f"sqlite:///{tmp_path / 'events.db'}"
+        return
+    server: PostgresServer = request.getfixturevalue("postgres")
+    with server.database() as url:
+        yield url
+
+
+@pytest.fixture
+def stored_files(database_url: str, request: pytest.FixtureRequest) -> Callable[[], list[Path]]:
+    """What holds the test's database on disk, read when called: the SQLite file and its WAL, or the
+    PostgreSQL database's own files (checkpointed first; the server's shared WAL is not among them)."""
+    if database_url.startswith("sqlite:///"):
+        return lambda: database_files(Path(database_url.removeprefix("sqlite:///")))
+    server: PostgresServer = request.getfixturevalue("postgres")
+    return lambda: server.database_files(database_url)
+
+
+@pytest.fixture
+def settings(tmp_path: Path, database_url: str) -> Settings:
+    return Settings(
+        media_demo_db=tmp_path / "events.db",
+        database_url=database_url,
+        flush_interval_seconds=0.01,
+        signals_api_token=API_TOKEN,
+    )
 
 
 @pytest.fixture

@@ -22,6 +22,7 @@ from media_demo.signals.engine.consent import BEHAVIOURAL, CONSENT_SCHEMA, CONTE
 from media_demo.tracking import Page, Reader, new_domain_userid, touch_session
 from tests.integration.conftest import AUTH, POLICY_URL, eventually, grant, read, serve
 
+pytestmark = pytest.mark.each_database
 HOME = Page(url="http://localhost:3000/", title="Home")
 
 

@@ -1,4 +1,4 @@
-"""kill -9 mid-ingest: every acknowledged event survives, and the state equals a full replay."""
+"""kill -9 mid-ingest: every acknowledged event survives, and the state equals a full replay (SQLite and PostgreSQL)."""
 
 from __future__ import annotations
 
@@ -8,9 +8,9 @@ import subprocess
 import sys
 import threading
 import time
-from pathlib import Path
 
 import httpx
+import pytest
 from snowplow_tracker import PageView, SelfDescribing, SelfDescribingJson, Subject, Tracker
 
 from media_demo.definitions import ARTICLE_SCHEMA, READER_GROUP
@@ -72,10 +72,10 @@ def wait_for_health(url: str, process: subprocess.Popen, seconds: float = 60) ->
     raise TimeoutError("server did not start")
 
 
-def test_kill_9_loses_no_acknowledged_event(tmp_path: Path) -> None:
-    db = tmp_path / "events.db"
+@pytest.mark.each_database
+def test_kill_9_loses_no_acknowledged_event(database_url: str) -> None:
     port = free_port()
-    env = {**os.environ, "MEDIA_DEMO_DB": str(db), "CHECKPOINT_INTERVAL_SECONDS": "0.2", "SIGNALS_API_TOKEN": "t"}
+    env = {**os.environ, "DATABASE_URL": database_url, "CHECKPOINT_INTERVAL_SECONDS": "0.2", "SIGNALS_API_TOKEN": "t"}
     process = subprocess.Popen([sys.executable, "-c", SERVER.format(port=port)], env=env)
     url = f"http://127.0.0.1:{port}"
     acknowledged: list[str] = []
@@ -108,7 +108,7 @@ def test_kill_9_loses_no_acknowledged_event(tmp_path: Path) -> None:
             process.kill()
     assert 1000 <= len(acknowledged) < len(all_payloads), "the kill did not land mid-ingest"
 
-    room = Newsroom(Settings(media_demo_db=db), get_corpus(), get_index())
+    room = Newsroom(Settings(database_url=database_url), get_corpus(), get_index())
     try:
         logged = {event.event_id for event in room.log.events()}
         assert set(acknowledged) <= logged

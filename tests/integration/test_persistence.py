@@ -1,8 +1,7 @@
-"""Stop and restart: a reader's profile and recommendations come back from SQLite."""
+"""Stop and restart: a reader's profile and recommendations come back from the database (SQLite and PostgreSQL)."""
 
 from __future__ import annotations
 
-import sqlite3
 import time
 import uuid
 from typing import Any
@@ -10,17 +9,24 @@ from urllib.parse import urlsplit
 
 import httpx
 import orjson
+import pytest
 from snowplow_signals import SignalsSandbox
 from snowplow_tracker import Emitter, PagePing, StructuredEvent, Subject, Tracker
+from sqlalchemy import delete, update
+from sqlmodel import col
 
 from media_demo.api import recommendations_document
 from media_demo.articles import Corpus
 from media_demo.newsroom import Newsroom, get_index
 from media_demo.settings import Settings
 from media_demo.signals.engine.attribute_engine import AttributeEngine
+from media_demo.signals.storage.checkpoints import CheckpointRow, Checkpoints, StateRow
+from media_demo.signals.storage.database import open_database
 from media_demo.tracking import Page, Reader, new_domain_userid, touch_session
 from tests.integration.conftest import API_TOKEN, eventually, grant, running
 from tests.integration.test_protocol_roundtrip import VALUES, expected, read_back, struct_values
+
+pytestmark = pytest.mark.each_database
 
 
 def test_a_new_newsroom_on_the_same_file_has_the_same_profiles(settings: Settings, corpus: Corpus) -> None:
@@ -178,8 +184,8 @@ def test_a_checkpoint_from_before_entry_by_entry_rows_is_still_read(settings: Se
     )
     first.close()
     with first.log.engine.begin() as connection:  # as an older version left it: all in `extra`, no rows
-        connection.exec_driver_sql("DELETE FROM attribute_state WHERE group_id LIKE '@%'")
-        connection.exec_driver_sql("UPDATE checkpoint SET extra = ?", (legacy,))
+        connection.execute(delete(StateRow).where(col(StateRow.group_id).startswith("@")))
+        connection.execute(update(CheckpointRow).values(extra=legacy))
 
     second = Newsroom(settings, corpus, get_index())
     try:
@@ -231,9 +237,9 @@ def test_typed_atomic_values_come_back_typed_after_a_restart_and_a_replay(settin
         assert room.replayed == 0
         assert read_back(SignalsSandbox(api_url=url, sandbox_token=API_TOKEN), reader) == attributes
 
-    with sqlite3.connect(settings.media_demo_db) as db:  # lose the checkpoint: rebuilt from the log alone
-        db.execute("DELETE FROM checkpoint")
-        db.execute("DELETE FROM attribute_state")
+    engine = open_database(settings.database_url)  # lose the checkpoint: rebuilt from the log alone
+    Checkpoints(engine).clear()
+    engine.dispose()
     with running(settings, corpus) as (room, url):
         assert room.replayed >= len(events)
         replayed = {e.event_id: e.atomic for e in room.log.reader_events(reader)}

@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import time
 
+import pytest
+
 from media_demo.newsroom import Newsroom
 from media_demo.signals.engine.consent import BEHAVIOURAL, CONTEXTUAL
 from media_demo.tracking import Page, Reader, new_domain_userid, touch_session
 from tests.integration.conftest import POLICY_URL, read
 
+pytestmark = pytest.mark.each_database
 HOME = Page(url="http://localhost:3000/", title="Home")
 
 

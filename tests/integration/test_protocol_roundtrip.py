@@ -50,6 +50,7 @@ NODE_DIR = Path(__file__).parent / "node"
 NODE_SCRIPT = NODE_DIR / "send_structured_events.cjs"
 GROUP = "struct_values"
 OWNER = "tests@dailycurrent.example"
+pytestmark = pytest.mark.each_database
 VALUES = [0.5, 2, 3.25, 10, -1.5]
 PAYLOAD_DATA = "iglu:com.snowplowanalytics.snowplow/payload_data/jsonschema/1-0-4"
 

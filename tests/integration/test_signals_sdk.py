@@ -37,6 +37,7 @@ from tests.integration.conftest import eventually, running
 
 TOKEN = "test-token-" + uuid.uuid4().hex
 OWNER = "tests@dailycurrent.example"
+pytestmark = pytest.mark.each_database
 COLLECTOR_PATH = "/com.snowplowanalytics.snowplow/tp2"
 TITLES = ["Budget day", "Cup final", "Chip shortage"]
 
@@ -65,8 +66,13 @@ def reader_service() -> Service:
 
 
 @pytest.fixture
-def settings(tmp_path: Path) -> Settings:
-    return Settings(media_demo_db=tmp_path / "events.db", flush_interval_seconds=0.01, signals_api_token=TOKEN)
+def settings(tmp_path: Path, database_url: str) -> Settings:
+    return Settings(
+        media_demo_db=tmp_path / "events.db",
+        database_url=database_url,
+        flush_interval_seconds=0.01,
+        signals_api_token=TOKEN,
+    )
 
 
 def tracker_for(url: str) -> Tracker:

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from pathlib import Path
 
 import httpx
 import pytest
@@ -17,6 +18,8 @@ from media_demo.settings import Settings
 from media_demo.tracking import Reader, new_domain_userid, touch_session
 from tests.integration.conftest import AUTH, read, serve
 from tests.traces import traces_in_memory, traces_on_disk
+
+pytestmark = pytest.mark.each_database
 
 
 def device(user_id: str | None = None) -> Reader:
@@ -99,8 +102,8 @@ def test_the_signals_api_reads_a_device_keyed_group_by_user_id_as_the_merge(news
     assert response.json() == {"user_id": [user], "article_read_count": [2]}
 
 
-def test_deleting_a_reader_by_api_leaves_no_trace_in_sqlite_or_memory(
-    newsroom: Newsroom, settings: Settings, corpus: Corpus, api_url: str
+def test_deleting_a_reader_by_api_leaves_no_trace_in_the_database_files_or_memory(
+    newsroom: Newsroom, stored_files: Callable[[], list[Path]], corpus: Corpus, api_url: str
 ) -> None:
     account = newsroom.accounts.create("grace@example.com", "a long enough password")
     user = account.user_id
@@ -114,7 +117,7 @@ def test_deleting_a_reader_by_api_leaves_no_trace_in_sqlite_or_memory(
     newsroom.ingest.checkpoint()
     readers_before = {slug: newsroom.memory.read_stats.readers(slug) for slug in (a.slug for a in corpus.articles[:3])}
     ids = [laptop.domain_userid, phone.domain_userid, user, "grace@example.com", laptop.session.session_id]
-    assert set(traces_on_disk(settings.media_demo_db, ids)) >= {laptop.domain_userid, phone.domain_userid, user}
+    assert set(traces_on_disk(stored_files(), ids)) >= {laptop.domain_userid, phone.domain_userid, user}
 
     refused = httpx.delete(f"{api_url}/api/v1/readers", params={"user_id": user})
     assert refused.status_code == 401 and "token" in refused.json()["error"]
@@ -124,8 +127,8 @@ def test_deleting_a_reader_by_api_leaves_no_trace_in_sqlite_or_memory(
     assert deleted["events"] == 8 and deleted["bad_events"] == 1 and deleted["accounts"] == 1
     assert deleted["devices"] == 2
 
-    assert traces_on_disk(settings.media_demo_db, ids) == {}
-    assert stranger.domain_userid in traces_on_disk(settings.media_demo_db, [stranger.domain_userid])
+    assert traces_on_disk(stored_files(), ids) == {}
+    assert stranger.domain_userid in traces_on_disk(stored_files(), [stranger.domain_userid])
     skip = [newsroom.corpus, newsroom.index, newsroom.log.engine, newsroom.registry]
     assert traces_in_memory(newsroom, ids, skip=skip) == {}
     assert stranger.domain_userid in traces_in_memory(newsroom, [stranger.domain_userid], skip=skip)

@@ -1,4 +1,4 @@
-"""Checkpoints of the engine's state in SQLite, so a restart replays only the log's tail.
+"""Checkpoints of the engine's state in the database, so a restart replays only the log's tail.
 
 A checkpoint is the state of every entity that changed since the previous
 one, written in one transaction with the seq of the last event it includes.
@@ -18,7 +18,7 @@ from sqlalchemy import Engine, delete, insert
 from sqlmodel import Field, Session, SQLModel, col, select
 
 from media_demo.signals.engine.attribute_engine import AttributeEngine
-from media_demo.signals.storage.database import table_of
+from media_demo.signals.storage.database import BIG_INT, nul_free, stores_nul, table_of, upsert
 
 
 class StateRow(SQLModel, table=True):
@@ -37,7 +37,7 @@ class CheckpointRow(SQLModel, table=True):
     __tablename__ = "checkpoint"
 
     name: str = Field(primary_key=True)
-    last_seq: int
+    last_seq: int = Field(sa_type=BIG_INT)
     fingerprint: str
     extra: bytes = b"null"
 
@@ -57,6 +57,7 @@ class Checkpoints:
 
     def __init__(self, db: Engine) -> None:
         self.db = db
+        self._nul_free = not stores_nul(db)  # PostgreSQL: an entity id's NULs are stored replaced
         SQLModel.metadata.create_all(db, tables=[table_of(StateRow), table_of(CheckpointRow)])
 
     def save(
@@ -72,13 +73,16 @@ class Checkpoints:
         in one transaction."""
         written = [{"group_id": g, "entity": e, "state": s} for g, pairs in states.items() for e, s in pairs]
         written += [{"group_id": g, "entity": e, "state": s} for g, e, s in rows]
+        if self._nul_free:
+            written = [{**row, "entity": nul_free(row["entity"])} for row in written]
+            removed = [(group, nul_free(entity)) for group, entity in removed]
         with self.db.begin() as connection:
             for group, entity in removed:
                 connection.execute(
                     delete(StateRow).where(col(StateRow.group_id) == group, col(StateRow.entity) == entity)
                 )
             if written:
-                connection.execute(insert(StateRow).prefix_with("OR REPLACE"), written)
+                upsert(connection, table_of(StateRow), written)
             connection.execute(delete(CheckpointRow).where(col(CheckpointRow.name) == self.NAME))
             connection.execute(
                 insert(CheckpointRow),
@@ -111,7 +115,7 @@ class Checkpoints:
         """
         if isinstance(entities, str | bytes):
             raise TypeError(f"entities: expected a collection of strings, got {type(entities).__name__}")
-        ids = sorted(set(entities))
+        ids = sorted({nul_free(e) for e in entities} if self._nul_free else set(entities))
         deleted = 0
         with self.db.begin() as connection:
             for start in range(0, len(ids), 500):  # under SQLite's limit on bound parameters

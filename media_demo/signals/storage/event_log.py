@@ -1,13 +1,15 @@
-"""The durable event log: good and bad events in SQLite through sqlmodel.
+"""The durable event log: good and bad events in SQLite or PostgreSQL through sqlmodel.
 
 Writes are group-committed by one writer thread: callers append and may wait
 until their events are durable, and every waiting caller shares one commit.
 SQLite runs in WAL mode with `synchronous=NORMAL`, which survives a killed
-process (kill -9) without losing a committed transaction.
+process (kill -9) without losing a committed transaction; so does PostgreSQL's
+acknowledged commit.
 
 Readers can be forgotten (`forget`, `delete_events`): `secure_delete` makes SQLite
 overwrite deleted rows with zeros, and `scrub` rewrites the file and empties the WAL,
-so none of a deleted reader's identifiers remains in the database files. Seqs are
+so none of a deleted reader's identifiers remains in the database files (on PostgreSQL
+`scrub` rewrites the tables: see `database.vacuum` for what that reaches). Seqs are
 assigned here, never reused: deleting the newest events must not let later events
 take their seqs, which checkpoints (`position`) point at.
 
@@ -29,11 +31,25 @@ from contextlib import contextmanager
 from urllib.parse import quote, quote_plus
 
 import orjson
-from sqlalchemy import Connection, Index, delete, inspect, or_, text
+from sqlalchemy import Connection, Index, delete, inspect, or_, text, update
 from sqlmodel import Field, Session, SQLModel, col, func, select
 
 from media_demo.signals.engine.events import BadEvent, CanonicalEvent
-from media_demo.signals.storage.database import LOG_PRAGMAS, open_database, table_of, vacuum, wal_checkpoint
+from media_demo.signals.storage.database import (
+    BIG_INT,
+    LOG_PRAGMAS,
+    contains_text,
+    insert_rows,
+    json_text,
+    keeps_wal,
+    nul_free,
+    open_database,
+    stores_nul,
+    table_of,
+    upsert,
+    vacuum,
+    wal_checkpoint,
+)
 
 
 class EventRow(SQLModel, table=True):
@@ -41,7 +57,7 @@ class EventRow(SQLModel, table=True):
 
     __tablename__ = "events"
 
-    seq: int | None = Field(default=None, primary_key=True)
+    seq: int | None = Field(default=None, primary_key=True, sa_type=BIG_INT, sa_column_kwargs={"autoincrement": False})
     segment: int = 0  # seq >> SEGMENT_BITS: the first column of the reader indexes (see the module docstring)
     event_id: str
     event_name: str | None = Field(default=None)
@@ -53,7 +69,13 @@ class EventRow(SQLModel, table=True):
     __table_args__ = (
         Index("ix_events_segment_reader", "segment", "domain_userid"),
         # Only signed-in readers' events carry a user_id: a partial index costs the other inserts nothing.
-        Index("ix_events_segment_user", "segment", "user_id", sqlite_where=text("user_id IS NOT NULL")),
+        Index(
+            "ix_events_segment_user",
+            "segment",
+            "user_id",
+            sqlite_where=text("user_id IS NOT NULL"),
+            postgresql_where=text("user_id IS NOT NULL"),
+        ),
     )
 
 
@@ -75,7 +97,7 @@ class LogMarkRow(SQLModel, table=True):
     __tablename__ = "event_log_marks"
 
     name: str = Field(primary_key=True)
-    value: int
+    value: int = Field(sa_type=BIG_INT)
 
 
 logger = logging.getLogger(__name__)
@@ -88,10 +110,10 @@ CHECKPOINT_SECONDS = 1.0  # and at least this often, for what the registry, acco
 SQLITE_TIME = "%Y-%m-%d %H:%M:%S.%f"  # how SQLAlchemy stores a DateTime in SQLite (UTC here)
 IN_CHUNK = 500  # ids per `IN (...)` list, well under SQLite's limit on bound parameters
 MAX_SEQ = "max_seq"
+# The columns of the rows `log_rows` makes, in their order.
+EVENT_COLUMNS = ("seq", "segment", "event_id", "event_name", "domain_userid", "user_id", "derived_tstamp", "body")
+BAD_EVENT_COLUMNS = ("received_at", "reason", "payload")
 SEGMENT_BITS = 16  # 65,536 seqs per segment: its part of the reader index stays a few MB
-# Fields read from the stored JSON body; CAST because SQLite 3.45+ reads a BLOB argument as JSONB.
-_SESSION_ID = "json_extract(CAST(body AS TEXT), '$.atomic.domain_sessionid')"
-_USER_ID = "json_extract(CAST(body AS TEXT), '$.atomic.user_id')"
 
 
 def _chunks(values: Sequence[str]) -> Iterator[Sequence[str]]:
@@ -142,12 +164,8 @@ class EventLog:
         )
         self._migrate()
         self._flush_interval = flush_interval
+        self._nul_free = not stores_nul(self.engine)  # PostgreSQL: NULs in text columns are replaced
         mark = "?" if self.engine.dialect.paramstyle == "qmark" else "%s"
-        self._insert_event = (
-            "INSERT INTO events (seq, segment, event_id, event_name, domain_userid, user_id, derived_tstamp, body) "
-            f"VALUES ({mark}, {mark}, {mark}, {mark}, {mark}, {mark}, {mark}, {mark})"
-        )
-        self._insert_bad = f"INSERT INTO bad_events (received_at, reason, payload) VALUES ({mark}, {mark}, {mark})"
         self._select_after = f"SELECT seq, body FROM events WHERE seq > {mark} ORDER BY seq LIMIT {mark}"
         self._lock = threading.Condition(threading.Lock())  # (a plain lock: `append` takes it once per event)
         # Held by whoever writes: the writer's group commits, and forget/reset, which commit what is
@@ -167,8 +185,13 @@ class EventLog:
         self._closed = False
         self._writer = threading.Thread(target=self._write_loop, name="event-log-writer", daemon=True)
         self._writer.start()
-        self._checkpointer = threading.Thread(target=self._checkpoint_loop, name="event-log-checkpoint", daemon=True)
-        self._checkpointer.start()
+        # Only SQLite's WAL is the log's to checkpoint (PostgreSQL's server does its own).
+        self._checkpointer: threading.Thread | None = None
+        if keeps_wal(self.engine):
+            self._checkpointer = threading.Thread(
+                target=self._checkpoint_loop, name="event-log-checkpoint", daemon=True
+            )
+            self._checkpointer.start()
 
     def _migrate(self) -> None:
         """Bring a database made by an earlier version up to date: the `user_id` column (filled from
@@ -183,7 +206,7 @@ class EventLog:
         with self.engine.begin() as connection:
             if "user_id" not in columns:
                 connection.exec_driver_sql("ALTER TABLE events ADD COLUMN user_id TEXT")
-                connection.exec_driver_sql(f"UPDATE events SET user_id = {_USER_ID}")
+                connection.execute(update(EventRow).values(user_id=json_text(col(EventRow.body), "atomic", "user_id")))
             if "segment" not in columns:
                 connection.exec_driver_sql("ALTER TABLE events ADD COLUMN segment INTEGER NOT NULL DEFAULT 0")
                 connection.exec_driver_sql(f"UPDATE events SET segment = seq >> {SEGMENT_BITS}")
@@ -192,6 +215,10 @@ class EventLog:
             for index in table_of(EventRow).indexes:
                 index.create(connection, checkfirst=True)
         logger.info("event log: migrated the events table (user_id, segment, segmented reader indexes)")
+
+    def _as_stored(self, ids: list[str]) -> list[str]:
+        """Ids as the text columns hold them (`nul_free` on PostgreSQL), sorted, to look rows up by."""
+        return sorted({nul_free(i) for i in ids}) if self._nul_free else ids
 
     def _segments(self, connection: Connection) -> list[int]:
         """Every segment that can hold a committed event, newest first."""
@@ -241,7 +268,8 @@ class EventLog:
             self._closed = True
             self._lock.notify_all()
         self._writer.join()
-        self._checkpointer.join()
+        if self._checkpointer is not None:
+            self._checkpointer.join()
         self.engine.dispose()
 
     def _commit_due(self) -> bool:
@@ -338,16 +366,17 @@ class EventLog:
         (78-84k rows/s in chunks against 60-73k at once, measured). Returns roughly how many
         bytes it wrote (the bodies and payloads), for `_checkpoint_loop`.
         """
-        written = 0
+        written, dialect = 0, self.engine.dialect.name
         with self.engine.begin() as connection:
-            cursor = connection.connection.cursor()  # the driver's executemany: no per-row work in SQLAlchemy
+            cursor = connection.connection.cursor()  # the driver's own: no per-row work in SQLAlchemy
             try:
                 for start in range(0, len(batch), INSERT_CHUNK):
                     good, bad = log_rows(batch[start : start + INSERT_CHUNK])
-                    if good:
-                        cursor.executemany(self._insert_event, good)
-                    if bad:
-                        cursor.executemany(self._insert_bad, bad)
+                    if self._nul_free:
+                        good = [tuple(map(nul_free, row)) for row in good]
+                        bad = [tuple(map(nul_free, row)) for row in bad]
+                    insert_rows(cursor, dialect, "events", EVENT_COLUMNS, good)
+                    insert_rows(cursor, dialect, "bad_events", BAD_EVENT_COLUMNS, bad)
                     written += sum(len(row[-1]) for row in good) + sum(len(row[-1]) for row in bad)
             finally:
                 cursor.close()
@@ -433,13 +462,14 @@ class EventLog:
         """One reader's most recent committed good events, newest first (the inspector's feed):
         one index probe per segment, newest segment first, until `limit` are found."""
         bodies: list[bytes] = []
+        reader = nul_free(domain_userid) if self._nul_free else domain_userid
         with Session(self.engine) as session:
             for segment in self._segments(session.connection()):
                 if len(bodies) >= limit:
                     break
                 bodies += session.exec(
                     select(EventRow.body)
-                    .where(EventRow.segment == segment, EventRow.domain_userid == domain_userid)
+                    .where(EventRow.segment == segment, EventRow.domain_userid == reader)
                     .order_by(col(EventRow.seq).desc())
                     .limit(limit - len(bodies))
                 ).all()
@@ -483,7 +513,8 @@ class EventLog:
         Follow with `scrub`, which clears every copy left in the files. Returns {"events": n, "bad_events": m}.
         """
         duids, uids = _ids(domain_userids), _ids(user_ids)
-        needles = sorted({s for i in (*duids, *uids) for s in _spellings(i)})
+        needles = self._as_stored(sorted({s for i in (*duids, *uids) for s in _spellings(i)}))
+        duids, uids = self._as_stored(duids), self._as_stored(uids)
         events = bad = 0
         with self._exclusive(timeout), self.engine.begin() as connection:
             self._mark_max_seq(connection)
@@ -492,7 +523,7 @@ class EventLog:
                 for chunk in _chunks(ids):
                     events += connection.execute(delete(EventRow).where(segments, column.in_(chunk))).rowcount
             for chunk in _chunks(needles):
-                matches = [func.instr(c, n) > 0 for n in chunk for c in (BadEventRow.payload, BadEventRow.reason)]
+                matches = [contains_text(c, n) for n in chunk for c in (BadEventRow.payload, BadEventRow.reason)]
                 bad += connection.execute(delete(BadEventRow).where(or_(*matches))).rowcount
         return {"events": events, "bad_events": bad}
 
@@ -504,7 +535,7 @@ class EventLog:
             return 0
         if isinstance(keep_event_names, str):
             raise TypeError("keep_event_names: expected a collection of event names, got a str")
-        condition = col(EventRow.domain_userid) == domain_userid
+        condition = col(EventRow.domain_userid) == (nul_free(domain_userid) if self._nul_free else domain_userid)
         if keep_event_names:
             name = col(EventRow.event_name)
             condition &= or_(name.is_(None), name.not_in(sorted(keep_event_names)))
@@ -518,26 +549,26 @@ class EventLog:
         so the caller can forget state kept by session as well."""
         self.flush()
         sessions: set[str] = set()
+        session_id = select(json_text(col(EventRow.body), "atomic", "domain_sessionid")).distinct()
         with self.engine.connect() as connection:
-            segments = ", ".join(str(s) for s in self._segments(connection))  # (ints made here, not input)
-            for column, ids in (("domain_userid", _ids(domain_userids)), ("user_id", _ids(user_ids))):
-                for chunk in _chunks(ids):
-                    marks = ", ".join(f":id{i}" for i in range(len(chunk)))
-                    where = f"segment IN ({segments}) AND {column} IN ({marks})"
-                    query = text(f"SELECT DISTINCT {_SESSION_ID} FROM events WHERE {where}")
-                    rows = connection.execute(query, {f"id{i}": v for i, v in enumerate(chunk)})
+            segments = col(EventRow.segment).in_(self._segments(connection))
+            for column, ids in ((col(EventRow.domain_userid), domain_userids), (col(EventRow.user_id), user_ids)):
+                for chunk in _chunks(self._as_stored(_ids(ids))):
+                    rows = connection.execute(session_id.where(segments, column.in_(chunk)))
                     sessions.update(sid for (sid,) in rows if sid)
         return sessions
 
     def scrub(self, attempts: int = 5) -> None:
         """Rewrite the database so no deleted row survives anywhere in its files: call after `forget`.
 
-        `secure_delete` zeroes a row where it lies when deleted, but not the stale copies an
-        earlier page split or merge left in pages' unused space, nor the WAL's older page
-        images: a test found a forgotten id in an index page's gap after deleting. So VACUUM
-        rebuilds the file from the live rows (under a second for 100k events, 70 MB, with the
-        writer held off meanwhile: appends still queue; the WAL briefly grows to the file's size),
-        then a TRUNCATE checkpoint moves the result into the file and empties the WAL.
+        On PostgreSQL the tables are rewritten (VACUUM FULL), which does not reach the server's own
+        WAL: see `database.vacuum` for what it guarantees. On SQLite, `secure_delete` zeroes a row
+        where it lies when deleted, but not the stale copies an earlier page split or merge left
+        in pages' unused space, nor the WAL's older page images: a test found a forgotten id in
+        an index page's gap after deleting. So VACUUM rebuilds the file from the live rows (under a
+        second for 100k events, 70 MB, with the writer held off meanwhile: appends still queue; the
+        WAL briefly grows to the file's size), then a TRUNCATE checkpoint moves the result into the
+        file and empties the WAL.
         Forget several readers, then scrub once.
         Raises RuntimeError when readers keep the checkpoint from finishing after `attempts` tries.
         """
@@ -555,7 +586,4 @@ class EventLog:
         top = connection.execute(select(func.max(EventRow.seq))).scalar()
         marked = connection.execute(select(LogMarkRow.value).where(LogMarkRow.name == MAX_SEQ)).scalar()
         if top is not None and (marked is None or top > marked):
-            connection.execute(
-                text("INSERT OR REPLACE INTO event_log_marks (name, value) VALUES (:name, :value)"),
-                {"name": MAX_SEQ, "value": top},
-            )
+            upsert(connection, table_of(LogMarkRow), [{"name": MAX_SEQ, "value": top}])
