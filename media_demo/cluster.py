@@ -52,6 +52,7 @@ class ClusterConfig:
 
     @property
     def engine_url(self) -> str:
+        """Where the workers reach the engine (loopback: it is never exposed by the cluster)."""
         return f"http://127.0.0.1:{self.engine_port}"
 
 
@@ -67,10 +68,16 @@ def cluster_config(env: Mapping[str, str], settings: Settings) -> ClusterConfig:
     redis_url = env.get("REFLEX_REDIS_URL", "")
     if not redis_url.startswith(("redis://", "rediss://", "unix://")):
         problems.append(
-            "REFLEX_REDIS_URL must point at Redis (e.g. redis://localhost:6379): the workers share the tabs' states there"
+            "REFLEX_REDIS_URL must point at Redis (e.g. redis://localhost:6379): "
+            "the workers share the tabs' states there"
         )
     numbers = {}
-    for name, default in (("WORKERS", DEFAULT_WORKERS), ("ENGINE_PORT", 8100), ("BACKEND_PORT", 8000), ("FRONTEND_PORT", 3000)):
+    for name, default in (
+        ("WORKERS", DEFAULT_WORKERS),
+        ("ENGINE_PORT", 8100),
+        ("BACKEND_PORT", 8000),
+        ("FRONTEND_PORT", 3000),
+    ):
         raw = env.get(name, str(default))
         if not raw.isdigit() or int(raw) < 1:
             problems.append(f"{name} must be a whole number of 1 or more, got {raw!r}")
@@ -111,7 +118,7 @@ def worker_env(config: ClusterConfig, base: Mapping[str, str]) -> dict[str, str]
 
 def _healthy(url: str) -> bool:
     try:
-        with urllib.request.urlopen(f"{url}/api/health", timeout=2) as answer:  # noqa: S310 (our own loopback URL)
+        with urllib.request.urlopen(f"{url}/api/health", timeout=2) as answer:
             return bool(answer.status == 200)
     except (urllib.error.URLError, OSError):
         return False
