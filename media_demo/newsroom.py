@@ -43,7 +43,7 @@ from media_demo.services.feed_poller import FeedPoller
 from media_demo.services.ingest import Ingest
 from media_demo.services.memory import Memory
 from media_demo.services.privacy import EngineEraser, Eraser, Privacy
-from media_demo.services.publishing import ArticleIndexFollower, PassageIndexFollower, Publishing
+from media_demo.services.publishing import ArticleIndexFollower, PassageIndexFollower, Publishing, StoryFollower
 from media_demo.services.reader_views import ReaderViews
 from media_demo.services.remote_reads import RemoteEraser, RemoteOutcomes, RemoteReads
 from media_demo.settings import Settings, get_settings
@@ -116,6 +116,9 @@ class Newspaper:
             self.stories, self.corpus, self.corpus.categories, [self.index_follower, self.passage_follower]
         )
         self.publishing.refresh_covers()
+        # Stories other processes publish into the same database (a cluster's engine and workers) shown here too.
+        self.story_follower = StoryFollower(self.stories, self.publishing)
+        self.story_follower.start()
         self.privacy.on_forget(self.views.forget_watchers)
         self.privacy.on_forget(self.assistant.forget)
 
@@ -208,6 +211,7 @@ class Newsroom(Newspaper):
 
     def close(self) -> None:
         """Stop background work, write a final checkpoint, commit the log."""
+        self.story_follower.close()
         if self.feeds is not None:
             self.feeds.close()
         self.ingest.close()
@@ -312,6 +316,7 @@ class RemoteNewsroom(Newspaper):
 
     def close(self) -> None:
         """Stop following the engine; send what an outage kept back."""
+        self.story_follower.close()
         self.feed.close()
         self.emitter.close()
         self.remote.close()

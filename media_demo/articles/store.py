@@ -20,7 +20,7 @@ from typing import Any
 
 import orjson
 import sqlalchemy
-from sqlmodel import Field, Session, SQLModel, select
+from sqlmodel import Field, Session, SQLModel, col, func, select
 
 from media_demo.articles.corpus import Article, Corpus, CorpusError, article_paths, parse_article
 from media_demo.signals.storage.database import FIRST_OPEN_PRAGMAS, open_database, table_of
@@ -50,6 +50,15 @@ class StoryRow(SQLModel, table=True):
     content_hash: str  # sha256 of the story's fields and body (`story_hash`): what "changed" means
     file_hash: str | None = Field(default=None)  # sha256 of the file last imported for this slug
     withdrawn_at: dt.datetime | None = Field(default=None)  # aware, UTC; null while the story is published
+
+
+class StoryChangeRow(SQLModel, table=True):
+    """One write of a story (published, replaced, withdrawn), in order: what other processes follow."""
+
+    __tablename__ = "story_changes"
+
+    seq: int | None = Field(default=None, primary_key=True)
+    slug: str
 
 
 class CoverRow(SQLModel, table=True):
@@ -164,7 +173,7 @@ class StoryStore:
 
     def __init__(self, engine: sqlalchemy.Engine) -> None:
         self._db = engine
-        SQLModel.metadata.create_all(engine, tables=[table_of(StoryRow), table_of(CoverRow)])
+        SQLModel.metadata.create_all(engine, tables=[table_of(StoryRow), table_of(CoverRow), table_of(StoryChangeRow)])
 
     def _session(self) -> Session:
         return Session(self._db, expire_on_commit=False)
@@ -206,6 +215,7 @@ class StoryStore:
                 row.source = source
                 row.file_hash = digest
                 session.add(row)
+                session.add(StoryChangeRow(slug=article.slug))
             session.commit()
         return FileImport(tuple(article for _, _, article in changed), unchanged)
 
@@ -261,6 +271,7 @@ class StoryStore:
             row.source = source
             row.withdrawn_at = None
             session.add(row)
+            session.add(StoryChangeRow(slug=article.slug))
             session.commit()
 
     def withdraw(self, article: Article, at: dt.datetime, source: str = API_SOURCE) -> None:
@@ -269,7 +280,21 @@ class StoryStore:
             row = session.get(StoryRow, article.slug) or _row(article, source)
             row.withdrawn_at = _aware(at, "at")
             session.add(row)
+            session.add(StoryChangeRow(slug=article.slug))
             session.commit()
+
+    # --- following another process's writes ------------------------------------------------------------------------
+
+    def last_change(self) -> int:
+        """The seq of the newest write (0 before any)."""
+        with self._session() as session:
+            return session.exec(select(func.max(StoryChangeRow.seq))).one() or 0
+
+    def changes_after(self, seq: int) -> list[tuple[int, str]]:
+        """(seq, slug) of every write after `seq`, oldest first."""
+        with self._session() as session:
+            query = select(StoryChangeRow.seq, StoryChangeRow.slug).where(col(StoryChangeRow.seq) > seq)
+            return [(int(s), slug) for s, slug in session.exec(query.order_by(col(StoryChangeRow.seq))).all() if s]
 
     # --- covers ---------------------------------------------------------------------------------------------------
 

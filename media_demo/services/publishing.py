@@ -287,6 +287,28 @@ class Publishing:
                 self._tell(follower.remove, slug)
             return article
 
+    def follow(self, slug: str) -> Status | None:
+        """Show what another process wrote for `slug` (published, replaced or withdrawn), indexes first as
+        `_publish` does; None when this process shows it already (its own writes come back this way too)."""
+        with self._writing:
+            stored = self._store.get(slug)
+            if stored is None:
+                return None
+            if self._store.withdrawn_at(slug) is not None:
+                if slug not in self._corpus:
+                    return None
+                self._corpus.unpublish(slug)
+                for follower in self._followers:
+                    self._tell(follower.remove, slug)
+                return "withdrawn"
+            current = self._corpus.get(slug)
+            if current is not None and current.same_story(stored):
+                return None
+            for follower in self._followers:
+                self._tell(follower.add, stored)
+            self._corpus.publish(stored)
+            return "created" if current is None else "updated"
+
     def _publish(self, article: Article, source: str, previous: Article | None) -> Outcome:
         """Store, draw, index, show (the lock is held)."""
         article = replace(article, updated=self._clock())
@@ -338,3 +360,50 @@ class Publishing:
             return False
         self._store.save_cover(article.slug, key, svg)
         return True
+
+
+class StoryFollower:
+    """Keeps this process's stories in step with the database's, where other processes publish too (the
+    engine and the UI workers of a cluster, `make import-feed`): every `interval` seconds, the story writes
+    made since the last look (`StoryStore.changes_after`) are shown through `Publishing.follow`.
+
+    The last `LOOKBACK` writes are looked at again each time: on PostgreSQL a write can commit after a
+    later one, and would otherwise be skipped; a write already shown is a no-op.
+    """
+
+    LOOKBACK = 100
+
+    def __init__(self, store: StoryStore, publishing: Publishing, interval: float = 1.0) -> None:
+        self._store, self._publishing, self._interval = store, publishing, interval
+        self._seen: set[int] = set()
+        self._high = max(0, store.last_change() - self.LOOKBACK)
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="story-follower", daemon=True)
+
+    def start(self) -> None:
+        """Follow in a daemon thread until `close`."""
+        self._thread.start()
+
+    def close(self) -> None:
+        """Stop following."""
+        self._stop.set()
+        self._thread.join(timeout=5)
+
+    def poll(self) -> int:
+        """Show the writes not seen yet; returns how many changed what this process shows."""
+        shown = 0
+        for seq, slug in self._store.changes_after(max(0, self._high - self.LOOKBACK)):
+            if seq in self._seen:
+                continue
+            self._seen.add(seq)
+            self._high = max(self._high, seq)
+            shown += self._publishing.follow(slug) is not None
+        self._seen = {seq for seq in self._seen if seq > self._high - self.LOOKBACK}
+        return shown
+
+    def _run(self) -> None:
+        while not self._stop.wait(self._interval):
+            try:
+                self.poll()
+            except Exception:  # the database away for a moment: the next look catches up
+                logger.exception("following the stories' writes failed; trying again")

@@ -21,6 +21,7 @@ from media_demo.services.publishing import (
     PassageIndexFollower,
     Publishing,
     StoryExistsError,
+    StoryFollower,
     UnknownStoryError,
 )
 from media_demo.settings import ARTICLES_DIR, PROJECT_ROOT
@@ -308,3 +309,29 @@ def test_a_failing_refit_is_logged_and_not_retried_at_once(caplog: pytest.LogCap
     assert len(attempts) == 1 and background.failures == 1 and background.refits == 0
     assert not background.wait_idle(0.01)  # the next try is waiting out its pause
     assert "test-refit: refit failed" in caplog.text
+
+
+def test_another_process_shows_what_one_publishes_replaces_and_withdraws(tmp_path: Path) -> None:
+    """Two newsdesks on one database, as the engine and a UI worker of a cluster: B follows A's writes."""
+    a, b = Newsdesk(tmp_path), Newsdesk(tmp_path)
+    follower = StoryFollower(b.store, b.service)
+    assert follower.poll() == 0  # the files both imported at start change nothing
+
+    created = a.service.create(story_fields(), WHERE)
+    assert SLUG not in b.corpus
+    assert follower.poll() == 1
+    assert b.corpus.get(SLUG) == created and b.recorder.told == [("add", SLUG, False)]  # indexed before shown
+    assert b.passage_follower.refit.wait_idle(10)
+    assert b.passages.stories("clockwork fog bell escapement", k=1)[0][0] == SLUG
+
+    replaced, _ = a.service.put(SLUG, story_fields(title="The fog bell rings at noon"), WHERE)
+    assert follower.poll() == 1 and b.corpus.get(SLUG) == replaced
+    assert follower.poll() == 0  # a write is shown once
+
+    a.service.unpublish(SLUG)
+    assert follower.poll() == 1
+    assert SLUG not in b.corpus and b.recorder.told[-1] == ("remove", SLUG, False)  # left the pages first
+
+    # B's own writes come back to it as no-ops.
+    b.service.create(story_fields(title="Back again"), WHERE)
+    assert follower.poll() == 0
