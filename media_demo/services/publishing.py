@@ -402,8 +402,13 @@ class StoryFollower:
         return shown
 
     def _run(self) -> None:
+        failing = False
         while not self._stop.wait(self._interval):
             try:
                 self.poll()
-            except Exception:  # the database away for a moment: the next look catches up
-                logger.exception("following the stories' writes failed; trying again")
+            except Exception as exc:  # the database away for a moment: the next look catches up
+                if not failing:  # one warning per outage, not one a second
+                    logger.warning("following the stories' writes failed (%s); trying again every second", exc)
+                failing = True
+            else:
+                failing = False
