@@ -34,8 +34,13 @@ class Everyone:
     coreads: AlsoRead
 
 
+class EngineUnavailableError(RuntimeError):
+    """The engine service did not answer (down, restarting, or too slow): a page shows what it can without it."""
+
+
 class EngineReads(Protocol):
-    """The reads the pages make of the engine's state (blocking)."""
+    """The reads the pages make of the engine's state (blocking). Over HTTP, a read may raise
+    `EngineUnavailableError`; attribute reads answer the defaults instead (an empty profile)."""
 
     def reader_attributes(
         self,

@@ -30,7 +30,7 @@ from media_demo.recommend import ArticleIndex, ReaderProfile, Recommendation, re
 from media_demo.recommend.search import SearchResults, search
 from media_demo.recommend.strategies import Shown, StrategyInputs, serve
 from media_demo.recommend.strategy import DEFAULT_RECENCY_WINDOW, popular
-from media_demo.services.engine_reads import EngineReads
+from media_demo.services.engine_reads import EngineReads, EngineUnavailableError
 from media_demo.services.experiments import Decision, Experiments
 from media_demo.signals.engine.consent import BEHAVIOURAL, CONTEXTUAL, Consent
 from media_demo.signals.engine.events import CanonicalEvent
@@ -45,6 +45,7 @@ CONTEXTUAL_STRATEGY = "contextual"  # the cold start of a reader without history
 NO_CONSENT_YET = "no behavioural consent yet: the reader has not made a choice"
 CONSENT_DECLINED = "behavioural consent not given"
 NO_HISTORY = "no reading history yet"
+ENGINE_DOWN = "the reading service is unavailable for a moment: these are the most-read stories"
 
 
 @dataclass(frozen=True)
@@ -81,6 +82,7 @@ class ReaderView:
     shown: tuple[Shown, ...] = ()
     panel: PanelLog | None = None
     decision: Decision | None = None
+    unavailable: bool = False  # the engine could not be asked: nothing about the reader is known
 
     def shown_panel(self) -> ShownPanel | None:
         """The panel to log when the reader sees it (None when it is empty)."""
@@ -173,7 +175,11 @@ class ReaderViews:
         to use: the view is the one of a first visit, and says why. `reading` is the story on
         screen: never recommended beside itself, even to a reader whose reads are not kept.
         """
-        consent = self._reads.consent_of(domain_userid)
+        try:
+            consent = self._reads.consent_of(domain_userid)
+        except EngineUnavailableError as exc:
+            logger.debug("reader view without the engine: %s", exc)
+            return self._without_engine(count, reading)
         if consent is not None and not consent.allows(CONTEXTUAL):
             context = None
         attributes = self.attributes(domain_userid, user_id)
@@ -205,6 +211,21 @@ class ReaderViews:
         picks = [s.recommendation for s in shown]
         return ReaderView(
             attributes, picks, segment, layout, personalised, reason, profile, consent, shown, panel, decision
+        )
+
+    def _without_engine(self, count: int, reading: str) -> ReaderView:
+        """What a page shows while the engine service cannot be asked: the most-read stories of the last
+        snapshot this process saw, the default layout, and why."""
+        profile = ReaderProfile()
+        segment = segment_for(profile, SessionFacts(1, None))
+        with self._reads.everyone() as everyone:
+            picks = popular(self.corpus, everyone.popularity, count, exclude=frozenset({reading} if reading else ()))
+        shown = tuple(Shown(r, i, 1.0) for i, r in enumerate(picks, start=1))
+        attributes: dict[str, Any] = {"articles_read": []}  # what the page reads of them: nothing known
+        layout = home_layout(profile, segment, None, self.corpus)
+        panel = PanelLog(str(uuid.uuid4()), DEFAULT_STRATEGY)
+        return ReaderView(
+            attributes, picks, segment, layout, False, ENGINE_DOWN, profile, None, shown, panel, unavailable=True
         )
 
     def _serve(

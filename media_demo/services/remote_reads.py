@@ -29,7 +29,7 @@ from snowplow_signals import StreamAttributeGroup
 from media_demo.experiments.definitions import Experiment
 from media_demo.experiments.outcomes import UnitOutcome, VisitOutcome
 from media_demo.recommend.popularity import PopularitySnapshot
-from media_demo.services.engine_reads import Everyone
+from media_demo.services.engine_reads import EngineUnavailableError, Everyone
 from media_demo.signals.engine.consent import Consent
 from media_demo.signals.engine.events import CanonicalEvent
 from media_demo.signals.engine.interventions import FiredIntervention
@@ -43,10 +43,6 @@ TIMEOUT_SECONDS = 2.0
 POPULARITY_TTL = 1.0  # how stale "Trending now" and the most-read picks may be, at most
 COREADS_TTL = 5.0
 COREADS_KEPT = 2_000
-
-
-class EngineUnavailableError(RuntimeError):
-    """The engine service did not answer (down, restarting, or too slow)."""
 
 
 class EngineClient:

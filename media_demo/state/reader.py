@@ -175,7 +175,7 @@ class ReaderState(rx.State):
         consent = view.consent
         assign_changed(
             self,
-            consent_known=True,
+            consent_known=not view.unavailable,  # the engine away: no banner, no note about their choice
             consent_decided=consent is not None,
             allows_behavioural=consent is not None and consent.allows(BEHAVIOURAL),
             allows_contextual=consent is None or consent.allows(CONTEXTUAL),
