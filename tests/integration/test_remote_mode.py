@@ -37,6 +37,7 @@ from media_demo.api import build_api, recommendations_document
 from media_demo.articles import Corpus
 from media_demo.definitions import READER_GROUP, WELCOME_BACK, category_read_count, reader_profile_group
 from media_demo.newsroom import Newsroom, RemoteNewsroom, get_index
+from media_demo.services.reader_views import ENGINE_DOWN
 from media_demo.settings import PROJECT_ROOT, Settings
 from media_demo.signals.engine.consent import BEHAVIOURAL
 from media_demo.signals.engine.interventions import FiredIntervention
@@ -225,8 +226,25 @@ def test_a_down_engine_gives_an_empty_profile_and_the_last_popular_stories(
         assert {r["slug"] for r in document["recommendations"]} == set(popular)
         warnings = [r for r in caplog.records if r.name == "media_demo.signals.remote"]
         assert len(warnings) == 1, "one warning per outage, not one per page"
+        # A page says why it is not personalised, and shows no consent banner to a reader who may have chosen.
+        view = room.views.reader_view(reader)
+        assert view.unavailable and view.reason == ENGINE_DOWN and view.consent is None
+        assert {r.article.slug for r in view.recommendations} == set(popular)
+        # Tracked meanwhile: kept by the worker, sent when the engine is back; nothing acknowledged was lost.
+        someone = Reader(new_domain_userid(), touch_session(None, time.time()))
+        room.tracker.page_view(someone, Page(url="http://localhost:3000/", title="Home"))
+        assert room.emitter.pending == 1
+
+        engine.start()
+        eventually(lambda: _assert(not room.views.reader_view(reader).unavailable))
+        eventually(lambda: _assert(room.emitter.pending == 0))
+        assert room.event_counts()["good"] == 1 + 2 * len(popular) + 1
     finally:
         room.close()
+
+
+def _assert(condition: bool) -> None:
+    assert condition
 
 
 def test_a_slow_remote_api_is_given_up_on_quickly(corpus: Corpus) -> None:
