@@ -1,0 +1,101 @@
+"""The attribute engine as a process of its own: `python -m media_demo.engine_service` (`make engine`).
+
+It serves the engine's routes (`media_demo.engine_api`: the collector, `/micro/`, the Signals API,
+the interventions stream, `DELETE /api/v1/readers`, `/api/health`) and imports no Reflex. Its
+lifespan opens the newsroom (replaying the event log from the last checkpoint) before the first
+request and closes it after the last one: on SIGTERM the server stops accepting, finishes the
+requests in flight, then the newsroom writes its final checkpoint and commits the log, so no
+acknowledged event (a collector 200 is sent only once the event is committed) is ever lost.
+
+Exactly one engine process owns the writes (the log, the checkpoints, the published definitions);
+the UI workers read attributes through its API. The reader pages' routes (recommendations, story
+pages, publishing, experiments) stay with the app (`media_demo.api.build_api`): they render from the
+corpus and its similarity index, which the UI process holds and publishing changes in place, and
+they read attributes the way any Signals client does. The engine keeps what is built from events.
+
+Served by uvicorn, in this one process (see `serve` for why not granian). Listens on 127.0.0.1 unless
+told otherwise: it holds every reader's events, so exposing it (`--host 0.0.0.0` in a container,
+say) is a deliberate choice, never a default.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import logging
+import os
+from collections.abc import AsyncIterator, Callable
+
+from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
+
+from media_demo.engine_api import engine_routes
+from media_demo.newsroom import Newsroom, get_newsroom
+from media_demo.signals.http.errors import http_exception
+
+logger = logging.getLogger(__name__)
+
+DEFAULT_HOST = "127.0.0.1"
+DEFAULT_PORT = 8100
+# Seconds a SIGTERM waits for requests in flight before the newsroom closes anyway: a collector
+# request waits at most one group commit (the log's flush interval), so this is generous.
+GRACEFUL_SECONDS = 10
+
+
+def create_app(open_newsroom: Callable[[], Newsroom] = get_newsroom) -> Starlette:
+    """The engine's ASGI app; the newsroom is opened by its lifespan (off the event loop) and closed at its end.
+
+    `open_newsroom` lets tests hand in their own. A request arriving before the lifespan started
+    (an ASGI server run without it) answers 503 rather than opening a second newsroom.
+    """
+    opened: list[Newsroom] = []
+
+    def newsroom() -> Newsroom:
+        if not opened:
+            raise HTTPException(503, "the attribute engine is starting or stopping; retry")
+        return opened[0]
+
+    @contextlib.asynccontextmanager
+    async def lifespan(_app: Starlette) -> AsyncIterator[None]:
+        room = await asyncio.to_thread(open_newsroom)  # the replay blocks: keep it off the loop
+        opened.append(room)
+        logger.info("attribute engine open: %d events replayed", room.replayed)
+        try:
+            yield
+        finally:
+            opened.clear()
+            await asyncio.to_thread(room.close)  # the final checkpoint and commit
+            logger.info("attribute engine closed")
+
+    return Starlette(
+        routes=engine_routes(newsroom), exception_handlers={HTTPException: http_exception}, lifespan=lifespan
+    )
+
+
+def serve(host: str, port: int) -> None:
+    """Run the engine until SIGTERM or Ctrl-C."""
+    import uvicorn  # the server, only where one is started (tests build the app without it)
+
+    uvicorn.run(
+        create_app(),
+        host=host,
+        port=port,
+        lifespan="on",
+        timeout_graceful_shutdown=GRACEFUL_SECONDS,
+        log_level=os.environ.get("ENGINE_LOG_LEVEL", "info"),
+    )
+
+
+def main(argv: list[str] | None = None) -> None:
+    """`python -m media_demo.engine_service [--host H] [--port P]`; settings come from the environment."""
+    parser = argparse.ArgumentParser(prog="python -m media_demo.engine_service", description=__doc__.splitlines()[0])
+    parser.add_argument("--host", default=DEFAULT_HOST, help=f"address to listen on (default {DEFAULT_HOST})")
+    parser.add_argument("--port", type=int, default=DEFAULT_PORT, help=f"port to listen on (default {DEFAULT_PORT})")
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    serve(args.host, args.port)
+
+
+if __name__ == "__main__":
+    main()
