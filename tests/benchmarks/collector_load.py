@@ -60,7 +60,7 @@ class CollectorOptions:
     duration: float = 20.0
     warmup: float = 2.0
     targets: tuple[str, ...] = TARGETS
-    server: str = "uvicorn"  # what serves the engine service: its own `main` (uvicorn) or granian's CLI
+    server: str = "granian"  # what serves the engine service: its own `main` (granian), or uvicorn to compare
     timeout: float = 30.0
     connections: int = 256
     seed: int = 1
@@ -143,8 +143,8 @@ class EngineService:
             "ENGINE_LOG_LEVEL": "warning",
             "PYTHONUNBUFFERED": "1",
         }
-        if self.server == "granian":  # granian's CLI on the same app factory, as Reflex runs its backend
-            serve = ["-m", "granian", "--interface", "asgi", "--factory", "--workers", "1", "--log-level", "warning"]
+        if self.server == "uvicorn":  # the comparison: uvicorn's CLI on the same app factory
+            serve = ["-m", "uvicorn", "--factory", "--no-access-log", "--log-level", "warning"]
             serve += ["--host", "127.0.0.1", "--port", str(self.port), "media_demo.engine_service:create_app"]
         else:
             serve = ["-m", "media_demo.engine_service", "--port", str(self.port)]
@@ -379,7 +379,12 @@ def parse(argv: list[str] | None) -> CollectorOptions:
     parser.add_argument("--duration", type=float, default=CollectorOptions.duration, help="measured seconds per rate")
     parser.add_argument("--warmup", type=float, default=CollectorOptions.warmup, help="seconds before each measure")
     parser.add_argument("--targets", default=",".join(TARGETS), help="engine (the service) and/or reflex (baseline)")
-    parser.add_argument("--server", choices=("uvicorn", "granian"), default=CollectorOptions.server)
+    parser.add_argument(
+        "--server",
+        choices=("granian", "uvicorn"),
+        default=CollectorOptions.server,
+        help="granian: `python -m media_demo.engine_service`; uvicorn: the same app under uvicorn",
+    )
     parser.add_argument("--timeout", type=float, default=CollectorOptions.timeout, help="seconds for one request")
     parser.add_argument("--connections", type=int, default=CollectorOptions.connections)
     parser.add_argument("--seed", type=int, default=CollectorOptions.seed)
