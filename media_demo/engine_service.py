@@ -70,7 +70,7 @@ def create_app(open_newsroom: Callable[[], Newsroom] = get_newsroom) -> Starlett
     )
 
 
-def serve(host: str, port: int) -> None:
+def serve(host: str, port: int, log_level: str = "info") -> None:
     """Run the engine under granian until SIGTERM or Ctrl-C.
 
     Granian rather than uvicorn: measured with `make loadtest ARGS=--collector` (one event per request,
@@ -92,18 +92,20 @@ def serve(host: str, port: int) -> None:
         interface=Interfaces.ASGI,
         factory=True,
         workers=1,
-        log_level=LogLevels(os.environ.get("ENGINE_LOG_LEVEL", "info")),
+        log_level=LogLevels(log_level),
     ).serve()
 
 
 def main(argv: list[str] | None = None) -> None:
-    """`python -m media_demo.engine_service [--host H] [--port P]`; settings come from the environment."""
+    """`python -m media_demo.engine_service [--host H] [--port P]`; settings come from the environment
+    (`ENGINE_LOG_LEVEL`: debug, info, warning or error; info by default)."""
     parser = argparse.ArgumentParser(prog="python -m media_demo.engine_service", description=__doc__.splitlines()[0])
     parser.add_argument("--host", default=DEFAULT_HOST, help=f"address to listen on (default {DEFAULT_HOST})")
     parser.add_argument("--port", type=int, default=DEFAULT_PORT, help=f"port to listen on (default {DEFAULT_PORT})")
     args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    serve(args.host, args.port)
+    level = os.environ.get("ENGINE_LOG_LEVEL", "info")
+    logging.basicConfig(level=level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    serve(args.host, args.port, level)
 
 
 if __name__ == "__main__":
