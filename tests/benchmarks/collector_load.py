@@ -9,10 +9,12 @@ tree over the run, warm-up included), and the events counted back: every acknowl
 `eid` is looked up in the server's event log (its SQLite file, read-only) afterwards, so "0 lost"
 is a count, not an assumption.
 
-Targets, in one run so they share the machine's state: the engine service
-(`python -m media_demo.engine_service`, `make engine`) and, as the baseline, the Reflex
-production backend (`reflex run --env prod --backend-only`, as `make loadtest` starts it), which
-serves the same collector with the whole app around it. Run with
+Targets, all up at once and taking turns at each rate so they share the machine's state: the
+engine service (`python -m media_demo.engine_service`, `make engine`) and, as the baseline, the
+Reflex production backend (`reflex run --env prod --backend-only`, as `make loadtest` starts it),
+which serves the same collector with the whole app around it; with `--compare-with <checkout>`,
+also the engine service of that checkout (e.g. `git worktree add /tmp/before <commit>`), for a
+before/after of a change measured in the same run. Run with
 `python -m tests.benchmarks.loadtest --collector [--rates 300,450,500,600] [--duration 60] ...`.
 """
 
@@ -50,6 +52,7 @@ APP_ID = "collector-loadtest"  # not the newsroom's app id: profiled as Signals 
 READERS = 2_000
 RATES = (300, 450, 500, 600)
 TARGETS = ("engine", "reflex")
+BEFORE = "before"  # the engine service run from the checkout given as --compare-with
 TARGET_P99_MS = 100.0
 START_SECONDS = 300.0
 
@@ -67,6 +70,8 @@ class CollectorOptions:
     profile: bool = False
     pin: bool = True
     out: Path = loadtest.OUT
+    compare_with: Path | None = None  # another checkout (an earlier commit) whose engine service runs beside
+    rounds: int = 1  # each rate run this many times, the targets taking turns
 
 
 @dataclass
@@ -88,6 +93,7 @@ class RateResult:
     lost: int
     bad_events: int  # the server's bad events after this rate (every payload sent is valid: should stay 0)
     cpu_us_per_request: float
+    core_others_percent: float  # the server's core busy with other processes (or the hypervisor) meanwhile
     profile_top: list[str] = field(default_factory=list)
 
 
@@ -127,8 +133,9 @@ def tracker_bodies(count: int, seed: int) -> list[tuple[str, str]]:
 class EngineService:
     """The engine service in its own process on a loopback port and a scratch database."""
 
-    def __init__(self, folder: Path, database: Path, pin: bool, server: str) -> None:
+    def __init__(self, folder: Path, database: Path, pin: bool, server: str, source: Path | None = None) -> None:
         self.database, self.pin, self.server = database, pin, server
+        self.source = source or loadtest.PROJECT_ROOT  # another checkout's code, for a before/after comparison
         self.port = loadtest.free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.log_path = folder / "engine.log"
@@ -142,6 +149,7 @@ class EngineService:
             "COOKIE_SECRET": history_module.COOKIE_SECRET,
             "ENGINE_LOG_LEVEL": "warning",
             "PYTHONUNBUFFERED": "1",
+            "PYTHONPATH": str(self.source),
         }
         if self.server == "uvicorn":  # the comparison: uvicorn's CLI on the same app factory
             serve = ["-m", "uvicorn", "--factory", "--no-access-log", "--log-level", "warning"]
@@ -151,9 +159,7 @@ class EngineService:
         command = [*loadtest._taskset(loadtest.BACKEND_CORE, self.pin), sys.executable, *serve]
         started = time.perf_counter()
         with self.log_path.open("wb") as log:
-            self.process = subprocess.Popen(
-                command, cwd=loadtest.PROJECT_ROOT, env=env, stdout=log, stderr=subprocess.STDOUT
-            )
+            self.process = subprocess.Popen(command, cwd=self.source, env=env, stdout=log, stderr=subprocess.STDOUT)
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
@@ -204,6 +210,8 @@ def started(target: str, folder: Path, options: CollectorOptions) -> Iterator[Se
     server: Server
     if target == "engine":
         server = EngineService(folder, database, options.pin, options.server)
+    elif target == BEFORE:
+        server = EngineService(folder, database, options.pin, options.server, options.compare_with)
     else:
         server = loadtest.Backend(folder, database, options.pin)
     try:
@@ -264,9 +272,12 @@ def run_rate(server: Server, target: str, rate: int, options: CollectorOptions, 
         profiler = loadtest.Profiler(
             loadtest.Options(pin=options.pin), server.worker(), path, options.warmup + options.duration
         )
-    cpu = loadtest.cpu_seconds(server.tree())
+    cpu, core = loadtest.cpu_seconds(server.tree()), loadtest.core_ticks(loadtest.BACKEND_CORE)
     result = generate(server.url, [body for _, body in events], rate, options)
     cpu = loadtest.cpu_seconds(server.tree()) - cpu
+    ended = loadtest.core_ticks(loadtest.BACKEND_CORE)
+    busy, ticks = ended[0] - core[0], ended[1] - core[1]
+    others = max(0.0, busy / loadtest.CLK_TCK - cpu) / (ticks / loadtest.CLK_TCK) * 100 if ticks else 0.0
     failed = set(result["failed"])
     acknowledged = [eid for i, (eid, _) in enumerate(events) if i not in failed]
     found, bad = logged(server.database, acknowledged)
@@ -287,12 +298,14 @@ def run_rate(server: Server, target: str, rate: int, options: CollectorOptions, 
         lost=len(acknowledged) - found,
         bad_events=bad,
         cpu_us_per_request=cpu / total * 1e6,
+        core_others_percent=others if options.pin else 0.0,
         profile_top=profiler.finish() if profiler is not None else [],
     )
 
 
 def table(results: list[RateResult], markdown: bool = False) -> str:
-    head = ["target", "req/s asked", "achieved", "p50 ms", "p95 ms", "p99 ms", "errors", "acked", "lost", "CPU µs/req"]
+    head = ["target", "req/s asked", "achieved", "p50 ms", "p95 ms", "p99 ms", "errors", "acked", "lost"]
+    head += ["CPU µs/req", "core 0 others %"]
     rows = [
         [
             r.target,
@@ -303,6 +316,7 @@ def table(results: list[RateResult], markdown: bool = False) -> str:
             f"{r.acknowledged:,}",
             str(r.lost),
             f"{r.cpu_us_per_request:,.0f}",
+            f"{r.core_others_percent:.0f}",
         ]
         for r in results
     ]
@@ -342,15 +356,21 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     )
     began = time.perf_counter()
     results: list[RateResult] = []
-    for number, target in enumerate(options.targets):
-        with started(target, options.out / "runs" / f"{stamp}-collector-{target}", options) as server:
+    targets = [*options.targets, *([BEFORE] if options.compare_with else [])]
+    with contextlib.ExitStack() as stack:  # every target up at once, so each rate runs on each in turn
+        servers = {
+            t: stack.enter_context(started(t, options.out / "runs" / f"{stamp}-collector-{t}", options))
+            for t in targets
+        }
+        for round_number in range(options.rounds):
             for step, rate in enumerate(options.rates):
-                result = run_rate(server, target, rate, options, seed=options.seed * 1000 + number * 100 + step)
-                results.append(result)
-                print(table([result]).splitlines()[-1], flush=True)
+                for number, (target, server) in enumerate(servers.items()):
+                    seed = options.seed * 100_000 + round_number * 1000 + step * 10 + number
+                    results.append(run_rate(server, target, rate, options, seed))
+                    print(table([results[-1]]).splitlines()[-1], flush=True)
+        for target, server in servers.items():
             if isinstance(server, EngineService):
-                code = server.stop()
-                print(f"{target}: stopped by SIGTERM, exit code {code}", flush=True)
+                print(f"{target}: stopped by SIGTERM, exit code {server.stop()}", flush=True)
     lines = verdict(results, options)
     print()
     print(table(results))
@@ -391,6 +411,8 @@ def parse(argv: list[str] | None) -> CollectorOptions:
     parser.add_argument("--profile", action="store_true", help="record each rate's run with py-spy")
     parser.add_argument("--no-pin", action="store_true", help="do not pin the server and generator to cores")
     parser.add_argument("--out", type=Path, default=loadtest.OUT)
+    parser.add_argument("--compare-with", type=Path, help="a checkout of an earlier commit: its engine service too")
+    parser.add_argument("--rounds", type=int, default=1, help="run every rate this many times, targets in turn")
     args = parser.parse_args(argv)
     targets = tuple(t for t in args.targets.split(",") if t)
     if unknown := set(targets) - set(TARGETS):
@@ -407,4 +429,6 @@ def parse(argv: list[str] | None) -> CollectorOptions:
         profile=args.profile,
         pin=not args.no_pin,
         out=args.out,
+        compare_with=args.compare_with,
+        rounds=args.rounds,
     )
