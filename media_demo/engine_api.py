@@ -33,7 +33,9 @@ HEALTH_PATH = "/api/health"
 def engine_routes(newsroom: Callable[[], Newsroom]) -> list[BaseRoute]:
     """The engine's routes; `newsroom` is called per request so tests (and the service's lifespan) supply it.
 
-    `DELETE /api/v1/readers` comes before the Signals API, whose catch-all answers every other `/api/v1/` path.
+    The collector comes first: its POSTs are most of the traffic, and Starlette tries the routes in order
+    (no other route overlaps its paths). `DELETE /api/v1/readers` comes before the Signals API, whose
+    catch-all answers every other `/api/v1/` path.
     """
 
     async def forget_reader(request: Request) -> JSONResponse:
@@ -59,9 +61,9 @@ def engine_routes(newsroom: Callable[[], Newsroom]) -> list[BaseRoute]:
         return JSONResponse({"status": "ok", "articles": len(room.corpus), "events": counts})
 
     return [
+        *collector_routes(newsroom),
         Route(HEALTH_PATH, health, methods=["GET"]),
         Route(READERS_PATH, forget_reader, methods=["DELETE"]),
         *intervention_routes(newsroom),
         *signals_routes(newsroom),
-        *collector_routes(newsroom),
     ]

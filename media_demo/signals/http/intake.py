@@ -73,7 +73,8 @@ class Intake:
         loop = asyncio.get_running_loop()
         future: asyncio.Future[None] = loop.create_future()
         self._queue.put(_Job(log, collect, loop, future))
-        await asyncio.wait_for(future, timeout)
+        async with asyncio.timeout(timeout):  # (cheaper than `wait_for`, which wraps the future in a task)
+            await future
 
     def _start(self) -> None:
         if self._thread is not None:
