@@ -93,6 +93,9 @@ def serve(host: str, port: int, log_level: str = "info") -> None:
         factory=True,
         workers=1,
         log_level=LogLevels(log_level),
+        # The app's own records through granian's console handler, in the worker too: granian configures
+        # logging in each process it starts, which drops any handler set up before (a `basicConfig` here).
+        log_dictconfig={"root": {"handlers": ["console"], "level": log_level.upper()}},
     ).serve()
 
 
@@ -103,9 +106,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--host", default=DEFAULT_HOST, help=f"address to listen on (default {DEFAULT_HOST})")
     parser.add_argument("--port", type=int, default=DEFAULT_PORT, help=f"port to listen on (default {DEFAULT_PORT})")
     args = parser.parse_args(argv)
-    level = os.environ.get("ENGINE_LOG_LEVEL", "info")
-    logging.basicConfig(level=level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    serve(args.host, args.port, level)
+    serve(args.host, args.port, os.environ.get("ENGINE_LOG_LEVEL", "info"))
 
 
 if __name__ == "__main__":

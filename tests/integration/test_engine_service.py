@@ -37,8 +37,12 @@ START_SECONDS = 120.0
 
 
 @contextmanager
-def engine_service(folder: Path, stderr: Path) -> Iterator[tuple[subprocess.Popen[bytes], str]]:
-    """`python -X importtime -m media_demo.engine_service` on a free port; yields it and its URL, stops it after."""
+def engine_service(folder: Path, name: str) -> Iterator[tuple[subprocess.Popen[bytes], str]]:
+    """`python -X importtime -m media_demo.engine_service` on a free port; yields it and its URL, kills it if left.
+
+    Its log goes to `<name>.log` in `folder`, the import record (stderr) to `<name>.importtime`.
+    """
+    stderr = folder / f"{name}.importtime"
     port = free_port()
     env = {
         **os.environ,
@@ -49,8 +53,8 @@ def engine_service(folder: Path, stderr: Path) -> Iterator[tuple[subprocess.Pope
         "FLUSH_INTERVAL_SECONDS": "0.01",
     }
     command = [sys.executable, "-X", "importtime", "-m", "media_demo.engine_service", "--port", str(port)]
-    with stderr.open("wb") as err:
-        process = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=err)
+    with stderr.open("wb") as err, (folder / f"{name}.log").open("wb") as out:
+        process = subprocess.Popen(command, env=env, stdout=out, stderr=err)
     url = f"http://127.0.0.1:{port}"
     try:
         deadline = time.monotonic() + START_SECONDS
@@ -100,13 +104,12 @@ def tracker_payloads(count: int, reader: str) -> list[dict[str, str]]:
 
 
 def test_the_engine_runs_alone_serves_the_real_clients_and_keeps_every_acknowledged_event(tmp_path: Path) -> None:
-    first_log, second_log = tmp_path / "first.importtime", tmp_path / "second.importtime"
     reader, sender_reader = new_domain_userid(), new_domain_userid()
     expected = {"domain_userid": reader, "page_views": 3, "last_page_title": "Chip shortage"}
     acknowledged: list[str] = []
     payloads = tracker_payloads(4000, sender_reader)
 
-    with engine_service(tmp_path, first_log) as (process, url):
+    with engine_service(tmp_path, "first") as (process, url):
         sandbox = SignalsSandbox(api_url=url, sandbox_token=TOKEN)
         sandbox.publish([reading_habits()])
         read_pages(tracker_for(url), reader, ["Budget day", "Cup final", "Chip shortage"])
@@ -145,11 +148,11 @@ def test_the_engine_runs_alone_serves_the_real_clients_and_keeps_every_acknowled
         sender.join(timeout=60)
     assert 500 <= len(acknowledged) < len(payloads), "the SIGTERM did not land mid-stream"
 
-    modules = imported_modules(first_log.read_text(errors="replace"))
-    assert {"media_demo.newsroom", "media_demo.engine_service", "granian"} <= modules  # the record is complete
+    modules = imported_modules((tmp_path / "first.importtime").read_text(errors="replace"))
+    assert {"media_demo.newsroom", "media_demo.engine_api", "granian"} <= modules  # the record is complete
     assert not {m for m in modules if m == "reflex" or m.startswith("reflex.")}
 
-    with engine_service(tmp_path, second_log) as (process, url):
+    with engine_service(tmp_path, "second") as (process, url):
         sandbox = SignalsSandbox(api_url=url, sandbox_token=TOKEN)
         attributes()  # as before the stop, at once: restored, not rebuilt by a later event
         auth = {"Authorization": f"Bearer {TOKEN}"}
@@ -159,4 +162,5 @@ def test_the_engine_runs_alone_serves_the_real_clients_and_keeps_every_acknowled
         assert page_views["page_views"] >= len(acknowledged)
         process.send_signal(signal.SIGTERM)
         assert process.wait(timeout=60) == 0
-    assert "0 events replayed" in second_log.read_text(errors="replace"), "the SIGTERM wrote no final checkpoint"
+    log = (tmp_path / "second.log").read_text(errors="replace")
+    assert "attribute engine open: 0 events replayed" in log, "the SIGTERM wrote no final checkpoint"
