@@ -23,6 +23,7 @@ a random page of the whole index per row: 68k rows/s into an empty log, 27k into
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import heapq
 import itertools
 import logging
@@ -87,6 +88,11 @@ logger = logging.getLogger(__name__)
 DurableCallback = Callable[[BaseException | None], None]
 INSERT_CHUNK = 1000  # rows built and handed to the driver at a time, within one commit
 MAX_BATCH = 5000  # events per group commit before the writer is woken early
+# Shortest time between two group commits that someone waits for. A commit's fixed cost (its transaction,
+# its WAL pages) is ~200 µs of CPU whatever it holds: at 500 one-event requests/s, committing each at once
+# cost as much as enriching it. Waiting until 5 ms after the previous commit began gathers a few requests
+# per commit under load, and delays nothing when commits are rarer than that.
+MIN_COMMIT_GAP = 0.005
 # Committed bytes after which the checkpoint thread copies the WAL into the database file: about
 # SQLite's own auto-checkpoint (1,000 pages), which would otherwise run inside a commit, with its fsyncs.
 CHECKPOINT_BYTES = 4_000_000
@@ -301,12 +307,21 @@ class EventLog:
         waited_for = self._waiting or self._callbacks
         return self._closed or bool(self._pending and (waited_for or len(self._pending) >= MAX_BATCH))
 
+    def _gathered(self, since: float) -> bool:
+        """Whether a commit wanted now may go ahead: `MIN_COMMIT_GAP` after the last one began, or sooner
+        when a batch is full or the log is closing (`_lock` held)."""
+        return self._closed or len(self._pending) >= MAX_BATCH or time.monotonic() >= since + MIN_COMMIT_GAP
+
     def _write_loop(self) -> None:
         failures = 0
+        last_commit = 0.0  # when the last group commit began (monotonic)
         while True:
             with self._lock:
                 self._lock.wait_for(self._commit_due, timeout=self._flush_interval)
+                # Under load, let the events of the next few milliseconds join this commit (see MIN_COMMIT_GAP).
+                self._lock.wait_for(functools.partial(self._gathered, last_commit), timeout=MIN_COMMIT_GAP)
                 closing = self._closed
+            last_commit = time.monotonic()
             try:
                 with self._commit_mutex:
                     self._commit_pending()
