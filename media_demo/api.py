@@ -1,6 +1,8 @@
 """The backend's HTTP API (Starlette), mounted in front of Reflex's own routes, and its JSON documents.
 
-The publishing routes (`/api/articles`, `/api/covers`) are in `media_demo.publishing_api`.
+The publishing routes (`/api/articles`, `/api/covers`) are in `media_demo.publishing_api`; the attribute
+engine's own (collector, `/api/v1/`, interventions, `/api/health`) in `media_demo.engine_api`, which the
+engine service serves alone when the engine runs as a process of its own.
 
 Errors are always JSON with a 4xx status: a bad request never becomes a 500
 or an HTML traceback.
@@ -23,28 +25,25 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
+from media_demo.engine_api import engine_routes
 from media_demo.experiments.report import ExperimentReport
 from media_demo.newsroom import Newspaper, Newsroom
 from media_demo.paper import SECTION_BLURBS
 from media_demo.personalise import describe_context
 from media_demo.personalise.context import MAX_TZ_OFFSET_MINUTES, ReaderContext, server_now
 from media_demo.publishing_api import publishing_routes
-from media_demo.reads_api import reads_routes
 from media_demo.recommend import ReaderProfile, Recommendation, interests, strategy_name
 from media_demo.services.reader_views import ReaderViews
 from media_demo.signals.engine.timestamps import iso_seconds
 from media_demo.signals.http.auth import authorised
-from media_demo.signals.http.collector import collector_routes
-from media_demo.signals.http.errors import json_error, unauthorised
-from media_demo.signals.http.intervention_stream import intervention_routes
-from media_demo.signals.http.signals_api import json_safe, signals_routes
+from media_demo.signals.http.errors import http_exception, json_error, unauthorised
+from media_demo.signals.http.signals_api import json_safe
 from media_demo.story_pages import story_page_routes
 from media_demo.tracking import is_domain_userid
 from media_demo.tracking.identity import SIGNATURE_COOKIE, USER_COOKIE, is_signed_domain_userid
 
 DEFAULT_COUNT = 3
 MAX_RECOMMENDATIONS = 20
-MAX_USER_ID = 255
 TZ_OFFSET = re.compile(r"^[+-]?[0-9]{1,4}$")
 
 
@@ -187,22 +186,6 @@ def build_api(
         )
         return JSONResponse(document, headers={"Cache-Control": "no-store"})
 
-    async def forget_reader(request: Request) -> JSONResponse:
-        """`DELETE /api/v1/readers?domain_userid=<id>&user_id=<id>`: the right to be forgotten, by API."""
-        room = newsroom()
-        if not authorised(request, room.api_token):
-            return unauthorised("deleting a reader needs the API token (Authorization: Bearer <token>)")
-        devices = request.query_params.getlist("domain_userid")
-        user_id = request.query_params.get("user_id") or None
-        if not devices and not user_id:
-            return json_error(400, "name the reader: query parameter 'domain_userid' (repeatable) and/or 'user_id'")
-        if bad := [d for d in devices if not is_domain_userid(d)]:
-            return json_error(400, f"query parameter 'domain_userid' must be a UUID, got {bad[0][:64]!r}")
-        if user_id is not None and (len(user_id) > MAX_USER_ID or not user_id.strip()):
-            return json_error(400, f"query parameter 'user_id' must be 1 to {MAX_USER_ID} characters")
-        deleted = await asyncio.to_thread(room.privacy.forget_reader, [d.lower() for d in devices], user_id)
-        return JSONResponse({"deleted": deleted}, headers={"Cache-Control": "no-store"})
-
     async def experiments(request: Request) -> JSONResponse:
         """`GET /api/experiments`: status, exposures, SRM, lifts and verdict of every experiment."""
         room = newsroom()
@@ -224,36 +207,29 @@ def build_api(
         report = await asyncio.to_thread(room.experiments.report, found)
         return JSONResponse(experiment_document(report), headers={"Cache-Control": "no-store"})
 
-    async def health(_request: Request) -> JSONResponse:
+    async def worker_health(_request: Request) -> JSONResponse:
+        """A UI worker's `/api/health`: its stories, and the engine's counts (503 while the engine is away)."""
         room = newsroom()
         try:
             counts = await asyncio.to_thread(room.event_counts)
-        except RuntimeError as exc:  # a UI worker whose engine service is down: say so, as a 503
+        except RuntimeError as exc:
             return json_error(503, f"the engine cannot be reached: {exc}")
         return JSONResponse({"status": "ok", "articles": len(room.corpus), "events": counts})
 
     async def unknown_api_route(request: Request) -> JSONResponse:
         return json_error(404, f"no API route {request.url.path}")
 
-    async def http_error(_request: Request, exc: Exception) -> JSONResponse:
-        assert isinstance(exc, HTTPException)
-        return json_error(exc.status_code, str(exc.detail))
-
     pages = story_page_routes(newsroom, page_shell, SECTION_BLURBS, public_api_url) if page_shell is not None else []
     return Starlette(
         routes=[
             *pages,
             Route("/api/recommended-articles", recommended_articles, methods=["GET"]),
-            Route("/api/health", health, methods=["GET"]),
             Route("/api/experiments", experiments, methods=["GET"]),
             Route("/api/experiments/{name}", experiment, methods=["GET"]),
-            Route("/api/v1/readers", forget_reader, methods=["DELETE"]),
             *publishing_routes(newsroom),
-            *(reads_routes(engine) if serves_engine else ()),
-            *(intervention_routes(engine) if serves_engine else ()),
-            *(signals_routes(engine) if serves_engine else ()),
-            *(collector_routes(engine) if serves_engine else ()),
+            # The engine's routes where the engine is this process; a UI worker of a cluster has only a health check.
+            *(engine_routes(engine) if serves_engine else [Route("/api/health", worker_health, methods=["GET"])]),
             Route("/api/{path:path}", unknown_api_route, methods=["GET", "POST", "PUT", "DELETE", "PATCH"]),
         ],
-        exception_handlers={HTTPException: http_error},
+        exception_handlers={HTTPException: http_exception},
     )

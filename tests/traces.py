@@ -70,6 +70,9 @@ def traces_in_memory(root: Any, needles: Iterable[str], skip: Iterable[Any] = ()
                 stack.extend((value, f"{path}.{name}") for name, value in attributes.items())
             for cls in type(obj).__mro__:
                 for name in getattr(cls, "__slots__", ()):
-                    if hasattr(obj, name):
-                        stack.append((getattr(obj, name), f"{path}.{name}"))
+                    try:
+                        value = getattr(obj, name)
+                    except Exception:  # unset, or a lazy slot that cannot be built (a SQLAlchemy Connection's
+                        continue  # `dispatch` raises TypeError): it holds nothing yet
+                    stack.append((value, f"{path}.{name}"))
     return found

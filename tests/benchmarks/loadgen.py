@@ -46,6 +46,7 @@ class LoadResult(TypedDict):
     send_lag_ms: list[float]
     elapsed_s: float
     connections: int
+    failed: list[int]  # indices (warm-up included) of the requests not answered 200: all others were acknowledged
 
 
 class Client:
@@ -165,6 +166,7 @@ async def run(config: LoadConfig) -> LoadResult:
         "send_lag_ms": [lag * 1000 for _, lag, _ in measured],
         "elapsed_s": elapsed,
         "connections": client.opened,
+        "failed": [i for i, (_, _, problem) in enumerate(results) if problem],
     }
 
 

@@ -20,6 +20,9 @@ Writes `.loadtest/loadtest-<time>.json` and `.md` (and `latest.*`); `--profile` 
 measured window with py-spy (speedscope files in `.loadtest/`, their top frames in the report).
 Every run is bounded: levels x (ramp + warm-up + duration), a timeout per page event, and the
 backend and generators are stopped at the end whatever happens. Loopback only.
+
+With `--collector`, it measures the collector instead: tracker traffic at fixed rates against the
+engine service, beside the Reflex backend (`collector_load.py`, which takes the options after it).
 """
 
 from __future__ import annotations
@@ -790,6 +793,11 @@ def notes(results: list[LevelResult], infos: list[dict[str, Any]], options: Opti
 
 
 def main(argv: list[str] | None = None) -> dict[str, Any]:
+    arguments = sys.argv[1:] if argv is None else argv
+    if "--collector" in arguments:  # tracker traffic against the engine service instead of readers
+        from tests.benchmarks import collector_load  # (it builds on this module)
+
+        return collector_load.main([a for a in arguments if a != "--collector"])
     options = parse(argv)
     options.out.mkdir(parents=True, exist_ok=True)
     if options.pin and shutil.which("taskset"):

@@ -52,3 +52,27 @@ def test_ten_readers_on_a_small_history(tmp_path: Path) -> None:
     assert (tmp_path / "latest.md").read_text().count("| history |") == 1
     assert Path(scenario["log"]).exists()
     assert not list(Path(scenario["folder"]).glob("media_demo.db*"))  # the scratch database is gone
+
+
+def test_the_collector_load_counts_every_acknowledged_event_back(tmp_path: Path) -> None:
+    report = loadtest.main(
+        [
+            "--collector",
+            *("--targets", "engine", "--rates", "40", "--duration", "2", "--warmup", "0.5"),
+            *("--timeout", "10", "--no-pin", "--out", str(tmp_path)),
+        ]
+    )
+
+    (result,) = report["results"]
+    assert result["target"] == "engine"
+    assert result["sent"] == 80
+    assert result["errors"] == 0, result["error_kinds"]
+    assert result["acknowledged"] == 100  # the warm-up's 20 too
+    assert result["counted_back"] == 100
+    assert result["lost"] == 0
+    assert result["bad_events"] == 0
+    assert 0 < result["p50_ms"] <= result["p95_ms"] <= result["p99_ms"] < 10_000
+    assert result["achieved_per_s"] > 20
+    assert result["cpu_us_per_request"] > 0
+    assert len(list(tmp_path.glob("collector-*.md"))) == 1
+    assert not list((tmp_path / "runs").glob("*/media_demo.db*"))  # the scratch database is gone

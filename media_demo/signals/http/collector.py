@@ -16,6 +16,7 @@ Two promises, as a real collector makes them:
 from __future__ import annotations
 
 import base64
+import functools
 import logging
 import time
 from collections.abc import Awaitable, Callable
@@ -32,6 +33,7 @@ from media_demo.signals.engine.timestamps import iso_millis
 from media_demo.signals.http.auth import authorised
 from media_demo.signals.http.backend import SignalsBackend
 from media_demo.signals.http.errors import json_error, unauthorised
+from media_demo.signals.http.intake import Intake
 
 logger = logging.getLogger(__name__)
 
@@ -40,6 +42,7 @@ PIXEL_PATH = "/i"
 # Any 1-0-* revision of the batch envelope: they differ only in documentation and limits.
 PAYLOAD_DATA_SCHEMA = "iglu:com.snowplowanalytics.snowplow/payload_data/jsonschema/1-0-"
 MAX_BODY_BYTES = 1024 * 1024
+DURABLE_SECONDS = 10.0  # a batch not committed by then is answered 503 (the tracker retries; nothing is lost)
 # How much of an unusable body a bad event keeps: enough to debug, bounded so bad input cannot fill the disk.
 BAD_COPY_CHARS = 64 * 1024
 MICRO_DEFAULT_LIMIT = 100
@@ -109,10 +112,10 @@ def _tracker_payload(item: dict[str, Any], collector: dict[str, str]) -> dict[st
     return payload
 
 
-def _ingest(backend: SignalsBackend, items: list[Any], collector: dict[str, str], bad: list[BadEvent]) -> None:
-    """Collect a batch (and log the bad events found before it), then wait until all of it is durable.
+def _collect(backend: SignalsBackend, items: list[Any], collector: dict[str, str], bad: list[BadEvent]) -> int:
+    """Collect a batch (and log the bad events found before it); returns the highest event-log ticket (0: none).
 
-    Blocking: run it in a worker thread, never on the event loop.
+    Blocking (the backend's lock): the intake thread runs it, never the event loop.
     """
     tickets = [backend.log.append(event) for event in bad]
     for index, item in enumerate(items):
@@ -121,8 +124,7 @@ def _ingest(backend: SignalsBackend, items: list[Any], collector: dict[str, str]
         else:
             reason = f"{FORMAT_VIOLATION}: payload {index} of the batch is a {type(item).__name__}, not an object"
             tickets.append(backend.log.append(_bad(reason, orjson.dumps(item))))
-    if tickets:
-        backend.log.wait_durable(max(tickets))
+    return max(tickets, default=0)
 
 
 async def _read_body(request: Request) -> tuple[bytes, bool]:
@@ -173,11 +175,14 @@ def collector_routes(get_backend: Callable[[], SignalsBackend], *, micro: bool =
     `micro=False` leaves out the `/micro/*` inspection routes, whose reset deletes
     the whole event log: they are meant for tests and local development.
     """
+    intake = Intake()
 
     async def ingest(request: Request, items: list[Any], bad: list[BadEvent] | None = None) -> Response | None:
-        """Run `_ingest` in a worker thread; None when durable, else a 503 (trackers retry it)."""
+        """Collect on the intake thread and wait for the commit; None when durable, else a 503 (trackers retry it)."""
+        backend, fields = get_backend(), _collector_fields(request)
         try:
-            await run_in_threadpool(_ingest, get_backend(), items, _collector_fields(request), bad or [])
+            work = functools.partial(_collect, backend, items, fields, bad or [])
+            await intake.submit(backend.log, work, DURABLE_SECONDS)
         except Exception:
             logger.exception("collector: could not make a batch durable")
             return json_error(503, "the event log could not store the events; retry later", headers=_cors(request))

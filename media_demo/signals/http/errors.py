@@ -11,6 +11,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
 from starlette.responses import JSONResponse
 
 BAD_TOKEN = "missing or wrong bearer token"
@@ -29,3 +31,9 @@ def json_error(
 def unauthorised(message: str = BAD_TOKEN, headers: Mapping[str, str] | None = None) -> JSONResponse:
     """401 for a request without the right bearer token, saying which scheme to use."""
     return json_error(401, message, headers={**(headers or {}), "WWW-Authenticate": "Bearer"})
+
+
+async def http_exception(_request: Request, exc: Exception) -> JSONResponse:
+    """Starlette's own errors (no such route: 404, a method the route does not take: 405) as JSON too."""
+    assert isinstance(exc, HTTPException)
+    return json_error(exc.status_code, str(exc.detail), headers=exc.headers)
