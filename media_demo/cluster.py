@@ -9,8 +9,10 @@
 
 It refuses to start without PostgreSQL and Redis, saying which is missing: a cluster on SQLite or
 on per-process tab states would lose data or tabs. The engine starts first and is healthy before
-any worker starts, so the workers find the database ready. If one process exits, the others are
-stopped; Ctrl-C or SIGTERM stops the workers first, then the engine (which commits everything).
+any worker starts, so the workers find the database ready. An engine that dies is started again
+(meanwhile the pages show the most-read stories and say why; a kill -9 loses no acknowledged
+event); if the backend or the frontend exits, the others are stopped. Ctrl-C or SIGTERM stops
+the workers first, then the engine (which commits everything).
 """
 
 from __future__ import annotations
@@ -32,6 +34,8 @@ from media_demo.signals.http.auth import resolve_api_token
 DEFAULT_WORKERS = 3
 ENGINE_START_SECONDS = 300.0  # a long event log takes a while to replay
 STOP_SECONDS = 30.0
+MAX_ENGINE_RESTARTS = 5  # within RESTART_WINDOW seconds: an engine that cannot stay up stops the cluster
+RESTART_WINDOW = 60.0
 
 
 class ClusterConfigError(ValueError):
@@ -49,6 +53,7 @@ class ClusterConfig:
     backend_port: int
     frontend_port: int
     token: str
+    backend_host: str = "0.0.0.0"  # every interface: readers' browsers reach the workers, as with `make run`
 
     @property
     def engine_url(self) -> str:
@@ -95,6 +100,7 @@ def cluster_config(env: Mapping[str, str], settings: Settings) -> ClusterConfig:
         numbers["BACKEND_PORT"],
         numbers["FRONTEND_PORT"],
         resolve_api_token(settings),  # the engine's token, shared with the workers
+        env.get("BACKEND_HOST", "0.0.0.0"),
     )
 
 
@@ -139,12 +145,14 @@ def _stop(process: subprocess.Popen[bytes], name: str) -> None:
 def run(config: ClusterConfig, env: Mapping[str, str], python: str = sys.executable) -> int:
     """Start the engine, wait until it answers, start the workers and the frontend; return when one exits."""
     reflex = str(Path(python).parent / "reflex")
-    engine = subprocess.Popen(
-        [python, "-m", "media_demo.engine_service", "--port", str(config.engine_port)],
-        cwd=PROJECT_ROOT,
-        env=engine_env(config, env),
-    )
+
+    def start_engine() -> subprocess.Popen[bytes]:
+        command = [python, "-m", "media_demo.engine_service", "--port", str(config.engine_port)]
+        return subprocess.Popen(command, cwd=PROJECT_ROOT, env=engine_env(config, env))
+
+    engine = start_engine()
     processes: list[tuple[str, subprocess.Popen[bytes]]] = [("engine", engine)]
+    restarts: list[float] = []
     stopping = False
 
     def stop_all(_signum: int = 0, _frame: object = None) -> None:
@@ -166,11 +174,20 @@ def run(config: ClusterConfig, env: Mapping[str, str], python: str = sys.executa
         print(f"cluster: engine ready on {config.engine_url}", flush=True)
         workers = worker_env(config, env)
         backend = [reflex, "run", "--env", "prod", "--backend-only", "--backend-port", str(config.backend_port)]
+        backend += ["--backend-host", config.backend_host]
         frontend = [reflex, "run", "--env", "prod", "--frontend-only", "--frontend-port", str(config.frontend_port)]
         processes.append(("backend", subprocess.Popen(backend, cwd=PROJECT_ROOT, env=workers)))
         processes.append(("frontend", subprocess.Popen(frontend, cwd=PROJECT_ROOT, env=workers)))
         while not stopping:
-            for name, process in processes:
+            if processes[0][1].poll() is not None:
+                now = time.monotonic()
+                restarts = [at for at in restarts if now - at < RESTART_WINDOW] + [now]
+                if len(restarts) > MAX_ENGINE_RESTARTS:
+                    print(f"cluster: the engine exited {len(restarts)} times in a minute; stopping", file=sys.stderr)
+                    return 1
+                print(f"cluster: the engine exited ({processes[0][1].returncode}); starting it again", file=sys.stderr)
+                processes[0] = ("engine", start_engine())
+            for name, process in processes[1:]:
                 if process.poll() is not None:
                     print(f"cluster: the {name} exited ({process.returncode}); stopping the others", file=sys.stderr)
                     return process.returncode or 1

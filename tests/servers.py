@@ -162,3 +162,49 @@ def start_postgres(timeout: float = 30.0) -> PostgresServer:
                 server.stop()
                 raise RuntimeError("postgres did not accept connections in time") from None
             time.sleep(0.05)
+
+
+@dataclass
+class RedisServer:
+    """A running private redis-server, keeping nothing on disk."""
+
+    port: int
+    process: subprocess.Popen[bytes]
+
+    @property
+    def url(self) -> str:
+        return f"redis://127.0.0.1:{self.port}"
+
+    def stop(self) -> None:
+        """Stop it (SIGTERM, then SIGKILL)."""
+        if self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+
+
+def start_redis(timeout: float = 10.0) -> RedisServer:
+    """A redis-server on a free loopback port, with no persistence (RuntimeError if missing or not up)."""
+    binary = shutil.which("redis-server")
+    if binary is None:
+        raise RuntimeError("redis-server is not installed (Debian: apt-get install redis-server)")
+    port = _free_port()
+    command = [binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"]
+    process = subprocess.Popen(
+        [*command, "--dir", tempfile.gettempdir()], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
+    server = RedisServer(port, process)
+    deadline = time.monotonic() + timeout
+    while True:
+        if process.poll() is not None:
+            raise RuntimeError("redis-server exited at start")
+        with socket.socket() as sock:
+            if sock.connect_ex(("127.0.0.1", port)) == 0:
+                return server
+        if time.monotonic() > deadline:
+            server.stop()
+            raise RuntimeError("redis-server did not start")
+        time.sleep(0.05)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import reflex as rx
 
 from media_demo import routes
+from media_demo.services.reader_views import ENGINE_DOWN
 from media_demo.state.cards import RecommendationCard, TrendingCard
 from media_demo.state.reader import ReaderState
 
@@ -109,6 +110,18 @@ def _consent_note() -> rx.Component:
     )
 
 
+def _engine_note() -> rx.Component:
+    """Why the panel shows only the most-read stories while the engine service is away."""
+    return rx.cond(
+        ReaderState.engine_unavailable,
+        rx.el.p(
+            ENGINE_DOWN[0].upper() + ENGINE_DOWN[1:] + ".",
+            class_name="consent-note",
+            custom_attrs={"data-testid": "engine-note"},
+        ),
+    )
+
+
 def recommendations_panel() -> rx.Component:
     """Recommendations for this reader; updates live as they read."""
     return rx.el.section(
@@ -123,6 +136,7 @@ def recommendations_panel() -> rx.Component:
             _loading(),
         ),
         _consent_note(),
+        _engine_note(),
         # Pressed by the tab's panel watcher (WATCH_PANEL_SCRIPT) when this panel is on screen.
         rx.el.button(
             id=PANEL_SEEN_ID,

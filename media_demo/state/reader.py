@@ -79,6 +79,7 @@ class ReaderState(rx.State):
     # Whether the panel used their reading history; when not, why (shown to them).
     personalised: bool = False
     not_personalised_reason: str = ""
+    engine_unavailable: bool = False  # the engine service could not be asked: the panel says so
     read_slugs: list[str] = []
     recommendations: list[RecommendationCard] = []
     recommendations_loaded: bool = False
@@ -181,6 +182,7 @@ class ReaderState(rx.State):
             allows_contextual=consent is None or consent.allows(CONTEXTUAL),
             personalised=view.personalised,
             not_personalised_reason=view.reason or "",
+            engine_unavailable=view.unavailable,
             read_slugs=list(view.attributes["articles_read"]),
             recommendations=[RecommendationCard.of(r) for r in view.recommendations],
             panel_id=view.panel.panel_id if view.panel is not None and view.shown else "",
