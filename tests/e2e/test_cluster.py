@@ -28,6 +28,7 @@ import psutil
 import pytest
 from playwright.sync_api import Browser, Page, expect
 
+from media_demo.definitions import ARTICLE_EVENT
 from media_demo.newsroom import get_corpus
 from media_demo.services.reader_views import ENGINE_DOWN
 from tests.e2e.conftest import PROJECT_ROOT, TIMEOUT_MS, ConsoleErrors, accept_all, cookie, missing_tool
@@ -196,6 +197,7 @@ def reader(browser: Browser, cluster: Cluster) -> Iterator[tuple[Page, ConsoleEr
     tab = context.new_page()
     errors = ConsoleErrors()
     tab.on("console", errors.record)
+    tab.on("response", lambda r: errors.append(f"{r.status} {r.url}") if r.status >= 400 else None)
     yield tab, errors
     context.close()
 
@@ -252,7 +254,7 @@ def test_reading_journey_across_workers(cluster: Cluster, reader: tuple[Page, Co
     duid = cookie(tab, "dc_duid")
     assert duid
     names = [e["atomic"].get("event_name") for e in cluster.reader_events(duid)]
-    assert names.count("article_view") == len(slugs), names
+    assert names.count(ARTICLE_EVENT) == len(slugs), names
     assert served_by, "no UI worker was seen holding the reader's connection"
     print(f"the reader's pages were served by {len(served_by)} of {WORKERS} workers: {sorted(served_by)}")
     assert errors == []
@@ -355,7 +357,7 @@ def test_a_killed_worker_loses_nothing_and_the_tab_carries_on(
     events = cluster.reader_events(duid)
     assert len(events) > before  # every event acknowledged before the kill is there, and the new ones
     names = [e["atomic"].get("event_name") for e in events]
-    assert names.count("article_view") == 2, names
+    assert names.count(ARTICLE_EVENT) == 2, names
     deadline = time.monotonic() + 60  # granian starts a new worker in its place
     while len(cluster.ui_workers()) < WORKERS and time.monotonic() < deadline:
         time.sleep(0.5)
