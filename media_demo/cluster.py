@@ -4,7 +4,9 @@
   process that writes events; it owns the collector, the Signals API and the engine's feed;
 - the Reflex backend with `WORKERS` granian workers (port 8000), each a UI worker in remote mode
   (`RemoteNewsroom`): tab states shared through Redis (`REFLEX_REDIS_URL`), readers' data through
-  the engine's API, stories and accounts in PostgreSQL (`DATABASE_URL`);
+  the engine's API, stories and accounts in PostgreSQL (`DATABASE_URL`). Started with granian's own
+  command rather than `reflex run --env prod --backend-only`, which runs the same server but without
+  `--respawn-failed-workers`: there, one worker killed takes the whole backend down;
 - the production frontend (port 3000), built on start.
 
 It refuses to start without PostgreSQL and Redis, saying which is missing: a cluster on SQLite or
@@ -110,14 +112,28 @@ def engine_env(config: ClusterConfig, base: Mapping[str, str]) -> dict[str, str]
     return env | {"DATABASE_URL": config.database_url, "SIGNALS_API_TOKEN": config.token}
 
 
+def backend_command(config: ClusterConfig, python: str) -> list[str]:
+    """Granian serving the Reflex app's ASGI factory (`media_demo.media_demo:app`, as `reflex run` does), with
+    `WORKERS` workers and a dead one started again."""
+    return [
+        str(Path(python).parent / "granian"),
+        *("--interface", "asgi", "--factory", "--workers", str(config.workers)),
+        *("--respawn-failed-workers", "--respawn-interval", "1"),
+        *("--host", config.backend_host, "--port", str(config.backend_port)),
+        "media_demo.media_demo:app",
+    ]
+
+
 def worker_env(config: ClusterConfig, base: Mapping[str, str]) -> dict[str, str]:
-    """A UI worker's environment: remote mode on the engine, Redis for the tab states, `WORKERS` of them."""
+    """A UI worker's environment: remote mode on the engine, Redis for the tab states, Reflex in production
+    mode without compiling the frontend (the frontend process builds it)."""
     return dict(base) | {
+        "REFLEX_ENV_MODE": "prod",
+        "__REFLEX_SKIP_COMPILE": "true",
         "DATABASE_URL": config.database_url,
         "REFLEX_REDIS_URL": config.redis_url,
         "SIGNALS_API_URL": config.engine_url,
         "SIGNALS_API_TOKEN": config.token,
-        "GRANIAN_WORKERS": str(config.workers),
         "REFLEX_API_URL": base.get("REFLEX_API_URL", f"http://localhost:{config.backend_port}"),
     }
 
@@ -173,11 +189,12 @@ def run(config: ClusterConfig, env: Mapping[str, str], python: str = sys.executa
             time.sleep(0.2)
         print(f"cluster: engine ready on {config.engine_url}", flush=True)
         workers = worker_env(config, env)
-        backend = [reflex, "run", "--env", "prod", "--backend-only", "--backend-port", str(config.backend_port)]
-        backend += ["--backend-host", config.backend_host]
+        backend = backend_command(config, python)
         frontend = [reflex, "run", "--env", "prod", "--frontend-only", "--frontend-port", str(config.frontend_port)]
         processes.append(("backend", subprocess.Popen(backend, cwd=PROJECT_ROOT, env=workers)))
-        processes.append(("frontend", subprocess.Popen(frontend, cwd=PROJECT_ROOT, env=workers)))
+        # (`reflex run` sets its own mode, and compiles: none of the backend's process settings)
+        builder = {k: v for k, v in workers.items() if k not in ("REFLEX_ENV_MODE", "__REFLEX_SKIP_COMPILE")}
+        processes.append(("frontend", subprocess.Popen(frontend, cwd=PROJECT_ROOT, env=builder)))
         while not stopping:
             if processes[0][1].poll() is not None:
                 now = time.monotonic()

@@ -73,10 +73,10 @@ class Cluster:
         return found
 
     def ui_workers(self) -> list[psutil.Process]:
-        """The Reflex backend's granian workers (the children of `reflex run --backend-only`)."""
+        """The Reflex backend's granian workers (the children of granian serving `media_demo.media_demo:app`)."""
         for child in self._descendants():
             try:
-                if "--backend-only" in child.cmdline():
+                if "media_demo.media_demo:app" in child.cmdline():
                     return [w for w in child.children() if w.is_running()]
             except psutil.NoSuchProcess:
                 continue

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from media_demo.cluster import ClusterConfigError, cluster_config, engine_env, worker_env
+from media_demo.cluster import ClusterConfigError, backend_command, cluster_config, engine_env, worker_env
 from media_demo.settings import Settings
 
 POSTGRES = "postgresql+psycopg://news@127.0.0.1:5544/news"
@@ -43,7 +43,14 @@ def test_the_workers_read_the_engine_and_the_engine_is_never_remote(settings: Se
     base = {"PATH": "/usr/bin", "SNOWPLOW_COLLECTOR_URL": "http://collector.example"}
     workers = worker_env(config, base)
     assert workers["SIGNALS_API_URL"] == "http://127.0.0.1:8200" and workers["SIGNALS_API_TOKEN"] == "cluster-token"
-    assert (workers["GRANIAN_WORKERS"], workers["REFLEX_REDIS_URL"], workers["DATABASE_URL"]) == ("3", REDIS, POSTGRES)
+    assert (workers["REFLEX_REDIS_URL"], workers["DATABASE_URL"], workers["REFLEX_ENV_MODE"]) == (
+        REDIS,
+        POSTGRES,
+        "prod",
+    )
+    command = backend_command(config, "/venv/bin/python")
+    assert command[0] == "/venv/bin/granian" and command[-1] == "media_demo.media_demo:app"
+    assert "--respawn-failed-workers" in command and command[command.index("--workers") + 1] == "3"
     engine = engine_env(config, base | {"SIGNALS_API_URL": "http://leftover"})
     assert "SIGNALS_API_URL" not in engine and "SNOWPLOW_COLLECTOR_URL" not in engine
     assert engine["DATABASE_URL"] == POSTGRES and engine["SIGNALS_API_TOKEN"] == "cluster-token"
