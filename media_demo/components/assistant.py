@@ -170,6 +170,7 @@ def assistant_panel() -> rx.Component:
             rx.el.label("Your question", html_for="assistant-input", class_name="visually-hidden"),
             rx.el.input(
                 id="assistant-input",
+                name="question",  # (the handler reads the draft; a named control keeps Reflex 0.11's forms happy)
                 value=AssistantState.draft,
                 on_change=AssistantState.set_draft,
                 placeholder="Ask about the news…",
