@@ -164,3 +164,27 @@ def test_the_engine_runs_alone_serves_the_real_clients_and_keeps_every_acknowled
         assert process.wait(timeout=60) == 0
     log = (tmp_path / "second.log").read_text(errors="replace")
     assert "attribute engine open: 0 events replayed" in log, "the SIGTERM wrote no final checkpoint"
+
+
+def test_the_engine_feed_stays_open_for_every_follower(tmp_path: Path) -> None:
+    """Each UI worker follows `/api/engine/feed`: under granian, every stream must stay open once started
+    (asking for a disconnect between notices used to end some streams at once), and carry what happens."""
+    with engine_service(tmp_path, "feed") as (_process, url):
+        headers = {"Authorization": f"Bearer {TOKEN}"}
+        timeout = httpx.Timeout(5.0, read=1.5)
+        closed_early = 0
+        for _ in range(12):
+            with (
+                httpx.Client(timeout=timeout) as client,
+                client.stream("GET", f"{url}/api/engine/feed", headers=headers) as answer,
+            ):
+                assert answer.status_code == 200
+                lines = answer.iter_lines()
+                assert next(lines) == ": engine feed"
+                try:
+                    for _line in lines:
+                        pass
+                    closed_early += 1  # the server ended the stream: a follower would have to reconnect
+                except httpx.ReadTimeout:
+                    pass  # still open, as it should be: nothing happened to tell
+        assert closed_early == 0
