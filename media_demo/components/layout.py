@@ -19,7 +19,7 @@ def account_links() -> rx.Component:
     """ "Sign in", or who is signed in and "Sign out"; nothing until the reader is known (no flash of the wrong one)."""
     return rx.el.div(
         rx.cond(
-            ReaderState.consent_known,
+            ReaderState.recommendations_loaded,  # the first visit read back: the reader is known (engine or not)
             rx.cond(
                 ReaderState.account_name != "",
                 rx.fragment(
