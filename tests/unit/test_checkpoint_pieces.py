@@ -171,3 +171,9 @@ def test_a_job_runs_on_the_writer_between_commits_and_its_error_reaches_the_call
     first.tracker.page_view(first.reader(), HOME)
     log.flush()  # the log commits on after a job failed
     assert log.counts()["good"] == 2
+
+
+def test_once_the_log_is_closed_a_job_runs_on_a_connection_of_its_own(first: Parts) -> None:
+    """A last checkpoint may come after the log closed (a shutdown in another order): it is still written."""
+    first.log.close()
+    assert first.log.run_on_writer(lambda connection: connection.exec_driver_sql("SELECT 7").scalar()) == 7

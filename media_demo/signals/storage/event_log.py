@@ -301,14 +301,18 @@ class EventLog:
         transaction of another connection holds the one write lock, and a group commit that meets it waits
         in SQLite's busy handler, which sleeps in steps of up to 100 ms, then may find the lock taken again
         by the next piece. Here the two take turns: one job per group commit, no lock waits. Keep each job
-        to a few milliseconds: acknowledgements wait for it.
+        to a few milliseconds: acknowledgements wait for it. Once the log is closed there is no writer to
+        take turns with: the job runs here, on a connection of its own.
         """
         future: Future[T] = Future()
         with self._lock:
-            if self._closed:
-                raise RuntimeError("event log is closed")
-            self._jobs.append((job, future))
-            self._lock.notify_all()
+            closed = self._closed
+            if not closed:
+                self._jobs.append((job, future))
+                self._lock.notify_all()
+        if closed:
+            with self.engine.begin() as connection:
+                return job(connection)
         return future.result(timeout)
 
     def _run_job(self) -> None:
