@@ -33,36 +33,62 @@ Row = tuple[str, str, bytes]  # (group id, entity, JSON)
 Key = tuple[str, str]  # (group id, entity)
 
 
-def changed_rows(
+Change = tuple[str, Any]  # (kind, key within it): one entry to rewrite, as `take_changed` names it
+
+
+def take_changed(
     reads: ReadStats,
     interventions: InterventionEngine,
     consent: ConsentLedger,
     links: IdentityLinks,
     coreads: CoReads | None = None,
-) -> tuple[list[Row], list[Key]]:
-    """The rows to write and to delete for everything changed since the last call."""
-    upserts: list[Row] = []
-    deletes: list[Key] = []
+) -> list[Change]:
+    """The entries changed since the last call, named, not yet read: cheap under the lock.
 
-    def put(group: str, entity: str, value: Any) -> None:
-        if value is None:
-            deletes.append((group, entity))
-        else:
-            upserts.append((group, entity, orjson.dumps(value)))
-
-    for slug, key in reads.take_changed():
-        put(f"{READS}{SEP}{slug}", key, reads.entry(slug, key))
-    for target in interventions.take_changed():
-        rule, target_key, target_id = target
-        put(f"{INTERVENTIONS}{SEP}{rule}{SEP}{target_key}", target_id, interventions.dump_one(target))
-    for reader in consent.take_changed():
-        put(CONSENT, reader, consent.dump_one(reader))
-    for user in links.take_changed():
-        put(LINKS, user, links.devices(user) or None)
+    A checkpoint takes them in one short hold and reads them (`rows_of`) in slices, so no hold
+    lasts as long as serialising every changed entry would.
+    """
+    changes: list[Change] = [(READS, key) for key in reads.take_changed()]
+    changes += [(INTERVENTIONS, target) for target in interventions.take_changed()]
+    changes += [(CONSENT, reader) for reader in consent.take_changed()]
+    changes += [(LINKS, user) for user in links.take_changed()]
     if coreads is not None:
-        for reader in coreads.take_changed():
-            put(COREADS, reader, coreads.entry(reader))
-    return upserts, deletes
+        changes += [(COREADS, reader) for reader in coreads.take_changed()]
+    return changes
+
+
+def rows_of(
+    changes: Iterable[Change],
+    reads: ReadStats,
+    interventions: InterventionEngine,
+    consent: ConsentLedger,
+    links: IdentityLinks,
+    coreads: CoReads | None = None,
+) -> list[tuple[Key, bytes | None]]:
+    """((group id, entity), JSON) of each change as the entry is now; None for an entry that went (a delete)."""
+    rows: list[tuple[Key, bytes | None]] = []
+    for kind, key in changes:
+        value: Any
+        if kind == READS:
+            slug, reader = key
+            group, entity, value = f"{READS}{SEP}{slug}", reader, reads.entry(slug, reader)
+        elif kind == INTERVENTIONS:
+            rule, target_key, target_id = key
+            group, entity, value = (
+                f"{INTERVENTIONS}{SEP}{rule}{SEP}{target_key}",
+                target_id,
+                interventions.dump_one(key),
+            )
+        elif kind == CONSENT:
+            group, entity, value = CONSENT, key, consent.dump_one(key)
+        elif kind == LINKS:
+            group, entity, value = LINKS, key, links.devices(key) or None
+        elif coreads is not None:
+            group, entity, value = COREADS, key, coreads.entry(key)
+        else:
+            continue
+        rows.append(((group, entity), None if value is None else orjson.dumps(value)))
+    return rows
 
 
 def restore_rows(

@@ -31,8 +31,11 @@ import itertools
 import logging
 import threading
 import time
+from collections import deque
 from collections.abc import Callable, Collection, Iterator, Sequence
+from concurrent.futures import Future
 from contextlib import contextmanager
+from typing import Any, TypeVar
 from urllib.parse import quote, quote_plus
 
 import orjson
@@ -106,6 +109,7 @@ class LogMarkRow(SQLModel, table=True):
 
 
 logger = logging.getLogger(__name__)
+T = TypeVar("T")
 # Told when a ticket is durable: None, or the error that stopped the log from committing it.
 DurableCallback = Callable[[BaseException | None], None]
 INSERT_CHUNK = 1000  # rows built and handed to the driver at a time, within one commit
@@ -190,6 +194,8 @@ class EventLog:
         # (ticket, order, callback) of `on_durable`, lowest ticket first; the order breaks ties between callbacks
         self._callbacks: list[tuple[int, int, DurableCallback]] = []
         self._callback_order = itertools.count()
+        # Other writers' short transactions (`run_on_writer`), run by the writer between its group commits.
+        self._jobs: deque[tuple[Callable[[Connection], Any], Future[Any]]] = deque()
         self._good_appended = 0  # good events among them: their seqs follow base_seq in order
         self._unchecked = 0  # bytes committed since the last checkpoint (roughly: the rows' text)
         with Session(self.engine) as session:
@@ -287,6 +293,50 @@ class EventLog:
             error = None if self._durable >= ticket else self._failure()
         callback(error)
 
+    def run_on_writer(self, job: Callable[[Connection], T], timeout: float = 30.0) -> T:
+        """Run `job(connection)` in one transaction on the writer's thread and connection, right after a
+        group commit, and return what it returned (or raise what it raised).
+
+        For a short write that must not hold up the log's commits (a checkpoint's pieces): on SQLite a
+        transaction of another connection holds the one write lock, and a group commit that meets it waits
+        in SQLite's busy handler, which sleeps in steps of up to 100 ms, then may find the lock taken again
+        by the next piece. Here the two take turns: one job per group commit, no lock waits. Keep each job
+        to a few milliseconds: acknowledgements wait for it. Once the log is closed there is no writer to
+        take turns with: the job runs here, on a connection of its own.
+        """
+        future: Future[T] = Future()
+        with self._lock:
+            closed = self._closed
+            if not closed:
+                self._jobs.append((job, future))
+                self._lock.notify_all()
+        if closed:
+            with self.engine.begin() as connection:
+                return job(connection)
+        return future.result(timeout)
+
+    def _run_job(self) -> None:
+        """Run the oldest job of `run_on_writer`, if any, in a transaction of the writer's connection
+        (`_commit_mutex` held)."""
+        with self._lock:
+            if not self._jobs:
+                return
+            job, future = self._jobs.popleft()
+        if not future.set_running_or_notify_cancel():
+            return
+        if self._writer_connection is None:
+            self._writer_connection = self.engine.connect()
+        connection = self._writer_connection
+        try:
+            with connection.begin():
+                result = job(connection)
+        except BaseException as exc:
+            if connection.invalidated or connection.closed:
+                self._writer_connection = None
+            future.set_exception(exc)
+            return
+        future.set_result(result)
+
     def _failure(self) -> RuntimeError:
         failure = RuntimeError("event log: commit failed")
         failure.__cause__ = self._error
@@ -333,7 +383,9 @@ class EventLog:
     def _commit_due(self) -> bool:
         """Commit early when someone waits for durability or a batch is full; else every interval."""
         waited_for = self._waiting or self._callbacks
-        return self._closed or bool(self._pending and (waited_for or len(self._pending) >= MAX_BATCH))
+        return (
+            self._closed or bool(self._jobs) or bool(self._pending and (waited_for or len(self._pending) >= MAX_BATCH))
+        )
 
     def _gathered(self, since: float) -> bool:
         """Whether a commit wanted now may go ahead: `MIN_COMMIT_GAP` after the last one began, or sooner
@@ -353,6 +405,7 @@ class EventLog:
             try:
                 with self._commit_mutex:
                     self._commit_pending()
+                    self._run_job()  # (after the commit: acknowledgements first)
             except Exception as exc:
                 # The batch went back to the front of the queue: nothing is acknowledged before it
                 # commits, and one "database is locked" must not stop the log for good.
@@ -364,13 +417,17 @@ class EventLog:
                         self._error = exc
                         self._lock.notify_all()
                         due = self._due_callbacks()
+                        jobs, self._jobs = list(self._jobs), deque()
                     self._call(due)
+                    for _job, future in jobs:
+                        if future.set_running_or_notify_cancel():
+                            future.set_exception(self._failure())
                     return
                 time.sleep(min(2.0, 0.05 * 2**failures))
                 continue
             failures = 0
             with self._lock:
-                if closing and not self._pending:
+                if closing and not self._pending and not self._jobs:
                     return
 
     def _commit_pending(self) -> None:
