@@ -356,8 +356,14 @@ def test_a_killed_worker_loses_nothing_and_the_tab_carries_on(
     assert now_serving and not now_serving & serving
     events = cluster.reader_events(duid)
     assert len(events) > before  # every event acknowledged before the kill is there, and the new ones
-    names = [e["atomic"].get("event_name") for e in events]
-    assert names.count(ARTICLE_EVENT) == 2, names
+    read_slugs = [
+        e["atomic"].get("page_url", "").rsplit("/", 1)[-1]
+        for e in events
+        if e["atomic"].get("event_name") == ARTICLE_EVENT
+    ]
+    # At least once, not exactly once: a tab state the killed worker had not yet written to Redis is lost with
+    # it, and the reconnected tab may track the story on screen a second time. Nothing acknowledged is lost.
+    assert set(read_slugs) == {slugs[0], slugs[1]}, read_slugs
     deadline = time.monotonic() + 60  # granian starts a new worker in its place
     while len(cluster.ui_workers()) < WORKERS and time.monotonic() < deadline:
         time.sleep(0.5)
