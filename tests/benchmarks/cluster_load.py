@@ -138,6 +138,7 @@ class ClusterBackend(loadtest.Backend):
         }
         self.config = cluster_config(self.env, Settings(signals_api_token=history_module.API_TOKEN))
         self.engine: subprocess.Popen[bytes] | None = None
+        self.started: list[int] = []  # every process of the cluster once settled (to check none is left)
 
     def start(self, timeout: float = 300.0) -> float:
         """The engine, healthy; then granian, answering and with every worker settled (imports done)."""
@@ -164,6 +165,7 @@ class ClusterBackend(loadtest.Backend):
             )
         _wait_for(f"{self.url}/ping", self.process, "backend", self.log_path, timeout)
         self.settle()
+        self.started = self.tree()
         return time.perf_counter() - started
 
     def settle(self) -> None:
@@ -208,23 +210,25 @@ class ClusterBackend(loadtest.Backend):
 
 @dataclass
 class Configuration:
-    """One configuration's verdict, from its levels."""
+    """One configuration's verdict: the figures of its sustained level, or of its lowest level if none held."""
 
     name: str
     workers: int | None  # None: the one-process baseline
     sustained: int | None  # the highest level with p95 under the target and no errors
-    p50_ms: float | None = None
-    p95_ms: float | None = None
-    p99_ms: float | None = None
-    errors: int = 0
-    events_per_s: float = 0.0
-    cpu_ms: float | None = None  # per page event: the server (engine + workers)
-    engine_ms: float | None = None
-    workers_ms: float | None = None
-    services_ms: float | None = None  # PostgreSQL + Redis, beside
-    cores_busy: float = 0.0  # the server and its services, at the sustained level
-    readers_per_core: float | None = None
-    pss_mib: float = 0.0
+    level: int  # the level the figures below are from
+    p50_ms: float | None
+    p95_ms: float | None
+    p99_ms: float | None
+    errors: int
+    events_per_s: float
+    cpu_ms: float | None  # per page event: the server (engine + workers)
+    engine_ms: float | None
+    workers_ms: float | None
+    services_ms: float | None  # PostgreSQL + Redis, beside
+    cores_busy: float  # the server and its services, CPU seconds per second at that level
+    pss_mib: float
+    readers_per_core: float | None = None  # readers per busy core: measured if sustained, else from the CPU cost
+    measured_per_core: bool = False
     estimate: dict[str, Any] | None = None
 
 
@@ -234,57 +238,61 @@ def sustained_level(levels: list[LevelResult], target_p95_ms: float) -> LevelRes
     return max(held, key=lambda r: r.readers) if held else None
 
 
-def estimate(level: LevelResult, cores: int = CORES) -> dict[str, Any] | None:
-    """Readers on `cores` cores, from one cluster level's costs: the engine is one process, so at most one core of
-    Python (its events/s cap = 1000 / engine ms per event); the other cores run the UI workers, PostgreSQL and Redis
-    at their measured cost per event. Both bounds assume cores fully busy, so they are ceilings: p95 needs headroom,
-    taken as the utilisation the measured level ran at when that was below 100%."""
-    if not (level.engine_cpu_ms_per_event and level.workers_cpu_ms_per_event and level.pages):
-        return None
-    per_reader = level.events_per_s / level.readers  # page events per reader per second (think time included)
-    engine_cap = 1000 / level.engine_cpu_ms_per_event
-    rest = level.workers_cpu_ms_per_event + (level.services_cpu_ms_per_event or 0.0)
-    workers_cap = (cores - 1) * 1000 / rest
+def estimate(engine_ms: float, rest_ms: float, pace: float, cores: int = CORES) -> dict[str, Any]:
+    """Readers on `cores` cores from a cluster's CPU per page event: the engine is one process, so at most one
+    core of Python, which caps the events/s at 1000 / its ms per event; the other cores run the UI workers,
+    PostgreSQL and Redis (`rest_ms` per event). `pace`: page events per reader per second (think time included).
+    Every core fully busy, so a ceiling: p95 needs headroom (the one process held it at the utilisation shown)."""
+    engine_cap = 1000 / engine_ms
+    workers_cap = (cores - 1) * 1000 / rest_ms
     ceiling = min(engine_cap, workers_cap)
-    utilisation = min(
-        1.0, level.backend_cpu_percent / 100 + level.events_per_s * (level.services_cpu_ms_per_event or 0) / 1000
-    )
     return {
         "cores": cores,
-        "events_per_reader_per_s": per_reader,
+        "events_per_reader_per_s": pace,
         "engine_cap_events_per_s": engine_cap,
+        "engine_cap_readers": engine_cap / pace,
         "workers_cap_events_per_s": workers_cap,
-        "bound_by": "engine" if engine_cap <= workers_cap else "workers",
+        "bound_by": "engine" if engine_cap <= workers_cap else "UI workers",
         "ceiling_events_per_s": ceiling,
-        "ceiling_readers": ceiling / per_reader,
-        "measured_utilisation": utilisation,
-        "at_measured_utilisation_readers": ceiling * utilisation / per_reader,
+        "ceiling_readers": ceiling / pace,
     }
 
 
-def summarise(name: str, workers: int | None, levels: list[LevelResult], target: float) -> Configuration:
+def summarise(
+    name: str, workers: int | None, levels: list[LevelResult], target: float, pace: float | None
+) -> Configuration:
+    """`pace` (page events per reader per second of unhindered readers, from the baseline) turns a CPU cost into
+    readers when no level held; the sustained level's own pace otherwise."""
     best = sustained_level(levels, target)
-    if best is None:
-        return Configuration(name, workers, None)
-    cores = (best.backend_cpu_percent / 100) + best.events_per_s * (best.services_cpu_ms_per_event or 0.0) / 1000
-    return Configuration(
+    level = best or min(levels, key=lambda r: r.readers)
+    services = level.events_per_s * (level.services_cpu_ms_per_event or 0.0) / 1000
+    cores = level.backend_cpu_percent / 100 + services
+    found = Configuration(
         name=name,
         workers=workers,
-        sustained=best.readers,
-        p50_ms=best.p50_ms,
-        p95_ms=best.p95_ms,
-        p99_ms=best.p99_ms,
-        errors=best.errors,
-        events_per_s=best.events_per_s,
-        cpu_ms=best.cpu_ms_per_event,
-        engine_ms=best.engine_cpu_ms_per_event,
-        workers_ms=best.workers_cpu_ms_per_event,
-        services_ms=best.services_cpu_ms_per_event,
+        sustained=best.readers if best else None,
+        level=level.readers,
+        p50_ms=level.p50_ms,
+        p95_ms=level.p95_ms,
+        p99_ms=level.p99_ms,
+        errors=level.errors,
+        events_per_s=level.events_per_s,
+        cpu_ms=level.cpu_ms_per_event,
+        engine_ms=level.engine_cpu_ms_per_event,
+        workers_ms=level.workers_cpu_ms_per_event,
+        services_ms=level.services_cpu_ms_per_event,
         cores_busy=cores,
-        readers_per_core=best.readers / cores if cores else None,
-        pss_mib=best.pss_mib,
-        estimate=estimate(best) if workers is not None else None,
+        pss_mib=level.pss_mib,
     )
+    if best is not None and cores:
+        found.readers_per_core, found.measured_per_core = best.readers / cores, True
+        pace = best.events_per_s / best.readers
+    elif pace and level.cpu_ms_per_event:
+        found.readers_per_core = 1000 / ((level.cpu_ms_per_event + (level.services_cpu_ms_per_event or 0)) * pace)
+    if workers is not None and pace and level.engine_cpu_ms_per_event and level.workers_cpu_ms_per_event:
+        rest = level.workers_cpu_ms_per_event + (level.services_cpu_ms_per_event or 0.0)
+        found.estimate = estimate(level.engine_cpu_ms_per_event, rest, pace)
+    return found
 
 
 LEVEL_COLUMNS = (
@@ -313,17 +321,18 @@ def _number(value: float | None, spec: str) -> str:
 
 def summary_table(configurations: list[Configuration], target: float) -> str:
     header = (
-        f"| configuration | readers at p95 < {target:.0f} ms | pages/s | p50 / p95 / p99 ms | errors "
+        f"| configuration | readers at p95 < {target:.0f} ms | figures at | pages/s | p50 / p95 / p99 ms | errors "
         "| CPU ms/page: total / engine / workers | pg+redis ms/page | cores busy | readers per core | PSS MiB |"
     )
-    lines = [header, "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
+    lines = [header, "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
     for c in configurations:
         latency = " / ".join(_number(x, "{:.0f}") for x in (c.p50_ms, c.p95_ms, c.p99_ms))
         cpu = " / ".join(_number(x, "{:.2f}") for x in (c.cpu_ms, c.engine_ms, c.workers_ms))
+        per_core = _number(c.readers_per_core, "{:.0f}" if c.measured_per_core else "~{:.0f} (from cost)")
         lines.append(
-            f"| {c.name} | {_number(c.sustained, '{:,}') if c.sustained else 'none'} | {c.events_per_s:.1f} "
+            f"| {c.name} | {c.sustained if c.sustained else 'none'} | {c.level} readers | {c.events_per_s:.1f} "
             f"| {latency} | {c.errors} | {cpu} | {_number(c.services_ms, '{:.2f}')} | {c.cores_busy:.2f} "
-            f"| {_number(c.readers_per_core, '{:.0f}')} | {c.pss_mib:.0f} |"
+            f"| {per_core} | {c.pss_mib:.0f} |"
         )
     return "\n".join(lines)
 
@@ -331,17 +340,21 @@ def summary_table(configurations: list[Configuration], target: float) -> str:
 def estimate_lines(configurations: list[Configuration]) -> list[str]:
     lines = []
     for c in configurations:
+        if c.workers is None and c.sustained:
+            lines.append(
+                f"{c.name}: one Python process uses one core whatever the machine: {c.sustained} readers on 16 cores "
+                f"too (it held p95 at {c.cores_busy:.0%} of its core)"
+            )
         if (e := c.estimate) is None:
             continue
         lines.append(
-            f"{c.name}: at {e['events_per_reader_per_s']:.2f} page events per reader per second, the engine "
-            f"({c.engine_ms:.2f} ms/page, one process) caps a {e['cores']}-core machine at "
-            f"{e['engine_cap_events_per_s']:,.0f} events/s; {e['cores'] - 1} cores of UI workers + PostgreSQL + "
-            f"Redis ({(c.workers_ms or 0) + (c.services_ms or 0):.2f} ms/page) at {e['workers_cap_events_per_s']:,.0f}"
-            f" events/s: bound by the {e['bound_by']}, a ceiling of {e['ceiling_readers']:,.0f} readers "
-            f"({e['ceiling_events_per_s']:,.0f} events/s, every core busy); "
-            f"{e['at_measured_utilisation_readers']:,.0f} readers at the {e['measured_utilisation']:.0%} "
-            "utilisation this level held p95 at"
+            f"{c.name} on {e['cores']} cores: at {e['events_per_reader_per_s']:.2f} page events per reader per second, "
+            f"the engine ({c.engine_ms:.2f} ms/page, one process: one core at most) caps the cluster at "
+            f"{e['engine_cap_events_per_s']:,.0f} events/s ({e['engine_cap_readers']:,.0f} readers); "
+            f"{e['cores'] - 1} cores of UI workers + PostgreSQL + Redis "
+            f"({(c.workers_ms or 0) + (c.services_ms or 0):.2f} ms/page) serve {e['workers_cap_events_per_s']:,.0f} "
+            f"events/s: bound by the {e['bound_by']}, a ceiling of {e['ceiling_readers']:,.0f} readers with every "
+            "core busy (p95 needs headroom below that)"
         )
     return lines
 
@@ -369,6 +382,7 @@ def run_cluster(
             name = f"cluster {workers}w"
             results, info = loadtest.run_scenario(name, options.readers, contract, site, folder, None, server=backend)
             info["workers"] = workers
+            info["pids"] = backend.started
             return results, info
     finally:
         redis.stop()
@@ -393,6 +407,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     results: list[LevelResult] = []
     infos: list[dict[str, Any]] = []
     configurations: list[Configuration] = []
+    pace: float | None = None  # page events per reader per second where the baseline held its p95
     postgres = start_postgres()
     try:
         if readers.pin:
@@ -407,7 +422,9 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
                 )
                 results += level_results
                 infos.append(info)
-                configurations.append(summarise(BASELINE, None, level_results, options.target_p95_ms))
+                configurations.append(summarise(BASELINE, None, level_results, options.target_p95_ms, None))
+                if (held := sustained_level(level_results, options.target_p95_ms)) is not None:
+                    pace = held.events_per_s / held.readers
                 print(loadtest.table(level_results, columns=LEVEL_COLUMNS), flush=True)
             for workers in options.workers:
                 level_results, info = run_cluster(
@@ -415,7 +432,9 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
                 )
                 results += level_results
                 infos.append(info)
-                configurations.append(summarise(f"cluster {workers}w", workers, level_results, options.target_p95_ms))
+                configurations.append(
+                    summarise(f"cluster {workers}w", workers, level_results, options.target_p95_ms, pace)
+                )
                 print(loadtest.table(level_results, columns=LEVEL_COLUMNS), flush=True)
     finally:
         postgres.stop()
