@@ -475,7 +475,9 @@ def write_report(
         f"side (one process, or engine + UI workers + PostgreSQL + Redis) pinned to core {BACKEND_CORE}, the "
         f"generators to core {loadtest.GENERATOR_CORE}; latency = page event sent -> its chain's last update. "
         "CPU ms/page of a cluster = engine + UI workers (granian included); PostgreSQL and Redis beside it. "
-        "Cores busy = the server's and its services' CPU per second at the sustained level.",
+        "Cores busy = the server's and its services' CPU per second at the level the figures are from (the sustained "
+        "one, else the lowest); readers per core 'from cost' = 1000 / (CPU ms per page x the baseline's page "
+        "events per reader per second).",
         "",
         summary,
         "",
