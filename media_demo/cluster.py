@@ -112,6 +112,11 @@ def engine_env(config: ClusterConfig, base: Mapping[str, str]) -> dict[str, str]
     return env | {"DATABASE_URL": config.database_url, "SIGNALS_API_TOKEN": config.token}
 
 
+def engine_command(config: ClusterConfig, python: str) -> list[str]:
+    """The engine service on `ENGINE_PORT` (its own default host: loopback)."""
+    return [python, "-m", "media_demo.engine_service", "--port", str(config.engine_port)]
+
+
 def backend_command(config: ClusterConfig, python: str) -> list[str]:
     """Granian serving the Reflex app's ASGI factory (`media_demo.media_demo:app`, as `reflex run` does), with
     `WORKERS` workers and a dead one started again."""
@@ -163,8 +168,7 @@ def run(config: ClusterConfig, env: Mapping[str, str], python: str = sys.executa
     reflex = str(Path(python).parent / "reflex")
 
     def start_engine() -> subprocess.Popen[bytes]:
-        command = [python, "-m", "media_demo.engine_service", "--port", str(config.engine_port)]
-        return subprocess.Popen(command, cwd=PROJECT_ROOT, env=engine_env(config, env))
+        return subprocess.Popen(engine_command(config, python), cwd=PROJECT_ROOT, env=engine_env(config, env))
 
     engine = start_engine()
     processes: list[tuple[str, subprocess.Popen[bytes]]] = [("engine", engine)]

@@ -348,6 +348,8 @@ class Sample:
     log: int = 0  # the size of its log
     core: tuple[int, int] = (0, 0)  # its core's busy and total ticks
     rss: float = 0.0
+    engine: float | None = None  # of `cpu`, the engine service's, when it runs apart (a cluster)
+    services: float = 0.0  # PostgreSQL's and Redis's beside the server, not in `cpu`
 
 
 @dataclass
@@ -380,6 +382,10 @@ class LevelResult:
     loop_lag_p99_ms: float | None
     profile: str | None = None
     profile_top: list[str] = field(default_factory=list)
+    # a cluster's CPU per page event split (`cpu_ms_per_event` = engine + workers), and its servers' beside it
+    engine_cpu_ms_per_event: float | None = None
+    workers_cpu_ms_per_event: float | None = None
+    services_cpu_ms_per_event: float | None = None
 
 
 def schedule(options: Options, start: float) -> tuple[list[Level], list[float]]:
@@ -538,11 +544,12 @@ def run_scenario(
     folder: Path,
     history: history_module.History | None,
     progress: Any = print,
+    server: Backend | None = None,
 ) -> tuple[list[LevelResult], dict[str, Any]]:
-    """Start a backend (on a copy of `history`'s database, if any), run every level, stop it."""
+    """Start a backend (on a copy of `history`'s database, if any) or `server` (a cluster), run every level, stop it."""
     folder.mkdir(parents=True, exist_ok=True)
     database = history.copy_to(folder) if history is not None else folder / "media_demo.db"
-    backend = Backend(folder, database, options.pin)
+    backend = server or Backend(folder, database, options.pin)
     info: dict[str, Any] = {"scenario": name, "folder": str(folder)}
     generators: list[subprocess.Popen[bytes]] = []
     try:
@@ -647,7 +654,13 @@ def merge_level(
     updates = sum(w["updates"] for w in windows)
     cpu = last.cpu - first.cpu
     busy, total = last.core[0] - first.core[0], last.core[1] - first.core[1]
-    others = max(0.0, busy / total * 100 - cpu / seconds * 100) if total and pinned else 0.0
+    services = last.services - first.services
+    others = max(0.0, busy / total * 100 - (cpu + services) / seconds * 100) if total and pinned else 0.0
+    engine = None if first.engine is None or last.engine is None else last.engine - first.engine
+
+    def per_page(seconds_of_cpu: float | None) -> float | None:
+        return seconds_of_cpu * 1000 / pages if pages and seconds_of_cpu is not None else None
+
     received = sum(w["bytes_in"] for w in windows)
     return LevelResult(
         scenario=scenario,
@@ -674,6 +687,9 @@ def merge_level(
         kib_per_page=received / 1024 / pages if pages else None,
         generator_cpu_percent=sum(w["generator_cpu_s"] for w in windows) / seconds * 100,
         loop_lag_p99_ms=_quantile(lags, 0.99),
+        engine_cpu_ms_per_event=per_page(engine),
+        workers_cpu_ms_per_event=per_page(None if engine is None else cpu - engine),
+        services_cpu_ms_per_event=per_page(services) if first.engine is not None else None,
     )
 
 
@@ -722,9 +738,11 @@ def _cell(result: LevelResult, attribute: str, spec: str) -> str:
     return "-" if value is None else spec.format(value)
 
 
-def table(results: list[LevelResult], markdown: bool = False) -> str:
-    rows = [[_cell(r, attribute, spec) for _, attribute, spec in COLUMNS] for r in results]
-    header = [title for title, _, _ in COLUMNS]
+def table(
+    results: list[LevelResult], markdown: bool = False, columns: tuple[tuple[str, str, str], ...] = COLUMNS
+) -> str:
+    rows = [[_cell(r, attribute, spec) for _, attribute, spec in columns] for r in results]
+    header = [title for title, _, _ in columns]
     if markdown:
         lines = ["| " + " | ".join(header) + " |", "|" + "|".join(["---"] + ["---:"] * (len(header) - 1)) + "|"]
         return "\n".join(lines + ["| " + " | ".join(row) + " |" for row in rows])
@@ -798,6 +816,10 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         from tests.benchmarks import collector_load  # (it builds on this module)
 
         return collector_load.main([a for a in arguments if a != "--collector"])
+    if "--cluster" in arguments:  # the readers against `make cluster`'s processes, beside this baseline
+        from tests.benchmarks import cluster_load  # (it builds on this module)
+
+        return cluster_load.main([a for a in arguments if a != "--cluster"])
     options = parse(argv)
     options.out.mkdir(parents=True, exist_ok=True)
     if options.pin and shutil.which("taskset"):

@@ -2,16 +2,20 @@
 
 `make loadtest` measures; this only checks that what it measures is real: every reader's tab
 hydrated over Reflex's websocket, page events were sent and settled without an error, the
-backend's CPU and memory were read, and the backend started on the pre-loaded history holds it.
+backend's CPU and memory were read, and the backend started on the pre-loaded history holds it; and, for
+`--cluster`, that a cluster's readers go through its UI workers to its engine and that it is stopped after.
 """
 
 from __future__ import annotations
 
+import os
+import shutil
 from pathlib import Path
 
 import pytest
 
 from tests.benchmarks import loadtest
+from tests.servers import postgres_bin
 
 pytestmark = pytest.mark.loadtest
 
@@ -76,3 +80,46 @@ def test_the_collector_load_counts_every_acknowledged_event_back(tmp_path: Path)
     assert result["cpu_us_per_request"] > 0
     assert len(list(tmp_path.glob("collector-*.md"))) == 1
     assert not list((tmp_path / "runs").glob("*/media_demo.db*"))  # the scratch database is gone
+
+
+def test_the_cluster_mode_measures_the_engine_and_the_workers_and_stops_them(tmp_path: Path) -> None:
+    """`--cluster` with 1 UI worker (the quickest to start), briefly: every reader hydrated and paged without an
+    error through the cluster, its CPU split between the engine and the worker, none of its processes left after."""
+    if postgres_bin() is None or shutil.which("redis-server") is None:
+        message = "the cluster mode needs PostgreSQL and redis-server (apt-get install postgresql redis-server)"
+        if os.environ.get("REQUIRE_SERVERS") == "1":
+            pytest.fail(message)
+        pytest.skip(message)
+    report = loadtest.main(
+        [
+            *("--cluster", "--workers", "1", "--no-baseline"),
+            *("--levels", "4", "--duration", "4", "--warmup", "1.5", "--ramp-rate", "20"),
+            *("--think", "0.5,1", "--timeout", "10", "--no-pin", "--out", str(tmp_path)),
+        ]
+    )
+
+    (scenario,) = report["scenarios"]
+    assert scenario["workers"] == 1
+    assert scenario["readers_started"] == 4
+    assert scenario["hydrated"] == 4, scenario["run_errors"]
+    assert scenario["run_errors"] == {}
+    assert scenario["unexpected_events"] == {}
+
+    (level,) = report["levels"]
+    assert level["scenario"] == "cluster 1w"
+    assert level["pages"] >= 1  # (a loaded machine makes a cluster slow: see make loadtest ARGS=--cluster)
+    assert level["errors"] == 0, level["error_kinds"]
+    assert 0 < level["p50_ms"] <= level["p95_ms"] <= level["p99_ms"] < 10_000
+    assert level["engine_cpu_ms_per_event"] > 0  # the page events reached the engine service
+    assert level["workers_cpu_ms_per_event"] > 0
+    assert level["services_cpu_ms_per_event"] >= 0
+    total = level["engine_cpu_ms_per_event"] + level["workers_cpu_ms_per_event"]
+    assert total == pytest.approx(level["cpu_ms_per_event"])
+    assert level["pss_mib"] > 100  # the engine and a UI worker
+
+    (configuration,) = report["configurations"]
+    assert configuration["workers"] == 1
+    assert (tmp_path / f"cluster-{report['started']}.md").read_text().count("| cluster 1w |") == 2
+
+    assert len(scenario["pids"]) >= 3  # the engine, granian and its worker
+    assert [pid for pid in scenario["pids"] if Path(f"/proc/{pid}").exists()] == []
