@@ -11,6 +11,7 @@ the attributes read through the SDK are what they were.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import subprocess
@@ -54,7 +55,8 @@ def engine_service(folder: Path, name: str) -> Iterator[tuple[subprocess.Popen[b
     }
     command = [sys.executable, "-X", "importtime", "-m", "media_demo.engine_service", "--port", str(port)]
     with stderr.open("wb") as err, (folder / f"{name}.log").open("wb") as out:
-        process = subprocess.Popen(command, env=env, stdout=out, stderr=err)
+        # Its own session: granian's worker is a child, and must not outlive a failed test.
+        process = subprocess.Popen(command, env=env, stdout=out, stderr=err, start_new_session=True)
     url = f"http://127.0.0.1:{port}"
     try:
         deadline = time.monotonic() + START_SECONDS
@@ -69,9 +71,9 @@ def engine_service(folder: Path, name: str) -> Iterator[tuple[subprocess.Popen[b
             time.sleep(0.2)
         yield process, url
     finally:
-        if process.poll() is None:
-            process.kill()
-            process.wait()
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(process.pid, signal.SIGKILL)  # the supervisor and its worker, whatever state they are in
+        process.wait()
 
 
 def imported_modules(importtime_log: str) -> set[str]:
