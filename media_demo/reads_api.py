@@ -22,6 +22,7 @@ from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
 
 from media_demo.newsroom import Newsroom
+from media_demo.recommend import PopularitySnapshot
 from media_demo.signals.engine.interventions import FiredIntervention
 from media_demo.signals.http.auth import authorised
 from media_demo.signals.http.errors import json_error, unauthorised
@@ -73,11 +74,11 @@ def reads_routes(newsroom: Callable[[], Newsroom]) -> list[Route]:
         return endpoint
 
     async def consent(request: Request, room: Newsroom) -> Response:
-        choice = room.reads.consent_of(_reader(request))
+        choice = await asyncio.to_thread(room.reads.consent_of, _reader(request))  # (the engine's lock: off the loop)
         return JSONResponse({"consent": choice.as_json() if choice is not None else None}, headers=NO_STORE)
 
     async def interventions(request: Request, room: Newsroom) -> Response:
-        fired = room.reads.recent_interventions(_reader(request))
+        fired = await asyncio.to_thread(room.reads.recent_interventions, _reader(request))
         return JSONResponse({"interventions": [intervention_json(f) for f in fired]}, headers=NO_STORE)
 
     async def events(request: Request, room: Newsroom) -> Response:
@@ -103,30 +104,40 @@ def reads_routes(newsroom: Callable[[], Newsroom]) -> list[Route]:
         user_id = request.path_params["user_id"]
         if not 0 < len(user_id) <= MAX_ID_CHARS:
             raise ValueError(f"user_id must be 1 to {MAX_ID_CHARS} characters")
-        return JSONResponse({"devices": room.reads.devices(user_id)}, headers=NO_STORE)
+        return JSONResponse({"devices": await asyncio.to_thread(room.reads.devices, user_id)}, headers=NO_STORE)
 
     async def popularity(request: Request, room: Newsroom) -> Response:
         """Everyone's read counts; `If-None-Match` with the last ETag answers 304 while nothing changed."""
-        with room.memory.lock:
-            stats = room.memory.read_stats
-            etag = f'"{id(stats)}-{stats.version}"'  # (a reset makes new counts, with their own versions)
-            if request.headers.get("if-none-match") == etag:
-                return Response(status_code=304, headers={"ETag": etag})
-            snapshot = stats.snapshot()
-        headers = {**NO_STORE, "ETag": etag}
-        return Response(orjson.dumps(snapshot.as_json()), media_type="application/json", headers=headers)
+
+        def snapshot(known: str | None) -> tuple[str, PopularitySnapshot | None]:
+            with room.memory.lock:  # in a thread: the lock, and sorting every story, stay off the loop
+                stats = room.memory.read_stats
+                etag = f'"{id(stats)}-{stats.version}"'  # (a reset makes new counts, with their own versions)
+                return etag, None if known == etag else stats.snapshot()
+
+        etag, found = await asyncio.to_thread(snapshot, request.headers.get("if-none-match"))
+        if found is None:
+            return Response(status_code=304, headers={"ETag": etag})
+        return Response(
+            orjson.dumps(found.as_json()), media_type="application/json", headers={**NO_STORE, "ETag": etag}
+        )
 
     async def coreads(request: Request, room: Newsroom) -> Response:
         limit = _limit(request, 20)
-        with room.reads.everyone() as everyone:
-            found = everyone.coreads.also_read(request.path_params["slug"], limit)
+
+        def also_read(slug: str) -> list[tuple[str, float]]:
+            with room.reads.everyone() as everyone:
+                return everyone.coreads.also_read(slug, limit)
+
+        found = await asyncio.to_thread(also_read, request.path_params["slug"])
         return JSONResponse({"also_read": [[slug, score] for slug, score in found]}, headers=NO_STORE)
 
     async def state(request: Request, room: Newsroom) -> Response:
         group, raw_version, entity = (request.path_params[k] for k in ("group", "version", "entity"))
         if not raw_version.isdigit():
             raise ValueError(f"version must be a whole number, got {raw_version[:16]!r}")
-        return JSONResponse({"has_state": room.reads.has_state(group, int(raw_version), entity)}, headers=NO_STORE)
+        held = await asyncio.to_thread(room.reads.has_state, group, int(raw_version), entity)
+        return JSONResponse({"has_state": held}, headers=NO_STORE)
 
     async def outcomes(request: Request, room: Newsroom) -> Response:
         name = request.path_params["name"]
