@@ -1,6 +1,6 @@
 """`EngineReads` from an engine service over HTTP: what a UI worker of a cluster reads.
 
-Readers' attributes come through the Signals API with the official SDK (`RemoteAttributes`),
+Readers' attributes come through the Signals API in the official SDK's models (`RemoteAttributes`),
 exactly as from Snowplow Signals. The rest comes from the engine's own routes
 (`media_demo.reads_api`): consent, devices, the inspector's events, and everyone's
 reading, which every page shows and which changes with every read: it is kept here
@@ -240,6 +240,7 @@ class RemoteReads:
     def close(self) -> None:
         """Close the pooled connections."""
         self.client.close()
+        self.attributes.close()
 
 
 class RemoteEraser:
