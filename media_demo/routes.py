@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from urllib.parse import unquote
+
 HOME = "/"
 NOT_FOUND = "404"
 INSPECTOR = "/inspector"
@@ -24,3 +26,11 @@ def article_url(slug: str) -> str:
 def category_url(category: str) -> str:
     """The category page's path."""
     return f"{CATEGORY_PREFIX}{category}"
+
+
+def path_argument(path: str, prefix: str) -> str:
+    """The one argument of a dynamic route (`/article/<slug>` with `ARTICLE_PREFIX`): its first segment after
+    `prefix`, unquoted; "" when `path` is not under `prefix`."""
+    if not path.startswith(prefix):
+        return ""
+    return unquote(path[len(prefix) :].split("/", 1)[0])

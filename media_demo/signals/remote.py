@@ -80,9 +80,10 @@ class RemoteAttributes:
         definition = self._groups[(group, version)]  # a KeyError here is a programming error, not a remote one
         wanted = set(attributes) if attributes is not None else None
         chosen = [a for a in definition.attributes if wanted is None or a.name in wanted]
+        key = key or definition.attribute_key.name or "domain_userid"
         request = GetAttributeGroupAttributesRequest(
             attributes=[f"{group}_v{version}:{a.name}" for a in chosen],
-            attribute_keys=AttributeKeyIdentifiers(root={key or definition.attribute_key.name or "domain_userid": [entity]}),
+            attribute_keys=AttributeKeyIdentifiers(root={key: [entity]}),
         )
         try:
             values = self._post(request)

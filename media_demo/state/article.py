@@ -11,6 +11,7 @@ import dataclasses
 
 import reflex as rx
 
+from media_demo import routes
 from media_demo.articles import Article
 from media_demo.newsroom import get_newsroom
 from media_demo.paper import PAPER_NAME
@@ -69,7 +70,7 @@ class ArticleState(rx.State):
     @rx.event
     async def open(self):
         """on_load: show the story the address names, then track the visit as any page does."""
-        slug = str(self.router.page.params.get("slug", ""))
+        slug = routes.path_argument(self.router.url.path, routes.ARTICLE_PREFIX)
         found = await asyncio.to_thread(find_story, slug)
         self._show(found)
         # The visit runs in this same event (one update to the page, as a compiled page's on_load sent).
@@ -85,7 +86,7 @@ class ArticleState(rx.State):
     @rx.event
     async def reload(self):
         """The story changed while this tab showed it (updated or unpublished): show what is there now."""
-        slug = str(self.router.page.params.get("slug", ""))
+        slug = routes.path_argument(self.router.url.path, routes.ARTICLE_PREFIX)
         self._show(await asyncio.to_thread(find_story, slug))
 
 

@@ -6,6 +6,7 @@ import asyncio
 
 import reflex as rx
 
+from media_demo import routes
 from media_demo.articles import Article, section_label
 from media_demo.newsroom import get_newsroom
 from media_demo.paper import PAPER_NAME, SECTION_BLURBS
@@ -50,7 +51,7 @@ class CategoryState(rx.State):
     @rx.event
     async def open(self):
         """on_load: show the section the address names, then track the visit as any page does."""
-        section = str(self.router.page.params.get("section", "")).lower()
+        section = routes.path_argument(self.router.url.path, routes.CATEGORY_PREFIX).lower()
         stories = await asyncio.to_thread(section_stories, section)
         self._show(section, stories)
         reader = await self.get_state(ReaderState)  # the visit in this same event: one update to the page
@@ -59,5 +60,5 @@ class CategoryState(rx.State):
     @rx.event
     async def reload(self):
         """A story of this section was published, changed or withdrawn while the tab showed it."""
-        section = str(self.router.page.params.get("section", "")).lower()
+        section = routes.path_argument(self.router.url.path, routes.CATEGORY_PREFIX).lower()
         self._show(section, await asyncio.to_thread(section_stories, section))

@@ -38,7 +38,7 @@ class SearchState(rx.State):
     @rx.event
     async def open(self):
         """on_load: track the page view, then search and track the search (off the event loop)."""
-        query = clean_query(str(self.router.page.params.get("q", "")))
+        query = clean_query(self.router.url.query_parameters.get("q", ""))
         reader_state = await self.get_state(ReaderState)
         visit = await reader_state.visit(f"Search: {query}" if query else "Search")
         assign_changed(self, query=query, page_title=f"{query or 'Search'} — {PAPER_NAME}")

@@ -48,6 +48,9 @@ def test_the_workers_read_the_engine_and_the_engine_is_never_remote(settings: Se
         POSTGRES,
         "prod",
     )
+    # Tab states are held by a worker across one page view's events (opportunistic locks), unless told otherwise.
+    assert (workers["REFLEX_OPLOCK_ENABLED"], workers["REFLEX_OPLOCK_HOLD_TIME"]) == ("true", "1s")
+    assert worker_env(config, base | {"REFLEX_OPLOCK_ENABLED": "false"})["REFLEX_OPLOCK_ENABLED"] == "false"
     command = backend_command(config, "/venv/bin/python")
     assert command[0] == "/venv/bin/granian" and command[-1] == "media_demo.media_demo:app"
     assert "--respawn-failed-workers" in command and command[command.index("--workers") + 1] == "3"
