@@ -36,7 +36,7 @@ from media_demo.signals.http.auth import resolve_api_token
 DEFAULT_WORKERS = 3
 ENGINE_START_SECONDS = 300.0  # a long event log takes a while to replay
 STOP_SECONDS = 30.0
-OPLOCK_HOLD = "1s"  # REFLEX_OPLOCK_HOLD_TIME: longer than one page view's events, far shorter than a reader's think time
+OPLOCK_HOLD = "1s"  # REFLEX_OPLOCK_HOLD_TIME: longer than one page view's events, far shorter than think time
 MAX_ENGINE_RESTARTS = 5  # within RESTART_WINDOW seconds: an engine that cannot stay up stops the cluster
 RESTART_WINDOW = 60.0
 
