@@ -6,7 +6,7 @@ from pathlib import Path
 from typing import Any, Literal, Self
 from urllib.parse import urlsplit
 
-from pydantic import Field, field_validator, model_validator
+from pydantic import AliasChoices, Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError
@@ -150,6 +150,28 @@ class Settings(BaseSettings):
         description="The section a feed entry goes to when none of its tags names one; unset, such entries "
         "are skipped (with the reason logged).",
     )
+
+    site_url: str = Field(
+        default="http://localhost:3000",
+        validation_alias=AliasChoices("SITE_URL", "REFLEX_DEPLOY_URL"),
+        description="The public address of the newspaper's pages (Reflex's own `REFLEX_DEPLOY_URL` when set): "
+        "e-mails link to stories there, and the collector's click redirect goes only to it or to `public_api_url`.",
+    )
+    public_api_url: str = Field(
+        default="http://localhost:8000",
+        validation_alias=AliasChoices("PUBLIC_API_URL", "REFLEX_API_URL"),
+        description="The public address of the backend (Reflex's own `REFLEX_API_URL` when set), which hosts the "
+        "collector: e-mails' open pixels and click redirects point there, and their unsubscribe links.",
+    )
+
+    @field_validator("site_url", "public_api_url")
+    @classmethod
+    def _public_addresses_are_web_origins(cls, value: str, info: Any) -> str:
+        value = value.strip().rstrip("/")
+        parts = urlsplit(value)
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            raise ValueError(f"{info.field_name.upper()}: must be an http or https address, got {value!r}")
+        return value
 
     @field_validator("database_url")
     @classmethod
