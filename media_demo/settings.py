@@ -5,6 +5,7 @@ from functools import cache
 from pathlib import Path
 from typing import Any, Literal, Self
 from urllib.parse import urlsplit
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import AliasChoices, Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -163,6 +164,38 @@ class Settings(BaseSettings):
         description="The public address of the backend (Reflex's own `REFLEX_API_URL` when set), which hosts the "
         "collector: e-mails' open pixels and click redirects point there, and their unsubscribe links.",
     )
+
+    smtp_url: str = Field(
+        default="",
+        description="Where mail goes: `smtp://host:port` (add `?starttls=true` to upgrade), `smtps://host:port`, "
+        "with `user:password@` to log in. Unset: mails are written to `outbox_dir` instead of being sent.",
+    )
+    digest_from: str = Field(
+        default="The Daily Current <digest@dailycurrent.example>",
+        description="The From of every mail: use an address your mail service may send for.",
+    )
+    digest_hour: int = Field(
+        default=7, ge=0, le=23, description="Local hour (in `digest_timezone`) at which the digests go out."
+    )
+    digest_weekday: int = Field(
+        default=0, ge=0, le=6, description="Day the weekly digest goes out: 0 Monday ... 6 Sunday."
+    )
+    digest_timezone: str = Field(default="UTC", description="IANA time zone of `digest_hour` (e.g. Europe/London).")
+    outbox_dir: Path = Field(
+        default=DATA_DIR / "outbox",
+        description="Without `smtp_url`, each mail is written here as an .eml file (open it in any mail program).",
+    )
+
+    @field_validator("digest_timezone")
+    @classmethod
+    def _digest_timezone_is_known(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(
+                f"DIGEST_TIMEZONE: unknown time zone {value!r} (use an IANA name such as Europe/London)"
+            ) from None
+        return value
 
     @field_validator("site_url", "public_api_url")
     @classmethod

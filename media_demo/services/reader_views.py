@@ -147,6 +147,11 @@ class ReaderViews:
         with self._reads.everyone() as everyone:
             return recommend(profile, self.corpus, self._index, everyone.popularity, count, self._recency_window)
 
+    def most_read(self, count: int = DEFAULT_COUNT) -> list[Recommendation]:
+        """Everyone's most-read stories (what a reader without a usable history is shown)."""
+        with self._reads.everyone() as everyone:
+            return popular(self.corpus, everyone.popularity, count)
+
     def recommendations(
         self,
         domain_userid: str,

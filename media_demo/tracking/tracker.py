@@ -21,7 +21,7 @@ from media_demo.definitions import (
     QUESTION_SCHEMA,
     SEARCH_SCHEMA,
 )
-from media_demo.signals.engine.consent import CONSENT_SCHEMA, NECESSARY, OPTIONAL_SCOPES
+from media_demo.signals.engine.consent import CONSENT_SCHEMA, EMAIL_MARKETING, NECESSARY, OPTIONAL_SCOPES
 from media_demo.tracking.identity import ReaderSession
 
 
@@ -246,17 +246,22 @@ class NewsroomTracker:
         """Track that the reader withdrew every optional consent."""
         return self._consent_event(reader, page, "withdrawn", [NECESSARY], policy_url)
 
+    def email_consent(self, user_id: str, granted: bool, policy_url: str, reader: Reader | None = None) -> str | None:
+        """Track e-mail marketing consent, a purpose of its own (`EMAIL_MARKETING`), for the account:
+        `allow_selected` when the reader confirms a subscription, `withdrawn` when mail stops. From the
+        reader's device when there is one (a click on the account page), else for the account alone (a
+        link in a mail, opened anywhere). It decides nothing about profiling on any device."""
+        kind = "allow_selected" if granted else "withdrawn"
+        if reader is not None:
+            return self._consent_event(reader, Page(policy_url, "E-mail digest"), kind, [EMAIL_MARKETING], policy_url)
+        event = SelfDescribing(
+            event_json=SelfDescribingJson(CONSENT_SCHEMA, _consent_data(kind, [EMAIL_MARKETING], policy_url))
+        )
+        event.event_subject = Subject().set_platform("srv").set_user_id(user_id)
+        return self._tracker.track(event)
+
     def _consent_event(self, reader: Reader, page: Page, kind: str, scopes: list[str], policy_url: str) -> str | None:
-        data = {
-            "eventType": kind,
-            "basisForProcessing": "consent",
-            "consentUrl": policy_url,
-            "consentVersion": CONSENT_VERSION,
-            "consentScopes": scopes,
-            "domainsApplied": [_origin(policy_url)],
-            "gdprApplies": None,
-        }
-        event = SelfDescribing(event_json=SelfDescribingJson(CONSENT_SCHEMA, data))
+        event = SelfDescribing(event_json=SelfDescribingJson(CONSENT_SCHEMA, _consent_data(kind, scopes, policy_url)))
         event.event_subject = reader.subject()
         event.payload.add("url", page.url)
         event.payload.add("page", page.title)
@@ -265,3 +270,16 @@ class NewsroomTracker:
     def flush(self) -> None:
         """Send whatever the emitter still holds (the in-process one holds nothing)."""
         self._tracker.flush()
+
+
+def _consent_data(kind: str, scopes: list[str], policy_url: str) -> dict[str, Any]:
+    """The `consent_preferences` event's data (Snowplow's enhanced consent)."""
+    return {
+        "eventType": kind,
+        "basisForProcessing": "consent",
+        "consentUrl": policy_url,
+        "consentVersion": CONSENT_VERSION,
+        "consentScopes": scopes,
+        "domainsApplied": [_origin(policy_url)],
+        "gdprApplies": None,
+    }

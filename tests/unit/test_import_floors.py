@@ -8,7 +8,7 @@ Lowest first:
     media_demo.signals.remote   a client for a remote Signals API
     media_demo.signals.http     collector, Signals API, interventions stream, over `SignalsBackend`
     the app's domain            settings, routes, definitions, accounts, articles, recommend,
-                                personalise, tracking, side_state, experiments (`DOMAIN`)
+                                personalise, tracking, side_state, experiments, assistant, mail (`DOMAIN`)
     media_demo.services         ingest, privacy, reader views: the newsroom's work, one job each
     media_demo (the app)        newsroom, api, offers, state, pages, components, ...
     media_demo.evaluation       tools over the whole app: the offline replay of the strategies
@@ -50,6 +50,7 @@ DOMAIN = (
     "media_demo.side_state",
     "media_demo.experiments",
     "media_demo.assistant",
+    "media_demo.mail",
 )
 FLOORS: tuple[Floor, ...] = (
     "media_demo.signals.engine",

@@ -28,6 +28,7 @@ NECESSARY = "necessary"  # cookies that keep the site and these choices working;
 CONTEXTUAL = "contextual"  # the current request (device, referrer, campaign, local time) may pick stories
 BEHAVIOURAL = "behavioural"  # what the reader reads may build a profile, recommendations and offers
 OPTIONAL_SCOPES = (CONTEXTUAL, BEHAVIOURAL)
+EMAIL_MARKETING = "email_marketing"  # the digest: a purpose of its own, per account, never a device's profiling
 
 Policy = Literal["require_consent", "profile"]
 REQUIRE_CONSENT: Policy = "require_consent"
