@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import datetime as dt
+import json
 import re
 import time
 from collections.abc import Callable
@@ -33,6 +34,7 @@ from media_demo.personalise import describe_context
 from media_demo.personalise.context import MAX_TZ_OFFSET_MINUTES, ReaderContext, server_now
 from media_demo.publishing_api import publishing_routes
 from media_demo.recommend import ReaderProfile, Recommendation, interests, strategy_name
+from media_demo.services.digests import ONE_CLICK_PATH, DigestError
 from media_demo.services.reader_views import ReaderViews
 from media_demo.signals.engine.timestamps import iso_seconds
 from media_demo.signals.http.auth import authorised
@@ -207,6 +209,49 @@ def build_api(
         report = await asyncio.to_thread(room.experiments.report, found)
         return JSONResponse(experiment_document(report), headers={"Cache-Control": "no-store"})
 
+    async def digest_preview(request: Request) -> JSONResponse:
+        """`GET /api/digests/preview?user_id=`: what that reader's next digest says (editors; nothing tracked)."""
+        room = newsroom()
+        if not authorised(request, room.api_token):
+            return json_error(403, "digest previews need the API token (Authorization: Bearer <token>)")
+        user_id = request.query_params.get("user_id", "").strip()
+        if not user_id:
+            return json_error(400, "query parameter 'user_id' is required")
+        try:
+            mail = await asyncio.to_thread(room.digests.preview, user_id)
+        except DigestError as exc:
+            return json_error(404, f"{exc} ({user_id[:64]!r})")
+        document = {"user_id": user_id, "subject": mail.subject, "html": mail.html, "text": mail.text}
+        return JSONResponse(document, headers={"Cache-Control": "no-store"})
+
+    async def digest_send(request: Request) -> JSONResponse:
+        """`POST /api/digests/send` (optionally `{"user_ids": [...]}`): this period's digests now, each at most once."""
+        room = newsroom()
+        if not authorised(request, room.api_token):
+            return json_error(403, "sending digests needs the API token (Authorization: Bearer <token>)")
+        body = await request.body()
+        user_ids: list[str] | None = None
+        if body.strip():
+            try:
+                document = json.loads(body)
+            except ValueError:
+                return json_error(400, 'the body must be JSON, e.g. {"user_ids": ["<user id>"]}, or empty')
+            raw = document.get("user_ids") if isinstance(document, dict) else None
+            if not isinstance(raw, list) or not all(isinstance(u, str) and u for u in raw):
+                return json_error(400, "'user_ids' must be a list of account ids (leave the body empty for everyone)")
+            user_ids = raw
+        report = await asyncio.to_thread(room.digests.send_now, user_ids)
+        return JSONResponse(report.as_json(), headers={"Cache-Control": "no-store"})
+
+    async def one_click_unsubscribe(request: Request) -> JSONResponse:
+        """RFC 8058: the mail client POSTs `List-Unsubscribe=One-Click` here; the signed token says who. No sign-in."""
+        room = newsroom()
+        try:
+            ended = await asyncio.to_thread(room.digests.unsubscribe_with, request.query_params.get("token", ""))
+        except DigestError as exc:
+            return json_error(400, str(exc))
+        return JSONResponse({"unsubscribed": True, "changed": ended}, headers={"Cache-Control": "no-store"})
+
     async def worker_health(_request: Request) -> JSONResponse:
         """A UI worker's `/api/health`: its stories, and the engine's counts (503 while the engine is away)."""
         room = newsroom()
@@ -226,6 +271,9 @@ def build_api(
             Route("/api/recommended-articles", recommended_articles, methods=["GET"]),
             Route("/api/experiments", experiments, methods=["GET"]),
             Route("/api/experiments/{name}", experiment, methods=["GET"]),
+            Route("/api/digests/preview", digest_preview, methods=["GET"]),
+            Route("/api/digests/send", digest_send, methods=["POST"]),
+            Route(ONE_CLICK_PATH, one_click_unsubscribe, methods=["POST"]),
             *publishing_routes(newsroom),
             # The engine's routes where the engine is this process; a UI worker of a cluster has only a health check.
             *(engine_routes(engine) if serves_engine else [Route("/api/health", worker_health, methods=["GET"])]),

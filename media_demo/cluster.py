@@ -138,15 +138,19 @@ def worker_env(config: ClusterConfig, base: Mapping[str, str]) -> dict[str, str]
     # instead of one each (about 20 % of a worker's CPU per page view in `make loadtest ARGS=--cluster`). Another
     # worker that needs the tab breaks the lease at once; the hold is short so a killed worker strands little.
     oplock = {"REFLEX_OPLOCK_ENABLED": "true", "REFLEX_OPLOCK_HOLD_TIME": OPLOCK_HOLD}
-    return oplock | dict(base) | {
-        "REFLEX_ENV_MODE": "prod",
-        "__REFLEX_SKIP_COMPILE": "true",
-        "DATABASE_URL": config.database_url,
-        "REFLEX_REDIS_URL": config.redis_url,
-        "SIGNALS_API_URL": config.engine_url,
-        "SIGNALS_API_TOKEN": config.token,
-        "REFLEX_API_URL": base.get("REFLEX_API_URL", f"http://localhost:{config.backend_port}"),
-    }
+    return (
+        oplock
+        | dict(base)
+        | {
+            "REFLEX_ENV_MODE": "prod",
+            "__REFLEX_SKIP_COMPILE": "true",
+            "DATABASE_URL": config.database_url,
+            "REFLEX_REDIS_URL": config.redis_url,
+            "SIGNALS_API_URL": config.engine_url,
+            "SIGNALS_API_TOKEN": config.token,
+            "REFLEX_API_URL": base.get("REFLEX_API_URL", f"http://localhost:{config.backend_port}"),
+        }
+    )
 
 
 def _healthy(url: str) -> bool:

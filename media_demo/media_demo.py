@@ -13,6 +13,7 @@ from media_demo.newsroom import get_newsroom, get_shipped_corpus
 from media_demo.pages.account import account_page
 from media_demo.pages.article import article_page
 from media_demo.pages.category import category_page
+from media_demo.pages.digest import digest_preview_page, email_confirm_page, email_unsubscribe_page
 from media_demo.pages.experiments import experiments_page
 from media_demo.pages.home import home_page
 from media_demo.pages.inspector import inspector_page
@@ -24,6 +25,7 @@ from media_demo.settings import get_settings
 from media_demo.state.account import AccountState
 from media_demo.state.article import ArticleState
 from media_demo.state.category import CategoryState
+from media_demo.state.digest import DigestState
 from media_demo.state.experiments import ExperimentsState
 from media_demo.state.inspector import InspectorState
 from media_demo.state.offer import deliver_interventions
@@ -111,7 +113,25 @@ app.add_page(
     account_page(corpus),
     route=routes.ACCOUNT,
     title=f"Account — {PAPER_NAME}",
-    on_load=[ReaderState.visit("Account"), AccountState.open],
+    on_load=[ReaderState.visit("Account"), AccountState.open, DigestState.open],
+)
+app.add_page(
+    digest_preview_page(corpus),
+    route=routes.DIGEST_PREVIEW,
+    title=f"Your digest — {PAPER_NAME}",
+    on_load=[ReaderState.visit("Your digest"), DigestState.open_preview],
+)
+app.add_page(
+    email_confirm_page(corpus),
+    route=routes.EMAIL_CONFIRM,
+    title=f"Confirm your digest — {PAPER_NAME}",
+    on_load=[ReaderState.visit("Confirm your digest"), DigestState.open_link_page],
+)
+app.add_page(
+    email_unsubscribe_page(corpus),
+    route=routes.EMAIL_UNSUBSCRIBE,
+    title=f"Unsubscribe — {PAPER_NAME}",
+    on_load=[ReaderState.visit("Unsubscribe"), DigestState.open_link_page],
 )
 app.add_page(
     experiments_page(corpus),

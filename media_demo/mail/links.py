@@ -48,7 +48,7 @@ class MailLinks:
         """The token of an unsubscribe link (valid until the subscription's generation moves on)."""
         return str(self._unsubscribe.dumps([subject.user_id, subject.generation]))
 
-    def check_confirm(self, token: str, max_age: float = CONFIRM_MAX_AGE) -> LinkSubject:
+    def check_confirm(self, token: str, max_age: int = CONFIRM_MAX_AGE) -> LinkSubject:
         """Whom a confirmation token is for; `LinkError` when it is expired, altered or not one of ours."""
         try:
             return _subject(self._confirm.loads(_bounded(token), max_age=max_age))

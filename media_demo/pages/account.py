@@ -8,6 +8,7 @@ from media_demo import routes
 from media_demo.accounts import MIN_PASSWORD
 from media_demo.articles import Corpus
 from media_demo.components.layout import page_frame, page_header
+from media_demo.pages.digest import digest_card
 from media_demo.paper import PAPER_NAME
 from media_demo.state.account import AccountState
 from media_demo.state.reader import ReaderState
@@ -156,7 +157,7 @@ def account_page(corpus: Corpus) -> rx.Component:
                 ReaderState.consent_known,
                 rx.cond(
                     ReaderState.account_name != "",
-                    _signed_in(),
+                    rx.fragment(_signed_in(), digest_card()),
                     rx.el.div(_sign_in(), _sign_up(), class_name="account-forms"),
                 ),
                 rx.el.p("Loading…", class_name="muted"),

@@ -37,14 +37,11 @@ from media_demo.services.engine_reads import EngineReads
 from media_demo.services.reader_views import ReaderViews
 from media_demo.signals.engine.consent import BEHAVIOURAL, Consent
 from media_demo.tracking import NewsroomTracker, Reader
-from media_demo.tracking.email_links import click_url, email_app_id, open_pixel_url
+from media_demo.tracking.email_links import click_url, open_pixel_url
 
 logger = logging.getLogger(__name__)
 
-CONFIRM_PATH = "/email/confirm"  # frontend pages: one button each, so a mail scanner's prefetch changes nothing
-UNSUBSCRIBE_PATH = "/email/unsubscribe"
 ONE_CLICK_PATH = "/api/email/unsubscribe"  # RFC 8058: the mail client POSTs here
-PREVIEW_PATH = "/account/digest-preview"
 RETRY_BASE_SECONDS = 60.0  # then 2, 4, 8 minutes ... until MAX_ATTEMPTS
 CHECK_SECONDS = 60.0  # how often the scheduler looks for digests due
 
@@ -60,7 +57,7 @@ class DigestSettings:
     site_url: str  # the newspaper's pages
     api_url: str  # the backend: collector, one-click unsubscribe
     sender: str  # From
-    app_id: str  # the tracker's app id (e-mail events use its `-email` sibling)
+    app_id: str  # the site's tracker app id (the mails' addresses carry its e-mail sibling)
     hour: int = 7
     weekday: int = 0
     timezone: str = "UTC"
@@ -92,7 +89,6 @@ class TrackedLinks:
 
     def __init__(self, settings: DigestSettings, user_id: str, digest_id: str, unsubscribe_token: str) -> None:
         self._s, self._user_id, self._digest_id, self._token = settings, user_id, digest_id, unsubscribe_token
-        self._app = email_app_id(settings.app_id)
 
     def story(self, item: DigestItem) -> str:
         """Through the click redirect, which records the click and lands on the story."""
@@ -100,7 +96,7 @@ class TrackedLinks:
         return click_url(
             self._s.api_url,
             target,
-            self._app,
+            self._s.app_id,
             self._user_id,
             self._digest_id,
             item.position,
@@ -121,7 +117,7 @@ class TrackedLinks:
     @property
     def unsubscribe_page(self) -> str:
         """The unsubscribe page (one button)."""
-        return f"{self._s.site_url}{UNSUBSCRIBE_PATH}?{urlencode({'token': self._token})}"
+        return f"{self._s.site_url}{routes.EMAIL_UNSUBSCRIBE}?{urlencode({'token': self._token})}"
 
     @property
     def unsubscribe_post(self) -> str:
@@ -131,7 +127,7 @@ class TrackedLinks:
     @property
     def pixel(self) -> str:
         """The collector's open pixel."""
-        return open_pixel_url(self._s.api_url, self._app, self._user_id, self._digest_id)
+        return open_pixel_url(self._s.api_url, self._s.app_id, self._user_id, self._digest_id)
 
 
 class PreviewLinks(TrackedLinks):
@@ -185,7 +181,7 @@ class Digests:
         if subscription.status == CONFIRMED:
             return subscription
         token = self._links.confirm_token(LinkSubject(user_id, subscription.generation))
-        url = f"{self.settings.site_url}{CONFIRM_PATH}?{urlencode({'token': token})}"
+        url = f"{self.settings.site_url}{routes.EMAIL_CONFIRM}?{urlencode({'token': token})}"
         mail = render_confirmation(account.display_name, subscription.frequency, url)
         try:
             self._sender.send(self._compose(mail, account))

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from typing import Protocol
 
 from media_demo.accounts import Accounts
+from media_demo.mail.store import SubscriptionStore
 from media_demo.services.engine_reads import EngineReads
 from media_demo.services.ingest import Ingest
 from media_demo.services.memory import Memory
@@ -138,8 +139,11 @@ class Privacy:
 class EngineEraser:
     """Deletion where the engine is this process: its memory, event log and accounts."""
 
-    def __init__(self, memory: Memory, ingest: Ingest, log: EventLog, accounts: Accounts) -> None:
+    def __init__(
+        self, memory: Memory, ingest: Ingest, log: EventLog, accounts: Accounts, subscriptions: SubscriptionStore
+    ) -> None:
         self._memory, self._ingest, self._log, self._accounts = memory, ingest, log, accounts
+        self._subscriptions = subscriptions
 
     def withdraw(self, domain_userid: str, replaying: bool) -> None:
         """Consent withdrawn: the reader's behavioural profile goes at once, their consent record stays.
@@ -172,6 +176,8 @@ class EngineEraser:
             memory.consent.forget(devices)
             memory.links.forget(user_ids=users, domain_userids=devices)
             accounts = int(self._accounts.delete(user_id) > 0) if user_id else 0
+            mail = self._subscriptions.forget(user_id) if user_id else 0  # no digest can go to them again
         self._ingest.checkpoint()  # rewrite the checkpoint's extra state without them
         self._log.scrub()
-        return {**deleted, "profiles": profiles, "devices": len(devices), "accounts": accounts}, devices
+        summary = {**deleted, "profiles": profiles, "devices": len(devices), "accounts": accounts, "email": mail}
+        return summary, devices

@@ -48,9 +48,9 @@ def stop(process: subprocess.Popen, timeout: float = 10.0) -> None:
 
 
 @contextmanager
-def serve(app: ASGIApp) -> Iterator[str]:
-    """Serve an ASGI app with uvicorn on a free loopback port; yields its base URL."""
-    port = free_port()
+def serve(app: ASGIApp, port: int | None = None) -> Iterator[str]:
+    """Serve an ASGI app with uvicorn on `port` (default: a free loopback port); yields its base URL."""
+    port = port or free_port()
     server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="off"))
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
