@@ -16,6 +16,7 @@ from snowplow_signals import (
     AttributeKey,
     Criteria,
     Criterion,
+    EntityProperty,
     Event,
     EventProperty,
     InterventionCriteriaAll,
@@ -28,6 +29,7 @@ from snowplow_signals import (
     StreamAttributeGroup,
     domain_sessionid,
     domain_userid,
+    user_id,
 )
 
 ARTICLE_VENDOR = "com.dailycurrent"
@@ -52,6 +54,15 @@ SNOWPLOW_VENDOR = "com.snowplowanalytics.snowplow"
 SEARCH_EVENT = "site_search"  # Snowplow's own site search event, as the browser tracker sends it
 SEARCH_SCHEMA = f"iglu:{SNOWPLOW_VENDOR}/{SEARCH_EVENT}/jsonschema/1-0-0"
 SEARCH_GROUP = "reader_search"
+EMAIL_SENT_EVENT = "email_sent"
+EMAIL_SENT_SCHEMA = f"iglu:{ARTICLE_VENDOR}/{EMAIL_SENT_EVENT}/jsonschema/1-0-0"
+EMAIL_OPEN_EVENT = "email_open"
+EMAIL_OPEN_SCHEMA = f"iglu:{ARTICLE_VENDOR}/{EMAIL_OPEN_EVENT}/jsonschema/1-0-0"
+EMAIL_LINK_ENTITY = "email_link"
+EMAIL_LINK_SCHEMA = f"iglu:{ARTICLE_VENDOR}/{EMAIL_LINK_ENTITY}/jsonschema/1-0-0"
+REDIRECT_EVENT = "uri_redirect"  # what Snowplow's collector records for a click through `/r/tp2`
+REDIRECT_SCHEMA = f"iglu:{SNOWPLOW_VENDOR}/{REDIRECT_EVENT}/jsonschema/1-0-0"
+EMAIL_GROUP = "email_engagement"
 ASSISTANT_GROUP = "reader_assistant"
 READER_CONTEXT_SERVICE = "reader_context"  # what the assistant's tool reads, through the Signals API
 ASSISTANT_OFFER = "assistant_catch_up"
@@ -303,6 +314,78 @@ def reader_search_group() -> StreamAttributeGroup:
     )
 
 
+def EmailSent() -> Event:  # noqa: N802 - mirrors the SDK's PageView() helper
+    """A digest was handed to the mail server for one subscriber."""
+    return Event(vendor=ARTICLE_VENDOR, name=EMAIL_SENT_EVENT, version="1-0-0")
+
+
+def EmailOpen() -> Event:  # noqa: N802 - mirrors the SDK's PageView() helper
+    """A subscriber's mail client loaded a digest's open pixel."""
+    return Event(vendor=ARTICLE_VENDOR, name=EMAIL_OPEN_EVENT, version="1-0-0")
+
+
+def UriRedirect() -> Event:  # noqa: N802 - mirrors the SDK's PageView() helper
+    """A click through the collector's redirect (Snowplow's `uri_redirect`)."""
+    return Event(vendor=SNOWPLOW_VENDOR, name=REDIRECT_EVENT, version="1-0-0")
+
+
+def email_link_property(path: str) -> EntityProperty:
+    """A field of the `email_link` entity a digest's story link attaches to its click."""
+    return EntityProperty(vendor=ARTICLE_VENDOR, name=EMAIL_LINK_ENTITY, major_version=1, path=path)
+
+
+def email_engagement_group() -> StreamAttributeGroup:
+    """What a subscriber does with the digests, keyed by `user_id` (mails reach an account, not a device).
+
+    Clicks are `uri_redirect` events that carry the `email_link` entity: any other redirect
+    through the collector counts for nothing here.
+    """
+    from_a_digest = Criteria(all=[Criterion(property=email_link_property("digest_id"), operator="is not null")])
+    return StreamAttributeGroup(
+        name=EMAIL_GROUP,
+        version=1,
+        attribute_key=user_id,
+        owner=OWNER,
+        description="The e-mail digests: how many were sent, opened and clicked, and which sections draw clicks.",
+        attributes=[
+            Attribute(name="digests_received", type="int32", events=[EmailSent()], aggregation="counter"),
+            Attribute(
+                name="digests_opened",
+                description="Distinct digests opened (a mail client that reloads the pixel counts once).",
+                type="int32",
+                events=[EmailOpen()],
+                aggregation="approx_count_distinct",
+                property=EventProperty(vendor=ARTICLE_VENDOR, name=EMAIL_OPEN_EVENT, major_version=1, path="digest_id"),
+            ),
+            Attribute(
+                name="email_clicks",
+                type="int32",
+                events=[UriRedirect()],
+                aggregation="counter",
+                criteria=from_a_digest,
+            ),
+            Attribute(
+                name="last_email_click",
+                description="The story last clicked in a digest (its slug).",
+                type="string",
+                events=[UriRedirect()],
+                aggregation="last",
+                property=email_link_property("slug"),
+                criteria=from_a_digest,
+            ),
+            Attribute(
+                name="favourite_email_section",
+                description="The section whose stories the reader clicks most in the digests.",
+                type="string",
+                events=[UriRedirect()],
+                aggregation="most_frequent",
+                property=email_link_property("section"),
+                criteria=from_a_digest,
+            ),
+        ],
+    )
+
+
 def reader_context_service(categories: Iterable[str]) -> Service:
     """The reader's attributes as the assistant's tool reads them (as the tutorial's agent calls Signals)."""
     categories = sorted(set(categories))
@@ -350,6 +433,7 @@ def app_groups(categories: Iterable[str]) -> list[StreamAttributeGroup]:
         page_audience_group(),
         reader_assistant_group(),
         reader_search_group(),
+        email_engagement_group(),
     ]
 
 

@@ -55,6 +55,11 @@ def engine_routes(newsroom: Callable[[], Newsroom]) -> list[BaseRoute]:
         deleted = await asyncio.to_thread(room.privacy.forget_reader, [d.lower() for d in devices], user_id)
         return JSONResponse({"deleted": deleted}, headers={"Cache-Control": "no-store"})
 
+    def redirect_origins() -> tuple[str, str]:
+        """Where the collector's click redirect may send a reader: the site and its own backend."""
+        settings = newsroom().settings
+        return settings.site_url, settings.public_api_url
+
     async def health(_request: Request) -> JSONResponse:
         """`GET /api/health`: up, the stories it knows and the events committed (good and bad)."""
         room = newsroom()
@@ -62,7 +67,7 @@ def engine_routes(newsroom: Callable[[], Newsroom]) -> list[BaseRoute]:
         return JSONResponse({"status": "ok", "articles": len(room.corpus), "events": counts})
 
     return [
-        *collector_routes(newsroom),
+        *collector_routes(newsroom, redirect_origins=redirect_origins),
         Route(HEALTH_PATH, health, methods=["GET"]),
         Route(READERS_PATH, forget_reader, methods=["DELETE"]),
         *intervention_routes(newsroom),

@@ -173,12 +173,14 @@ def inspect_reader(
     domain_userid: str,
     session_cookie: str,
     days_since_last_visit: float | None = None,
+    user_id: str | None = None,
     limit: int = EVENT_LIMIT,
 ) -> ReaderSnapshot:
     """What the newsroom knows about one reader (blocking: it reads the event log; run it in a thread).
 
     Attribute groups keyed by `domain_userid` use the reader's id; those keyed by
-    `domain_sessionid`, the current session of the `dc_session` cookie.
+    `domain_sessionid`, the current session of the `dc_session` cookie; those keyed by
+    `user_id` (the e-mail digests'), the signed-in account, when there is one.
     """
     if not is_domain_userid(domain_userid):
         raise ValueError(f"domain_userid: must be a UUID, got {domain_userid!r}")
@@ -186,6 +188,8 @@ def inspect_reader(
     ids = {"domain_userid": domain_userid}
     if session is not None:
         ids["domain_sessionid"] = session.session_id
+    if user_id:
+        ids["user_id"] = user_id
     groups: list[GroupView] = []
     reader_attributes: dict[str, Any] = {}
     for definition, values in views.reader_groups(ids):
@@ -317,11 +321,11 @@ class InspectorState(rx.State):
                         self.live = False
 
 
-def _who(reader: ReaderState) -> tuple[str, str, float | None]:
-    """(domain_userid, session cookie, days since the previous visit) of the tab's reader.
+def _who(reader: ReaderState) -> tuple[str, str, float | None, str | None]:
+    """(domain_userid, session cookie, days since the previous visit, signed-in user_id) of the tab's reader.
 
     The id only when this server signed it: an event sent straight to this state,
     before `visit` has replaced an edited cookie, must not show another reader.
     """
     signed = is_signed_domain_userid(reader.domain_userid, reader.duid_signature, get_newsroom().cookie_secret)
-    return (reader.domain_userid if signed else ""), reader.session, reader._days_away
+    return (reader.domain_userid if signed else ""), reader.session, reader._days_away, reader._user_id or None

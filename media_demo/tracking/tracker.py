@@ -15,13 +15,20 @@ from media_demo.definitions import (
     ANSWER_SCHEMA,
     ARTICLE_SCHEMA,
     CLICK_SCHEMA,
+    EMAIL_SENT_SCHEMA,
     EXPOSURE_SCHEMA,
     IMPRESSION_SCHEMA,
     INTERACTION_SCHEMA,
     QUESTION_SCHEMA,
     SEARCH_SCHEMA,
 )
-from media_demo.signals.engine.consent import CONSENT_SCHEMA, EMAIL_MARKETING, NECESSARY, OPTIONAL_SCOPES
+from media_demo.signals.engine.consent import (
+    CONSENT_SCHEMA,
+    EMAIL_MARKETING,
+    NECESSARY,
+    OPTIONAL_SCOPES,
+    email_app_id,
+)
 from media_demo.tracking.identity import ReaderSession
 
 
@@ -94,6 +101,8 @@ class NewsroomTracker:
 
     def __init__(self, emitter: EmitterProtocol, app_id: str, namespace: str = "daily-current-server") -> None:
         self._tracker = Tracker(namespace=namespace, emitters=emitter, app_id=app_id)
+        # The e-mail channel is an app of its own in the logs (and in the consent ledger's policies).
+        self._email = Tracker(namespace=f"{namespace}-email", emitters=emitter, app_id=email_app_id(app_id))
 
     def page_view(self, reader: Reader, page: Page) -> str | None:
         """Track a page view; returns the event id."""
@@ -266,6 +275,18 @@ class NewsroomTracker:
         event.payload.add("url", page.url)
         event.payload.add("page", page.title)
         return self._tracker.track(event)
+
+    def email_sent(self, user_id: str, digest_id: str, frequency: str, sections: list[str], stories: int) -> str | None:
+        """Track that a digest was handed to the mail server (`email_sent`, under the e-mail app id).
+
+        Server-side, for the subscriber's account: `user_id` and no device, as the mail's
+        open pixel and links report back (`media_demo.tracking.email_links`). `sections`
+        in the order the digest showed them, `stories` how many it held.
+        """
+        data = {"digest_id": digest_id, "frequency": frequency, "sections": list(sections), "stories": stories}
+        event = SelfDescribing(event_json=SelfDescribingJson(EMAIL_SENT_SCHEMA, data))
+        event.event_subject = Subject().set_platform("srv").set_user_id(user_id)
+        return self._email.track(event)
 
     def flush(self) -> None:
         """Send whatever the emitter still holds (the in-process one holds nothing)."""

@@ -4,7 +4,8 @@ Choices arrive as Snowplow enhanced-consent events (`consent_preferences`),
 so the ledger is a function of the event log like every attribute: a restart
 replays the same choices. Per app id, a policy says whether events need the
 reader's behavioural consent before they may build a profile; the app's
-own app always does, other apps (teams using the engine as a local Signals)
+own app always does, its e-mail app (`email_app_id`) does not (see
+`ConsentLedger`), other apps (teams using the engine as a local Signals)
 are profiled as Signals would unless settings say otherwise.
 
 An event that may not be profiled is still kept, anonymised the way
@@ -28,7 +29,10 @@ NECESSARY = "necessary"  # cookies that keep the site and these choices working;
 CONTEXTUAL = "contextual"  # the current request (device, referrer, campaign, local time) may pick stories
 BEHAVIOURAL = "behavioural"  # what the reader reads may build a profile, recommendations and offers
 OPTIONAL_SCOPES = (CONTEXTUAL, BEHAVIOURAL)
-EMAIL_MARKETING = "email_marketing"  # the digest: a purpose of its own, per account, never a device's profiling
+# A scope this ledger does not govern: the reader's double opt-in to the e-mail digests. Recorded as a
+# `consent_preferences` event of its own, which decides nothing here (see `scopes_of`).
+EMAIL_MARKETING = "email_marketing"
+EMAIL_APP_SUFFIX = "-email"
 
 Policy = Literal["require_consent", "profile"]
 REQUIRE_CONSENT: Policy = "require_consent"
@@ -68,13 +72,26 @@ class Consent:
         return {"scopes": sorted(self.scopes), "event_type": self.event_type, "at": self.at}
 
 
+def email_app_id(app_id: str) -> str:
+    """The app id of an app's e-mails (`daily-current-email`): mail traffic is an app of its own in the logs."""
+    return f"{app_id}{EMAIL_APP_SUFFIX}"
+
+
 def scopes_of(event_type: str, scopes: Iterable[str]) -> frozenset[str] | None:
     """The scopes an enhanced-consent event leaves the reader with; None when it decides nothing.
 
     `allow_all` grants every optional scope; `deny_all`, `withdrawn` and `expired`
     keep only the necessary one; `allow_selected` and `implicit_consent` grant the
     listed scopes this site knows; `pending` (a banner shown, not answered) changes nothing.
+
+    Nor does an event about other scopes only (`EMAIL_MARKETING` given or withdrawn,
+    with or without `necessary`, which is always on and so says nothing by itself):
+    it answers another question, and must not reset the device's profiling scopes.
     """
+    scopes = tuple(scopes)
+    named = set(scopes) - {NECESSARY}
+    if named and named.isdisjoint(OPTIONAL_SCOPES):
+        return None
     if event_type == "allow_all":
         return frozenset((NECESSARY, *OPTIONAL_SCOPES))
     if event_type in ("deny_all", "withdrawn", "expired"):
@@ -103,12 +120,20 @@ def anonymised(event: CanonicalEvent) -> CanonicalEvent:
 
 
 class ConsentLedger:
-    """Each reader's latest consent (by `domain_userid`) and the per-app-id policy."""
+    """Each reader's latest consent (by `domain_userid`) and the per-app-id policy.
+
+    The own app (`own_app_id`) always requires behavioural consent. Its e-mail app
+    (`email_app_id(own_app_id)`) is profiled unless `policies` say otherwise: those
+    events (digests sent, opened, clicked) exist only for readers who confirmed
+    the digest by double opt-in with e-mail marketing consent, and they carry the
+    account's `user_id` but no device, so no device's choice could admit them.
+    """
 
     def __init__(self, policies: Mapping[str, Policy] | None = None, own_app_id: str | None = None) -> None:
         self._policies: dict[str, Policy] = dict(policies or {})
         if own_app_id is not None:
             self._policies[own_app_id] = REQUIRE_CONSENT  # the app's own readers: never without consent
+            self._policies.setdefault(email_app_id(own_app_id), PROFILE)  # opted in to the mails
         self._choices: dict[str, Consent] = {}
         self._changed: set[str] = set()  # readers whose choice changed since `take_changed`
 

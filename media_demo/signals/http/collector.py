@@ -2,7 +2,8 @@
 
 Real trackers (JavaScript, Python, mobile) can point at this app: `POST
 /com.snowplowanalytics.snowplow/tp2` takes their batches and `GET /i` their
-pixel requests. Every payload goes through the backend's `collect`
+pixel requests; `GET /r/tp2` records a click and redirects (the links of the
+e-mail digests, see `redirect_problem` for where it may send anyone). Every payload goes through the backend's `collect`
 (`SignalsBackend`), the same path as the app's in-process emitter, so both routes produce the same canonical events.
 
 Two promises, as a real collector makes them:
@@ -19,8 +20,10 @@ import base64
 import functools
 import logging
 import time
-from collections.abc import Awaitable, Callable
+import uuid
+from collections.abc import Awaitable, Callable, Collection
 from typing import Any
+from urllib.parse import urlsplit
 
 import orjson
 from starlette.concurrency import run_in_threadpool
@@ -39,6 +42,13 @@ logger = logging.getLogger(__name__)
 
 TP2_PATH = "/com.snowplowanalytics.snowplow/tp2"
 PIXEL_PATH = "/i"
+REDIRECT_PATH = "/r/tp2"
+# What the redirect records when the request names no event of its own (as Snowplow's collector does).
+UNSTRUCT_SCHEMA = "iglu:com.snowplowanalytics.snowplow/unstruct_event/jsonschema/1-0-0"
+REDIRECT_SCHEMA = "iglu:com.snowplowanalytics.snowplow/uri_redirect/jsonschema/1-0-0"
+MAX_REDIRECT_CHARS = 8192  # the `uri_redirect` schema's limit
+PIXEL_TRACKER = "no-js-"  # `tv` prefix of Snowplow's pixel tracker: a fixed URL, so no event id of its own
+DEFAULT_PORTS = {"http": 80, "https": 443}
 # Any 1-0-* revision of the batch envelope: they differ only in documentation and limits.
 PAYLOAD_DATA_SCHEMA = "iglu:com.snowplowanalytics.snowplow/payload_data/jsonschema/1-0-"
 MAX_BODY_BYTES = 1024 * 1024
@@ -161,6 +171,87 @@ def _event_document(event: CanonicalEvent) -> dict[str, Any]:
     }
 
 
+def web_origin(url: str) -> str | None:
+    """`scheme://host[:port]` of an absolute http(s) address, lower-cased, without a default port; else None."""
+    try:
+        parts = urlsplit(url)
+        port = parts.port
+    except ValueError:  # a port that is not a number, a broken IPv6 literal
+        return None
+    if parts.scheme not in DEFAULT_PORTS or not parts.hostname:
+        return None
+    host = f"[{parts.hostname}]" if ":" in parts.hostname else parts.hostname
+    return f"{parts.scheme}://{host}" + (f":{port}" if port is not None and port != DEFAULT_PORTS[parts.scheme] else "")
+
+
+def _bad_character(target: str) -> str | None:
+    """What is wrong with the first character of `target` that has no place in a Location header, if any."""
+    for char in target:
+        if char == "\\":
+            return "contains a backslash (browsers read it as a slash)"
+        if ord(char) < 0x20 or ord(char) == 0x7F:
+            return f"contains a control character ({ord(char):#04x})"
+        if char.isspace():
+            return "contains white space (percent-encode it)"
+        if ord(char) > 0x7E:
+            return "contains a character outside ASCII (percent-encode it)"
+    return None
+
+
+def redirect_problem(targets: list[str], allowed_origins: Collection[str]) -> str | None:
+    """Why the redirect must not go to `targets` (the request's `u` values), or None when it may.
+
+    No open redirect: exactly one `u`, an absolute http(s) address in printable ASCII, without
+    user name or password, whose origin (scheme, host and port) is one of `allowed_origins`.
+    So `//evil.example`, `javascript:...`, `https://site.example.evil.example` and
+    `https://site.example@evil.example` are refused, and so is anything a browser might
+    read differently from us (backslashes, control characters, white space).
+    """
+    if not targets or not targets[0]:
+        return "query parameter 'u' (the address to redirect to) is missing"
+    if len(targets) > 1:
+        return f"query parameter 'u' is given {len(targets)} times; give it once"
+    target = targets[0]
+    if len(target) > MAX_REDIRECT_CHARS:
+        return f"query parameter 'u' is longer than {MAX_REDIRECT_CHARS} characters ({len(target)})"
+    if (problem := _bad_character(target)) is not None:
+        return f"query parameter 'u' {problem}"
+    parts = urlsplit(target)
+    if parts.scheme not in DEFAULT_PORTS or not parts.netloc:
+        return f"query parameter 'u' must be an absolute http or https address, got {target[:200]!r}"
+    if "@" in parts.netloc:
+        return "query parameter 'u' must not carry a user name or password (user@host)"
+    origin = web_origin(target)
+    if origin is None:
+        return f"query parameter 'u' has no valid host and port: {parts.netloc[:200]!r}"
+    allowed = {o for o in map(web_origin, allowed_origins) if o is not None}
+    if origin not in allowed:
+        known = ", ".join(sorted(allowed)) or "none configured"
+        return f"query parameter 'u' leads to {origin}, which is not this site (allowed: {known})"
+    return None
+
+
+def _with_event_id(payload: dict[str, Any]) -> dict[str, Any]:
+    """`payload` with a fresh UUID4 `eid` when it has none.
+
+    Only for requests that cannot carry a unique id: a pixel-tracker URL or a redirect link
+    is fixed in a mail that may be opened many times. Snowplow's enrich gives such events
+    an id; ours refuses events without one (replayed data must keep its ids), so the
+    collector assigns it for these two kinds of request and no other.
+    """
+    return payload if payload.get("eid") else {**payload, "eid": str(uuid.uuid4())}
+
+
+def _redirect_payload(params: dict[str, Any], target: str) -> dict[str, Any]:
+    """The event of a redirect: the tracker's own when it names one (`e`), else Snowplow's `uri_redirect`."""
+    payload = {key: value for key, value in params.items() if key != "u"}
+    if not payload.get("e"):
+        event = {"schema": REDIRECT_SCHEMA, "data": {"uri": target}}
+        payload.pop("ue_px", None)
+        payload.update(e="ue", ue_pr=orjson.dumps({"schema": UNSTRUCT_SCHEMA, "data": event}).decode())
+    return _with_event_id(payload)
+
+
 def _limit(request: Request) -> int:
     """The `?limit=` of a `/micro` listing; ValueError with the reason when it is not 1..MICRO_MAX_LIMIT."""
     raw = request.query_params.get("limit", str(MICRO_DEFAULT_LIMIT))
@@ -169,11 +260,22 @@ def _limit(request: Request) -> int:
     return int(raw)
 
 
-def collector_routes(get_backend: Callable[[], SignalsBackend], *, micro: bool = True) -> list[Route]:
+def _no_redirects() -> tuple[str, ...]:
+    return ()
+
+
+def collector_routes(
+    get_backend: Callable[[], SignalsBackend],
+    *,
+    micro: bool = True,
+    redirect_origins: Callable[[], Collection[str]] = _no_redirects,
+) -> list[Route]:
     """The collector's routes; `get_backend` is called per request so tests can supply their own.
 
     `micro=False` leaves out the `/micro/*` inspection routes, whose reset deletes
     the whole event log: they are meant for tests and local development.
+    `redirect_origins` (called per request) lists the origins `GET /r/tp2` may send
+    anyone to, e.g. the site's and the API's; by default none, so every redirect is refused.
     """
     intake = Intake()
 
@@ -226,9 +328,30 @@ def collector_routes(get_backend: Callable[[], SignalsBackend], *, micro: bool =
         return failed or PlainTextResponse("ok", headers={**cors, **NO_CACHE})
 
     async def pixel(request: Request) -> Response:
-        """The GET tracker: the query string is one payload; the pixel answers good and bad ones alike."""
-        failed = await ingest(request, [dict(request.query_params)])
+        """The GET tracker: the query string is one payload; the pixel answers good and bad ones alike.
+
+        A pixel-tracker request (`tv=no-js-*`) without an `eid` gets one (`_with_event_id`).
+        """
+        payload = dict(request.query_params)
+        if str(payload.get("tv", "")).startswith(PIXEL_TRACKER):
+            payload = _with_event_id(payload)
+        failed = await ingest(request, [payload])
         return failed or Response(PIXEL, media_type="image/gif", headers={**_cors(request), **NO_CACHE})
+
+    async def redirect(request: Request) -> Response:
+        """`GET /r/tp2?u=<target>&<tracker payload>`: record the click, then 302 to the target.
+
+        The query string is one tracker payload plus `u`. The event is the tracker's own when
+        it names one (`e`), else a `uri_redirect` of `u` (with whatever entities `cx`/`co` carry);
+        without an `eid` it gets one. The answer comes once the event is durable, good or bad,
+        like the pixel's. A target `redirect_problem` refuses is kept as a bad event and answered
+        400. The answer never sets a cookie, and nothing here signs anyone in.
+        """
+        targets = request.query_params.getlist("u")
+        if (problem := redirect_problem(targets, redirect_origins())) is not None:
+            return await reject(request, 400, f"{FORMAT_VIOLATION}: {problem}", request.url.query)
+        failed = await ingest(request, [_redirect_payload(dict(request.query_params), targets[0])])
+        return failed or Response(status_code=302, headers={"Location": targets[0], "Cache-Control": "no-store"})
 
     async def micro_all(_request: Request) -> Response:
         backend = get_backend()
@@ -278,6 +401,7 @@ def collector_routes(get_backend: Callable[[], SignalsBackend], *, micro: bool =
     routes = [
         Route(TP2_PATH, tp2, methods=["POST", "OPTIONS"]),
         Route(PIXEL_PATH, pixel, methods=["GET"]),
+        Route(REDIRECT_PATH, redirect, methods=["GET"]),
     ]
     if micro:
         routes += [
