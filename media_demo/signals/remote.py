@@ -24,11 +24,7 @@ from typing import Any
 
 import httpx
 from snowplow_signals import StreamAttributeGroup
-from snowplow_signals.models import (
-    AttributeKeyIdentifiers,
-    GetAttributeGroupAttributesRequest,
-    GetAttributesResponse,
-)
+from snowplow_signals.models import GetAttributeGroupAttributesRequest, GetAttributesResponse
 
 from media_demo.signals.engine.plans import default_value
 
@@ -81,9 +77,8 @@ class RemoteAttributes:
         wanted = set(attributes) if attributes is not None else None
         chosen = [a for a in definition.attributes if wanted is None or a.name in wanted]
         key = key or definition.attribute_key.name or "domain_userid"
-        request = GetAttributeGroupAttributesRequest(
-            attributes=[f"{group}_v{version}:{a.name}" for a in chosen],
-            attribute_keys=AttributeKeyIdentifiers(root={key: [entity]}),
+        request = GetAttributeGroupAttributesRequest.model_validate(
+            {"attributes": [f"{group}_v{version}:{a.name}" for a in chosen], "attribute_keys": {key: [entity]}}
         )
         try:
             values = self._post(request)

@@ -151,7 +151,7 @@ def test_the_preview_and_send_routes_need_the_token_and_answer_json(served: Serv
     assert client.get("/api/digests/preview", params={"user_id": user_id}).status_code == 403
     assert client.post("/api/digests/send").status_code == 403
     missing = client.get("/api/digests/preview", headers=AUTH)
-    assert missing.status_code == 400 and "user_id" in missing.json()["message"]
+    assert missing.status_code == 400 and "user_id" in missing.json()["error"]
     unknown = client.get("/api/digests/preview", params={"user_id": "nobody"}, headers=AUTH)
     assert unknown.status_code == 404 and unknown.headers["content-type"] == "application/json"
     preview = client.get("/api/digests/preview", params={"user_id": user_id}, headers=AUTH).json()
@@ -159,11 +159,11 @@ def test_the_preview_and_send_routes_need_the_token_and_answer_json(served: Serv
     assert "You have not allowed us to use your reading history" in preview["text"]
     assert "/r/tp2" not in preview["html"] and "<img" not in preview["html"], "a preview tracks nothing"
     bad = client.post("/api/digests/send", content="{not json", headers=AUTH)
-    assert bad.status_code == 400 and "JSON" in bad.json()["message"]
+    assert bad.status_code == 400 and "JSON" in bad.json()["error"]
     wrong = client.post("/api/digests/send", json={"user_ids": "everyone"}, headers=AUTH)
     assert wrong.status_code == 400
     forged = httpx.post(f"{served.url}/api/email/unsubscribe", params={"token": "forged"})
-    assert forged.status_code == 400 and "not valid" in forged.json()["message"]
+    assert forged.status_code == 400 and "not valid" in forged.json()["error"]
 
 
 class Clock:
@@ -217,3 +217,15 @@ def test_a_refused_digest_is_retried_with_back_off_and_never_sent_twice_even_aft
     assert sorted(d.status for d in restarted.store.deliveries(user_id)) == [FAILED, SENT]
     clock.now += 3600
     assert restarted.send_due().sent == []
+
+
+def test_deleting_the_account_deletes_its_subscription_and_deliveries(served: Served) -> None:
+    room, smtp = served.room, served.smtp
+    user_id, reader = reader_of(room, "di@example.org", "Di")
+    room.digests.subscribe(user_id, "daily")
+    room.digests.confirm(confirm_link(smtp.mailbox.wait_for(1)[0]))
+    assert room.digests.send_now([user_id]).sent == [user_id]
+    deleted = room.privacy.forget_reader({reader.domain_userid}, user_id)
+    assert deleted["email"] == 2  # the subscription and its one delivery
+    assert room.digests.subscription(user_id) is None and room.subscriptions.deliveries(user_id) == []
+    assert room.digests.send_now([user_id]).skipped == [user_id]
