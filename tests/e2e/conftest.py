@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import os
 from collections.abc import Iterator
 from pathlib import Path
@@ -10,8 +11,11 @@ from typing import NoReturn
 import pytest
 from playwright.sync_api import Browser, ConsoleMessage, Page, expect, sync_playwright
 from reflex.testing import AppHarness
+from reflex_base.config import get_config
 
+from media_demo.newsroom import get_newsroom
 from media_demo.settings import get_settings
+from tests.mailserver import SmtpServer, smtp_server
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 E2E_EXPERIMENTS = Path(__file__).resolve().parent / "experiments"  # one experiment, for phones only
@@ -49,13 +53,31 @@ def browser() -> Iterator[Browser]:
 
 
 @pytest.fixture(scope="session")
-def app(browser: Browser) -> Iterator[AppHarness]:
+def mail() -> Iterator[SmtpServer]:
+    """The SMTP server the browser tests' app sends its mails to (a real one, in this process)."""
+    with smtp_server() as server:
+        yield server
+
+
+@pytest.fixture(scope="session")
+def app(browser: Browser, mail: SmtpServer) -> Iterator[AppHarness]:
     """The whole app, started once for the session (about 30-60 s), with the browser tests' experiment."""
     os.environ["EXPERIMENTS_DIR"] = str(E2E_EXPERIMENTS)  # read when the app builds its newsroom, below
+    os.environ["SMTP_URL"] = mail.url()
     get_settings.cache_clear()
     with AppHarness.create(root=PROJECT_ROOT) as harness:
         assert harness.frontend_url is not None
+        _public_addresses(harness.frontend_url, get_config().api_url)
         yield harness
+
+
+def _public_addresses(site_url: str, api_url: str) -> None:
+    """Give the app the addresses the harness chose (free ports, known only once it runs), as SITE_URL and
+    PUBLIC_API_URL would in a deployment: mails link there, and the click redirect may only go there."""
+    site_url, api_url = site_url.rstrip("/"), api_url.rstrip("/")  # the harness gives "http://host:port/"
+    room = get_newsroom()
+    room.settings = room.settings.model_copy(update={"site_url": site_url, "public_api_url": api_url})
+    room.digests.settings = dataclasses.replace(room.digests.settings, site_url=site_url, api_url=api_url)
 
 
 class ConsoleErrors(list):
