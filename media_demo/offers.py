@@ -36,6 +36,7 @@ class Offer:
     cta: str
     thanks: str
     links: list[OfferLink] = field(default_factory=list)
+    section: str = ""  # the section a briefing offer is for
 
 
 def _topic(fired: FiredIntervention) -> str | None:
@@ -95,10 +96,11 @@ def offer_for(fired: FiredIntervention, views: ReaderViews) -> Offer | None:
             intervention_id=fired.intervention_id,
             kicker=f"The {label} briefing",
             title=f"{reads} {label.lower()} stories in this visit",
-            body=f"Get the week's best {label.lower()} reporting in one e-mail every Friday morning. "
+            body=f"Get the week's best {label.lower()} reporting in one e-mail every Friday. "
             "Free, and one click to leave.",
             cta=f"Send me the {label} briefing",
-            thanks=f"Thanks — you're on the {label} list. (This demo sends no e-mail.)",
+            thanks=f"Thanks — you're on the {label} list.",  # what the page says depends on the account: see OfferState
+            section=topic,
         )
     if fired.name == SUBSCRIPTION_OFFER:
         read = fired.attributes.get("article_read_count", "8")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import reflex as rx
 
+from media_demo import routes
 from media_demo.state.offer import OfferLinkCard, OfferState
 
 
@@ -21,7 +22,13 @@ def offer_card() -> rx.Component:
             rx.cond(
                 OfferState.accepted,
                 rx.el.div(
-                    rx.el.p(OfferState.thanks, class_name="offer-body"),
+                    rx.el.p(
+                        OfferState.thanks, class_name="offer-body", custom_attrs={"data-testid": "intervention-thanks"}
+                    ),
+                    rx.cond(
+                        OfferState.account_link,
+                        rx.link("Sign in or create an account", href=routes.ACCOUNT, class_name="offer-cta"),
+                    ),
                     rx.el.button("Close", on_click=OfferState.close, class_name="offer-secondary"),
                 ),
                 rx.el.div(

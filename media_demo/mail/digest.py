@@ -19,6 +19,7 @@ TOP_SECTIONS = 3  # the reader's sections a digest opens with
 PER_SECTION = 3
 PICKS = 3
 MOST_READ = 6
+BRIEFING_STORIES = 5
 NO_CONSENT = (
     "You have not allowed us to use your reading history, so this digest shows what is most read across "
     "The Daily Current rather than stories picked for you. You can change that in Your privacy choices."
@@ -58,6 +59,13 @@ class Digest:
     note: str  # why it is not personalised ("" when it is)
     sections: tuple[DigestSection, ...]
     since: dt.datetime | None
+    title: str = ""  # what this mail is, in its footer and subject: "daily digest", "Sport briefing"
+    intro: str = ""  # the line after the greeting
+
+    @property
+    def name(self) -> str:
+        """What the mail calls itself."""
+        return self.title or f"{self.frequency} digest"
 
     @property
     def items(self) -> list[DigestItem]:
@@ -68,6 +76,11 @@ class Digest:
     def section_order(self) -> list[str]:
         """The readers' sections the digest opened with, in order (what the `email_sent` event records)."""
         return [s.key for s in self.sections if s.key not in ("picks", "most_read")]
+
+    @property
+    def is_briefing(self) -> bool:
+        """A section briefing rather than the reader's digest."""
+        return bool(self.title)
 
 
 def is_new(article: Article, since: dt.datetime | None) -> bool:
@@ -117,6 +130,37 @@ def build_digest(
         items = tuple(counter.item(r.article, r.reason, since) for r in chosen)
         sections.append(DigestSection("picks", "Picked for you", "From what you read, and why.", items))
     return Digest(digest_id, period, frequency, greeting_name, True, "", tuple(sections), since)
+
+
+def build_briefing(
+    *,
+    digest_id: str,
+    period: str,
+    section: str,
+    greeting_name: str,
+    stories: Sequence[Article],
+    read: frozenset[str],
+    since: dt.datetime | None,
+) -> Digest:
+    """A weekly section briefing: the section's stories the caller ranked (the week's most read first), those
+    the reader has read left out when we may know it (`read` is empty without behavioural consent)."""
+    label = section_label(section)
+    counter = _Positions()
+    chosen = [a for a in stories if a.slug not in read][:BRIEFING_STORIES]
+    items = tuple(counter.item(a, _new_note(a, since) or "Among the week's most read", since) for a in chosen)
+    block = DigestSection(section, label, f"The week's best {label.lower()} reporting.", items)
+    return Digest(
+        digest_id,
+        period,
+        "weekly",
+        greeting_name,
+        False,
+        "",
+        (block,),
+        since,
+        title=f"{label} briefing",
+        intro=f"Here is the week in {label}.",
+    )
 
 
 def _new_note(article: Article, since: dt.datetime | None) -> str:

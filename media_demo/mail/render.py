@@ -70,8 +70,10 @@ class RenderedMail:
 
 
 def subject_of(digest: Digest, today: dt.date) -> str:
-    """The digest's subject: the period and its first story, so the inbox line says what is inside."""
+    """The digest's subject: the period (or the briefing) and its first story, so the inbox line says what is in it."""
     lead = digest.items[0].article.title if digest.items else "The news"
+    if digest.is_briefing:
+        return f"The {digest.name}: {lead}"
     when = "This week" if digest.frequency == "weekly" else today.strftime("%A %-d %B")
     return f"{when} in The Daily Current: {lead}"
 
@@ -88,12 +90,13 @@ def render_digest(digest: Digest, links: DigestLinks, today: dt.date) -> Rendere
         for section in digest.sections
     ]
     name = digest.greeting_name.strip()
-    greeting = f"Good morning, {name}." if name else "Good morning."
-    greeting += (
-        " Here is what is new in the sections you read most."
-        if digest.personalised
-        else " Here is what readers are reading most."
-    )
+    greeting = f"Hello {name}." if name else "Hello."
+    if digest.intro:
+        greeting += f" {digest.intro}"
+    elif digest.personalised:
+        greeting += " Here is what is new in the sections you read most."
+    else:
+        greeting += " Here is what readers are reading most."
     values: dict[str, Any] = {
         "subject": subject,
         "preheader": ", ".join(item.article.title for item in digest.items[:3]),
@@ -101,7 +104,7 @@ def render_digest(digest: Digest, links: DigestLinks, today: dt.date) -> Rendere
         "greeting": greeting,
         "note": digest.note,
         "sections": sections,
-        "frequency": digest.frequency,
+        "what": digest.name,
         "home_url": links.home,
         "account_url": links.account,
         "unsubscribe_url": links.unsubscribe_page,

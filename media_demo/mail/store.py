@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Literal
 
@@ -22,8 +22,9 @@ from sqlmodel import Field, Session, SQLModel, col, select
 
 from media_demo.signals.storage.database import table_of
 
-Frequency = Literal["daily", "weekly"]
-FREQUENCIES: tuple[Frequency, ...] = ("daily", "weekly")
+Frequency = Literal["daily", "weekly", "none"]
+FREQUENCIES: tuple[Frequency, ...] = ("daily", "weekly")  # what a reader may choose for the digest
+NO_DIGEST: Frequency = "none"  # a subscriber to section briefings only
 PENDING, CONFIRMED, UNSUBSCRIBED = "pending", "confirmed", "unsubscribed"
 # A delivery is `sending` from its claim until the SMTP server answers: `sent`, or `retry` (a temporary failure,
 # tried again at `next_attempt_at`), or `failed` for good. A `sending` row found after a crash stays unsent:
@@ -38,7 +39,8 @@ class EmailSubscription(SQLModel, table=True):
     __tablename__ = "email_subscriptions"
 
     user_id: str = Field(primary_key=True)
-    frequency: str  # one of FREQUENCIES
+    frequency: str  # one of FREQUENCIES, or NO_DIGEST
+    briefings: str = ""  # the weekly section briefings wanted, comma-separated section names
     status: str  # PENDING, CONFIRMED or UNSUBSCRIBED
     generation: int = 1  # bumped on every new request: an older confirmation or unsubscribe link stops working
     requested_at: float
@@ -72,6 +74,7 @@ class Subscription:
     generation: int
     requested_at: float
     confirmed_at: float | None
+    briefings: tuple[str, ...] = ()
 
     @property
     def active(self) -> bool:
@@ -80,14 +83,21 @@ class Subscription:
 
 
 def _frequency(value: object) -> Frequency:
-    if value not in FREQUENCIES:
+    if value not in FREQUENCIES and value != NO_DIGEST:
         raise ValueError(f"frequency must be one of {', '.join(FREQUENCIES)}, got {str(value)[:32]!r}")
-    return value  # narrowed by the membership test above
+    return value  # narrowed by the membership tests above
 
 
 def _subscription(row: EmailSubscription) -> Subscription:
+    briefings = tuple(b for b in row.briefings.split(",") if b)
     return Subscription(
-        row.user_id, _frequency(row.frequency), row.status, row.generation, row.requested_at, row.confirmed_at
+        row.user_id,
+        _frequency(row.frequency),
+        row.status,
+        row.generation,
+        row.requested_at,
+        row.confirmed_at,
+        briefings,
     )
 
 
@@ -112,15 +122,36 @@ class SubscriptionStore:
 
         A confirmed reader who only changes the frequency stays confirmed: they opted in already.
         """
-        chosen, now = _frequency(frequency), self._clock()
+        return self.choose(user_id, frequency, None)
+
+    def set_briefings(self, user_id: str, sections: Iterable[str]) -> Subscription:
+        """Choose the weekly section briefings: a new subscriber's request waits for its confirmation (with no
+        digest unless they also ask for one); a confirmed one's choice applies at once."""
+        return self.choose(user_id, None, sections)
+
+    def choose(self, user_id: str, frequency: str | None, briefings: Iterable[str] | None) -> Subscription:
+        """Set what the reader gets: the digest's `frequency` (or `NO_DIGEST`) and the section `briefings`;
+        None keeps what is there. Anyone not confirmed is pending until the link of the next confirmation
+        mail is followed; a new frequency asked by such a reader starts a new generation (older links die).
+        A new start after unsubscribing keeps nothing from before."""
+        chosen = _frequency(frequency) if frequency is not None else None
+        sections = ",".join(sorted(set(briefings))) if briefings is not None else None
+        now = self._clock()
         with Session(self._db) as session:
             row = session.get(EmailSubscription, user_id)
             if row is None:
-                row = EmailSubscription(user_id=user_id, frequency=chosen, status=PENDING, requested_at=now)
-            elif row.status == CONFIRMED:
-                row.frequency = chosen
+                row = EmailSubscription(user_id=user_id, frequency=NO_DIGEST, status=PENDING, requested_at=now)
+                restart = False
             else:
-                row.frequency, row.status, row.requested_at = chosen, PENDING, now
+                restart = row.status == UNSUBSCRIBED or (row.status == PENDING and chosen is not None)
+                if row.status == UNSUBSCRIBED:
+                    row.frequency, row.briefings = NO_DIGEST, ""
+            if chosen is not None:
+                row.frequency = chosen
+            if sections is not None:
+                row.briefings = sections
+            if restart:
+                row.status, row.requested_at = PENDING, now
                 row.generation, row.confirmed_at, row.ended_at = row.generation + 1, None, None
             session.add(row)
             session.commit()

@@ -157,7 +157,7 @@ def account_page(corpus: Corpus) -> rx.Component:
                 ReaderState.consent_known,
                 rx.cond(
                     ReaderState.account_name != "",
-                    rx.fragment(_signed_in(), digest_card()),
+                    rx.fragment(_signed_in(), digest_card(corpus.categories)),
                     rx.el.div(_sign_in(), _sign_up(), class_name="account-forms"),
                 ),
                 rx.el.p("Loading…", class_name="muted"),

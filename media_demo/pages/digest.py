@@ -2,17 +2,19 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import reflex as rx
 
 from media_demo import routes
-from media_demo.articles import Corpus
+from media_demo.articles import Corpus, section_label
 from media_demo.components.layout import page_frame, page_header
-from media_demo.state.digest import DigestState
+from media_demo.state.digest import BRIEFING_FIELD, DigestState
 from media_demo.state.reader import ReaderState
 
 STATUS_TEXT = {
     "pending": "Waiting for you to confirm: follow the link in the e-mail we sent you.",
-    "confirmed": "You get the digest. It starts with the sections you read most.",
+    "confirmed": "You are subscribed. The digest starts with the sections you read most.",
     "unsubscribed": "You are unsubscribed: no digest is sent to you.",
 }
 
@@ -36,14 +38,30 @@ def _frequency(value: str, label: str, meaning: str) -> rx.Component:
     )
 
 
-def digest_card() -> rx.Component:
+def _briefing(section: str) -> rx.Component:
+    label = section_label(section)
+    return rx.el.label(
+        rx.el.input(
+            type="checkbox",
+            name=f"{BRIEFING_FIELD}{section}",
+            default_checked=DigestState.briefings.contains(section),
+            class_name="consent-check",
+            custom_attrs={"data-testid": f"briefing-{section}"},
+        ),
+        rx.el.span(rx.el.span(label, class_name="consent-choice-name"), class_name="consent-choice-text"),
+        class_name="consent-choice briefing-choice",
+    )
+
+
+def digest_card(sections: Sequence[str]) -> rx.Component:
     """Subscribe, change how often, unsubscribe; where the mails go when no mail server is set."""
     subscribed = DigestState.status == "confirmed"
     return rx.el.section(
         rx.el.h2("The Daily Current by e-mail", class_name="form-title"),
         rx.el.p(
-            "A short digest of what is new in the sections you read, with the stories we would pick for you. "
-            "Double opt-in: nothing is sent until you confirm from the e-mail we send you.",
+            "A short digest of what is new in the sections you read, with the stories we would pick for you, "
+            "and weekly briefings of the sections you follow. Double opt-in: nothing is sent until you confirm "
+            "from the e-mail we send you.",
             class_name="privacy-text",
         ),
         rx.cond(
@@ -62,8 +80,14 @@ def digest_card() -> rx.Component:
         rx.el.form(
             rx.el.fieldset(
                 rx.el.legend("How often", class_name="field-label"),
-                _frequency("daily", "Daily", "Every morning."),
-                _frequency("weekly", "Weekly", "Monday mornings: the week in one e-mail."),
+                _frequency("daily", "Daily", "Once a day, at the same hour."),
+                _frequency("weekly", "Weekly", "The week in one e-mail."),
+                _frequency("none", "No digest", "Only the section briefings ticked below."),
+                class_name="consent-choices digest-choices",
+            ),
+            rx.el.fieldset(
+                rx.el.legend("Section briefings, every Friday", class_name="field-label"),
+                rx.el.div(*[_briefing(section) for section in sections], class_name="briefing-grid"),
                 class_name="consent-choices digest-choices",
             ),
             rx.el.p(

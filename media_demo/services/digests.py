@@ -20,13 +20,18 @@ from zoneinfo import ZoneInfo
 
 from media_demo import routes
 from media_demo.accounts import Account, Accounts
-from media_demo.mail.digest import Digest, DigestItem, build_digest
+from media_demo.articles import section_label
+from media_demo.mail.digest import Digest, DigestItem, build_briefing, build_digest
 from media_demo.mail.links import LinkError, LinkSubject, MailLinks
 from media_demo.mail.render import RenderedMail, compose, render_confirmation, render_digest
 from media_demo.mail.smtp import MailSender, SendError
 from media_demo.mail.store import (
     CONFIRMED,
+    FREQUENCIES,
     MAX_ATTEMPTS,
+    NO_DIGEST,
+    PENDING,
+    UNSUBSCRIBED,
     DigestDelivery,
     Frequency,
     Subscription,
@@ -59,7 +64,8 @@ class DigestSettings:
     sender: str  # From
     app_id: str  # the site's tracker app id (the mails' addresses carry its e-mail sibling)
     hour: int = 7
-    weekday: int = 0
+    weekday: int = 0  # of the weekly digest
+    briefing_weekday: int = 4  # of the section briefings: Friday, as the offer says
     timezone: str = "UTC"
 
 
@@ -82,6 +88,25 @@ def period_of(frequency: Frequency, local: dt.datetime) -> str:
         year, week, _day = local.isocalendar()
         return f"{year}-W{week:02d}"
     return local.date().isoformat()
+
+
+def briefing_period(section: str, local: dt.datetime) -> str:
+    """A section briefing's period: the ISO week and the section (`2026-W49:sport`)."""
+    return f"{period_of('weekly', local)}:{section}"
+
+
+def describe(subscription: Subscription) -> str:
+    """What a subscriber asked for, in words: "daily digest", "Sport briefing", "weekly digest and the Sport
+    and Science briefings"."""
+    labels = [section_label(s) for s in subscription.briefings]
+    briefings = ""
+    if labels:
+        names = labels[0] if len(labels) == 1 else ", ".join(labels[:-1]) + " and " + labels[-1]
+        briefings = f"{names} briefing" + ("s" if len(labels) > 1 else "")
+    if subscription.frequency not in FREQUENCIES:
+        return briefings or "digest"
+    digest = f"{subscription.frequency} digest"
+    return f"{digest} and the {briefings}" if briefings else digest
 
 
 class TrackedLinks:
@@ -173,22 +198,51 @@ class Digests:
     def subscribe(self, user_id: str, frequency: str) -> Subscription:
         """Ask for the digest: a confirmed reader just changes how often; anyone else gets a confirmation
         mail and nothing more until its link is followed. `DigestError` when that mail cannot go."""
+        return self.choose(user_id, frequency, None)
+
+    def add_briefing(self, user_id: str, section: str) -> Subscription:
+        """Add one section's weekly briefing (the newsletter intervention's offer), by the same double opt-in."""
+        current = self.store.get(user_id)
+        kept = current.briefings if current is not None and current.status != UNSUBSCRIBED else ()
+        return self.choose(user_id, None, {*kept, section})
+
+    def choose(self, user_id: str, frequency: str | None, briefings: Iterable[str] | None) -> Subscription:
+        """Set what the reader gets (None keeps it): the digest at `frequency` ("daily", "weekly" or "none")
+        and the weekly `briefings` of these sections. Choosing nothing at all unsubscribes. Someone not yet
+        confirmed gets one confirmation mail per request, and nothing else until its link is followed."""
         account = self._account(user_id)
-        try:
-            subscription = self.store.request(user_id, frequency)
-        except ValueError as exc:
-            raise DigestError(str(exc)) from None
-        if subscription.status == CONFIRMED:
-            return subscription
-        token = self._links.confirm_token(LinkSubject(user_id, subscription.generation))
+        if frequency is not None and frequency not in (*FREQUENCIES, NO_DIGEST):
+            raise DigestError("Choose daily, weekly or no digest.")
+        chosen = set(briefings) if briefings is not None else None
+        unknown = (chosen or set()) - set(self._views.corpus.categories)
+        if unknown:
+            raise DigestError(f"There is no {sorted(unknown)[0]!r} section.")
+        before = self.store.get(user_id)
+        wants = (frequency if frequency is not None else before.frequency if before else NO_DIGEST) != NO_DIGEST or (
+            chosen if chosen is not None else set(before.briefings if before else ())
+        )
+        if not wants:
+            self.unsubscribe(user_id)
+            ended = self.store.get(user_id)
+            if ended is None:
+                raise DigestError("Choose a digest or a briefing to subscribe to.")
+            return ended
+        subscription = self.store.choose(user_id, frequency, chosen)
+        fresh_request = before is None or before.status != PENDING or before.generation != subscription.generation
+        if subscription.status == PENDING and fresh_request:
+            self._send_confirmation(account, subscription)
+        return subscription
+
+    def _send_confirmation(self, account: Account, subscription: Subscription) -> None:
+        """The double opt-in mail: a signed link that expires; `DigestError` when it cannot go."""
+        token = self._links.confirm_token(LinkSubject(account.user_id, subscription.generation))
         url = f"{self.settings.site_url}{routes.EMAIL_CONFIRM}?{urlencode({'token': token})}"
-        mail = render_confirmation(account.display_name, subscription.frequency, url)
+        mail = render_confirmation(account.display_name, describe(subscription), url)
         try:
             self._sender.send(self._compose(mail, account))
         except SendError as exc:
-            logger.warning("confirmation mail to account %s not sent: %s", user_id, exc)
+            logger.warning("confirmation mail to account %s not sent: %s", account.user_id, exc)
             raise DigestError("We could not send the confirmation e-mail just now. Please try again.") from None
-        return subscription
 
     def confirm(self, token: str, reader: Reader | None = None) -> Subscription:
         """Follow a confirmation link: the subscription starts and e-mail consent is recorded (`DigestError`
@@ -255,6 +309,28 @@ class Digests:
             since=since,
         )
 
+    def build_briefing(self, user_id: str, digest_id: str, period: str, section: str) -> Digest:
+        """One section's weekly briefing: its stories of the last week, most read first (then newest), without
+        those the reader read when their consent lets us know."""
+        account = self._account(user_id)
+        last = self.store.last_sent_at(user_id)
+        since = dt.datetime.fromtimestamp(last, dt.UTC) if last is not None else None
+        week_ago = self._local_now().date() - dt.timedelta(days=7)
+        recent = [a for a in self._views.corpus.in_category(section) if a.published >= week_ago]
+        stories = recent if len(recent) >= 3 else self._views.corpus.in_category(section)[:20]
+        with self._reads.everyone() as everyone:
+            ranked = sorted(stories, key=lambda a: (everyone.popularity.readers(a.slug), a.order_key), reverse=True)
+        read = self._views.profile("", user_id=user_id).read if self._allows_profile(user_id) else frozenset()
+        return build_briefing(
+            digest_id=digest_id,
+            period=period,
+            section=section,
+            greeting_name=account.display_name,
+            stories=ranked,
+            read=read,
+            since=since,
+        )
+
     def preview(self, user_id: str) -> RenderedMail:
         """What this reader's next digest would say, with plain links and no pixel (nothing is tracked)."""
         subscription = self.store.get(user_id)
@@ -273,10 +349,15 @@ class Digests:
         report = SendReport()
         if local.hour < self.settings.hour:
             return self._retry_due(report)
+        briefing_day = local.weekday() == self.settings.briefing_weekday
         for subscription in self.store.confirmed():
-            if subscription.frequency == "weekly" and local.weekday() != self.settings.weekday:
-                continue
-            self._send_one(subscription, local, report)
+            wants_digest = subscription.frequency == "daily" or (
+                subscription.frequency == "weekly" and local.weekday() == self.settings.weekday
+            )
+            if wants_digest:
+                self._send_one(subscription, local, report)
+            if briefing_day:
+                self._send_briefings(subscription, local, report)
         return self._retry_due(report)
 
     def send_now(self, user_ids: Iterable[str] | None = None) -> SendReport:
@@ -291,7 +372,9 @@ class Digests:
             if subscription is None:
                 report.skipped.append(user_id)
                 continue
-            self._send_one(subscription, local, report)
+            if subscription.frequency in FREQUENCIES:
+                self._send_one(subscription, local, report)
+            self._send_briefings(subscription, local, report)
         return report
 
     def _send_one(self, subscription: Subscription, local: dt.datetime, report: SendReport) -> None:
@@ -300,6 +383,14 @@ class Digests:
             report.skipped.append(subscription.user_id)
             return
         self._attempt(delivery, subscription, local, report)
+
+    def _send_briefings(self, subscription: Subscription, local: dt.datetime, report: SendReport) -> None:
+        for section in subscription.briefings:
+            delivery = self.store.claim(subscription.user_id, briefing_period(section, local))
+            if delivery is None:
+                report.skipped.append(f"{subscription.user_id}:{section}")
+                continue
+            self._attempt(delivery, subscription, local, report)
 
     def _retry_due(self, report: SendReport) -> SendReport:
         local = self._local_now()
@@ -320,7 +411,11 @@ class Digests:
         with self._sending:
             try:
                 account = self._account(user_id)
-                digest = self.build(user_id, delivery.digest_id, delivery.period, subscription.frequency)
+                period, _, section = delivery.period.partition(":")
+                if section:
+                    digest = self.build_briefing(user_id, delivery.digest_id, delivery.period, section)
+                else:
+                    digest = self.build(user_id, delivery.digest_id, period, subscription.frequency)
                 token = self._unsubscribe_token(user_id, subscription)
                 links = TrackedLinks(self.settings, user_id, delivery.digest_id, token)
                 message = self._compose(render_digest(digest, links, local.date()), account)
@@ -338,9 +433,8 @@ class Digests:
                 report.failed[user_id] = str(exc)
                 return
             self.store.mark_sent(delivery)
-        self._tracker.email_sent(
-            user_id, delivery.digest_id, subscription.frequency, digest.section_order, len(digest.items)
-        )
+        frequency = "weekly" if digest.is_briefing else subscription.frequency
+        self._tracker.email_sent(user_id, delivery.digest_id, frequency, digest.section_order, len(digest.items))
         report.sent.append(user_id)
 
     # --- helpers ----------------------------------------------------------------------------------------------------

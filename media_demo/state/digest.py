@@ -12,19 +12,21 @@ from typing import Any
 
 import reflex as rx
 
-from media_demo.mail.store import FREQUENCIES
+from media_demo.mail.store import FREQUENCIES, NO_DIGEST, Subscription
 from media_demo.newsroom import get_newsroom
-from media_demo.services.digests import DigestError
+from media_demo.services.digests import DigestError, describe
 from media_demo.state.reader import ReaderState
 
 NOT_SIGNED_IN = "Sign in to subscribe to the digest."
+BRIEFING_FIELD = "briefing-"  # the account card's checkbox of a section's briefing: "briefing-<section>"
 
 
 class DigestState(rx.State):
     """The signed-in reader's subscription, and what the link pages did."""
 
     status: str = ""  # "", "pending", "confirmed" or "unsubscribed"
-    frequency: str = "daily"
+    frequency: str = "daily"  # or "weekly", or "none" (briefings only)
+    briefings: list[str] = []  # the sections whose weekly briefing the reader gets
     notice: str = ""  # what just happened, announced politely
     error: str = ""
     busy: bool = False
@@ -48,18 +50,28 @@ class DigestState(rx.State):
         self.outbox = not room.settings.smtp_url
         user_id = await self._user_id()
         subscription = await asyncio.to_thread(room.digests.subscription, user_id) if user_id else None
+        self._show(subscription)
+
+    def _show(self, subscription: Subscription | None) -> None:
         self.status = subscription.status if subscription is not None else ""
-        self.frequency = subscription.frequency if subscription is not None else "daily"
+        active = subscription is not None and subscription.status != "unsubscribed"
+        self.frequency = subscription.frequency if subscription is not None and active else "daily"
+        self.briefings = list(subscription.briefings) if subscription is not None and active else []
 
     @rx.event
     async def subscribe(self, form_data: dict[str, Any]):
-        """Ask for the digest at the chosen frequency: a confirmation mail goes out unless already confirmed."""
+        """Save the card: the digest's frequency (or none) and the briefings ticked. Someone not yet confirmed
+        gets a confirmation mail; nothing is sent before its link is followed."""
         if self.busy:
             return
-        frequency = form_data.get("frequency") if isinstance(form_data, dict) else None
-        if frequency not in FREQUENCIES:
-            self.error = "Choose daily or weekly."
+        data = form_data if isinstance(form_data, dict) else {}
+        frequency = data.get("frequency")
+        if frequency not in (*FREQUENCIES, NO_DIGEST):
+            self.error = "Choose daily, weekly or no digest."
             return
+        briefings = sorted(
+            str(k).removeprefix(BRIEFING_FIELD) for k, v in data.items() if str(k).startswith(BRIEFING_FIELD) and v
+        )
         self.busy, self.error, self.notice = True, "", ""
         yield
         try:
@@ -68,16 +80,14 @@ class DigestState(rx.State):
                 self.error = NOT_SIGNED_IN
                 return
             was = self.status
-            subscription = await asyncio.to_thread(get_newsroom().digests.subscribe, user_id, str(frequency))
-            self.status, self.frequency = subscription.status, subscription.frequency
+            subscription = await asyncio.to_thread(get_newsroom().digests.choose, user_id, str(frequency), briefings)
+            self._show(subscription)
             if subscription.status == "confirmed":
-                self.notice = (
-                    f"You will now get the {subscription.frequency} digest."
-                    if was == "confirmed"
-                    else "You are subscribed."
-                )
-            else:
+                self.notice = "Saved." if was == "confirmed" else "You are subscribed."
+            elif subscription.status == "pending":
                 self.notice = "Almost done: we sent you an e-mail. Follow its link to confirm; nothing is sent before."
+            else:
+                self.notice = "You are unsubscribed. No more e-mail will be sent."
         except DigestError as exc:
             self.error = str(exc)
         finally:
@@ -95,7 +105,7 @@ class DigestState(rx.State):
             reader, _ = await reader_state._as_reader(lambda _reader: None)
             if reader.user_id:
                 await asyncio.to_thread(get_newsroom().digests.unsubscribe, reader.user_id, reader)
-                self.status = "unsubscribed"
+                self.status, self.briefings = "unsubscribed", []
                 self.notice = "You are unsubscribed. No more digests will be sent."
         finally:
             self.busy = False
@@ -132,8 +142,8 @@ class DigestState(rx.State):
             self.error = str(exc)
             return
         self.link_done = True
-        self.status, self.frequency = subscription.status, subscription.frequency
-        self.link_message = f"You are subscribed to the {subscription.frequency} digest. Thank you."
+        self._show(subscription)
+        self.link_message = f"You are subscribed to the {describe(subscription)}. Thank you."
 
     @rx.event
     async def unsubscribe_link(self):

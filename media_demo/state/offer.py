@@ -8,16 +8,19 @@ import logging
 
 import reflex as rx
 
-from media_demo.definitions import ASSISTANT_OFFER, AUDIENCE_CHANGED
+from media_demo.articles import section_label
+from media_demo.definitions import ASSISTANT_OFFER, AUDIENCE_CHANGED, TOPIC_NEWSLETTER
+from media_demo.mail.store import Subscription
 from media_demo.newsroom import Newsroom, get_newsroom
 from media_demo.offers import Offer, catch_up_for, offer_for
+from media_demo.services.digests import DigestError
 from media_demo.signals.engine.interventions import FiredIntervention
 from media_demo.state.assistant import AssistantState
 from media_demo.state.cards import assign_changed
 from media_demo.state.clients import OPEN_TABS
 from media_demo.state.reader import ReaderState
 from media_demo.state.tabs import connected_tokens
-from media_demo.tracking import Page
+from media_demo.tracking import Page, Reader
 
 logger = logging.getLogger(__name__)
 
@@ -41,6 +44,8 @@ class OfferState(rx.State):
     cta: str = ""
     thanks: str = ""
     links: list[OfferLinkCard] = []
+    account_link: bool = False  # the thanks ask an anonymous reader to sign in first
+    _section: str = ""
 
     async def _track(self, action: str) -> None:
         reader_state = await self.get_state(ReaderState)
@@ -58,13 +63,38 @@ class OfferState(rx.State):
         self.kicker, self.title, self.body = offer.kicker, offer.title, offer.body
         self.cta, self.thanks = offer.cta, offer.thanks
         self.links = [OfferLinkCard(link.title, link.href) for link in offer.links]
+        self._section, self.account_link = offer.section, False
         await self._track("impression")
 
     @rx.event
     async def accept(self):
-        """The reader clicked the offer's button."""
+        """The reader clicked the offer's button; a briefing offer subscribes a signed-in reader for real."""
         await self._track("click")
+        if self.name == TOPIC_NEWSLETTER and self._section:
+            await self._subscribe_to_briefing(self._section)
         self.accepted = True
+
+    async def _subscribe_to_briefing(self, section: str) -> None:
+        """The briefing needs an address: a signed-in reader's (double opt-in), else an invitation to sign in."""
+        reader_state = await self.get_state(ReaderState)
+        digests = get_newsroom().digests
+        label = section_label(section)
+
+        def subscribe(reader: Reader) -> Subscription | None:
+            return digests.add_briefing(reader.user_id, section) if reader.user_id else None
+
+        try:
+            _reader, subscription = await reader_state._as_reader(subscribe)
+        except DigestError as exc:
+            self.thanks = str(exc)
+            return
+        if subscription is None:
+            self.thanks = f"Sign in or create a free account to get the {label} briefing: it needs your e-mail address."
+            self.account_link = True
+        elif subscription.status == "confirmed":
+            self.thanks = f"Thanks — you're on the {label} list. The next briefing comes on Friday."
+        else:
+            self.thanks = f"Almost there: confirm from the e-mail we just sent you, and the {label} briefing starts."
 
     @rx.event
     async def dismiss(self):

@@ -23,7 +23,7 @@ from media_demo.api import build_api
 from media_demo.articles import Corpus
 from media_demo.mail.store import FAILED, RETRY, SENT, SubscriptionStore
 from media_demo.newsroom import Newsroom, get_index
-from media_demo.services.digests import Digests
+from media_demo.services.digests import DigestError, Digests
 from media_demo.settings import Settings
 from media_demo.tracking import Reader, new_domain_userid, touch_session
 from tests.integration.conftest import API_TOKEN, AUTH, free_port, read, serve
@@ -229,3 +229,30 @@ def test_deleting_the_account_deletes_its_subscription_and_deliveries(served: Se
     assert deleted["email"] == 2  # the subscription and its one delivery
     assert room.digests.subscription(user_id) is None and room.subscriptions.deliveries(user_id) == []
     assert room.digests.send_now([user_id]).skipped == [user_id]
+
+
+def test_the_newsletter_offers_briefing_is_a_weekly_mail_of_its_own_after_the_same_double_opt_in(
+    served: Served, corpus: Corpus
+) -> None:
+    room, smtp = served.room, served.smtp
+    user_id, _reader = reader_of(room, "ed@example.org", "Ed")
+    pending = room.digests.add_briefing(user_id, "sport")  # what accepting the offer does for a signed-in reader
+    assert (pending.status, pending.frequency, pending.briefings) == ("pending", "none", ("sport",))
+    [confirmation] = smtp.mailbox.wait_for(1)
+    assert "Sport briefing" in text_of(confirmation)
+    room.digests.add_briefing(user_id, "science")  # still pending: no second confirmation mail
+    time.sleep(0.3)
+    assert len(smtp.mailbox.messages) == 1
+    confirmed = room.digests.confirm(confirm_link(confirmation))
+    assert confirmed.briefings == ("science", "sport")
+    report = room.digests.send_now([user_id])
+    assert report.sent == [user_id, user_id] and report.failed == {}
+    briefings = smtp.mailbox.wait_for(3)[1:]
+    subjects = sorted(str(m["Subject"]) for m in briefings)
+    assert subjects[0].startswith("The Science briefing: ") and subjects[1].startswith("The Sport briefing: ")
+    sport = next(m for m in briefings if "Sport briefing" in str(m["Subject"]))
+    slugs = re.findall(r"/article/([a-z0-9-]+)", text_of(sport).replace("%2F", "/"))
+    assert slugs and all(corpus.get(s).category == "sport" for s in slugs)  # type: ignore[union-attr]
+    assert room.digests.send_now([user_id]).skipped == [f"{user_id}:science", f"{user_id}:sport"]
+    with pytest.raises(DigestError, match="no 'gardening' section"):
+        room.digests.add_briefing(user_id, "gardening")

@@ -10,12 +10,13 @@ import pytest
 import sqlalchemy
 
 from media_demo.articles import Article, Corpus
-from media_demo.mail.digest import NO_CONSENT, NO_HISTORY, build_digest
+from media_demo.mail.digest import NO_CONSENT, NO_HISTORY, build_briefing, build_digest
 from media_demo.mail.links import LinkError, LinkSubject, MailLinks
 from media_demo.mail.render import compose, render_confirmation, render_digest
 from media_demo.mail.smtp import OutboxSender, SmtpConfig
-from media_demo.mail.store import CONFIRMED, PENDING, RETRY, SENT, UNSUBSCRIBED, SubscriptionStore
+from media_demo.mail.store import CONFIRMED, PENDING, RETRY, SENT, UNSUBSCRIBED, Subscription, SubscriptionStore
 from media_demo.recommend import ReaderProfile, Recommendation
+from media_demo.services.digests import describe
 
 SECRET = "a-test-secret-of-enough-length"
 
@@ -269,3 +270,45 @@ def test_without_smtp_the_mails_are_written_to_the_outbox(tmp_path: Path) -> Non
     OutboxSender(tmp_path / "outbox").send(message)
     [written] = (tmp_path / "outbox").glob("*.eml")
     assert b"Confirm your Daily Current digest" in written.read_bytes()
+
+
+def test_choosing_briefings_keeps_a_pending_link_alive_and_a_fresh_start_forgets_the_old_choice(
+    store: SubscriptionStore,
+) -> None:
+    first = store.set_briefings("u1", ["sport"])
+    assert (first.status, first.frequency, first.briefings) == (PENDING, "none", ("sport",))
+    more = store.set_briefings("u1", ["sport", "science"])  # no new request: the mail already sent still works
+    assert more.generation == first.generation and more.briefings == ("science", "sport")
+    confirmed = store.confirm("u1", first.generation)
+    assert confirmed is not None and confirmed.status == CONFIRMED
+    assert store.choose("u1", "weekly", None).status == CONFIRMED  # a confirmed reader changes freely
+    store.end("u1")
+    again = store.request("u1", "daily")
+    assert (again.status, again.briefings) == (PENDING, ()), "nothing from before the unsubscribe comes back"
+
+
+def test_a_briefing_is_the_sections_stories_as_ranked_without_those_read(corpus: Corpus) -> None:
+    stories = corpus.in_category("sport")
+    briefing = build_briefing(
+        digest_id="b1",
+        period="2026-W49:sport",
+        section="sport",
+        greeting_name="Ann",
+        stories=stories,
+        read=frozenset({"sport-4"}),
+        since=None,
+    )
+    assert briefing.is_briefing and briefing.name == "Sport briefing" and briefing.section_order == ["sport"]
+    assert [i.article.slug for i in briefing.items] == ["sport-3", "sport-2", "sport-1"]
+    mail = render_digest(briefing, Links(), dt.date(2026, 12, 11))
+    assert mail.subject == "The Sport briefing: Title of sport-3"
+    assert "Here is the week in Sport." in mail.text and "You get this Sport briefing because" in mail.text
+
+
+def test_what_a_subscriber_asked_for_is_said_in_words() -> None:
+    def sub(frequency: str, *briefings: str) -> Subscription:
+        return Subscription("u", frequency, PENDING, 1, 0.0, None, briefings)  # type: ignore[arg-type]
+
+    assert describe(sub("daily")) == "daily digest"
+    assert describe(sub("none", "sport")) == "Sport briefing"
+    assert describe(sub("weekly", "science", "sport")) == "weekly digest and the Science and Sport briefings"
