@@ -231,7 +231,7 @@ def redirect_problem(targets: list[str], allowed_origins: Collection[str]) -> st
     return None
 
 
-def _with_event_id(payload: dict[str, Any]) -> dict[str, Any]:
+def with_event_id(payload: dict[str, Any]) -> dict[str, Any]:
     """`payload` with a fresh UUID4 `eid` when it has none.
 
     Only for requests that cannot carry a unique id: a pixel-tracker URL or a redirect link
@@ -242,14 +242,14 @@ def _with_event_id(payload: dict[str, Any]) -> dict[str, Any]:
     return payload if payload.get("eid") else {**payload, "eid": str(uuid.uuid4())}
 
 
-def _redirect_payload(params: dict[str, Any], target: str) -> dict[str, Any]:
+def redirect_payload(params: dict[str, Any], target: str) -> dict[str, Any]:
     """The event of a redirect: the tracker's own when it names one (`e`), else Snowplow's `uri_redirect`."""
     payload = {key: value for key, value in params.items() if key != "u"}
     if not payload.get("e"):
         event = {"schema": REDIRECT_SCHEMA, "data": {"uri": target}}
         payload.pop("ue_px", None)
         payload.update(e="ue", ue_pr=orjson.dumps({"schema": UNSTRUCT_SCHEMA, "data": event}).decode())
-    return _with_event_id(payload)
+    return with_event_id(payload)
 
 
 def _limit(request: Request) -> int:
@@ -330,11 +330,11 @@ def collector_routes(
     async def pixel(request: Request) -> Response:
         """The GET tracker: the query string is one payload; the pixel answers good and bad ones alike.
 
-        A pixel-tracker request (`tv=no-js-*`) without an `eid` gets one (`_with_event_id`).
+        A pixel-tracker request (`tv=no-js-*`) without an `eid` gets one (`with_event_id`).
         """
         payload = dict(request.query_params)
         if str(payload.get("tv", "")).startswith(PIXEL_TRACKER):
-            payload = _with_event_id(payload)
+            payload = with_event_id(payload)
         failed = await ingest(request, [payload])
         return failed or Response(PIXEL, media_type="image/gif", headers={**_cors(request), **NO_CACHE})
 
@@ -350,7 +350,7 @@ def collector_routes(
         targets = request.query_params.getlist("u")
         if (problem := redirect_problem(targets, redirect_origins())) is not None:
             return await reject(request, 400, f"{FORMAT_VIOLATION}: {problem}", request.url.query)
-        failed = await ingest(request, [_redirect_payload(dict(request.query_params), targets[0])])
+        failed = await ingest(request, [redirect_payload(dict(request.query_params), targets[0])])
         return failed or Response(status_code=302, headers={"Location": targets[0], "Cache-Control": "no-store"})
 
     async def micro_all(_request: Request) -> Response:
