@@ -2,9 +2,10 @@
 
 Real trackers (JavaScript, Python, mobile) can point at this app: `POST
 /com.snowplowanalytics.snowplow/tp2` takes their batches and `GET /i` their
-pixel requests; `GET /r/tp2` records a click and redirects (the links of the
-e-mail digests, see `redirect_problem` for where it may send anyone). Every payload goes through the backend's `collect`
-(`SignalsBackend`), the same path as the app's in-process emitter, so both routes produce the same canonical events.
+pixel requests; `GET /r/tp2` records a click and redirects (the e-mail digests'
+links; `redirect_problem` says where it may send anyone). Every payload goes through
+the backend's `collect` (`SignalsBackend`), the same path as the app's in-process
+emitter, so every route produces the same canonical events.
 
 Two promises, as a real collector makes them:
 - an answer of 200 means the events are durable (committed to the event log),
