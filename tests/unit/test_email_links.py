@@ -14,7 +14,7 @@ from media_demo.definitions import EMAIL_LINK_SCHEMA, EMAIL_OPEN_SCHEMA, REDIREC
 from media_demo.settings import Settings
 from media_demo.signals.engine.consent import email_app_id
 from media_demo.signals.http.collector import redirect_payload, with_event_id
-from media_demo.signals.ingest.enrich import enrich
+from media_demo.signals.ingest.enrich import InvalidPayloadError, enrich
 from media_demo.signals.ingest.iglu import SchemaRegistry
 from media_demo.tracking.email_links import click_url, open_pixel_url
 
@@ -86,6 +86,7 @@ def test_a_story_link_redirects_through_the_collector_with_its_email_link(regist
     event = enrich(redirect_payload(params, params["u"]), registry)
     assert (event.event_schema, event.event_data) == (REDIRECT_SCHEMA, {"uri": target})
     assert event.entities == [{"schema": EMAIL_LINK_SCHEMA, "data": link}]
+    assert event.atomic["v_tracker"] == "r-tp2"  # as Snowplow marks what came by the redirect
     assert event.atomic["user_id"] == USER and event.atomic["app_id"] == "daily-current-email"
 
 
@@ -99,11 +100,32 @@ def test_every_open_and_click_of_the_same_address_is_its_own_event(registry: Sch
     assert with_event_id({**pixel, "eid": given})["eid"] == given  # an id the request has is kept
 
 
-def test_a_redirect_that_names_its_own_event_records_that_event(registry: SchemaRegistry) -> None:
-    params = {"u": SITE + "/", "e": "pv", "url": SITE + "/", "uid": USER, "eid": str(uuid.uuid4())}
+def test_a_redirect_that_names_its_own_event_records_it_with_the_redirect_as_an_entity(
+    registry: SchemaRegistry,
+) -> None:
+    target = SITE + "/article/a"
+    redirect = {"schema": REDIRECT_SCHEMA, "data": {"uri": target}}
+    params = {"u": target, "e": "pv", "url": SITE + "/", "uid": USER, "eid": str(uuid.uuid4())}
     event = enrich(redirect_payload(params, params["u"]), registry)
     assert event.atomic["event_name"] == "page_view" and event.event_schema is None
-    assert event.event_id == params["eid"]
+    assert event.event_id == params["eid"]  # its own id is kept
+    assert event.entities == [redirect]
+    assert (event.atomic["v_tracker"], event.atomic["platform"]) == ("r-tp2", "web")
+
+    # Its own entities stay, after the redirect's, whether sent plain (`co`) or base64 (`cx`).
+    link = {"digest_id": DIGEST, "position": 1, "slug": "a", "section": "world"}
+    contexts = {
+        "schema": "iglu:com.snowplowanalytics.snowplow/contexts/jsonschema/1-0-1",
+        "data": [{"schema": EMAIL_LINK_SCHEMA, "data": link}],
+    }
+    encoded = base64.urlsafe_b64encode(orjson.dumps(contexts)).decode().rstrip("=")
+    for extra in ({"co": orjson.dumps(contexts).decode()}, {"cx": encoded}):
+        event = enrich(redirect_payload({**params, **extra, "p": "mob"}, target), registry)
+        assert event.entities == [redirect, {"schema": EMAIL_LINK_SCHEMA, "data": link}]
+        assert event.atomic["platform"] == "mob"
+    # Entities that cannot be read are left for enrichment to refuse, with its reason.
+    with pytest.raises(InvalidPayloadError, match="field 'cx' is not valid base64"):
+        enrich(redirect_payload({**params, "cx": "%%%"}, target), registry)
 
 
 @pytest.mark.parametrize(

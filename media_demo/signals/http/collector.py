@@ -47,6 +47,8 @@ REDIRECT_PATH = "/r/tp2"
 # What the redirect records when the request names no event of its own (as Snowplow's collector does).
 UNSTRUCT_SCHEMA = "iglu:com.snowplowanalytics.snowplow/unstruct_event/jsonschema/1-0-0"
 REDIRECT_SCHEMA = "iglu:com.snowplowanalytics.snowplow/uri_redirect/jsonschema/1-0-0"
+CONTEXTS_SCHEMA = "iglu:com.snowplowanalytics.snowplow/contexts/jsonschema/1-0-1"
+REDIRECT_TRACKER = "r-tp2"  # the `tv` Snowplow gives events that came by the redirect
 MAX_REDIRECT_CHARS = 8192  # the `uri_redirect` schema's limit
 PIXEL_TRACKER = "no-js-"  # `tv` prefix of Snowplow's pixel tracker: a fixed URL, so no event id of its own
 DEFAULT_PORTS = {"http": 80, "https": 443}
@@ -243,13 +245,43 @@ def with_event_id(payload: dict[str, Any]) -> dict[str, Any]:
     return payload if payload.get("eid") else {**payload, "eid": str(uuid.uuid4())}
 
 
+def _with_entity(payload: dict[str, Any], entity: dict[str, Any]) -> dict[str, Any]:
+    """`payload` with `entity` first among its entities (as plain `co`); unchanged when its own `co`/`cx`
+    cannot be read, so that enrichment refuses it with the reason."""
+    plain, encoded = payload.get("co"), payload.get("cx")
+    try:
+        if plain:
+            contexts = orjson.loads(plain)
+        elif encoded:
+            text = str(encoded)
+            contexts = orjson.loads(base64.urlsafe_b64decode(text + "=" * (-len(text) % 4)))
+        else:
+            contexts = {"schema": CONTEXTS_SCHEMA, "data": []}
+    except (ValueError, TypeError):  # not base64, not JSON
+        return payload
+    if not isinstance(contexts, dict) or not isinstance(contexts.get("data"), list):
+        return payload
+    contexts = {**contexts, "data": [entity, *contexts["data"]]}
+    rest = {key: value for key, value in payload.items() if key != "cx"}
+    return {**rest, "co": orjson.dumps(contexts).decode()}
+
+
 def redirect_payload(params: dict[str, Any], target: str) -> dict[str, Any]:
-    """The event of a redirect: the tracker's own when it names one (`e`), else Snowplow's `uri_redirect`."""
+    """The payload a redirect records, as Snowplow's enrich builds it from the query string minus `u`.
+
+    The tracker's own event when the query names one (`e`), with a `uri_redirect` entity of
+    `u`; else the `uri_redirect` event itself. `tv` says it came by the redirect (`r-tp2`),
+    `p` is `web` unless given, and it gets an event id when it has none.
+    """
     payload = {key: value for key, value in params.items() if key != "u"}
-    if not payload.get("e"):
-        event = {"schema": REDIRECT_SCHEMA, "data": {"uri": target}}
+    redirect = {"schema": REDIRECT_SCHEMA, "data": {"uri": target}}
+    if payload.get("e"):
+        payload = _with_entity(payload, redirect)
+    else:
         payload.pop("ue_px", None)
-        payload.update(e="ue", ue_pr=orjson.dumps({"schema": UNSTRUCT_SCHEMA, "data": event}).decode())
+        payload.update(e="ue", ue_pr=orjson.dumps({"schema": UNSTRUCT_SCHEMA, "data": redirect}).decode())
+    payload["tv"] = REDIRECT_TRACKER
+    payload["p"] = payload.get("p") or "web"
     return with_event_id(payload)
 
 
