@@ -19,8 +19,9 @@ import pytest
 from snowplow_signals import SignalsSandbox
 
 from media_demo.api import build_api
-from media_demo.definitions import EMAIL_GROUP, REDIRECT_EVENT
+from media_demo.definitions import EMAIL_GROUP, REDIRECT_EVENT, app_groups
 from media_demo.newsroom import Newsroom
+from media_demo.services.remote_reads import RemoteReads
 from media_demo.settings import Settings
 from media_demo.tracking import CollectorEmitter, NewsroomTracker, Reader, new_domain_userid, touch_session
 from media_demo.tracking.email_links import click_url, open_pixel_url
@@ -128,6 +129,14 @@ def test_the_inspector_shows_a_signed_in_readers_email_engagement(newsroom: News
     assert {a.name: a.value for a in email[0].attributes}["digests_received"] == "1"
     anonymous = inspect_reader(newsroom.views, reader.domain_userid, cookie)
     assert EMAIL_GROUP not in {g.name for g in anonymous.groups}
+    # A UI worker of a cluster asks the engine's API for the same groups, the account's among them.
+    remote = RemoteReads(api_url, API_TOKEN, app_groups(newsroom.corpus.categories))
+    try:
+        found = remote.reader_groups({"domain_userid": reader.domain_userid, "user_id": account.user_id})
+    finally:
+        remote.close()
+    by_name = {group.name: values for group, values in found}
+    assert by_name[EMAIL_GROUP]["digests_received"] == 1
 
 
 @pytest.mark.parametrize(
