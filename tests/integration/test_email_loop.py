@@ -213,3 +213,17 @@ def test_deleting_the_account_takes_its_email_events_and_engagement(
     kept = sandbox.get_group_attributes(EMAIL_GROUP, 1, ATTRIBUTES, "user_id", stranger)
     assert (kept["digests_received"], kept["digests_opened"], kept["email_clicks"]) == (1, 1, 1)
     assert stranger in traces_on_disk(stored_files(), [stranger])
+
+
+def test_only_pixel_tracker_requests_get_an_event_id_from_the_collector(api_url: str) -> None:
+    reader = new_domain_userid()
+    fields = {"e": "pv", "url": f"{SITE}/", "duid": reader}
+    assert httpx.get(f"{api_url}/i", params={**fields, "tv": "no-js-0.1.0"}).status_code == 200
+    assert httpx.get(f"{api_url}/i", params={**fields, "tv": "js-3.24.0"}).status_code == 200  # a browser's own
+    given = str(uuid.uuid4())
+    assert httpx.get(f"{api_url}/i", params={**fields, "tv": "no-js-0.1.0", "eid": given}).status_code == 200
+    good = micro(api_url, "good")
+    assert len(good) == 2 and given in {e["atomic"]["event_id"] for e in good}
+    (bad,) = micro(api_url, "bad")
+    assert bad["reason"] == "field 'eid' (event_id) is missing: every event needs a UUID"
+    assert "js-3.24.0" in bad["payload"]
