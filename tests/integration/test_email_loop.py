@@ -23,6 +23,7 @@ from media_demo.definitions import EMAIL_GROUP, REDIRECT_EVENT, app_groups
 from media_demo.newsroom import Newsroom
 from media_demo.services.remote_reads import RemoteReads
 from media_demo.settings import Settings
+from media_demo.state.inspector import inspect_reader
 from media_demo.tracking import CollectorEmitter, NewsroomTracker, Reader, new_domain_userid, touch_session
 from media_demo.tracking.email_links import click_url, open_pixel_url
 from tests.integration.conftest import API_TOKEN, AUTH, serve
@@ -117,8 +118,6 @@ def test_opens_and_clicks_come_back_as_the_accounts_email_engagement(newsroom: N
 
 
 def test_the_inspector_shows_a_signed_in_readers_email_engagement(newsroom: Newsroom, api_url: str) -> None:
-    from media_demo.state.inspector import inspect_reader  # the UI's module: imports Reflex
-
     account = newsroom.accounts.create("ada@example.com", "correct horse battery")
     send_digests(api_url, account.user_id, (str(uuid.uuid4()), "daily", ["world"]))
     reader = Reader(new_domain_userid(), touch_session(None, time.time()), user_id=account.user_id)
