@@ -134,6 +134,7 @@ def test_a_redirect_that_names_its_own_event_records_it_with_the_redirect_as_an_
         ({"api_base": "api.dailycurrent.example"}, "api_base: must be an absolute http or https address"),
         ({"target": "/article/x"}, "target: must be an absolute http or https address"),
         ({"target": "javascript:alert(1)"}, "target: must be an absolute http or https address"),
+        ({"target": "https://[site.example]/"}, "target: must be an absolute http or https address"),
         ({"app_id": ""}, "app_id: must be a non-empty string"),
         ({"user_id": " "}, "user_id: must be a non-empty string"),
         ({"digest_id": "digest-1"}, "digest_id: must be a UUID"),

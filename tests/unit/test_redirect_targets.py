@@ -2,11 +2,34 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from media_demo.signals.http.collector import redirect_problem, web_origin
 
 ALLOWED = ("https://site.example", "http://localhost:8000/")
+# What a browser goes to for each allowed origin: (scheme, host, port).
+ALLOWED_PLACES = {("https", "site.example", 443), ("http", "localhost", 8000)}
+# Starts of addresses near the allowed ones, for the property tests to finish with anything.
+PREFIXES = [
+    "https://site.example",
+    "HTTPS://Site.Example",
+    "https://site.example:",
+    "https://site.example@",
+    "https://user@site.example",
+    "https://site.example.",
+    "https://[",
+    "http://localhost:8000",
+    "http://localhost",
+    "https:",
+    "https:/",
+    "//",
+    "/",
+    "",
+]
 
 
 @pytest.mark.parametrize(
@@ -52,6 +75,7 @@ def test_the_sites_own_addresses_are_allowed(target: str) -> None:
         (["https://site.example/a b"], "contains white space"),
         (["https://site.example/caf\u00e9"], "contains a character outside ASCII"),
         (["https://site.example:99999/"], "has no valid host and port"),
+        (["https://[site.example]/"], "is not a valid address"),
         (["https://site.example/" + "a" * 8200], "is longer than 8192 characters"),
     ],
 )
@@ -80,3 +104,20 @@ def test_without_allowed_origins_nothing_is_redirected() -> None:
 )
 def test_web_origin(url: str, origin: str | None) -> None:
     assert web_origin(url) == origin
+
+
+@given(prefix=st.sampled_from(PREFIXES), rest=st.text(max_size=30))
+def test_any_target_gets_an_answer_and_an_accepted_one_goes_to_an_allowed_place(prefix: str, rest: str) -> None:
+    """Read the accepted address the way a browser does: the authority runs to the first `/`, `?` or `#`."""
+    target = prefix + rest
+    problem = redirect_problem([target], ALLOWED)  # never raises: a request cannot make the collector fail
+    if problem is not None:
+        assert problem.startswith("query parameter 'u' ")
+        return
+    scheme, separator, after = target.partition("://")
+    assert separator, target
+    authority = re.split(r"[/?#]", after, maxsplit=1)[0].lower()
+    assert "@" not in authority and "\\" not in target
+    host, _, port = authority.partition(":")
+    default = {"http": 80, "https": 443}[scheme.lower()]
+    assert (scheme.lower(), host, int(port) if port else default) in ALLOWED_PLACES, target

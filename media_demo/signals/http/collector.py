@@ -219,7 +219,10 @@ def redirect_problem(targets: list[str], allowed_origins: Collection[str]) -> st
         return f"query parameter 'u' is longer than {MAX_REDIRECT_CHARS} characters ({len(target)})"
     if (problem := _bad_character(target)) is not None:
         return f"query parameter 'u' {problem}"
-    parts = urlsplit(target)
+    try:
+        parts = urlsplit(target)
+    except ValueError:  # e.g. brackets around something that is not an IPv6 address
+        return f"query parameter 'u' is not a valid address: {target[:200]!r}"
     if parts.scheme not in DEFAULT_PORTS or not parts.netloc:
         return f"query parameter 'u' must be an absolute http or https address, got {target[:200]!r}"
     if "@" in parts.netloc:
