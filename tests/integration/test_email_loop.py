@@ -148,6 +148,7 @@ def test_the_inspector_shows_a_signed_in_readers_email_engagement(newsroom: News
         ("javascript:alert(document.cookie)", "must be an absolute http or https address"),
         ("https://dailycurrent.example\\evil.example", "contains a backslash"),
         (f"{SITE}/\r\nSet-Cookie: session=stolen", "contains a control character"),
+        ("https://[dailycurrent.example]/", "is not a valid address"),
         (None, "'u' (the address to redirect to) is missing"),
     ],
 )
