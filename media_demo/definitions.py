@@ -351,7 +351,7 @@ def email_engagement_group() -> StreamAttributeGroup:
             Attribute(name="digests_received", type="int32", events=[EmailSent()], aggregation="counter"),
             Attribute(
                 name="digests_opened",
-                description="Distinct digests opened (a mail client that reloads the pixel counts once).",
+                description="Distinct digests opened (one that is opened again counts once; exact below 128).",
                 type="int32",
                 events=[EmailOpen()],
                 aggregation="approx_count_distinct",

@@ -89,7 +89,8 @@ class Settings(BaseSettings):
         default_factory=dict,
         description="Per app id, whether its events need the reader's behavioural consent before they "
         'build a profile, as JSON, e.g. {"partner-site": "require_consent"}. Unlisted app ids are profiled '
-        "as Signals does; the newsroom's own app id (`snowplow_app_id`) always requires consent.",
+        "as Signals does; the newsroom's own app id (`snowplow_app_id`) always requires consent, and its e-mail "
+        "app id (`<snowplow_app_id>-email`, events of confirmed digest subscribers) is profiled unless listed.",
     )
     cookie_secret: str | None = Field(
         default=None,

@@ -39,8 +39,11 @@ def _base64url(document: Any) -> str:
 
 def _web_address(name: str, value: str) -> str:
     """`value` checked to be an absolute http(s) address; ValueError naming `name` otherwise."""
-    parts = urlsplit(value)
-    if parts.scheme not in ("http", "https") or not parts.hostname:
+    try:
+        parts = urlsplit(value)
+    except ValueError:  # brackets around something that is not an IPv6 address
+        parts = None
+    if parts is None or parts.scheme not in ("http", "https") or not parts.hostname:
         raise ValueError(f"{name}: must be an absolute http or https address, got {value[:200]!r}")
     return value
 

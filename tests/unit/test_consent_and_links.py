@@ -11,9 +11,13 @@ from media_demo.signals.engine.consent import (
     BEHAVIOURAL,
     CONSENT_SCHEMA,
     CONTEXTUAL,
+    EMAIL_MARKETING,
     NECESSARY,
+    PROFILE,
+    REQUIRE_CONSENT,
     ConsentLedger,
     anonymised,
+    email_app_id,
     scopes_of,
 )
 from media_demo.signals.engine.events import CanonicalEvent
@@ -39,6 +43,17 @@ def consent_event(
         ("expired", [], {NECESSARY}),
         ("pending", ["behavioural"], None),
         ("nonsense", ["behavioural"], None),
+        # About scopes the ledger does not govern only (e-mail marketing): decides nothing, whatever the type.
+        ("allow_selected", [EMAIL_MARKETING], None),
+        ("allow_selected", [NECESSARY, EMAIL_MARKETING], None),  # `necessary` is always on: it says nothing
+        ("allow_all", [EMAIL_MARKETING], None),
+        ("withdrawn", [EMAIL_MARKETING], None),
+        ("deny_all", [NECESSARY, EMAIL_MARKETING], None),
+        ("expired", [EMAIL_MARKETING, "sms"], None),
+        # ...while naming one governed scope beside it still decides, and `necessary` alone still denies.
+        ("allow_selected", [BEHAVIOURAL, EMAIL_MARKETING], {NECESSARY, BEHAVIOURAL}),
+        ("withdrawn", [NECESSARY], {NECESSARY}),
+        ("deny_all", [NECESSARY], {NECESSARY}),
     ],
 )
 def test_each_enhanced_consent_event_type(kind: str, given: list[str], expected: set[str] | None) -> None:
@@ -78,6 +93,36 @@ def test_who_may_be_profiled() -> None:
     # The newsroom's own app id cannot be configured out of consent.
     assert ConsentLedger({"daily-current": "profile"}, own_app_id="daily-current").policy("daily-current") == (
         "require_consent"
+    )
+
+
+def test_an_email_marketing_choice_leaves_the_devices_profiling_consent_alone() -> None:
+    ledger = ConsentLedger(own_app_id="daily-current")
+    ledger.observe(consent_event("r1", "allow_all", [], at=10))
+    for at, kind in enumerate(("allow_selected", "withdrawn", "deny_all", "allow_all"), start=20):
+        assert ledger.observe(consent_event("r1", kind, [NECESSARY, EMAIL_MARKETING], at=at)) is None
+    choice = ledger.get("r1")
+    assert choice is not None and choice.allows(BEHAVIOURAL) and choice.at == 10
+    assert ledger.may_profile(page_view("r1", app_id="daily-current"))
+    assert ledger.take_changed() == {"r1"}  # the first choice only
+    # A reader who never chose keeps no choice either.
+    assert ledger.observe(consent_event("r2", "allow_selected", [EMAIL_MARKETING])) is None
+    assert ledger.get("r2") is None
+
+
+def test_the_email_app_is_profiled_by_default() -> None:
+    """Mails go only to readers who confirmed them; their events carry a user_id and no device to ask."""
+    assert email_app_id("daily-current") == "daily-current-email"
+    ledger = ConsentLedger(own_app_id="daily-current")
+    assert ledger.policy("daily-current-email") == PROFILE
+    opened = page_view(None, app_id="daily-current-email", user_id="ada")
+    assert ledger.may_profile(opened)
+    assert not ledger.may_profile(page_view(None, app_id="daily-current", user_id="ada"))
+    # Settings may still say otherwise, and another site's e-mail app is not ours to decide.
+    strict = ConsentLedger({"daily-current-email": REQUIRE_CONSENT}, own_app_id="daily-current")
+    assert not strict.may_profile(opened)
+    assert ConsentLedger({"partner-email": REQUIRE_CONSENT}, "daily-current").policy("partner-email") == (
+        REQUIRE_CONSENT
     )
 
 

@@ -2,9 +2,10 @@
 
 Real trackers (JavaScript, Python, mobile) can point at this app: `POST
 /com.snowplowanalytics.snowplow/tp2` takes their batches and `GET /i` their
-pixel requests; `GET /r/tp2` records a click and redirects (the links of the
-e-mail digests, see `redirect_problem` for where it may send anyone). Every payload goes through the backend's `collect`
-(`SignalsBackend`), the same path as the app's in-process emitter, so both routes produce the same canonical events.
+pixel requests; `GET /r/tp2` records a click and redirects (the e-mail digests'
+links; `redirect_problem` says where it may send anyone). Every payload goes through
+the backend's `collect` (`SignalsBackend`), the same path as the app's in-process
+emitter, so every route produces the same canonical events.
 
 Two promises, as a real collector makes them:
 - an answer of 200 means the events are durable (committed to the event log),
@@ -46,6 +47,8 @@ REDIRECT_PATH = "/r/tp2"
 # What the redirect records when the request names no event of its own (as Snowplow's collector does).
 UNSTRUCT_SCHEMA = "iglu:com.snowplowanalytics.snowplow/unstruct_event/jsonschema/1-0-0"
 REDIRECT_SCHEMA = "iglu:com.snowplowanalytics.snowplow/uri_redirect/jsonschema/1-0-0"
+CONTEXTS_SCHEMA = "iglu:com.snowplowanalytics.snowplow/contexts/jsonschema/1-0-1"
+REDIRECT_TRACKER = "r-tp2"  # the `tv` Snowplow gives events that came by the redirect
 MAX_REDIRECT_CHARS = 8192  # the `uri_redirect` schema's limit
 PIXEL_TRACKER = "no-js-"  # `tv` prefix of Snowplow's pixel tracker: a fixed URL, so no event id of its own
 DEFAULT_PORTS = {"http": 80, "https": 443}
@@ -216,7 +219,10 @@ def redirect_problem(targets: list[str], allowed_origins: Collection[str]) -> st
         return f"query parameter 'u' is longer than {MAX_REDIRECT_CHARS} characters ({len(target)})"
     if (problem := _bad_character(target)) is not None:
         return f"query parameter 'u' {problem}"
-    parts = urlsplit(target)
+    try:
+        parts = urlsplit(target)
+    except ValueError:  # e.g. brackets around something that is not an IPv6 address
+        return f"query parameter 'u' is not a valid address: {target[:200]!r}"
     if parts.scheme not in DEFAULT_PORTS or not parts.netloc:
         return f"query parameter 'u' must be an absolute http or https address, got {target[:200]!r}"
     if "@" in parts.netloc:
@@ -231,7 +237,7 @@ def redirect_problem(targets: list[str], allowed_origins: Collection[str]) -> st
     return None
 
 
-def _with_event_id(payload: dict[str, Any]) -> dict[str, Any]:
+def with_event_id(payload: dict[str, Any]) -> dict[str, Any]:
     """`payload` with a fresh UUID4 `eid` when it has none.
 
     Only for requests that cannot carry a unique id: a pixel-tracker URL or a redirect link
@@ -242,14 +248,44 @@ def _with_event_id(payload: dict[str, Any]) -> dict[str, Any]:
     return payload if payload.get("eid") else {**payload, "eid": str(uuid.uuid4())}
 
 
-def _redirect_payload(params: dict[str, Any], target: str) -> dict[str, Any]:
-    """The event of a redirect: the tracker's own when it names one (`e`), else Snowplow's `uri_redirect`."""
+def _with_entity(payload: dict[str, Any], entity: dict[str, Any]) -> dict[str, Any]:
+    """`payload` with `entity` first among its entities (as plain `co`); unchanged when its own `co`/`cx`
+    cannot be read, so that enrichment refuses it with the reason."""
+    plain, encoded = payload.get("co"), payload.get("cx")
+    try:
+        if plain:
+            contexts = orjson.loads(plain)
+        elif encoded:
+            text = str(encoded)
+            contexts = orjson.loads(base64.urlsafe_b64decode(text + "=" * (-len(text) % 4)))
+        else:
+            contexts = {"schema": CONTEXTS_SCHEMA, "data": []}
+    except (ValueError, TypeError):  # not base64, not JSON
+        return payload
+    if not isinstance(contexts, dict) or not isinstance(contexts.get("data"), list):
+        return payload
+    contexts = {**contexts, "data": [entity, *contexts["data"]]}
+    rest = {key: value for key, value in payload.items() if key != "cx"}
+    return {**rest, "co": orjson.dumps(contexts).decode()}
+
+
+def redirect_payload(params: dict[str, Any], target: str) -> dict[str, Any]:
+    """The payload a redirect records, as Snowplow's enrich builds it from the query string minus `u`.
+
+    The tracker's own event when the query names one (`e`), with a `uri_redirect` entity of
+    `u`; else the `uri_redirect` event itself. `tv` says it came by the redirect (`r-tp2`),
+    `p` is `web` unless given, and it gets an event id when it has none.
+    """
     payload = {key: value for key, value in params.items() if key != "u"}
-    if not payload.get("e"):
-        event = {"schema": REDIRECT_SCHEMA, "data": {"uri": target}}
+    redirect = {"schema": REDIRECT_SCHEMA, "data": {"uri": target}}
+    if payload.get("e"):
+        payload = _with_entity(payload, redirect)
+    else:
         payload.pop("ue_px", None)
-        payload.update(e="ue", ue_pr=orjson.dumps({"schema": UNSTRUCT_SCHEMA, "data": event}).decode())
-    return _with_event_id(payload)
+        payload.update(e="ue", ue_pr=orjson.dumps({"schema": UNSTRUCT_SCHEMA, "data": redirect}).decode())
+    payload["tv"] = REDIRECT_TRACKER
+    payload["p"] = payload.get("p") or "web"
+    return with_event_id(payload)
 
 
 def _limit(request: Request) -> int:
@@ -330,11 +366,11 @@ def collector_routes(
     async def pixel(request: Request) -> Response:
         """The GET tracker: the query string is one payload; the pixel answers good and bad ones alike.
 
-        A pixel-tracker request (`tv=no-js-*`) without an `eid` gets one (`_with_event_id`).
+        A pixel-tracker request (`tv=no-js-*`) without an `eid` gets one (`with_event_id`).
         """
         payload = dict(request.query_params)
         if str(payload.get("tv", "")).startswith(PIXEL_TRACKER):
-            payload = _with_event_id(payload)
+            payload = with_event_id(payload)
         failed = await ingest(request, [payload])
         return failed or Response(PIXEL, media_type="image/gif", headers={**_cors(request), **NO_CACHE})
 
@@ -350,7 +386,7 @@ def collector_routes(
         targets = request.query_params.getlist("u")
         if (problem := redirect_problem(targets, redirect_origins())) is not None:
             return await reject(request, 400, f"{FORMAT_VIOLATION}: {problem}", request.url.query)
-        failed = await ingest(request, [_redirect_payload(dict(request.query_params), targets[0])])
+        failed = await ingest(request, [redirect_payload(dict(request.query_params), targets[0])])
         return failed or Response(status_code=302, headers={"Location": targets[0], "Cache-Control": "no-store"})
 
     async def micro_all(_request: Request) -> Response:
