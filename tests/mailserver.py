@@ -145,8 +145,9 @@ def _authenticator(users: dict[str, str]) -> Callable[..., AuthResult]:
     def check(_server: Any, _session: Session, _envelope: Envelope, mechanism: str, data: Any) -> AuthResult:
         if isinstance(data, LoginPassword):
             user, password = data.login.decode(), data.password.decode()
-            return AuthResult(success=users.get(user) == password and mechanism in ("LOGIN", "PLAIN"))
-        return AuthResult(success=False)
+            ok = users.get(user) == password and mechanism in ("LOGIN", "PLAIN")
+            return AuthResult(success=ok, handled=False)  # handled=False: the server answers 535 itself
+        return AuthResult(success=False, handled=False)
 
     return check
 
