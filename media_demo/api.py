@@ -23,21 +23,23 @@ from typing import Any
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
-from starlette.responses import JSONResponse
+from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from media_demo.engine_api import engine_routes
 from media_demo.experiments.report import ExperimentReport
-from media_demo.newsroom import Newspaper, Newsroom
+from media_demo.newsroom import Newspaper, Newsroom, RemoteNewsroom
 from media_demo.paper import SECTION_BLURBS
 from media_demo.personalise import describe_context
 from media_demo.personalise.context import MAX_TZ_OFFSET_MINUTES, ReaderContext, server_now
 from media_demo.publishing_api import publishing_routes
 from media_demo.recommend import ReaderProfile, Recommendation, interests, strategy_name
 from media_demo.services.digests import ONE_CLICK_PATH, DigestError
+from media_demo.services.engine_reads import EngineUnavailableError
 from media_demo.services.reader_views import ReaderViews
 from media_demo.signals.engine.timestamps import iso_seconds
 from media_demo.signals.http.auth import authorised
+from media_demo.signals.http.collector import PIXEL_PATH, REDIRECT_PATH
 from media_demo.signals.http.errors import http_exception, json_error, unauthorised
 from media_demo.signals.http.signals_api import json_safe
 from media_demo.story_pages import story_page_routes
@@ -45,6 +47,8 @@ from media_demo.tracking import is_domain_userid
 from media_demo.tracking.identity import SIGNATURE_COOKIE, USER_COOKIE, is_signed_domain_userid
 
 DEFAULT_COUNT = 3
+# What a worker passes back of the collector's answer to a forwarded pixel or redirect.
+FORWARDED_HEADERS = ("content-type", "location", "cache-control", "access-control-allow-origin")
 MAX_RECOMMENDATIONS = 20
 TZ_OFFSET = re.compile(r"^[+-]?[0-9]{1,4}$")
 
@@ -252,6 +256,23 @@ def build_api(
             return json_error(400, str(exc))
         return JSONResponse({"unsubscribed": True, "changed": ended}, headers={"Cache-Control": "no-store"})
 
+    async def to_the_collector(request: Request) -> Response:
+        """A UI worker of a cluster passes the collector's GET addresses (a mail's open pixel `/i` and click
+        redirect `/r/tp2`, built on `PUBLIC_API_URL`) to the engine service, which owns the collector; the
+        reader's user agent and address go with them, as a proxy in front of a collector sends them."""
+        room = newsroom()
+        if not isinstance(room, RemoteNewsroom):
+            return json_error(404, f"no API route {request.url.path}")
+        headers = {"User-Agent": request.headers.get("user-agent", "")}
+        if request.client is not None and "sp-anonymous" not in request.headers:
+            headers["X-Forwarded-For"] = request.headers.get("x-forwarded-for") or request.client.host
+        try:
+            answer = await asyncio.to_thread(room.remote.client.forward, request.url.path, request.url.query, headers)
+        except EngineUnavailableError:
+            return json_error(503, "the collector cannot be reached just now; try again in a moment")
+        kept = {k: v for k, v in answer.headers.items() if k.lower() in FORWARDED_HEADERS}
+        return Response(answer.content, status_code=answer.status_code, headers=kept)
+
     async def worker_health(_request: Request) -> JSONResponse:
         """A UI worker's `/api/health`: its stories, and the engine's counts (503 while the engine is away)."""
         room = newsroom()
@@ -276,7 +297,15 @@ def build_api(
             Route(ONE_CLICK_PATH, one_click_unsubscribe, methods=["POST"]),
             *publishing_routes(newsroom),
             # The engine's routes where the engine is this process; a UI worker of a cluster has only a health check.
-            *(engine_routes(engine) if serves_engine else [Route("/api/health", worker_health, methods=["GET"])]),
+            *(
+                engine_routes(engine)
+                if serves_engine
+                else [
+                    Route("/api/health", worker_health, methods=["GET"]),
+                    Route(PIXEL_PATH, to_the_collector, methods=["GET"]),
+                    Route(REDIRECT_PATH, to_the_collector, methods=["GET"]),
+                ]
+            ),
             Route("/api/{path:path}", unknown_api_route, methods=["GET", "POST", "PUT", "DELETE", "PATCH"]),
         ],
         exception_handlers={HTTPException: http_exception},

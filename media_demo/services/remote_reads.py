@@ -101,6 +101,14 @@ class EngineClient:
             raise ValueError(f"engine {self.base_url}: deleting a reader answered {answer.status_code}: {answer.text}")
         return {str(k): int(v) for k, v in orjson.loads(answer.content)["deleted"].items()}
 
+    def forward(self, path: str, query: str, headers: Mapping[str, str]) -> httpx.Response:
+        """A GET of the engine's own `path` (the collector's `/i` or `/r/tp2`) with this query string, its
+        answer as it is (a redirect is not followed); `EngineUnavailableError` when the engine cannot answer."""
+        try:
+            return self._http.get(f"{path}?{query}" if query else path, headers=dict(headers))
+        except httpx.HTTPError as exc:
+            raise EngineUnavailableError(f"engine {self.base_url}: {exc or type(exc).__name__}") from exc
+
     def json(self, path: str, params: Mapping[str, Any] | None = None) -> Any:
         """The JSON body of a GET."""
         return orjson.loads(self.get(path, params).content)

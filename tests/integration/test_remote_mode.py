@@ -27,6 +27,7 @@ from typing import TypeVar
 
 import httpx
 import pytest
+from snowplow_signals import SignalsSandbox
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, StreamingResponse
@@ -48,6 +49,7 @@ from media_demo.state import reader as reader_state
 from media_demo.state.privacy import PrivacyState
 from media_demo.state.reader import ReaderState
 from media_demo.tracking import Page, Reader, new_domain_userid, touch_session
+from media_demo.tracking.email_links import click_url, open_pixel_url
 from tests.integration.conftest import eventually, free_port, grant, serve, stop
 from tests.loop_watch import assert_loop_kept_running, loop_stall, run_apart, tab
 
@@ -379,3 +381,32 @@ def test_the_recommendations_api_waits_for_a_slow_remote_off_the_event_loop(slow
         assert_remote_waited_for(took, stall)
 
     run_apart(scenario())
+
+
+def test_a_worker_passes_a_mails_pixel_and_click_to_the_engines_collector(
+    engine: EngineProcess, tmp_path: Path, corpus: Corpus
+) -> None:
+    """In a cluster the mails' addresses point at the workers (`PUBLIC_API_URL`); the collector is the engine's."""
+    room = RemoteNewsroom(remote_settings(tmp_path, engine.url), corpus, get_index())
+    try:
+        with serve(build_api(lambda: room, serves_engine=False)) as worker:
+            user_id, digest_id = str(uuid.uuid4()), str(uuid.uuid4())
+            story = corpus.in_category("science")[0]
+            target = f"http://localhost:3000/article/{story.slug}"  # the engine's SITE_URL: its default
+            app_id = room.settings.snowplow_app_id
+            pixel = httpx.get(open_pixel_url(worker, app_id, user_id, digest_id))
+            assert pixel.status_code == 200 and pixel.headers["content-type"] == "image/gif"
+            click = httpx.get(click_url(worker, target, app_id, user_id, digest_id, 1, story.slug, "science"))
+            assert click.status_code == 302 and click.headers["location"] == target
+            refused = httpx.get(f"{worker}/r/tp2", params={"u": "https://elsewhere.example/"})
+            assert refused.status_code == 400 and "elsewhere.example" in refused.json()["error"]
+        signals = SignalsSandbox(api_url=engine.url, sandbox_token=TOKEN)
+        names = ["digests_opened", "email_clicks", "favourite_email_section"]
+        engagement = signals.get_group_attributes("email_engagement", 1, names, "user_id", user_id)
+        assert {n: engagement[n] for n in names} == {
+            "digests_opened": 1,
+            "email_clicks": 1,
+            "favourite_email_section": "science",
+        }
+    finally:
+        room.close()
