@@ -58,7 +58,5 @@ def bench_digests() -> None:
     print(f"  mails {sum(sizes) / len(sizes) / 1024:.1f} KiB on average (HTML with inlined CSS, text, headers)")
     print(latency_line("digest: build, render, send, record", samples))
     print(latency_line("baseline: SMTP alone, same mails  ", baseline))
-    print(
-        f"  => {1000 / (sum(samples) / len(samples)):.0f} digests/s in one thread; the digest's own work is "
-        f"{sum(samples) / max(sum(baseline), 1e-9):.1f}x what sending the same mail costs"
-    )
+    ratio = sum(samples) / max(sum(baseline), 1e-9)
+    print(f"  => {1000 * len(samples) / sum(samples):.0f} digests/s in one thread, {ratio:.1f}x the bare send")
