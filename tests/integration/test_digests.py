@@ -8,6 +8,8 @@ through the official `snowplow-signals` client, as a Signals deployment would se
 
 from __future__ import annotations
 
+import dataclasses
+import datetime as dt
 import re
 import time
 from collections.abc import Iterator
@@ -23,11 +25,11 @@ from media_demo.api import build_api
 from media_demo.articles import Corpus
 from media_demo.mail.store import FAILED, RETRY, SENT, SubscriptionStore
 from media_demo.newsroom import Newsroom, get_index
-from media_demo.services.digests import DigestError, Digests
+from media_demo.services.digests import DigestError, Digests, DigestScheduler
 from media_demo.settings import Settings
 from media_demo.tracking import Reader, new_domain_userid, touch_session
 from tests.integration.conftest import API_TOKEN, AUTH, free_port, read, serve
-from tests.mailserver import SmtpServer, html_links, html_of, smtp_server, text_of
+from tests.mailserver import SmtpServer, html_links, html_of, smtp_server, text_of, wait
 
 SITE = "http://news.example"
 
@@ -256,3 +258,53 @@ def test_the_newsletter_offers_briefing_is_a_weekly_mail_of_its_own_after_the_sa
     assert room.digests.send_now([user_id]).skipped == [f"{user_id}:science", f"{user_id}:sport"]
     with pytest.raises(DigestError, match="no 'gardening' section"):
         room.digests.add_briefing(user_id, "gardening")
+
+
+def test_the_schedule_sends_each_kind_on_its_day_after_the_hour_and_its_thread_does_it_alone(
+    served: Served,
+) -> None:
+    room, smtp = served.room, served.smtp
+    clock = Clock()
+    store = SubscriptionStore(room.log.engine, clock)
+    settings = dataclasses.replace(room.digests.settings, hour=7, weekday=0, briefing_weekday=4, timezone="UTC")
+    service = Digests(
+        store,
+        room.accounts,
+        room.views,
+        room.reads,
+        room.tracker,
+        room.digests._links,
+        room.digests._sender,
+        settings,
+        clock,
+    )
+    daily, _ = reader_of(room, "fi@example.org", "Fi")
+    weekly, _ = reader_of(room, "gu@example.org", "Gu")
+    for user_id, frequency in ((daily, "daily"), (weekly, "weekly")):
+        pending = store.choose(user_id, frequency, ["culture"] if user_id == weekly else None)
+        store.confirm(user_id, pending.generation)
+
+    def at(day: int, hour: int) -> None:  # December 2026: the 7th is a Monday, the 11th a Friday
+        clock.now = dt.datetime(2026, 12, day, hour, 30, tzinfo=dt.UTC).timestamp()
+
+    at(8, 6)
+    assert service.send_due().sent == [], "not before the hour"
+    at(8, 7)  # a Tuesday: the daily digest only
+    assert service.send_due().sent == [daily]
+    assert service.send_due().sent == [], "once a day"
+    at(11, 9)  # Friday: the daily digest and the culture briefing
+    assert sorted(service.send_due().sent) == sorted([daily, weekly])
+    at(14, 8)  # Monday: the daily and the weekly digests
+    assert sorted(service.send_due().sent) == sorted([daily, weekly])
+    subjects = [str(m["Subject"]) for m in smtp.mailbox.wait_for(5)]
+    assert sum(s.startswith("The Culture briefing") for s in subjects) == 1
+    assert sum(s.startswith("This week in The Daily Current") for s in subjects) == 1
+
+    at(15, 8)
+    scheduler = DigestScheduler(service, interval=0.1)
+    scheduler.start()  # its first run is at once
+    try:
+        wait(lambda: len(smtp.mailbox.messages) == 6)
+    finally:
+        scheduler.stop()
+    assert store.deliveries(daily)[0].period == "2026-12-15"
