@@ -19,6 +19,16 @@ STATUS_TEXT = {
 }
 
 
+def _error(testid: str) -> rx.Component:
+    """What went wrong, announced at once; takes no room while nothing did."""
+    return rx.el.p(
+        DigestState.error,
+        class_name=rx.cond(DigestState.error != "", "form-error", "form-error form-error-empty"),
+        role="alert",
+        custom_attrs={"data-testid": testid},
+    )
+
+
 def _frequency(value: str, label: str, meaning: str) -> rx.Component:
     return rx.el.label(
         rx.el.input(
@@ -90,12 +100,7 @@ def digest_card(sections: Sequence[str]) -> rx.Component:
                 rx.el.div(*[_briefing(section) for section in sections], class_name="briefing-grid"),
                 class_name="consent-choices digest-choices",
             ),
-            rx.el.p(
-                DigestState.error,
-                class_name=rx.cond(DigestState.error != "", "form-error", "form-error form-error-empty"),
-                role="alert",
-                custom_attrs={"data-testid": "digest-error"},
-            ),
+            _error("digest-error"),
             rx.el.div(
                 rx.el.button(
                     rx.cond(DigestState.busy, "Sending…", rx.cond(subscribed, "Save", "Subscribe")),
@@ -191,12 +196,7 @@ def _link_page(corpus: Corpus, title: str, lede: str, button: str, handler: rx.E
                         custom_attrs={"data-testid": "email-link-done"},
                     ),
                     rx.el.div(
-                        rx.el.p(
-                            DigestState.error,
-                            class_name=rx.cond(DigestState.error != "", "form-error", "form-error form-error-empty"),
-                            role="alert",
-                            custom_attrs={"data-testid": "email-link-error"},
-                        ),
+                        _error("email-link-error"),
                         rx.el.button(
                             button,
                             type="button",

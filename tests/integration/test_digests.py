@@ -25,7 +25,7 @@ from media_demo.api import build_api
 from media_demo.articles import Corpus
 from media_demo.mail.store import FAILED, RETRY, SENT, SubscriptionStore
 from media_demo.newsroom import Newsroom, get_index
-from media_demo.services.digests import DigestError, Digests, DigestScheduler
+from media_demo.services.digests import DigestError, Digests, DigestScheduler, DigestSettings
 from media_demo.settings import Settings
 from media_demo.tracking import Reader, new_domain_userid, touch_session
 from tests.integration.conftest import API_TOKEN, AUTH, free_port, read, serve
@@ -168,6 +168,21 @@ def test_the_preview_and_send_routes_need_the_token_and_answer_json(served: Serv
     assert forged.status_code == 400 and "not valid" in forged.json()["error"]
 
 
+def digests_on(room: Newsroom, clock: Clock, settings: DigestSettings | None = None) -> Digests:
+    """The newsroom's digests on a clock the test moves, with their own store (a new one: what a restart finds)."""
+    return Digests(
+        SubscriptionStore(room.log.engine, clock),
+        room.accounts,
+        room.views,
+        room.reads,
+        room.tracker,
+        room.digests._links,
+        room.digests._sender,
+        settings or room.digests.settings,
+        clock,
+    )
+
+
 class Clock:
     def __init__(self) -> None:
         self.now = time.time()
@@ -184,18 +199,7 @@ def test_a_refused_digest_is_retried_with_back_off_and_never_sent_twice_even_aft
     clock = Clock()
 
     def digests() -> Digests:  # the newsroom's, on a clock the test moves (and, called again, a "restarted" one)
-        store = SubscriptionStore(room.log.engine, clock)
-        return Digests(
-            store,
-            room.accounts,
-            room.views,
-            room.reads,
-            room.tracker,
-            room.digests._links,
-            room.digests._sender,
-            room.digests.settings,
-            clock,
-        )
+        return digests_on(room, clock)
 
     service = digests()
     service.subscribe(user_id, "weekly")
@@ -265,19 +269,9 @@ def test_the_schedule_sends_each_kind_on_its_day_after_the_hour_and_its_thread_d
 ) -> None:
     room, smtp = served.room, served.smtp
     clock = Clock()
-    store = SubscriptionStore(room.log.engine, clock)
     settings = dataclasses.replace(room.digests.settings, hour=7, weekday=0, briefing_weekday=4, timezone="UTC")
-    service = Digests(
-        store,
-        room.accounts,
-        room.views,
-        room.reads,
-        room.tracker,
-        room.digests._links,
-        room.digests._sender,
-        settings,
-        clock,
-    )
+    service = digests_on(room, clock, settings)
+    store = service.store
     daily, _ = reader_of(room, "fi@example.org", "Fi")
     weekly, _ = reader_of(room, "gu@example.org", "Gu")
     for user_id, frequency in ((daily, "daily"), (weekly, "weekly")):
