@@ -105,12 +105,16 @@ def build_digest(
     since: dt.datetime | None,
 ) -> Digest:
     """The digest of a reader whose `profile` may be used (None: no behavioural consent), with the
-    recommender's `picks` for them and everyone's `most_read`, both computed by the caller."""
+    recommender's `picks` for them and everyone's `most_read` (topped up with the newest stories while few have
+    been read), both computed by the caller."""
     counter = _Positions()
     if profile is None or not profile.has_history:
         note = NO_CONSENT if profile is None else NO_HISTORY
-        items = tuple(counter.item(r.article, "Most read this week", since) for r in most_read[:MOST_READ])
-        block = DigestSection("most_read", "Most read", "What readers of The Daily Current read most.", items)
+        items = tuple(counter.item(r.article, r.reason, since) for r in most_read[:MOST_READ])
+        if any(r.kind == "popular" for r in most_read[:MOST_READ]):
+            block = DigestSection("most_read", "Most read", "What readers of The Daily Current read most.", items)
+        else:  # a new site: nobody has read anything yet
+            block = DigestSection("most_read", "The latest", "The newest stories in The Daily Current.", items)
         return Digest(digest_id, period, frequency, greeting_name, False, note, (block,), since)
 
     shown: set[str] = set(profile.read)

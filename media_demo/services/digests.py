@@ -21,7 +21,7 @@ from zoneinfo import ZoneInfo
 from media_demo import routes
 from media_demo.accounts import Account, Accounts
 from media_demo.articles import section_label
-from media_demo.mail.digest import Digest, DigestItem, build_briefing, build_digest
+from media_demo.mail.digest import MOST_READ, Digest, DigestItem, build_briefing, build_digest
 from media_demo.mail.links import LinkError, LinkSubject, MailLinks
 from media_demo.mail.render import RenderedMail, compose, render_confirmation, render_digest
 from media_demo.mail.smtp import MailSender, SendError
@@ -37,7 +37,7 @@ from media_demo.mail.store import (
     Subscription,
     SubscriptionStore,
 )
-from media_demo.recommend import ReaderProfile
+from media_demo.recommend import ReaderProfile, Recommendation
 from media_demo.services.engine_reads import EngineReads
 from media_demo.services.reader_views import ReaderViews
 from media_demo.signals.engine.consent import BEHAVIOURAL, Consent
@@ -305,7 +305,7 @@ class Digests:
             corpus=self._views.corpus,
             profile=profile,
             picks=picks,
-            most_read=self._views.most_read(6),
+            most_read=self._most_read(MOST_READ),
             since=since,
         )
 
@@ -454,6 +454,13 @@ class Digests:
         choices = [c for d in self._reads.devices(user_id) if (c := self._reads.consent_of(d)) is not None]
         latest: Consent | None = max(choices, key=lambda c: c.at, default=None)
         return latest is not None and latest.allows(BEHAVIOURAL)
+
+    def _most_read(self, count: int) -> list[Recommendation]:
+        """Everyone's most-read stories, topped up with the newest while few stories have readers (a new site)."""
+        picks = self._views.most_read(count)
+        shown = {r.article.slug for r in picks}
+        latest = [a for a in self._views.corpus.latest(count + len(shown)) if a.slug not in shown]
+        return picks + [Recommendation(a, "New in The Daily Current", "latest") for a in latest[: count - len(picks)]]
 
     def _unsubscribe_token(self, user_id: str, subscription: Subscription | None) -> str:
         generation = subscription.generation if subscription is not None else 0

@@ -157,7 +157,8 @@ def test_the_preview_and_send_routes_need_the_token_and_answer_json(served: Serv
     unknown = client.get("/api/digests/preview", params={"user_id": "nobody"}, headers=AUTH)
     assert unknown.status_code == 404 and unknown.headers["content-type"] == "application/json"
     preview = client.get("/api/digests/preview", params={"user_id": user_id}, headers=AUTH).json()
-    assert "What readers of The Daily Current read most" in preview["html"], "no consent: the most-read only"
+    # No consent: the most-read stories only; on this new site nobody has read anything, so the newest.
+    assert "The newest stories in The Daily Current" in preview["html"] and "/article/" in preview["html"]
     assert "You have not allowed us to use your reading history" in preview["text"]
     assert "/r/tp2" not in preview["html"] and "<img" not in preview["html"], "a preview tracks nothing"
     bad = client.post("/api/digests/send", content="{not json", headers=AUTH)

@@ -189,6 +189,10 @@ def test_without_consent_or_history_a_digest_is_the_most_read_and_says_why(corpu
     assert [s.key for s in no_consent.sections] == ["most_read"] and len(no_consent.items) == 3
     empty = build_digest(**kwargs, profile=ReaderProfile(), most_read=most_read, since=None)  # type: ignore[arg-type]
     assert empty.note == NO_HISTORY and not any(i.new for i in empty.items)
+    assert empty.sections[0].heading == "Most read"
+    newest = [Recommendation(a, "New in The Daily Current", "latest") for a in corpus.articles[:2]]
+    new_site = build_digest(**kwargs, profile=None, most_read=newest, since=None)  # type: ignore[arg-type]
+    assert new_site.sections[0].heading == "The latest" and len(new_site.items) == 2
 
 
 class Links:
