@@ -19,6 +19,7 @@ logger = logging.getLogger(__name__)
 TP2_PATH = "/com.snowplowanalytics.snowplow/tp2"
 MAX_PENDING = 100_000  # payloads kept through a collector outage; past this the oldest are dropped (logged)
 MAX_RETRY_DELAY = 30.0
+NUDGE_SECONDS = 0.25  # the soonest a new event brings the next try during an outage
 
 PayloadSink = Callable[[dict[str, Any]], Any]
 PROTOCOLS: dict[str, Literal["http", "https"]] = {"http": "http", "https": "https"}
@@ -92,6 +93,7 @@ class CollectorEmitter:
         self._pending: collections.deque[dict[str, str]] = collections.deque()
         self._lock = threading.Condition()
         self._closed = False
+        self._kept = 0  # payloads ever kept for the retrier: a new one nudges it to try at once
         self._retrier = threading.Thread(target=self._retry_loop, name="collector-retry", daemon=True)
         self._retrier.start()
 
@@ -119,6 +121,7 @@ class CollectorEmitter:
                 "collector %s unreachable: %d payloads waiting, the oldest dropped", self.endpoint, MAX_PENDING
             )
         self._pending.append(event)
+        self._kept += 1
         self._lock.notify_all()
 
     def _send(self, events: list[dict[str, str]]) -> bool:
@@ -157,8 +160,17 @@ class CollectorEmitter:
             if self._closed:
                 logger.error("collector %s unreachable at shutdown: %d events not sent", self.endpoint, len(batch))
                 return
-            time.sleep(delay)
+            self._back_off(delay)
             delay = min(MAX_RETRY_DELAY, delay * 2)
+
+    def _back_off(self, delay: float) -> None:
+        """Wait `delay` seconds before the next try, or less when a reader tracks something new meanwhile
+        (at the soonest after NUDGE_SECONDS): the collector may be back, and that reader's page waits on it."""
+        with self._lock:
+            seen = self._kept
+        time.sleep(NUDGE_SECONDS)
+        with self._lock:
+            self._lock.wait_for(lambda: self._kept != seen or self._closed, timeout=max(0.0, delay - NUDGE_SECONDS))
 
     def flush(self) -> None:
         """Nothing to do: each payload was sent in `input` (those waiting are the retrier's)."""
