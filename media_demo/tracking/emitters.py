@@ -150,6 +150,7 @@ class CollectorEmitter:
                 if self._closed and not self._pending:
                     return
                 batch = list(self._pending)[:100]
+                seen = self._kept  # anything kept after this is news for `_back_off`
             if self._send(batch):
                 with self._lock:
                     for _ in batch:
@@ -160,14 +161,13 @@ class CollectorEmitter:
             if self._closed:
                 logger.error("collector %s unreachable at shutdown: %d events not sent", self.endpoint, len(batch))
                 return
-            self._back_off(delay)
+            self._back_off(delay, seen)
             delay = min(MAX_RETRY_DELAY, delay * 2)
 
-    def _back_off(self, delay: float) -> None:
-        """Wait `delay` seconds before the next try, or less when a reader tracks something new meanwhile
-        (at the soonest after NUDGE_SECONDS): the collector may be back, and that reader's page waits on it."""
-        with self._lock:
-            seen = self._kept
+    def _back_off(self, delay: float, seen: int) -> None:
+        """Wait `delay` seconds before the next try, or less when a reader tracked something new since the
+        `seen`-th kept payload (at the soonest after NUDGE_SECONDS): the collector may be back, and that
+        reader's page waits on it."""
         time.sleep(NUDGE_SECONDS)
         with self._lock:
             self._lock.wait_for(lambda: self._kept != seen or self._closed, timeout=max(0.0, delay - NUDGE_SECONDS))
