@@ -140,7 +140,9 @@ def test_a_deep_dive_into_one_section_makes_the_assistant_offer_a_catch_up(
     stories = get_corpus().in_category("health")[:ASSISTANT_OFFER_READS]
     for story in stories[:-1]:
         tab.goto(f"/article/{story.slug}")
-        expect(tab.locator("[data-testid=article] [data-testid=read-indicator]")).to_be_visible()
+        expect(
+            tab.locator(f"[data-testid=article][data-slug='{story.slug}'] [data-testid=read-indicator]")
+        ).to_be_visible()
     expect(tab.get_by_test_id("assistant-panel")).to_have_count(0)  # not before the last of the run
     tab.goto(f"/article/{stories[-1].slug}")  # the intervention fires and opens the panel with its offer
     panel = tab.get_by_test_id("assistant-panel")

@@ -26,7 +26,7 @@ def attribute(tab: Page, name: str, group: str = "reader_profile") -> Locator:
 
 def read(tab: Page, slug: str) -> None:
     tab.goto(f"/article/{slug}")
-    expect(tab.locator("[data-testid=article] [data-testid=read-indicator]")).to_be_visible()
+    expect(tab.locator(f"[data-testid=article][data-slug='{slug}'] [data-testid=read-indicator]")).to_be_visible()
 
 
 def event_ids(tab: Page) -> set[str]:

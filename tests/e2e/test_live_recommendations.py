@@ -24,7 +24,8 @@ def read_article_from_listing(tab: Page, slug: str, section: str) -> None:
     tab.locator(f"[data-testid=article-card][data-slug='{slug}'] .card-title-link").first.click()
     tab.wait_for_url(f"**/article/{slug}")
     # The story's own read mark appears once the server has tracked the article view.
-    expect(tab.locator("[data-testid=article] [data-testid=read-indicator]")).to_be_visible()
+    # This story's own mark: a stale render of the previous story must not pass for it.
+    expect(tab.locator(f"[data-testid=article][data-slug='{slug}'] [data-testid=read-indicator]")).to_be_visible()
     tab.go_back()
     tab.wait_for_url(f"**/category/{section.lower()}")
     expect(tab.get_by_test_id("section-heading")).to_have_text(section)
