@@ -530,6 +530,22 @@ class EventLog:
         """Every committed good event with a seq above `after_seq`, in arrival order."""
         return (event for _seq, event in self.entries(after_seq, batch_size))
 
+    def raw_chunks(self, after_seq: int = 0, batch_size: int = 50_000) -> Iterator[list[tuple[int, bytes]]]:
+        """(seq, stored JSON) of every committed good event above `after_seq`, a chunk at a time, undecoded:
+        what the batch engine exports to Parquet (decoding each event here would cost more than the export)."""
+        last = after_seq
+        while True:
+            with self.engine.connect() as connection:
+                cursor = connection.connection.cursor()
+                try:
+                    rows = cursor.execute(self._select_after, (last, batch_size)).fetchall()
+                finally:
+                    cursor.close()
+            if not rows:
+                return
+            yield rows
+            last = rows[-1][0]
+
     def entries(self, after_seq: int = 0, batch_size: int = 5000) -> Iterator[tuple[int, CanonicalEvent]]:
         """(seq, event) of every committed good event with a seq above `after_seq`, in seq order.
 
