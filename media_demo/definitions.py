@@ -14,6 +14,7 @@ from snowplow_signals import (
     AtomicProperty,
     Attribute,
     AttributeKey,
+    BatchAttributeGroup,
     Criteria,
     Criterion,
     EntityProperty,
@@ -435,6 +436,71 @@ def app_groups(categories: Iterable[str]) -> list[StreamAttributeGroup]:
         reader_search_group(),
         email_engagement_group(),
     ]
+
+
+READING_HISTORY_GROUP = "reading_history"
+
+
+def reading_history_group() -> BatchAttributeGroup:
+    """Each reader's whole reading history, computed in batch over the event log.
+
+    What streaming would hold for ever (a month's window, every visit ever) is cheaper
+    recomputed on a schedule; Signals computes such groups in the warehouse.
+    """
+    category = article_property("category")
+    return BatchAttributeGroup(
+        name=READING_HISTORY_GROUP,
+        version=1,
+        attribute_key=domain_userid,
+        owner=OWNER,
+        description="Lifetime and 30-day reading, recomputed in batch.",
+        attributes=[
+            Attribute(name="stories_read", type="int32", events=[ArticleDetail()], aggregation="counter"),
+            Attribute(
+                name="stories_read_30d",
+                type="int32",
+                events=[ArticleDetail()],
+                aggregation="counter",
+                period=dt.timedelta(days=30),
+            ),
+            Attribute(
+                name="distinct_stories",
+                type="int32",
+                events=[ArticleDetail()],
+                aggregation="approx_count_distinct",
+                property=article_property("slug"),
+            ),
+            Attribute(
+                name="sections_read",
+                description="Stories read per section, ever.",
+                type="dict",
+                events=[ArticleDetail()],
+                aggregation="category_count",
+                property=category,
+            ),
+            Attribute(
+                name="favourite_section",
+                type="string",
+                events=[ArticleDetail()],
+                aggregation="most_frequent",
+                property=category,
+            ),
+            Attribute(
+                name="visits",
+                type="int32",
+                events=[PageView()],
+                aggregation="approx_count_distinct",
+                property=AtomicProperty(name="domain_sessionid"),
+            ),
+            Attribute(
+                name="days_since_first_visit",
+                type="double",
+                events=[PageView()],
+                aggregation="time_since_first",
+                time_unit="d",
+            ),
+        ],
+    )
 
 
 def app_interventions(categories: Iterable[str]) -> list[RuleIntervention]:

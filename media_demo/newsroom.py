@@ -14,13 +14,15 @@ member delegating to the service it belongs to.
 from __future__ import annotations
 
 import gc
+import hashlib
 import logging
 import threading
 from collections.abc import Mapping, Sequence
 from functools import cache
-from typing import Any
+from pathlib import Path
+from typing import Any, cast
 
-from snowplow_signals import RuleIntervention, StreamAttributeGroup
+from snowplow_signals import BatchAttributeGroup, ExternalBatchAttributeGroup, RuleIntervention, StreamAttributeGroup
 from sqlalchemy import Engine
 
 from media_demo.accounts import Accounts
@@ -29,7 +31,7 @@ from media_demo.articles.store import StoryStore, open_corpus
 from media_demo.assistant.builtin import BuiltInGenerator
 from media_demo.assistant.choice import build_generator
 from media_demo.assistant.passages import PassageIndex
-from media_demo.definitions import app_groups, app_interventions, reader_context_service
+from media_demo.definitions import app_groups, app_interventions, reader_context_service, reading_history_group
 from media_demo.experiments.attributes import experiment_groups
 from media_demo.experiments.catalogue import load_catalogue
 from media_demo.experiments.definitions import Experiment
@@ -39,6 +41,7 @@ from media_demo.mail.store import SubscriptionStore
 from media_demo.recommend import ArticleIndex
 from media_demo.recommend.strategy import prepare
 from media_demo.services.assistant import AssistantService
+from media_demo.services.batch import Batch, gid_of
 from media_demo.services.digests import Digests, DigestScheduler, DigestSettings
 from media_demo.services.engine_feed import EngineFeed
 from media_demo.services.engine_reads import EngineReads, LocalReads
@@ -51,9 +54,12 @@ from media_demo.services.publishing import ArticleIndexFollower, PassageIndexFol
 from media_demo.services.reader_views import ReaderViews
 from media_demo.services.remote_reads import RemoteEraser, RemoteOutcomes, RemoteReads
 from media_demo.settings import Settings, get_settings
+from media_demo.signals.batch.events import EventExport
 from media_demo.signals.engine.interventions import InterventionBus
+from media_demo.signals.engine.plans import group_id
 from media_demo.signals.http.auth import resolve_api_token, resolve_cookie_secret
 from media_demo.signals.ingest.iglu import SchemaRegistry
+from media_demo.signals.storage.batch_values import BatchValues
 from media_demo.signals.storage.checkpoints import Checkpoints
 from media_demo.signals.storage.database import SHARED_PRAGMAS, open_database
 from media_demo.signals.storage.event_log import EventLog
@@ -201,6 +207,19 @@ class Newsroom(Newspaper):
         for rule in app_interventions(self.corpus.categories):
             self.memory.interventions.publish(rule)
         self._install_published_interventions()
+        # Batch attributes: the app's own batch groups and those published, computed over the log's Parquet export.
+        self.batch = Batch(
+            BatchValues(self.log.engine),
+            EventExport(batch_folder(settings) / "events"),
+            self.log,
+            settings.sources_dir,
+            settings.batch_interval_seconds,
+        )
+        self.batch.add(reading_history_group(), builtin=True)
+        for group in self.signals_registry.batch_groups():
+            if group.name not in self.batch.builtin_names:
+                self.batch.add(group)
+        self.signals_registry.add_builtin(self.batch.builtin_names)
         self.checkpoints = Checkpoints(self.log.engine)
         self.ingest = Ingest(
             self.memory, self.log, self.registry, self.checkpoints, self.bus, settings.checkpoint_interval_seconds
@@ -211,10 +230,16 @@ class Newsroom(Newspaper):
             else InProcessEmitter(self.ingest.collect)
         )
         self.tracker = NewsroomTracker(emitter, app_id=settings.snowplow_app_id)
-        self.eraser = EngineEraser(self.memory, self.ingest, self.log, self.accounts, self.subscriptions)
+        self.eraser = EngineEraser(
+            self.memory, self.ingest, self.log, self.accounts, self.subscriptions, self.batch.forget
+        )
         # What the pages read of the engine: this process's memory and log.
         self._open_paper(
-            experiments, LocalReads(self.memory, self.log), EngineOutcomes(self.memory), self.eraser, self.log.engine
+            experiments,
+            LocalReads(self.memory, self.log, self.batch),
+            EngineOutcomes(self.memory),
+            self.eraser,
+            self.log.engine,
         )
         self.feeds: FeedPoller | None = None
         if settings.feeds:
@@ -223,6 +248,7 @@ class Newsroom(Newspaper):
         self.ingest.on_withdrawal(self.eraser.withdraw)
         self.replayed = self.ingest.restore()
         self.ingest.start()
+        self.batch.start()
         if self.feeds is not None:
             self.feeds.start()
         self._start_warming()
@@ -244,6 +270,7 @@ class Newsroom(Newspaper):
         self.story_follower.close()
         if self.feeds is not None:
             self.feeds.close()
+        self.batch.close()
         self.ingest.close()
         self.log.close()
 
@@ -253,6 +280,7 @@ class Newsroom(Newspaper):
         The engine is rebuilt with the groups it evaluates now, published ones included.
         """
         self.ingest.reset()
+        self.batch.reset()
 
     # --- SignalsBackend: what the HTTP routes use, each from the service it belongs to --------------------------------
 
@@ -272,9 +300,25 @@ class Newsroom(Newspaper):
         """Evaluate `rule` from the next event on (ValueError if it reads unknown attributes)."""
         self.ingest.publish_intervention(rule)
 
+    def publish_batch(self, group: StreamAttributeGroup) -> str | None:
+        """Compute (or sync) a batch group now, and on the schedule from then on; the run's error, if any."""
+        batch_group = cast(BatchAttributeGroup | ExternalBatchAttributeGroup, group)
+        self.batch.add(batch_group)
+        runs = self.batch.run(only=[gid_of(batch_group)])
+        errors = [str(run.detail["error"]) for run in runs if "error" in run.detail]
+        if errors:
+            self.batch.remove(batch_group.name, batch_group.version or 1)
+            return errors[0]
+        return None
+
+    def drop_batch(self, name: str, version: int) -> None:
+        """Stop computing a batch group and forget its values."""
+        self.batch.remove(name, version)
+
     def evaluated_groups(self) -> list[StreamAttributeGroup]:
-        """Every group version the engine evaluates."""
-        return self.memory.engine.groups
+        """Every group version evaluated: the streaming engine's, then the batch engine's."""
+        batch = cast(list[StreamAttributeGroup], self.batch.groups())
+        return self.memory.engine.groups + batch
 
     @property
     def groups_generation(self) -> int:
@@ -286,6 +330,12 @@ class Newsroom(Newspaper):
     ) -> list[dict[str, Any]]:
         """A group's attributes per entity; `stitched`: the entities are `user_id`s, each row the merge over
         the devices that user signed in on."""
+        gid = group_id(group, version)
+        if self.batch.is_batch(gid):
+            if stitched:  # batch values cannot be merged: a signed-in reader reads their freshest device's row
+                devices = [self.batch.freshest(gid, self.memory.links.devices(e)) or e for e in entities]
+                return self.batch.read(gid, devices, attributes)
+            return self.batch.read(gid, entities, attributes)
         memory = self.memory
         with memory.lock:  # reads must not interleave with `collect` updating the same states
             if stitched:
@@ -353,6 +403,12 @@ class RemoteNewsroom(Newspaper):
         self.emitter.close()
         self.remote.close()
         self.database.dispose()
+
+
+def batch_folder(settings: Settings) -> Path:
+    """This database's scratch folder for the batch engine: one per database, so an export never mixes two logs."""
+    url = settings.database_url or f"sqlite:///{settings.media_demo_db}"
+    return settings.batch_dir / hashlib.sha256(url.encode()).hexdigest()[:16]
 
 
 def mail_sender(settings: Settings) -> MailSender:

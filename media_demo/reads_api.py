@@ -97,7 +97,10 @@ def reads_routes(newsroom: Callable[[], Newsroom]) -> list[Route]:
         ids = {"domain_userid": _reader(request)}
         ids |= {k: v for k, v in request.query_params.items() if k != "domain_userid" and 0 < len(v) <= MAX_ID_CHARS}
         found = await asyncio.to_thread(room.reads.reader_groups, ids)
-        body = [{"group": g.model_dump(mode="json"), "attributes": values} for g, values in found]
+        body = [
+            {"group": g.model_dump(mode="json"), "attributes": values, "computed_at": computed}
+            for g, values, computed in found
+        ]
         return Response(orjson.dumps({"groups": body}, default=str), media_type="application/json", headers=NO_STORE)
 
     async def devices(request: Request, room: Newsroom) -> Response:

@@ -191,6 +191,26 @@ class Settings(BaseSettings):
         default=DATA_DIR / "outbox",
         description="Without `smtp_url`, each mail is written here as an .eml file (open it in any mail program).",
     )
+    batch_dir: Path = Field(
+        default=DATA_DIR / "batch",
+        description="Scratch folder of the batch engine: the event log exported to Parquet parts and the "
+        "feature table it computes (git-ignored; rebuilt from the log when deleted).",
+    )
+    sources_dir: Path = Field(
+        default=DATA_DIR / "sources",
+        description="Where external batch groups find their tables: `<schema>/<table>.csv` or `.parquet` "
+        "(a `batch_source` with database `files`), e.g. the CRM export `crm/subscriptions.csv`.",
+    )
+    models_dir: Path = Field(
+        default=DATA_DIR / "models",
+        description="Trained models, one file per version (`make train`); the newest scores readers.",
+    )
+    batch_interval_seconds: float = Field(
+        default=900.0,
+        ge=0,
+        description="How often batch attribute groups are recomputed and external sources synced; 0 runs them "
+        "only at start and on demand (`POST /api/batch/run`).",
+    )
 
     @field_validator("digest_timezone")
     @classmethod

@@ -24,6 +24,8 @@ os.environ.pop("DATABASE_URL", None)  # nor a developer's PostgreSQL: tests that
 os.environ["EXPERIMENTS_DIR"] = str(_SCRATCH / "no-experiments")
 # Mails written instead of sent (no SMTP_URL) go to the scratch folder, never data/outbox/.
 os.environ["OUTBOX_DIR"] = str(_SCRATCH / "outbox")
+# The batch engine's exports and features likewise: never data/batch/.
+os.environ["BATCH_DIR"] = str(_SCRATCH / "batch")
 os.environ.pop("SMTP_URL", None)
 # Digests go out only when a test asks (`send_now`, `send_due`): a scheduler sending on its own mid-test races it.
 os.environ["DIGEST_SCHEDULE"] = "false"

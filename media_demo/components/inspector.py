@@ -96,9 +96,32 @@ def _group(group: GroupView) -> rx.Component:
             rx.cond(group.description != "", rx.fragment(" · ", group.description)),
             class_name="insp-group-meta",
         ),
+        rx.cond(
+            group.computed_at != "",
+            rx.el.p(
+                "Batch · computed ",
+                _local_time(group.computed_at),
+                class_name="insp-group-meta insp-freshness",
+                custom_attrs={"data-testid": "group-freshness"},
+            ),
+            rx.cond(
+                group.kind == "batch",
+                rx.el.p(
+                    "Batch · not computed for you yet",
+                    class_name="insp-group-meta insp-freshness",
+                    custom_attrs={"data-testid": "group-freshness"},
+                ),
+                rx.el.p("Streaming · live", class_name="insp-group-meta insp-freshness"),
+            ),
+        ),
         rx.el.table(rx.el.tbody(rx.foreach(group.attributes, _attribute)), class_name="insp-table insp-attributes"),
         class_name="insp-group",
-        custom_attrs={"data-testid": "attribute-group", "data-group": group.name, "data-version": group.version},
+        custom_attrs={
+            "data-testid": "attribute-group",
+            "data-group": group.name,
+            "data-version": group.version,
+            "data-kind": group.kind,
+        },
     )
 
 

@@ -13,17 +13,22 @@ from __future__ import annotations
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any, Protocol, cast
 
 from snowplow_signals import StreamAttributeGroup
 
 from media_demo.recommend.coreads import AlsoRead
 from media_demo.recommend.popularity import Popularity
+from media_demo.services.batch import Batch, gid_of
 from media_demo.services.memory import Memory
+from media_demo.signals.batch.compute import attribute_names
 from media_demo.signals.engine.consent import Consent
 from media_demo.signals.engine.events import CanonicalEvent
 from media_demo.signals.engine.interventions import FiredIntervention
 from media_demo.signals.storage.event_log import BadEventRow, EventLog
+
+# A group, one entity's attributes of it, and when a batch group computed them (None for streaming groups).
+GroupValues = tuple[StreamAttributeGroup, dict[str, Any], float | None]
 
 
 @dataclass(frozen=True)
@@ -76,8 +81,9 @@ class EngineReads(Protocol):
         """Whether the engine holds anything for `entity` in that group version."""
         ...
 
-    def reader_groups(self, ids: Mapping[str, str]) -> list[tuple[StreamAttributeGroup, dict[str, Any]]]:
-        """Each evaluated group keyed by one of `ids` ({key name: id}), with that entity's attributes."""
+    def reader_groups(self, ids: Mapping[str, str]) -> list[GroupValues]:
+        """Each evaluated group keyed by one of `ids` ({key name: id}), with that entity's attributes and, for a
+        batch group, when they were computed (None: streaming, always current; or no batch row yet)."""
         ...
 
     def recent_interventions(self, domain_userid: str) -> list[FiredIntervention]:
@@ -98,10 +104,10 @@ class EngineReads(Protocol):
 
 
 class LocalReads:
-    """`EngineReads` from this process's `Memory` (under its lock) and event log."""
+    """`EngineReads` from this process's `Memory` (under its lock), event log and batch values."""
 
-    def __init__(self, memory: Memory, log: EventLog) -> None:
-        self._memory, self._log = memory, log
+    def __init__(self, memory: Memory, log: EventLog, batch: Batch | None = None) -> None:
+        self._memory, self._log, self._batch = memory, log, batch
 
     def reader_attributes(
         self,
@@ -111,8 +117,16 @@ class LocalReads:
         user_id: str | None = None,
         names: Sequence[str] | None = None,
     ) -> dict[str, Any]:
-        """From the engine; merged over the account's devices with `user_id`."""
+        """From the engine; merged over the account's devices with `user_id` (a batch group: the freshest device's)."""
         memory = self._memory
+        batch = self._batch
+        if batch is not None and batch.is_batch(f"{group}_v{version}"):
+            gid = f"{group}_v{version}"
+            wanted = list(names) if names is not None else attribute_names(batch.group(gid))
+            device = domain_userid
+            if user_id:
+                device = batch.freshest(gid, [*self.devices(user_id), domain_userid]) or domain_userid
+            return batch.read(gid, [device], wanted)[0]
         with memory.lock:
             if user_id:  # in link order, so every device sees the same merge (ties included)
                 devices = [*memory.links.devices(user_id), domain_userid]
@@ -122,7 +136,12 @@ class LocalReads:
     def entity_attributes(
         self, group: str, version: int, entity: str, names: Sequence[str] | None = None
     ) -> dict[str, Any]:
-        """From the engine, under its lock."""
+        """From the engine, under its lock (a batch group: from its values)."""
+        batch = self._batch
+        if batch is not None and batch.is_batch(f"{group}_v{version}"):
+            gid = f"{group}_v{version}"
+            wanted = list(names) if names is not None else attribute_names(batch.group(gid))
+            return batch.read(gid, [entity], wanted)[0]
         with self._memory.lock:
             return self._memory.engine.get_attributes(group, entity, version, names)
 
@@ -147,17 +166,26 @@ class LocalReads:
         with self._memory.lock:
             return self._memory.engine.has_state(f"{group}_v{version}", entity)
 
-    def reader_groups(self, ids: Mapping[str, str]) -> list[tuple[StreamAttributeGroup, dict[str, Any]]]:
-        """Every evaluated group keyed by one of `ids`, with its attributes."""
+    def reader_groups(self, ids: Mapping[str, str]) -> list[GroupValues]:
+        """Every evaluated group keyed by one of `ids`, with its attributes: the streaming ones, then the batch ones."""
+        found: list[GroupValues] = []
         with self._memory.lock:
             engine = self._memory.engine
-            found = []
             for gid in engine.group_ids():
                 definition = engine.definition(gid)
                 entity = ids.get(definition.attribute_key.name or "")
                 if entity:
-                    found.append((definition, engine.get_attributes(definition.name, entity, definition.version or 1)))
-            return found
+                    values = engine.get_attributes(definition.name, entity, definition.version or 1)
+                    found.append((definition, values, None))
+        batch = self._batch
+        if batch is not None:
+            for group in batch.groups():
+                entity = ids.get(group.attribute_key.name or "")
+                if entity:
+                    gid = gid_of(group)
+                    (values,) = batch.read(gid, [entity], attribute_names(group))
+                    found.append((cast(StreamAttributeGroup, group), values, batch.computed_at(gid, entity)))
+        return found
 
     def recent_interventions(self, domain_userid: str) -> list[FiredIntervention]:
         """From the intervention engine's recent deliveries."""

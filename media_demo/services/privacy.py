@@ -140,10 +140,17 @@ class EngineEraser:
     """Deletion where the engine is this process: its memory, event log and accounts."""
 
     def __init__(
-        self, memory: Memory, ingest: Ingest, log: EventLog, accounts: Accounts, subscriptions: SubscriptionStore
+        self,
+        memory: Memory,
+        ingest: Ingest,
+        log: EventLog,
+        accounts: Accounts,
+        subscriptions: SubscriptionStore,
+        forget_batch: Callable[[set[str]], int],
     ) -> None:
         self._memory, self._ingest, self._log, self._accounts = memory, ingest, log, accounts
         self._subscriptions = subscriptions
+        self._forget_batch = forget_batch  # batch rows, features and the log's Parquet export
 
     def withdraw(self, domain_userid: str, replaying: bool) -> None:
         """Consent withdrawn: the reader's behavioural profile goes at once, their consent record stays.
@@ -159,6 +166,8 @@ class EngineEraser:
         self._memory.links.forget(domain_userids=[domain_userid])
         # The withdrawal being applied is logged right after: what it built goes as well.
         self._ingest.forget({domain_userid} | sessions, {domain_userid}, through_seq=self._ingest.last_seq + 1)
+        if not replaying:
+            self._forget_batch({domain_userid} | sessions)
 
     def forget_reader(self, domain_userids: set[str], user_id: str | None) -> tuple[dict[str, int], set[str]]:
         """Everything goes under the engine's lock; then the checkpoint is rewritten without them and the
@@ -177,7 +186,15 @@ class EngineEraser:
             memory.links.forget(user_ids=users, domain_userids=devices)
             accounts = int(self._accounts.delete(user_id) > 0) if user_id else 0
             mail = self._subscriptions.forget(user_id) if user_id else 0  # no digest can go to them again
+            batch = self._forget_batch(entities)
         self._ingest.checkpoint()  # rewrite the checkpoint's extra state without them
         self._log.scrub()
-        summary = {**deleted, "profiles": profiles, "devices": len(devices), "accounts": accounts, "email": mail}
+        summary = {
+            **deleted,
+            "profiles": profiles,
+            "batch_rows": batch,
+            "devices": len(devices),
+            "accounts": accounts,
+            "email": mail,
+        }
         return summary, devices

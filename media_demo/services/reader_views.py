@@ -18,8 +18,6 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from snowplow_signals import StreamAttributeGroup
-
 from media_demo import routes
 from media_demo.articles import Corpus
 from media_demo.definitions import AUDIENCE_GROUP, READER_GROUP
@@ -30,7 +28,7 @@ from media_demo.recommend import ArticleIndex, ReaderProfile, Recommendation, re
 from media_demo.recommend.search import SearchResults, search
 from media_demo.recommend.strategies import Shown, StrategyInputs, serve
 from media_demo.recommend.strategy import DEFAULT_RECENCY_WINDOW, popular
-from media_demo.services.engine_reads import EngineReads, EngineUnavailableError
+from media_demo.services.engine_reads import EngineReads, EngineUnavailableError, GroupValues
 from media_demo.services.experiments import Decision, Experiments
 from media_demo.signals.engine.consent import BEHAVIOURAL, CONTEXTUAL, Consent
 from media_demo.signals.engine.events import CanonicalEvent
@@ -372,11 +370,12 @@ class ReaderViews:
 
     # --- the live inspector ("Your data"): one reader's groups, events and interventions, and a change feed ----------
 
-    def reader_groups(self, ids: Mapping[str, str]) -> list[tuple[StreamAttributeGroup, dict[str, Any]]]:
-        """Each evaluated group keyed by one of `ids` ({key name: id}), with that entity's attributes."""
+    def reader_groups(self, ids: Mapping[str, str]) -> list[GroupValues]:
+        """Each evaluated group keyed by one of `ids` ({key name: id}), with that entity's attributes (and, for a
+        batch group, when they were computed)."""
         device = ids.get("domain_userid", "")
         hidden = self._experiments.unexposed_groups(device) if self._experiments is not None else set()
-        return [(group, values) for group, values in self._reads.reader_groups(ids) if group.name not in hidden]
+        return [found for found in self._reads.reader_groups(ids) if found[0].name not in hidden]
 
     def reader_interventions(self, domain_userid: str) -> list[FiredIntervention]:
         """The interventions recently fired for one reader, oldest first."""

@@ -20,7 +20,7 @@ import time
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager, contextmanager
 from datetime import datetime
-from typing import Any
+from typing import Any, cast
 
 import httpx
 import orjson
@@ -29,12 +29,13 @@ from snowplow_signals import StreamAttributeGroup
 from media_demo.experiments.definitions import Experiment
 from media_demo.experiments.outcomes import UnitOutcome, VisitOutcome
 from media_demo.recommend.popularity import PopularitySnapshot
-from media_demo.services.engine_reads import EngineUnavailableError, Everyone
+from media_demo.services.engine_reads import EngineUnavailableError, Everyone, GroupValues
 from media_demo.signals.engine.consent import Consent
 from media_demo.signals.engine.events import CanonicalEvent
 from media_demo.signals.engine.interventions import FiredIntervention
 from media_demo.signals.remote import RemoteAttributes
 from media_demo.signals.storage.event_log import BadEventRow
+from media_demo.signals.storage.registry import group_model
 
 logger = logging.getLogger(__name__)
 
@@ -215,12 +216,19 @@ class RemoteReads:
         """From the engine."""
         return bool(self.client.json(f"/state/{group}/{version}/{entity}")["has_state"])
 
-    def reader_groups(self, ids: Mapping[str, str]) -> list[tuple[StreamAttributeGroup, dict[str, Any]]]:
-        """Every evaluated group keyed by one of `ids`, with its attributes, from the engine."""
+    def reader_groups(self, ids: Mapping[str, str]) -> list[GroupValues]:
+        """Every evaluated group keyed by one of `ids`, with its attributes and freshness, from the engine."""
         reader = ids.get("domain_userid", "")
         others = {k: v for k, v in ids.items() if k != "domain_userid" and v}
         doc = self.client.json(f"/readers/{reader}/groups", others)
-        return [(StreamAttributeGroup.model_validate(g["group"]), dict(g["attributes"])) for g in doc["groups"]]
+        return [
+            (
+                cast(StreamAttributeGroup, group_model(g["group"]).model_validate(g["group"])),
+                dict(g["attributes"]),
+                g.get("computed_at"),
+            )
+            for g in doc["groups"]
+        ]
 
     def recent_interventions(self, domain_userid: str) -> list[FiredIntervention]:
         """From the engine's recent deliveries."""

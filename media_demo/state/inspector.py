@@ -72,6 +72,8 @@ class GroupView:
     version: str = ""
     key: str = ""  # domain_userid or domain_sessionid
     description: str = ""
+    kind: str = "streaming"  # or "batch": computed on a schedule, see `computed_at`
+    computed_at: str = ""  # ISO 8601, UTC: when a batch group's values were computed ("" for streaming ones)
     attributes: list[AttributeView] = dataclasses.field(default_factory=list)
 
 
@@ -192,7 +194,7 @@ def inspect_reader(
         ids["user_id"] = user_id
     groups: list[GroupView] = []
     reader_attributes: dict[str, Any] = {}
-    for definition, values in views.reader_groups(ids):
+    for definition, values, computed_at in views.reader_groups(ids):
         if definition.name == READER_GROUP:
             reader_attributes = values
         groups.append(
@@ -201,6 +203,8 @@ def inspect_reader(
                 version=str(definition.version or 1),
                 key=definition.attribute_key.name or "",
                 description=definition.description or "",
+                kind="batch" if definition.offline else "streaming",
+                computed_at=iso_seconds(computed_at) if computed_at is not None else "",
                 attributes=[AttributeView(name, show_value(value)) for name, value in values.items()],
             )
         )

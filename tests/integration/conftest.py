@@ -174,6 +174,7 @@ def settings(tmp_path: Path, database_url: str) -> Settings:
         database_url=database_url,
         flush_interval_seconds=0.01,
         signals_api_token=API_TOKEN,
+        batch_dir=tmp_path / "batch",
     )
 
 

@@ -134,7 +134,7 @@ def test_the_inspector_shows_a_signed_in_readers_email_engagement(newsroom: News
         found = remote.reader_groups({"domain_userid": reader.domain_userid, "user_id": account.user_id})
     finally:
         remote.close()
-    by_name = {group.name: values for group, values in found}
+    by_name = {group.name: values for group, values, _computed in found}
     assert by_name[EMAIL_GROUP]["digests_received"] == 1
 
 

@@ -4,6 +4,7 @@ Lowest first:
 
     media_demo.signals.engine   definitions compiled into plans, the attribute engine, its parts
     media_demo.signals.ingest   tracker protocol -> canonical event, Iglu schemas, referers
+    media_demo.signals.batch    batch groups on polars: the log as Parquet, aggregations, external tables
     media_demo.signals.storage  SQLite: database, event log, checkpoints, definition registry
     media_demo.signals.remote   a client for a remote Signals API
     media_demo.signals.http     collector, Signals API, interventions stream, over `SignalsBackend`
@@ -55,6 +56,7 @@ DOMAIN = (
 FLOORS: tuple[Floor, ...] = (
     "media_demo.signals.engine",
     "media_demo.signals.ingest",
+    "media_demo.signals.batch",
     "media_demo.signals.storage",
     "media_demo.signals.remote",
     "media_demo.signals.http",

@@ -62,7 +62,8 @@ class SignalsBackend(Protocol):
         ...
 
     def evaluated_groups(self) -> list[StreamAttributeGroup]:
-        """Every attribute group version the engine evaluates: the built-in ones and the published ones."""
+        """Every attribute group version evaluated: the built-in ones and the published ones, streaming and batch
+        (batch groups are typed as stream ones here: the routes read their names, keys and attributes alike)."""
         ...
 
     def read_attributes(
@@ -87,6 +88,14 @@ class SignalsBackend(Protocol):
 
     def backfill(self, group: StreamAttributeGroup) -> int:
         """Compute a newly published group over the whole event log; returns the events replayed."""
+        ...
+
+    def publish_batch(self, group: StreamAttributeGroup) -> str | None:
+        """Have the batch engine compute (or sync) a batch group now and on its schedule; the run's error, if any."""
+        ...
+
+    def drop_batch(self, name: str, version: int) -> None:
+        """Stop computing a batch group and forget its values (its definition was deleted)."""
         ...
 
     def publish_intervention(self, rule: RuleIntervention) -> None:

@@ -2,8 +2,9 @@
 
 `SignalsSandbox(api_url=..., sandbox_token=...)` works against this backend:
 `publish()` stores definitions in the durable registry and makes the engine
-evaluate stream attribute groups; `get_service_attributes()` and
-`get_group_attributes()` read the engine. Paths, bodies, status codes and
+evaluate stream attribute groups, or the batch engine compute batch and external
+batch groups (at once, then on its schedule); `get_service_attributes()` and
+`get_group_attributes()` read either, batch and streaming attributes together. Paths, bodies, status codes and
 response shapes follow what the SDK sends and parses (POST answers 400 when
 the object exists, which is the SDK's cue to PUT). Every route needs the
 bearer token; every error is JSON with a 4xx status (`errors.json_error`). The
@@ -30,6 +31,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
+from media_demo.signals.batch.compute import attribute_names, check_computable
 from media_demo.signals.engine.plans import compile_group, group_id
 from media_demo.signals.http.auth import authorised
 from media_demo.signals.http.backend import SignalsBackend
@@ -38,6 +40,7 @@ from media_demo.signals.storage.registry import (
     InvalidDefinitionError,
     Kind,
     definition_version,
+    is_batch,
     parse_definition,
     to_json,
     validation_errors,
@@ -183,7 +186,10 @@ def _check_evaluable(group: StreamAttributeGroup) -> None:
             f"attribute key; {field!r} is not one (use e.g. domain_userid, domain_sessionid, user_id)",
         )
     try:
-        compile_group(group)
+        if not is_batch(group):
+            compile_group(group)
+        elif group.attributes:
+            check_computable(group)
     except (ValueError, TypeError, KeyError) as exc:
         raise ApiError(422, f"attribute group {group.name!r}: {exc}") from exc
 
@@ -207,6 +213,15 @@ def _save_group(backend: SignalsBackend, group: StreamAttributeGroup) -> None:
     unchanged = previous is not None and _unpublished_json(previous) == _unpublished_json(group)
     if unchanged and _evaluated(backend, group.name, group.version or 1):
         return  # re-publishing the same definition keeps the attributes computed so far
+    if is_batch(group):
+        error = backend.publish_batch(group)
+        if error is not None:  # (a source that cannot be read: say so now, not at the first read)
+            if previous is None:
+                registry.delete("attribute_group", group.name, group.version or 1)
+            else:
+                registry.put("attribute_group", previous)
+            raise ApiError(422, f"attribute group {group.name!r}: {error}")
+        return
     if backend.publish(group):
         backend.backfill(group)
 
@@ -261,8 +276,11 @@ def delete_group(backend: SignalsBackend, params: Params, _body: bytes) -> Respo
     ]
     if users:
         raise ApiError(409, f"attribute group {name} v{version} is used by service(s) {users}; change those first")
+    stored = backend.signals_registry.get("attribute_group", name, version)
     if not backend.signals_registry.delete("attribute_group", name, version):
         raise ApiError(404, f"unknown attribute group {name!r} version {version}")
+    if is_batch(stored):
+        backend.drop_batch(name, version)
     return _ok({"ok": True})
 
 
@@ -405,7 +423,7 @@ def _selection(backend: SignalsBackend, request: OnlineRequest) -> list[tuple[St
         chosen = []
         for link in service.attribute_groups:
             group = _servable_group(backend, link.name, link.version or 1)
-            chosen.append((group, [a.name for a in group.attributes]))
+            chosen.append((group, attribute_names(group)))
         return chosen
     cache = _builtin_selections(backend)
     cached = cache.get(request.attributes)
@@ -421,7 +439,7 @@ def _selection(backend: SignalsBackend, request: OnlineRequest) -> list[tuple[St
     chosen = []
     for (name, version), names in wanted.items():
         group = _servable_group(backend, name, version)
-        known = {a.name for a in group.attributes}
+        known = set(attribute_names(group))
         unknown = [n for n in names if n not in known]
         if unknown:
             raise ApiError(404, f"attribute group {name} v{version} has no attribute(s) {unknown}")

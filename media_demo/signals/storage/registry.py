@@ -18,7 +18,14 @@ from collections.abc import Mapping
 from typing import Any, Literal, cast
 
 from pydantic import BaseModel, ValidationError
-from snowplow_signals import AttributeKey, RuleIntervention, Service, StreamAttributeGroup
+from snowplow_signals import (
+    AttributeKey,
+    BatchAttributeGroup,
+    ExternalBatchAttributeGroup,
+    RuleIntervention,
+    Service,
+    StreamAttributeGroup,
+)
 from sqlalchemy import Engine, delete
 from sqlmodel import Field, Session, SQLModel, col, select
 
@@ -70,19 +77,30 @@ def parse_definition(kind: Kind, body: Any) -> BaseModel:
     """Validate a request body with the SDK model for `kind`; raise `InvalidDefinitionError` otherwise."""
     if not isinstance(body, Mapping):
         raise InvalidDefinitionError(f"{kind.replace('_', ' ')}: the body must be a JSON object")
-    if kind == "attribute_group" and (body.get("offline") or body.get("batch_source") or body.get("fields")):
-        raise InvalidDefinitionError(
-            "attribute group: only stream attribute groups (offline false, no batch_source or fields) "
-            "can be evaluated by the embedded engine"
-        )
+    model = MODELS[kind] if kind != "attribute_group" else group_model(body)
     try:
-        return MODELS[kind].model_validate(body)
+        return model.model_validate(body)
     except ValidationError as exc:
         errors = validation_errors(exc)
         summary = "; ".join(f"{'.'.join(map(str, e['loc'])) or 'body'}: {e['msg']}" for e in errors[:5])
         raise InvalidDefinitionError(f"invalid {kind.replace('_', ' ')}: {summary}", errors) from exc
     except (ValueError, TypeError) as exc:  # raised by the SDK's own post-init checks
         raise InvalidDefinitionError(f"invalid {kind.replace('_', ' ')}: {exc}") from exc
+
+
+def group_model(body: Mapping[str, Any]) -> type[BaseModel]:
+    """Which of the SDK's three attribute group classes a body is: stream (`offline` false), external batch
+    (`fields` and a `batch_source`, read from a table) or batch (`attributes` computed from events offline)."""
+    if not body.get("offline"):
+        return StreamAttributeGroup
+    if body.get("fields") is not None or body.get("batch_source") is not None:
+        return ExternalBatchAttributeGroup
+    return BatchAttributeGroup
+
+
+def is_batch(group: Any) -> bool:
+    """Whether a group is computed offline (batch or external batch) rather than by the streaming engine."""
+    return bool(getattr(group, "offline", False))
 
 
 def definition_version(kind: Kind, definition: BaseModel) -> int:
@@ -134,6 +152,8 @@ class DefinitionRegistry:
         """
         self.builtin_groups = frozenset(group.name for group in engine.groups)
         for group in self.groups():
+            if is_batch(group):
+                continue  # computed by the batch engine: see `batch_groups`
             if group.name in self.builtin_groups:
                 logger.error("Signals registry: stored group %r clashes with a built-in group; ignored", group.name)
                 continue
@@ -158,8 +178,16 @@ class DefinitionRegistry:
             return [d for (k, _n, _v), d in sorted(self._cache.items(), key=lambda item: item[0]) if k == kind]
 
     def groups(self) -> list[StreamAttributeGroup]:
-        """Every stored attribute group version."""
+        """Every stored attribute group version (batch ones too: their attributes read alike)."""
         return [cast(StreamAttributeGroup, d) for d in self.definitions("attribute_group")]
+
+    def batch_groups(self) -> list[BatchAttributeGroup | ExternalBatchAttributeGroup]:
+        """The stored groups computed offline, for the batch engine."""
+        return [cast(BatchAttributeGroup | ExternalBatchAttributeGroup, g) for g in self.groups() if is_batch(g)]
+
+    def add_builtin(self, names: frozenset[str]) -> None:
+        """Also treat these group names as built in (the app's own batch groups)."""
+        self.builtin_groups = self.builtin_groups | names
 
     def put(self, kind: Kind, definition: BaseModel) -> None:
         """Create or replace a definition, durably, before it is visible."""

@@ -1,0 +1,157 @@
+"""Batch attribute groups through the official SDK, over real HTTP: published, computed, served with streaming ones.
+
+A real `snowplow_tracker.Tracker` sends page views to the collector; `SignalsSandbox` publishes a
+`BatchAttributeGroup` and a service over it and a stream group, and reads both kinds of attribute
+back in one call, as a notebook would against Signals. The batch values change only when the batch
+engine runs (on demand here), and say when they were computed.
+"""
+
+from __future__ import annotations
+
+import time
+import uuid
+from pathlib import Path
+
+import httpx
+import pytest
+from snowplow_signals import (
+    AtomicProperty,
+    Attribute,
+    BatchAttributeGroup,
+    PageView,
+    Service,
+    SignalsSandbox,
+    StreamAttributeGroup,
+    domain_userid,
+)
+from snowplow_signals.api_client import SignalsAPIError
+
+from media_demo.articles import Corpus
+from media_demo.settings import Settings
+from media_demo.tracking import new_domain_userid
+from tests.integration.conftest import eventually, running
+from tests.integration.test_signals_sdk import read_pages, tracker_for
+
+TOKEN = "test-token-" + uuid.uuid4().hex
+OWNER = "tests@dailycurrent.example"
+AUTH = {"Authorization": f"Bearer {TOKEN}"}
+
+
+def history() -> BatchAttributeGroup:
+    return BatchAttributeGroup(
+        name="page_history",
+        version=1,
+        attribute_key=domain_userid,
+        owner=OWNER,
+        attributes=[
+            Attribute(name="pages_ever", type="int32", events=[PageView()], aggregation="counter"),
+            Attribute(
+                name="titles",
+                type="string_list",
+                events=[PageView()],
+                aggregation="unique_list",
+                property=AtomicProperty(name="page_title"),
+            ),
+        ],
+    )
+
+
+def live() -> StreamAttributeGroup:
+    return StreamAttributeGroup(
+        name="page_live",
+        version=1,
+        attribute_key=domain_userid,
+        owner=OWNER,
+        attributes=[Attribute(name="pages_now", type="int32", events=[PageView()], aggregation="counter")],
+    )
+
+
+def both() -> Service:
+    return Service(name="pages_both", owner=OWNER, attribute_groups=[history(), live()])
+
+
+@pytest.fixture
+def settings(tmp_path: Path) -> Settings:
+    return Settings(
+        media_demo_db=tmp_path / "events.db",
+        flush_interval_seconds=0.01,
+        signals_api_token=TOKEN,
+        batch_dir=tmp_path / "batch",
+        batch_interval_seconds=0,
+    )
+
+
+def test_the_sdk_publishes_a_batch_group_and_reads_it_with_streaming_attributes(
+    settings: Settings, corpus: Corpus
+) -> None:
+    reader, stranger = new_domain_userid(), new_domain_userid()
+    with running(settings, corpus) as (room, url):
+        tracker = tracker_for(url)
+        read_pages(tracker, reader, ["One", "Two"])
+        sandbox = SignalsSandbox(api_url=url, sandbox_token=TOKEN)
+        sandbox.publish([live()])
+        room.log.flush()
+        before = time.time()
+        sandbox.publish([history(), both()])  # the batch group is computed as it is published
+
+        expected = {"domain_userid": reader, "pages_ever": 2, "titles": ["One", "Two"], "pages_now": 2}
+        assert sandbox.get_service_attributes("pages_both", "domain_userid", reader) == expected
+        assert sandbox.get_service_attributes("pages_both", "domain_userid", stranger) == {
+            "domain_userid": stranger,
+            "pages_ever": 0,
+            "titles": [],
+            "pages_now": 0,
+        }
+        group = sandbox.get_attribute_group("page_history", 1)
+        assert (group.offline, group.is_published) == (True, True)
+
+        # New events reach the streaming attribute at once, the batch one at the next run.
+        read_pages(tracker, reader, ["Three"])
+        eventually(lambda: _pages_now(sandbox, reader, 3))
+        assert sandbox.get_service_attributes("pages_both", "domain_userid", reader)["pages_ever"] == 2
+        room.log.flush()
+        ran = httpx.post(f"{url}/api/batch/run", headers=AUTH, json={"groups": ["page_history_v1"]}, timeout=60)
+        assert ran.status_code == 200, ran.text
+        (run,) = ran.json()["runs"]
+        assert (run["group"], run["kind"], run["entities"]) == ("page_history_v1", "batch", 1)
+        assert sandbox.get_service_attributes("pages_both", "domain_userid", reader)["titles"] == [
+            "One",
+            "Two",
+            "Three",
+        ]
+
+        # Freshness: each batch group says when it was computed.
+        status = httpx.get(f"{url}/api/batch", headers=AUTH).json()
+        by_id = {g["group"]: g for g in status["groups"]}
+        assert by_id["page_history_v1"]["kind"] == "batch"
+        assert by_id["page_history_v1"]["last_run"]["computed_at"] >= before
+        assert by_id["reading_history_v1"]["builtin"] is True
+        assert httpx.get(f"{url}/api/batch").status_code == 401
+
+
+def _pages_now(sandbox: SignalsSandbox, reader: str, count: int) -> None:
+    assert sandbox.get_service_attributes("pages_both", "domain_userid", reader)["pages_now"] == count
+
+
+def test_batch_values_survive_a_restart_and_bad_groups_are_refused(settings: Settings, corpus: Corpus) -> None:
+    reader = new_domain_userid()
+    with running(settings, corpus) as (room, url):
+        read_pages(tracker_for(url), reader, ["One"])
+        room.log.flush()
+        SignalsSandbox(api_url=url, sandbox_token=TOKEN).publish([history()])
+    with running(settings, corpus) as (_room, url):
+        sandbox = SignalsSandbox(api_url=url, sandbox_token=TOKEN)
+        got = sandbox.get_group_attributes("page_history", 1, ["pages_ever", "titles"], "domain_userid", reader)
+        assert got == {"domain_userid": reader, "pages_ever": 1, "titles": ["One"]}
+        broken = history().model_copy(update={"name": "broken_history"})
+        broken.attributes[1].property = None  # unique_list needs a property
+        with pytest.raises(SignalsAPIError) as caught:
+            sandbox.publish([broken])
+        assert caught.value.status_code == 422
+        assert "needs a property" in str(caught.value)
+        built_in = httpx.put(
+            f"{url}/api/v1/registry/attribute_groups/reading_history/versions/1",
+            headers=AUTH,
+            json=history().model_copy(update={"name": "reading_history"}).model_dump(mode="json", exclude_none=True),
+        )
+        assert built_in.status_code == 409
