@@ -220,6 +220,7 @@ class Newsroom(Newspaper):
             if group.name not in self.batch.builtin_names:
                 self.batch.add(group)
         self.signals_registry.add_builtin(self.batch.builtin_names)
+        self.memory.add_source(self.batch)  # rules may read batch attributes (the subscription offer: propensity)
         self.checkpoints = Checkpoints(self.log.engine)
         self.ingest = Ingest(
             self.memory, self.log, self.registry, self.checkpoints, self.bus, settings.checkpoint_interval_seconds

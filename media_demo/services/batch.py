@@ -145,6 +145,29 @@ class Batch:
         found = self.values.get(gid, entity)
         return found[1] if found is not None else None
 
+    # --- as an intervention's attribute source (`AttributeSource`) ------------------------------------------------
+
+    def resolve(self, reference: str) -> str | None:
+        """A batch group id from `name_vN` or `name` (its newest version)."""
+        if reference in self._groups:
+            return reference
+        versions = [g for g in self.groups() if g.name == reference]
+        return gid_of(max(versions, key=lambda g: g.version or 1)) if versions else None
+
+    def attribute_names(self, gid: str) -> list[str]:
+        """The group's attribute (or field) names."""
+        return attribute_names(self._groups[gid])
+
+    def key_of(self, gid: str) -> str:
+        """The atomic field naming the group's entities."""
+        return self._groups[gid].attribute_key.name or ""
+
+    def value(self, gid: str, entity: str | None, attribute: str) -> Any:
+        """One attribute of one entity, from the last run (its default when there is no row)."""
+        if entity is None:
+            return defaults_of(self._groups[gid]).get(attribute)
+        return self.read(gid, [entity], [attribute])[0][attribute]
+
     # --- running ----------------------------------------------------------------------------------------------------
 
     def run(self, only: Iterable[str] | None = None) -> list[BatchRun]:

@@ -18,7 +18,7 @@ from media_demo.recommend import CoReads, ReadStats
 from media_demo.signals.engine.attribute_engine import AttributeEngine
 from media_demo.signals.engine.consent import Consent, ConsentLedger, Policy
 from media_demo.signals.engine.identity import IdentityLinks
-from media_demo.signals.engine.interventions import InterventionEngine
+from media_demo.signals.engine.interventions import AttributeSource, InterventionEngine
 
 
 class Memory:
@@ -29,6 +29,7 @@ class Memory:
     ) -> None:
         self.lock = threading.RLock()
         self._consent_policies, self._app_id = consent_policies, app_id
+        self._sources: list[AttributeSource] = []  # batch attributes, which rules may read too
         self.engine = AttributeEngine(groups)
         self.interventions = InterventionEngine(self.engine, suppress=self._suppressed)
         self.read_stats = ReadStats()
@@ -63,13 +64,22 @@ class Memory:
         with self.lock:
             self.engine = AttributeEngine(self.engine.groups)
             definitions = self.interventions.definitions
-            self.interventions = InterventionEngine(self.engine, suppress=self._suppressed)
+            self.interventions = InterventionEngine(self.engine, suppress=self._suppressed, sources=self._sources)
             for rule in definitions:
                 self.interventions.publish(rule)
             self.read_stats = ReadStats()
             self.coreads = CoReads()
             self.consent = ConsentLedger(self._consent_policies, self._app_id)
             self.links = IdentityLinks()
+
+    def add_source(self, source: AttributeSource) -> None:
+        """Let intervention rules read `source`'s groups too (publish rules that read them after this)."""
+        with self.lock:
+            self._sources.append(source)
+            definitions = self.interventions.definitions
+            self.interventions = InterventionEngine(self.engine, suppress=self._suppressed, sources=self._sources)
+            for rule in definitions:
+                self.interventions.publish(rule)
 
     def _suppressed(self, name: str, target_key: str, target_id: str) -> bool:
         """A reader who dismissed an intervention, or saw it as often as its cap allows, is left alone.

@@ -1,5 +1,5 @@
 """`make bench`: ingest, durable ingest, recommendation and API latency, memory, pages during a backfill,
-the archive, e-mail digests, each beside a baseline.
+the archive, e-mail digests, the batch engine at 1M and 10M events, each beside a baseline.
 
 Run with `python -m tests.benchmarks.run`. Numbers are printed, never asserted:
 speed is measured here, not in timed unit tests. Each section lives in its own
@@ -18,6 +18,7 @@ from collections.abc import Callable
 from tests.benchmarks.api_latency import bench_online_attributes
 from tests.benchmarks.archive import bench_archive
 from tests.benchmarks.backfill import bench_backfill
+from tests.benchmarks.batch import bench_batch
 from tests.benchmarks.common import PlainDictProfiles, synthetic_events
 from tests.benchmarks.digests import bench_digests
 from tests.benchmarks.ingest import bench_durable_ingest, bench_ingest
@@ -35,6 +36,7 @@ SECTIONS: list[Callable[[], None]] = [
     bench_backfill,
     bench_archive,
     bench_digests,
+    bench_batch,
 ]
 
 

@@ -15,9 +15,9 @@ import re
 import threading
 import uuid
 from collections import deque
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 from snowplow_signals import RuleIntervention
 
@@ -116,6 +116,10 @@ def compile_criteria(node: Any) -> tuple[Check, set[str], bool]:
     return _criterion(node)
 
 
+# (qualified name, group id, key, attribute, the read of its value: the engine's or another source's)
+Binding = tuple[str, str, str, str, Callable[[str, str | None, str], Any]]
+
+
 @dataclass(frozen=True)
 class FiredIntervention:
     """One delivery of an intervention to one target, shaped like the SDK's InterventionInstance."""
@@ -148,7 +152,7 @@ class CompiledIntervention:
     reads: set[str]
     fires_on_change: bool
     targets: list[str]
-    bindings: list[tuple[str, str, str, str]] = field(default_factory=list)  # (qualified, group id, key, attribute)
+    bindings: list[Binding] = field(default_factory=list)
     groups: frozenset[str] = frozenset()
 
     @property
@@ -168,11 +172,38 @@ class TargetState:
 Suppress = Callable[[str, str, str], bool]  # (intervention name, target key, target id) -> skip
 
 
+class AttributeSource(Protocol):
+    """Attributes kept outside the streaming engine (batch groups) that rules may read too.
+
+    A rule is evaluated when an event changes a streaming group it reads; the values of
+    other sources are read as they stand then (a rule on batch attributes alone never fires).
+    """
+
+    def resolve(self, reference: str) -> str | None:
+        """A group id from `name_vN` or `name`; None when this source has no such group."""
+        ...
+
+    def attribute_names(self, gid: str) -> list[str]:
+        """The group's attribute names."""
+        ...
+
+    def key_of(self, gid: str) -> str:
+        """The atomic field naming the group's entities."""
+        ...
+
+    def value(self, gid: str, entity: str | None, attribute: str) -> Any:
+        """One attribute of one entity (its default when unknown)."""
+        ...
+
+
 class InterventionEngine:
     """Evaluates rule interventions against the attribute engine after each event."""
 
-    def __init__(self, engine: AttributeEngine, suppress: Suppress | None = None) -> None:
+    def __init__(
+        self, engine: AttributeEngine, suppress: Suppress | None = None, sources: Sequence[AttributeSource] = ()
+    ) -> None:
         self._engine = engine
+        self._sources = tuple(sources)
         self._suppress = suppress or (lambda _name, _key, _id: False)
         self._rules: dict[str, CompiledIntervention] = {}
         self._states: dict[tuple[str, str, str], TargetState] = {}
@@ -196,17 +227,22 @@ class InterventionEngine:
 
     def _bind(self, rule: CompiledIntervention) -> None:
         """Resolve `group:attribute` names to group ids and keys once, not on every event."""
-        bindings = []
+        bindings: list[Binding] = []
         for qualified in sorted(rule.reads):
             reference, _, attribute = qualified.partition(":")
+            source: AttributeEngine | AttributeSource = self._engine
             gid = self._engine.resolve(reference)
+            for other in self._sources:
+                if gid is not None:
+                    break
+                source, gid = other, other.resolve(reference)
             if gid is None:
                 raise ValueError(f"intervention {rule.definition.name!r}: unknown attribute group in {qualified!r}")
-            if attribute not in self._engine.attribute_names(gid):
+            if attribute not in source.attribute_names(gid):
                 raise ValueError(f"intervention {rule.definition.name!r}: unknown attribute {qualified!r}")
-            bindings.append((qualified, gid, self._engine.key_of(gid), attribute))
+            bindings.append((qualified, gid, source.key_of(gid), attribute, source.value))
         rule.bindings = bindings
-        rule.groups = frozenset(gid for _q, gid, _k, _a in bindings)
+        rule.groups = frozenset(gid for _q, gid, _k, _a, _v in bindings)
 
     def _rebind(self) -> None:
         """Groups were published since the rules were bound: `name` may now mean a newer version."""
@@ -226,7 +262,7 @@ class InterventionEngine:
         for rule in self._rules.values():
             if rule.groups.isdisjoint(changed_groups):
                 continue
-            values = {q: self._engine.value(gid, atomic.get(key), attr) for q, gid, key, attr in rule.bindings}
+            values = {q: read(gid, atomic.get(key), attr) for q, gid, key, attr, read in rule.bindings}
             for target_key in rule.targets:
                 target_id = atomic.get(target_key)
                 if target_id is None:
