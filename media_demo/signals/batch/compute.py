@@ -39,6 +39,7 @@ from media_demo.signals.engine.properties import Property, property_key
 
 ComputableGroup = BatchAttributeGroup | StreamAttributeGroup
 NEEDS_NO_VALUE = ("counter", "time_since_first", "time_since_last")
+NUMERIC = ("sum", "min", "max", "mean")
 
 
 @dataclass(frozen=True, slots=True)
@@ -71,10 +72,10 @@ class _Columns:
             self.index[key] = len(self.properties)
             self.properties.append(prop)
 
-    def text(self, prop: Property) -> str:
+    def text(self, prop: Any) -> str:
         return f"p{self.index[property_key(prop)]}"
 
-    def number(self, prop: Property) -> str:
+    def number(self, prop: Any) -> str:
         return f"n{self.index[property_key(prop)]}"
 
 
@@ -113,7 +114,9 @@ def _narrow(group: ComputableGroup, events: pl.LazyFrame, columns: _Columns) -> 
     texts = [property_text(p).alias(f"p{i}") for i, p in enumerate(columns.properties)]
     extracted = candidates.with_columns(texts)
     flags = [_accepts(a, columns).alias(f"a{i}") for i, a in enumerate(group.attributes)]
-    numbers = [as_number(pl.col(f"p{i}")).alias(f"n{i}") for i in range(len(columns.properties))]
+    # Numbers only for the properties a numeric aggregation reads: a float column per row is not free at 10M rows.
+    numeric = {columns.number(a.property) for a in group.attributes if a.aggregation in NUMERIC and a.property}
+    numbers = [as_number(pl.col(f"p{i}")).alias(f"n{i}") for i in range(len(columns.properties)) if f"n{i}" in numeric]
     selected = extracted.select(
         pl.col(key).alias("entity"),
         "seq",
@@ -150,7 +153,7 @@ def _aggregate(attribute: Any, rows: pl.DataFrame, columns: _Columns, now: float
         edge = pl.col("ts").min() if kind == "time_since_first" else pl.col("ts").max()
         return rows.group_by("entity").agg(((now - edge) / unit).alias("value"))
     text, number = pl.col(columns.text(attribute.property)), pl.col(columns.number(attribute.property))
-    if kind in ("sum", "min", "max", "mean"):
+    if kind in NUMERIC:
         method = {"sum": number.sum(), "min": number.min(), "max": number.max(), "mean": number.mean()}[kind]
         return rows.filter(number.is_not_null()).group_by("entity").agg(method.alias("value"))
     order = ["ts", "seq"]
@@ -216,7 +219,12 @@ def compute_group(group: ComputableGroup, events: pl.LazyFrame, now: float | Non
     )
     table = pl.DataFrame({"entity": entities}, schema={"entity": pl.String})
     for index, attribute in enumerate(group.attributes):
-        accepted = _windowed(attribute, rows.filter(pl.col(f"a{index}")), now)
+        # Only the columns this attribute reads: a filter copies every column it keeps.
+        needed = ["entity", "seq", "ts"]
+        prop = attribute.property
+        if prop is not None and attribute.aggregation not in NEEDS_NO_VALUE:
+            needed.append(columns.number(prop) if attribute.aggregation in NUMERIC else columns.text(prop))
+        accepted = _windowed(attribute, rows.select(*needed).filter(rows.get_column(f"a{index}")), now)
         if accepted.is_empty():
             values = pl.DataFrame({"entity": [], "value": []}, schema={"entity": pl.String, "value": pl.Null})
         else:
