@@ -246,6 +246,7 @@ class Newsroom(Newspaper):
         if settings.feeds:
             self.feeds = FeedPoller(self.publishing, settings.feeds, settings.feed_poll_seconds, settings.feed_category)
         self.ingest.on_event(self.views.event_applied)
+        self.batch.after_run(lambda _runs: self.views.everyone_changed())  # open inspectors show the new values
         self.ingest.on_withdrawal(self.eraser.withdraw)
         self.replayed = self.ingest.restore()
         self.ingest.start()

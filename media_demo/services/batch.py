@@ -74,6 +74,7 @@ class Batch:
         self._groups: dict[str, AnyBatchGroup] = {}
         self._builtin: set[str] = set()
         self._before_sync: list[BeforeSync] = []
+        self._after_run: list[Callable[[list[BatchRun]], None]] = []
         self._running = threading.Lock()  # one run at a time
         self._lock = threading.Lock()  # the groups and the forgotten set
         self._forgotten: set[str] | None = None  # entities forgotten while a run is under way
@@ -99,6 +100,10 @@ class Batch:
     def before_sync(self, step: BeforeSync) -> None:
         """Run `step(events, now)` in each run after the batch groups and before the external syncs."""
         self._before_sync.append(step)
+
+    def after_run(self, listener: Callable[[list[BatchRun]], None]) -> None:
+        """Call `listener(runs)` after each run (open pages refresh their batch attributes)."""
+        self._after_run.append(listener)
 
     @property
     def builtin_names(self) -> frozenset[str]:
@@ -180,10 +185,16 @@ class Batch:
             with self._lock:
                 self._forgotten = set()
             try:
-                return self._run(wanted)
+                runs = self._run(wanted)
             finally:
                 with self._lock:
                     self._forgotten = None
+        for listener in tuple(self._after_run):
+            try:
+                listener(runs)
+            except Exception:  # a listener's failure must not fail the run
+                logger.exception("batch: a run listener failed")
+        return runs
 
     def _run(self, wanted: set[str] | None) -> list[BatchRun]:
         started = time.perf_counter()

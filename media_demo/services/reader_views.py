@@ -425,6 +425,16 @@ class ReaderViews:
             except Exception:  # a watcher whose loop has gone must not break ingestion
                 logger.exception("reader change callback failed")
 
+    def everyone_changed(self) -> None:
+        """Attributes of many readers changed at once (a batch run): tell every watcher."""
+        with self._watch_lock:
+            callbacks = [c for callbacks in self._watchers.values() for c in callbacks]
+        for callback in callbacks:
+            try:
+                callback()
+            except Exception:  # a watcher whose loop has gone must not break the run
+                logger.exception("reader change callback failed")
+
     def forget_watchers(self, domain_userids: frozenset[str], _user_ids: frozenset[str] = frozenset()) -> None:
         """Deleted readers: no watcher stays keyed by their ids (`Privacy.on_forget`)."""
         with self._watch_lock:

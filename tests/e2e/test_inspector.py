@@ -9,7 +9,7 @@ import urllib.request
 from playwright.sync_api import Browser, Locator, Page, expect
 from reflex.testing import AppHarness
 
-from media_demo.newsroom import get_corpus
+from media_demo.newsroom import get_corpus, get_newsroom
 from tests.e2e.conftest import TIMEOUT_MS, ConsoleErrors, accept_all, cookie
 from tests.e2e.test_live_recommendations import open_section, read_article_from_listing
 
@@ -59,8 +59,8 @@ def test_the_inspector_shows_the_readers_own_data_live(
     tab.wait_for_url("**/inspector")
     expect(attribute(tab, "article_read_count")).to_have_text("1")
     expect(attribute(tab, "articles_read")).to_have_text(first)
-    # Profile, engagement, assistant and search by reader, and a session.
-    expect(tab.get_by_test_id("attribute-group")).to_have_count(5)
+    # Profile, engagement, assistant and search by reader, a session, and the batch reading history.
+    expect(tab.get_by_test_id("attribute-group")).to_have_count(6)
     expect(tab.locator("[data-testid=attribute-group][data-group=reader_search]")).to_be_visible()
     expect(tab.locator("[data-testid=attribute-group][data-group=reader_session]")).to_contain_text("v1")
     expect(tab.get_by_test_id("inspector-segment")).not_to_be_empty()
@@ -114,4 +114,35 @@ def test_the_inspector_shows_the_readers_own_data_live(
         expect(theirs.get_by_test_id("intervention-row")).to_have_count(0)
     finally:
         stranger.close()
+    assert errors == []
+
+
+def test_batch_attributes_show_when_they_were_computed_and_update_after_a_run(
+    page: tuple[Page, ConsoleErrors], app: AppHarness
+) -> None:
+    tab, errors = page
+    tab.goto("/")
+    accept_all(tab)
+    read(tab, SLUGS[0])
+    tab.goto("/inspector")
+    history = tab.locator("[data-testid=attribute-group][data-group=reading_history]")
+    expect(history).to_have_attribute("data-kind", "batch")
+    expect(history.get_by_test_id("group-freshness")).to_have_text("Batch · not computed for you yet")
+    expect(attribute(tab, "stories_read", "reading_history")).to_have_text("0")
+
+    # The newsroom runs its batch groups (on its schedule, or on demand as here): the open page follows.
+    request = urllib.request.Request(
+        f"{backend_url(app)}/api/batch/run",
+        data=b'{"groups": ["reading_history_v1"]}',
+        headers={"Authorization": f"Bearer {get_newsroom().api_token}", "Content-Type": "application/json"},
+        method="POST",
+    )
+    with urllib.request.urlopen(request, timeout=60) as response:
+        assert response.status == 200
+    expect(attribute(tab, "stories_read", "reading_history")).to_have_text("1", timeout=15_000)
+    expect(attribute(tab, "favourite_section", "reading_history")).to_have_text(SECTION.lower())
+    expect(history.get_by_test_id("group-freshness")).to_contain_text("Batch · computed")
+    expect(tab.locator("[data-testid=attribute-group][data-group=reader_profile] .insp-freshness")).to_have_text(
+        "Streaming · live"
+    )
     assert errors == []
