@@ -38,6 +38,7 @@ from media_demo.mail.smtp import MailSender, OutboxSender, SmtpConfig, SmtpSende
 from media_demo.mail.store import SubscriptionStore
 from media_demo.recommend import ArticleIndex
 from media_demo.recommend.strategy import prepare
+from media_demo.services.agentic_contexts import AgenticContexts
 from media_demo.services.assistant import AssistantService
 from media_demo.services.digests import Digests, DigestScheduler, DigestSettings
 from media_demo.services.engine_feed import EngineFeed
@@ -51,6 +52,7 @@ from media_demo.services.publishing import ArticleIndexFollower, PassageIndexFol
 from media_demo.services.reader_views import ReaderViews
 from media_demo.services.remote_reads import RemoteEraser, RemoteOutcomes, RemoteReads
 from media_demo.settings import Settings, get_settings
+from media_demo.signals.engine.event_logs import Window
 from media_demo.signals.engine.interventions import InterventionBus
 from media_demo.signals.http.auth import resolve_api_token, resolve_cookie_secret
 from media_demo.signals.ingest.iglu import SchemaRegistry
@@ -221,7 +223,11 @@ class Newsroom(Newspaper):
             self.feeds = FeedPoller(self.publishing, settings.feeds, settings.feed_poll_seconds, settings.feed_category)
         self.ingest.on_event(self.views.event_applied)
         self.ingest.on_withdrawal(self.eraser.withdraw)
+        # Published event logs (agentic context): buffered per session from live events, rebuilt from the log.
+        self.contexts = AgenticContexts(self.memory.contexts, self.log, self.signals_registry, self.memory.lock)
+        self.ingest.on_event(self.contexts.observe)
         self.replayed = self.ingest.restore()
+        self.contexts.rebuild()
         self.ingest.start()
         if self.feeds is not None:
             self.feeds.start()
@@ -271,6 +277,14 @@ class Newsroom(Newspaper):
     def publish_intervention(self, rule: RuleIntervention) -> None:
         """Evaluate `rule` from the next event on (ValueError if it reads unknown attributes)."""
         self.ingest.publish_intervention(rule)
+
+    def event_logs_changed(self) -> None:
+        """Serve the registry's published event logs, their buffers rebuilt from the log's newest events."""
+        self.contexts.rebuild()
+
+    def agentic_context(self, name: str, identifier: str) -> Window | None:
+        """Session `identifier`'s recent entries of published event log `name`; None when it is not served."""
+        return self.contexts.window(name, identifier)
 
     def evaluated_groups(self) -> list[StreamAttributeGroup]:
         """Every group version the engine evaluates."""
