@@ -73,22 +73,29 @@ class AgenticContexts:
         with self._rebuilding:
             logs = self.published()
             fresh = self._buffers.fresh(logs)
-            read = 0
-            last = 0
-            if logs:
-                self._log.flush()
-                last = max(0, self._log.position()[1] - self._tail)
+            try:
+                read = self._fill(fresh, bool(logs))
+            except BaseException:
+                self._buffers.abandon(fresh)  # the buffers served so far stay
+                raise
+            return read
+
+    def _fill(self, fresh: SessionBuffers, any_logs: bool) -> int:
+        read, last = 0, 0
+        if any_logs:
+            self._log.flush()
+            last = max(0, self._log.position()[1] - self._tail)
+            for seq, event in self._log.entries(after_seq=last):
+                fresh.observe(event)
+                last, read = seq, read + 1
+        with self._lock:
+            if any_logs:
+                self._log.flush()  # every event collected so far is committed, and none can be until the swap
                 for seq, event in self._log.entries(after_seq=last):
                     fresh.observe(event)
                     last, read = seq, read + 1
-            with self._lock:
-                if logs:
-                    self._log.flush()
-                    for seq, event in self._log.entries(after_seq=last):
-                        fresh.observe(event)
-                        last, read = seq, read + 1
-                self._buffers.adopt(fresh)
-            return read
+            self._buffers.adopt(fresh)
+        return read
 
     def window(self, name: str, identifier: str) -> Window | None:
         """Session `identifier`'s entries of event log `name` in its window; None when it is not served."""

@@ -260,6 +260,11 @@ class SessionBuffers:
             self._forgotten = set()
         return SessionBuffers(logs, max_sessions=self.max_sessions, max_entries=self.max_entries, clock=self.clock)
 
+    def abandon(self, _other: SessionBuffers) -> None:
+        """A replacement from `fresh` will not be adopted (its rebuild failed): stop noting forgotten ids."""
+        with self._lock:
+            self._forgotten = None
+
     def adopt(self, other: SessionBuffers) -> None:
         """Take `other`'s logs and buffers (built by `fresh`), less the readers forgotten since."""
         with self._lock:
