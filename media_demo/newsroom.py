@@ -40,6 +40,7 @@ from media_demo.mail.smtp import MailSender, OutboxSender, SmtpConfig, SmtpSende
 from media_demo.mail.store import SubscriptionStore
 from media_demo.recommend import ArticleIndex
 from media_demo.recommend.strategy import prepare
+from media_demo.services.agentic_contexts import AgenticContexts
 from media_demo.services.assistant import AssistantService
 from media_demo.services.batch import Batch, gid_of
 from media_demo.services.digests import Digests, DigestScheduler, DigestSettings
@@ -55,6 +56,7 @@ from media_demo.services.reader_views import ReaderViews
 from media_demo.services.remote_reads import RemoteEraser, RemoteOutcomes, RemoteReads
 from media_demo.settings import Settings, get_settings
 from media_demo.signals.batch.events import EventExport
+from media_demo.signals.engine.event_logs import Window
 from media_demo.signals.engine.interventions import InterventionBus
 from media_demo.signals.engine.plans import group_id
 from media_demo.signals.http.auth import resolve_api_token, resolve_cookie_secret
@@ -248,7 +250,11 @@ class Newsroom(Newspaper):
         self.ingest.on_event(self.views.event_applied)
         self.batch.after_run(lambda _runs: self.views.everyone_changed())  # open inspectors show the new values
         self.ingest.on_withdrawal(self.eraser.withdraw)
+        # Published event logs (agentic context): buffered per session from live events, rebuilt from the log.
+        self.contexts = AgenticContexts(self.memory.contexts, self.log, self.signals_registry, self.memory.lock)
+        self.ingest.on_event(self.contexts.observe)
         self.replayed = self.ingest.restore()
+        self.contexts.rebuild()
         self.ingest.start()
         self.batch.start()
         if self.feeds is not None:
@@ -316,6 +322,14 @@ class Newsroom(Newspaper):
     def drop_batch(self, name: str, version: int) -> None:
         """Stop computing a batch group and forget its values."""
         self.batch.remove(name, version)
+
+    def event_logs_changed(self) -> None:
+        """Serve the registry's published event logs, their buffers rebuilt from the log's newest events."""
+        self.contexts.rebuild()
+
+    def agentic_context(self, name: str, identifier: str) -> Window | None:
+        """Session `identifier`'s recent entries of published event log `name`; None when it is not served."""
+        return self.contexts.window(name, identifier)
 
     def evaluated_groups(self) -> list[StreamAttributeGroup]:
         """Every group version evaluated: the streaming engine's, then the batch engine's."""

@@ -17,6 +17,7 @@ from media_demo.definitions import ENGAGEMENT_GROUP, IMPRESSION_CAPS
 from media_demo.recommend import CoReads, ReadStats
 from media_demo.signals.engine.attribute_engine import AttributeEngine
 from media_demo.signals.engine.consent import Consent, ConsentLedger, Policy
+from media_demo.signals.engine.event_logs import SessionBuffers
 from media_demo.signals.engine.identity import IdentityLinks
 from media_demo.signals.engine.interventions import AttributeSource, InterventionEngine
 
@@ -37,6 +38,8 @@ class Memory:
         # Consent and identity: who may be profiled, and which devices are one signed-in reader.
         self.consent = ConsentLedger(consent_policies, app_id)
         self.links = IdentityLinks()
+        # The published event logs' recent entries per session (`AgenticContexts` feeds and rebuilds them).
+        self.contexts = SessionBuffers()
 
     @property
     def side_state(self) -> tuple[ReadStats, InterventionEngine, ConsentLedger, IdentityLinks, CoReads]:
@@ -57,6 +60,7 @@ class Memory:
             self.interventions.forget(entities)
             self.read_stats.forget(readers)
             self.coreads.forget(readers)
+            self.contexts.forget(entities | readers)
             return profiles
 
     def reset(self) -> None:
@@ -71,6 +75,7 @@ class Memory:
             self.coreads = CoReads()
             self.consent = ConsentLedger(self._consent_policies, self._app_id)
             self.links = IdentityLinks()
+            self.contexts.clear()  # (the same object: `AgenticContexts` holds it)
 
     def add_source(self, source: AttributeSource) -> None:
         """Let intervention rules read `source`'s groups too (publish rules that read them after this)."""

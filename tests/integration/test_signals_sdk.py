@@ -208,7 +208,7 @@ def test_unknown_groups_services_and_attributes_are_404(settings: Settings, corp
             lambda: sandbox.get_service_attributes("nope", "domain_userid", reader),
             lambda: sandbox.get_group_attributes("nope", 1, ["x"], "domain_userid", reader),
             lambda: sandbox.get_group_attributes("reading_habits", 1, ["nope"], "domain_userid", reader),
-            lambda: sandbox.get_event_log("nope"),  # not implemented here: a JSON 404, not a crash
+            lambda: sandbox.get_event_log("nope"),
         ]
         for call in calls:
             with pytest.raises(SignalsAPIError) as caught:

@@ -18,6 +18,7 @@ from typing import Any, Protocol, runtime_checkable
 
 from snowplow_signals import RuleIntervention, StreamAttributeGroup
 
+from media_demo.signals.engine.event_logs import Window
 from media_demo.signals.engine.interventions import InterventionBus
 from media_demo.signals.storage.event_log import EventLog
 from media_demo.signals.storage.registry import DefinitionRegistry
@@ -100,4 +101,13 @@ class SignalsBackend(Protocol):
 
     def publish_intervention(self, rule: RuleIntervention) -> None:
         """Evaluate `rule` from the next event on (ValueError if it reads unknown attributes)."""
+        ...
+
+    def event_logs_changed(self) -> None:
+        """The registry's published event logs changed: serve that set from now on (blocking: their
+        buffers are rebuilt from the newest logged events)."""
+        ...
+
+    def agentic_context(self, name: str, identifier: str) -> Window | None:
+        """Session `identifier`'s recent entries of published event log `name`; None when it is not served."""
         ...

@@ -4,7 +4,9 @@
 `publish()` stores definitions in the durable registry and makes the engine
 evaluate stream attribute groups, or the batch engine compute batch and external
 batch groups (at once, then on its schedule); `get_service_attributes()` and
-`get_group_attributes()` read either, batch and streaming attributes together. Paths, bodies, status codes and
+`get_group_attributes()` read either, batch and streaming attributes together;
+event logs are stored, published with `engines/publish` and read with
+`get_agentic_context()` (`GET event_log`). Paths, bodies, status codes and
 response shapes follow what the SDK sends and parses (POST answers 400 when
 the object exists, which is the SDK's cue to PUT). Every route needs the
 bearer token; every error is JSON with a 4xx status (`errors.json_error`). The
@@ -24,14 +26,20 @@ from typing import Any, cast, get_args
 
 import orjson
 from pydantic import BaseModel, ValidationError
-from snowplow_signals import AtomicProperty, AttributeKey, Service, StreamAttributeGroup
-from snowplow_signals.models import GetAttributeGroupAttributesRequest, GetServiceAttributesRequest
+from snowplow_signals import AtomicProperty, AttributeKey, EventLog, Service, StreamAttributeGroup
+from snowplow_signals.models import (
+    GetAttributeGroupAttributesRequest,
+    GetServiceAttributesRequest,
+    SelectivePublishRequest,
+    UnpublishRequest,
+)
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
+from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import Route
 
 from media_demo.signals.batch.compute import attribute_names, check_computable
+from media_demo.signals.engine.event_logs import narrative, response_document
 from media_demo.signals.engine.plans import compile_group, group_id
 from media_demo.signals.http.auth import authorised
 from media_demo.signals.http.backend import SignalsBackend
@@ -390,6 +398,126 @@ def deleter(kind: Kind) -> Handler:
     return delete
 
 
+# --- event logs (agentic context) ---------------------------------------------------------------------------------
+
+
+def _event_log_document(backend: SignalsBackend, log: BaseModel) -> dict[str, Any]:
+    """An event log as `EventLogResponse`: the definition, and whether it (or an earlier one) is what is served."""
+    document = _unpublished_json(log)
+    published = backend.signals_registry.get("event_log_published", cast(EventLog, log).name)
+    document["is_published"] = published is not None and _unpublished_json(published) == _unpublished_json(log)
+    document["has_published_version"] = published is not None
+    return document
+
+
+def _find_event_log(backend: SignalsBackend, name: str) -> EventLog:
+    log = backend.signals_registry.get("event_log", name)
+    if log is None:
+        raise ApiError(404, f"unknown event log {name!r}")
+    return cast(EventLog, log)
+
+
+def create_event_log(backend: SignalsBackend, _params: Params, body: bytes) -> Response:
+    """POST an event log: a new name only (400 if it exists: PUT changes it). Serving needs `engines/publish`."""
+    log: EventLog = _parse("event_log", body)
+    if backend.signals_registry.get("event_log", log.name) is not None:
+        raise ApiError(400, f"event log {log.name} already exists; PUT {PREFIX}/registry/event_logs/{log.name}")
+    backend.signals_registry.put("event_log", log)
+    return _ok(_event_log_document(backend, log), 201)
+
+
+def update_event_log(backend: SignalsBackend, params: Params, body: bytes) -> Response:
+    """PUT an event log at its name: the draft changes; what is served changes at the next `engines/publish`."""
+    log: EventLog = _parse("event_log", body)
+    _same_identity(params["name"], None, log.name, None)
+    backend.signals_registry.put("event_log", log)
+    return _ok(_event_log_document(backend, log))
+
+
+def get_event_log(backend: SignalsBackend, params: Params, _body: bytes) -> Response:
+    """One event log, saying whether it is published."""
+    return _ok(_event_log_document(backend, _find_event_log(backend, params["name"])))
+
+
+def list_event_logs(backend: SignalsBackend, _params: Params, _body: bytes) -> Response:
+    """Every event log."""
+    return _ok([_event_log_document(backend, log) for log in backend.signals_registry.definitions("event_log")])
+
+
+def delete_event_log(backend: SignalsBackend, params: Params, _body: bytes) -> Response:
+    """Delete an event log; refused (409) while it is published (unpublish it first, as the SDK says)."""
+    name = params["name"]
+    _find_event_log(backend, name)
+    if backend.signals_registry.get("event_log_published", name) is not None:
+        raise ApiError(409, f"event log {name!r} is published; unpublish it first")
+    backend.signals_registry.delete("event_log", name)
+    return _ok({"ok": True})
+
+
+def _engine_request(body: bytes, model: type[SelectivePublishRequest] | type[UnpublishRequest]) -> list[str]:
+    """The event log names of an `engines/publish` or `engines/unpublish` body (the SDK sends only those)."""
+    try:
+        request = model.model_validate(_body_json(body))
+    except ValidationError as exc:
+        raise ApiError(422, "invalid engines request", validation_errors(exc)) from exc
+    others = [name for name, value in request if name != "event_logs" and value]
+    if others:
+        raise ApiError(
+            422,
+            f"{others}: only event_logs are published through engines/ here; publish the others "
+            "through the registry (is_published)",
+        )
+    if not request.event_logs:
+        raise ApiError(422, "event_logs: name at least one event log")
+    return [ref.name for ref in request.event_logs]
+
+
+def publish_to_engines(backend: SignalsBackend, _params: Params, body: bytes) -> Response:
+    """Serve the registry's current definition of each event log named (rebuilding its buffers from the log)."""
+    registry, changed = backend.signals_registry, False
+    logs = [_find_event_log(backend, name) for name in _engine_request(body, SelectivePublishRequest)]
+    for log in logs:
+        published = registry.get("event_log_published", log.name)
+        if published is None or _unpublished_json(published) != _unpublished_json(log):
+            registry.put("event_log_published", log)
+            changed = True
+    if changed:
+        backend.event_logs_changed()
+    return _ok({"published": {"event_logs": [log.name for log in logs]}})
+
+
+def unpublish_from_engines(backend: SignalsBackend, _params: Params, body: bytes) -> Response:
+    """Stop serving each event log named (its definition stays in the registry)."""
+    names = _engine_request(body, UnpublishRequest)
+    for name in names:
+        if backend.signals_registry.get("event_log", name) is None and (
+            backend.signals_registry.get("event_log_published", name) is None
+        ):
+            raise ApiError(404, f"unknown event log {name!r}")
+    if sum(backend.signals_registry.delete("event_log_published", name) for name in names):
+        backend.event_logs_changed()
+    return _ok({"unpublished": {"event_logs": names}})
+
+
+def agentic_context(backend: SignalsBackend, params: Params, _body: bytes) -> Response:
+    """`GET event_log?name=&identifier=&format=json|narrative`: a session's recent events of a published log."""
+    missing = [key for key in ("name", "identifier") if not params.get(key)]
+    if missing:
+        raise ApiError(400, f"missing query parameter(s) {missing}: give name, identifier and optionally format")
+    name, identifier, form = params["name"], params["identifier"], params.get("format") or "json"
+    if form not in ("json", "narrative"):
+        raise ApiError(400, f"format: must be json or narrative, got {form[:32]!r}")
+    _find_event_log(backend, name)
+    if backend.signals_registry.get("event_log_published", name) is None:
+        raise ApiError(409, f"event log {name!r} is not published; publish it before reading its context")
+    window = backend.agentic_context(name, identifier)
+    if window is None:
+        raise ApiError(409, f"event log {name!r} is published but not served by this engine (see the server log)")
+    if form == "narrative":
+        return PlainTextResponse(narrative(window))
+    return _json(response_document(window))
+
+
 # --- attribute values -------------------------------------------------------------------------------------------
 
 
@@ -621,7 +749,9 @@ def _json(document: dict[str, Any]) -> Response:
 def signals_routes(get_backend: Callable[[], SignalsBackend]) -> list[Route]:
     """The `/api/v1/` routes; `get_backend` is called per request so tests can supply their own."""
 
-    def route(path: str, handlers: dict[str, Handler]) -> Route:
+    def route(path: str, handlers: dict[str, Handler], *, query: bool = False) -> Route:
+        """`query`: the handler reads the query string's parameters too (the path's win on a clash)."""
+
         async def endpoint(request: Request) -> Response:
             backend = get_backend()
             if not authorised(request, backend.api_token):
@@ -632,11 +762,12 @@ def signals_routes(get_backend: Callable[[], SignalsBackend]) -> list[Route]:
             body = await request.body()
             if len(body) > MAX_BODY_BYTES:
                 return json_error(413, f"the request body is over {MAX_BODY_BYTES} bytes")
+            params = {**request.query_params, **request.path_params} if query else dict(request.path_params)
             try:
                 if handler is online_attributes:  # a fast in-memory read: a thread hop would cost more
-                    return handler(backend, dict(request.path_params), body)
+                    return handler(backend, params, body)
                 # Registry writes, engine publishes and backfills block: keep them off the event loop.
-                return await run_in_threadpool(handler, backend, dict(request.path_params), body)
+                return await run_in_threadpool(handler, backend, params, body)
             except ApiError as exc:
                 return exc.response()
             except Exception:  # a bug must still answer JSON, never an HTML traceback
@@ -675,5 +806,13 @@ def signals_routes(get_backend: Callable[[], SignalsBackend]) -> list[Route]:
             "/registry/attribute_keys/{name}",
             {"GET": getter("attribute_key"), "PUT": updater("attribute_key"), "DELETE": deleter("attribute_key")},
         ),
+        *collection("/registry/event_logs", {"GET": list_event_logs, "POST": create_event_log}),
+        route(
+            "/registry/event_logs/{name}",
+            {"GET": get_event_log, "PUT": update_event_log, "DELETE": delete_event_log},
+        ),
+        route("/engines/publish", {"POST": publish_to_engines}),
+        route("/engines/unpublish", {"POST": unpublish_from_engines}),
+        route("/event_log", {"GET": agentic_context}, query=True),
         route("/{path:path}", {m: unknown for m in ("GET", "POST", "PUT", "DELETE", "PATCH")}),
     ]

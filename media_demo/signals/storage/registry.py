@@ -1,11 +1,16 @@
 """Durable registry of the definitions published through the Signals-compatible API.
 
-Attribute groups (by name and version), services, interventions and attribute
-keys are stored as the SDK models' own JSON in SQLite (table
+Attribute groups (by name and version), services, interventions, attribute
+keys and event logs are stored as the SDK models' own JSON in SQLite (table
 `signals_definitions`, beside the event log), validated with the SDK's
 pydantic models on the way in and loaded back at start. Published stream
 groups are put into the attribute engine before the event log is replayed,
 so their attributes come back complete after a restart.
+
+An event log is stored twice over: `event_log` is the registry's definition (the draft the
+SDK POSTs and PUTs), `event_log_published` the copy the engine serves, written by
+`engines/publish` and deleted by `engines/unpublish`, so a changed draft does not change
+what is served until it is published again.
 """
 
 from __future__ import annotations
@@ -21,7 +26,9 @@ from pydantic import BaseModel, ValidationError
 from snowplow_signals import (
     AttributeKey,
     BatchAttributeGroup,
+    EventLog,
     ExternalBatchAttributeGroup,
+    LinkAttributeKey,
     RuleIntervention,
     Service,
     StreamAttributeGroup,
@@ -30,16 +37,19 @@ from sqlalchemy import Engine, delete
 from sqlmodel import Field, Session, SQLModel, col, select
 
 from media_demo.signals.engine.attribute_engine import AttributeEngine
+from media_demo.signals.engine.event_logs import InvalidEventLogError, check_event_log
 from media_demo.signals.storage.database import SHARED_PRAGMAS, open_database, table_of
 
 logger = logging.getLogger(__name__)
 
-Kind = Literal["attribute_group", "service", "intervention", "attribute_key"]
+Kind = Literal["attribute_group", "service", "intervention", "attribute_key", "event_log", "event_log_published"]
 MODELS: dict[Kind, type[BaseModel]] = {
     "attribute_group": StreamAttributeGroup,
     "service": Service,
     "intervention": RuleIntervention,
     "attribute_key": AttributeKey,
+    "event_log": EventLog,
+    "event_log_published": EventLog,
 }
 VERSIONED: frozenset[Kind] = frozenset({"attribute_group", "intervention"})
 UNVERSIONED = 0  # the version column of services and attribute keys
@@ -79,7 +89,16 @@ def parse_definition(kind: Kind, body: Any) -> BaseModel:
         raise InvalidDefinitionError(f"{kind.replace('_', ' ')}: the body must be a JSON object")
     model = MODELS[kind] if kind != "attribute_group" else group_model(body)
     try:
-        return model.model_validate(body)
+        definition = model.model_validate(body)
+        if isinstance(definition, EventLog):
+            check_event_log(definition)
+            # The SDK reads `{"name": ...}` back as a whole AttributeKey; an event log only links to one.
+            link = LinkAttributeKey(name=definition.attribute_key.name)
+            definition = definition.model_copy(update={"attribute_key": link})
+        return definition
+    except InvalidEventLogError as exc:
+        errors = [{"loc": exc.field.split("."), "msg": str(exc), "type": "value_error"}]
+        raise InvalidDefinitionError(f"invalid event log: {exc}", errors) from exc
     except ValidationError as exc:
         errors = validation_errors(exc)
         summary = "; ".join(f"{'.'.join(map(str, e['loc'])) or 'body'}: {e['msg']}" for e in errors[:5])
