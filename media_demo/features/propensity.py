@@ -42,9 +42,10 @@ weighting: it would shift every probability away from the true rate.
 Evaluation: a stratified hold-out (25 %) scored by a model fitted on the rest:
 ROC AUC, Brier score, log loss and a 10-bin calibration table; then, as a check
 on the hold-out's luck with few positives, a 5-fold cross-validated ROC AUC over
-every row. The model saved is refitted on every row. A version is `<UTC yyyymmddThhmmssZ>-<10 hex of the
-SHA-256 of the training rows and the parameters>`, so the same data and
-parameters give the same hash, and versions sort by time.
+every row (fewer folds with fewer than 5 of a class). The model saved is refitted
+on every row. A version is `<UTC yyyymmddThhmmssZ>-<10 hex of the SHA-256 of the
+training rows and the parameters>`: the same data and parameters give the same
+hash, and versions sort by time.
 """
 
 from __future__ import annotations
@@ -281,9 +282,10 @@ def train_propensity(
     x_train, x_test, y_train, y_test = train_test_split(x, y, test_size=test_size, stratify=y, random_state=seed)
     held_out = _pipeline(c).fit(x_train, y_train)
     metrics = evaluate(y_test, held_out.predict_proba(x_test)[:, 1])
-    folds = StratifiedKFold(n_splits=5, shuffle=True, random_state=seed)
+    folds = StratifiedKFold(n_splits=min(5, positives, negatives), shuffle=True, random_state=seed)
     cv = cross_val_score(_pipeline(c), x, y, cv=folds, scoring="roc_auc")
     metrics["cv_roc_auc_mean"], metrics["cv_roc_auc_std"] = float(cv.mean()), float(cv.std())
+    metrics["cv_folds"] = folds.get_n_splits()
     final = _pipeline(c).fit(x, y)
     trained_at = (now or dt.datetime.now(dt.UTC)).astimezone(dt.UTC)
     version = model_version(trained_at, data_digest(frame, params))
@@ -340,7 +342,8 @@ def format_metrics(metrics: dict[str, Any]) -> str:
         f"held-out rows: {metrics['rows']}  base rate: {metrics['base_rate']:.3f}",
         f"ROC AUC: {metrics['roc_auc']:.3f}  Brier: {metrics['brier']:.4f}  log loss: {metrics['log_loss']:.4f}  "
         f"ECE: {metrics['ece']:.4f}",
-        f"5-fold ROC AUC over every row: {metrics['cv_roc_auc_mean']:.3f} ± {metrics['cv_roc_auc_std']:.3f}",
+        f"{metrics['cv_folds']}-fold ROC AUC over every row: "
+        f"{metrics['cv_roc_auc_mean']:.3f} ± {metrics['cv_roc_auc_std']:.3f}",
         "calibration (bin: mean predicted / observed rate, count)",
     ]
     for row in metrics["calibration"]:
