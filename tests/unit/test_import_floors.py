@@ -9,10 +9,13 @@ Lowest first:
     media_demo.signals.remote   a client for a remote Signals API
     media_demo.signals.http     collector, Signals API, interventions stream, over `SignalsBackend`
     the app's domain            settings, routes, definitions, accounts, articles, recommend,
-                                personalise, tracking, side_state, experiments, assistant, mail (`DOMAIN`)
+                                personalise, tracking, side_state, experiments, assistant, mail,
+                                features (`DOMAIN`)
     media_demo.services         ingest, privacy, reader views: the newsroom's work, one job each
     media_demo (the app)        newsroom, api, offers, state, pages, components, ...
-    media_demo.evaluation       tools over the whole app: the offline replay of the strategies
+    media_demo.evaluation       tools over the whole app: the offline replay of the strategies; and
+                                the features' simulated history and training command, which use its
+                                simulated readers (`features.synthetic`, `features.train`)
 
 A module belongs to the most specific floor that names it (`media_demo.evaluation.replay`
 to `media_demo.evaluation`, not to `media_demo`).
@@ -52,7 +55,10 @@ DOMAIN = (
     "media_demo.experiments",
     "media_demo.assistant",
     "media_demo.mail",
+    "media_demo.features",
 )
+# The features' tools that build on the simulated readers of `media_demo.evaluation`: on its floor.
+FEATURE_TOOLS = ("media_demo.features.synthetic", "media_demo.features.train")
 FLOORS: tuple[Floor, ...] = (
     "media_demo.signals.engine",
     "media_demo.signals.ingest",
@@ -63,7 +69,7 @@ FLOORS: tuple[Floor, ...] = (
     DOMAIN,
     "media_demo.services",
     "media_demo",
-    "media_demo.evaluation",
+    ("media_demo.evaluation", *FEATURE_TOOLS),
 )
 APP = FLOORS.index("media_demo")
 SIGNALS = "media_demo.signals"
