@@ -5,6 +5,7 @@
   canonical event they consume.
 - `ingest`: the tracker protocol, Iglu schemas and enrichment: payload in, canonical event out.
 - `storage`: SQLite (`database`), the event log, checkpoints, the published definitions.
+- `batch`: attribute groups computed or synced in batch (`external`: a customer's own table, from files).
 - `remote`: a client for a remote Signals API, in place of the embedded engine.
 - `http`: the collector, the Signals-compatible API and the interventions stream, over
   `http.backend.SignalsBackend`, the interface the application implements.

@@ -5,6 +5,7 @@ Lowest first:
     media_demo.signals.engine   definitions compiled into plans, the attribute engine, its parts
     media_demo.signals.ingest   tracker protocol -> canonical event, Iglu schemas, referers
     media_demo.signals.storage  SQLite: database, event log, checkpoints, definition registry
+    media_demo.signals.batch    batch attribute groups: external sources read from files
     media_demo.signals.remote   a client for a remote Signals API
     media_demo.signals.http     collector, Signals API, interventions stream, over `SignalsBackend`
     the app's domain            settings, routes, definitions, accounts, articles, recommend,
@@ -56,6 +57,7 @@ FLOORS: tuple[Floor, ...] = (
     "media_demo.signals.engine",
     "media_demo.signals.ingest",
     "media_demo.signals.storage",
+    "media_demo.signals.batch",
     "media_demo.signals.remote",
     "media_demo.signals.http",
     DOMAIN,
