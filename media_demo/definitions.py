@@ -15,11 +15,14 @@ from snowplow_signals import (
     Attribute,
     AttributeKey,
     BatchAttributeGroup,
+    BatchSource,
     Criteria,
     Criterion,
     EntityProperty,
     Event,
     EventProperty,
+    ExternalBatchAttributeGroup,
+    Field,
     InterventionCriteriaAll,
     InterventionCriteriaAny,
     InterventionCriterion,
@@ -569,3 +572,34 @@ def app_interventions(categories: Iterable[str]) -> list[RuleIntervention]:
             target_attribute_keys=reader,
         ),
     ]
+
+
+CRM_GROUP = "crm_subscription"
+
+
+def crm_subscription_group() -> ExternalBatchAttributeGroup:
+    """Each account's subscription as the CRM knows it, synced from its export (newest `updated_at` wins).
+
+    Read from `data/sources/crm/subscriptions.csv` locally (`media_demo.signals.batch.external`).
+    """
+    return ExternalBatchAttributeGroup(
+        name=CRM_GROUP,
+        version=1,
+        attribute_key=user_id,
+        owner=OWNER,
+        description="The reader's subscription: plan, status, start and monthly price, from the CRM.",
+        fields=[
+            Field(name="plan", type="string", description="free, digital or premium."),
+            Field(name="status", type="string", description="active, trialing, cancelled or past_due."),
+            Field(name="started_at", type="timestamp", description="When the subscription began."),
+            Field(name="monthly_price", type="double", description="What the reader pays a month."),
+        ],
+        batch_source=BatchSource(
+            name="crm_export",
+            description="The CRM's nightly export of subscriptions.",
+            database="files",
+            schema="crm",
+            table="subscriptions",
+            timestamp_field="updated_at",
+        ),
+    )

@@ -4,6 +4,8 @@
   aggregations and windows, interventions, consent, identity stitching), and the
   canonical event they consume.
 - `ingest`: the tracker protocol, Iglu schemas and enrichment: payload in, canonical event out.
+- `batch`: batch attribute groups on polars: the log exported to Parquet and aggregated (`compute`), or a
+  customer's own table synced from files (`external`).
 - `storage`: SQLite (`database`), the event log, checkpoints, the published definitions.
 - `remote`: a client for a remote Signals API, in place of the embedded engine.
 - `http`: the collector, the Signals-compatible API and the interventions stream, over

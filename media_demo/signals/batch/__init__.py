@@ -1,0 +1,1 @@
+"""Attribute groups computed or synced in batch, outside the per-event engine."""
