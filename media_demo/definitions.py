@@ -442,6 +442,11 @@ def app_groups(categories: Iterable[str]) -> list[StreamAttributeGroup]:
 
 
 READING_HISTORY_GROUP = "reading_history"
+FEATURES_GROUP = "reader_features"  # the batch features (media_demo.features.definitions)
+# The subscription offer goes to readers the propensity model rates at least this likely to accept (its
+# calibrated probability; about 1.6 times the simulated base rate of 9 %), or to all engaged readers while
+# there is no model yet (the propensity is then null).
+PROPENSITY_THRESHOLD = 0.15
 
 
 def reading_history_group() -> BatchAttributeGroup:
@@ -541,11 +546,24 @@ def app_interventions(categories: Iterable[str]) -> list[RuleIntervention]:
             name=SUBSCRIPTION_OFFER,
             version=1,
             owner=OWNER,
-            description="Offer a subscription to engaged readers: eight articles over at least two visits.",
+            description="Offer a subscription to engaged readers likely to accept: eight articles over at least "
+            "two visits, and a subscription propensity of at least 0.15 when a model scores them.",
             criteria=InterventionCriteriaAll(
                 all=[
                     InterventionCriterion(attribute=f"{READER_GROUP}:article_read_count", operator=">=", value=8),
                     InterventionCriterion(attribute=f"{ENGAGEMENT_GROUP}:session_count", operator=">=", value=2),
+                    InterventionCriteriaAny(
+                        any=[
+                            InterventionCriterion(
+                                attribute=f"{FEATURES_GROUP}:subscription_propensity",
+                                operator=">=",
+                                value=PROPENSITY_THRESHOLD,
+                            ),
+                            InterventionCriterion(
+                                attribute=f"{FEATURES_GROUP}:subscription_propensity", operator="is null"
+                            ),
+                        ]
+                    ),
                 ]
             ),
             target_attribute_keys=reader,

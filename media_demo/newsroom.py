@@ -13,6 +13,7 @@ member delegating to the service it belongs to.
 
 from __future__ import annotations
 
+import datetime as dt
 import gc
 import hashlib
 import logging
@@ -31,10 +32,18 @@ from media_demo.articles.store import StoryStore, open_corpus
 from media_demo.assistant.builtin import BuiltInGenerator
 from media_demo.assistant.choice import build_generator
 from media_demo.assistant.passages import PassageIndex
-from media_demo.definitions import app_groups, app_interventions, reader_context_service, reading_history_group
+from media_demo.definitions import (
+    app_groups,
+    app_interventions,
+    crm_subscription_group,
+    reader_context_service,
+    reading_history_group,
+)
 from media_demo.experiments.attributes import experiment_groups
 from media_demo.experiments.catalogue import load_catalogue
 from media_demo.experiments.definitions import Experiment
+from media_demo.features.definitions import reader_features_group
+from media_demo.features.frames import stories_frame
 from media_demo.mail.links import MailLinks
 from media_demo.mail.smtp import MailSender, OutboxSender, SmtpConfig, SmtpSender
 from media_demo.mail.store import SubscriptionStore
@@ -47,6 +56,7 @@ from media_demo.services.digests import Digests, DigestScheduler, DigestSettings
 from media_demo.services.engine_feed import EngineFeed
 from media_demo.services.engine_reads import EngineReads, LocalReads
 from media_demo.services.experiments import EngineOutcomes, Experiments, Outcomes
+from media_demo.services.features import FEATURES_TABLE, ReaderFeatures
 from media_demo.services.feed_poller import FeedPoller
 from media_demo.services.ingest import Ingest
 from media_demo.services.memory import Memory
@@ -56,6 +66,7 @@ from media_demo.services.reader_views import ReaderViews
 from media_demo.services.remote_reads import RemoteEraser, RemoteOutcomes, RemoteReads
 from media_demo.settings import Settings, get_settings
 from media_demo.signals.batch.events import EventExport
+from media_demo.signals.batch.external import read_external
 from media_demo.signals.engine.event_logs import Window
 from media_demo.signals.engine.interventions import InterventionBus
 from media_demo.signals.engine.plans import group_id
@@ -204,25 +215,37 @@ class Newsroom(Newspaper):
         self.cookie_secret = resolve_cookie_secret(settings)
         self.accounts = Accounts(self.log.engine)
         self.subscriptions = SubscriptionStore(self.log.engine)
-        # Interventions: evaluated after each event, delivered to open pages and SSE subscribers.
-        self.bus = InterventionBus()
-        for rule in app_interventions(self.corpus.categories):
-            self.memory.interventions.publish(rule)
-        self._install_published_interventions()
         # Batch attributes: the app's own batch groups and those published, computed over the log's Parquet export.
+        scratch = batch_folder(settings)
         self.batch = Batch(
             BatchValues(self.log.engine),
-            EventExport(batch_folder(settings) / "events"),
+            EventExport(scratch / "events"),
             self.log,
             settings.sources_dir,
             settings.batch_interval_seconds,
+            read_external=read_external,
+            roots={FEATURES_TABLE[0]: scratch},  # the features table is written here, by each run
         )
         self.batch.add(reading_history_group(), builtin=True)
+        self.batch.add(crm_subscription_group(), builtin=True)
+        self.batch.add(reader_features_group(), builtin=True)
+        self.features = ReaderFeatures(
+            lambda: stories_frame(self.corpus),
+            scratch / FEATURES_TABLE[0] / f"{FEATURES_TABLE[1]}.parquet",
+            settings.models_dir,
+            dt.timedelta(hours=settings.model_retrain_hours),
+        )
+        self.batch.before_sync(self.features)
         for group in self.signals_registry.batch_groups():
             if group.name not in self.batch.builtin_names:
                 self.batch.add(group)
         self.signals_registry.add_builtin(self.batch.builtin_names)
         self.memory.add_source(self.batch)  # rules may read batch attributes (the subscription offer: propensity)
+        # Interventions: evaluated after each event, delivered to open pages and SSE subscribers.
+        self.bus = InterventionBus()
+        for rule in app_interventions(self.corpus.categories):
+            self.memory.interventions.publish(rule)
+        self._install_published_interventions()
         self.checkpoints = Checkpoints(self.log.engine)
         self.ingest = Ingest(
             self.memory, self.log, self.registry, self.checkpoints, self.bus, settings.checkpoint_interval_seconds
@@ -256,7 +279,8 @@ class Newsroom(Newspaper):
         self.replayed = self.ingest.restore()
         self.contexts.rebuild()
         self.ingest.start()
-        self.batch.start()
+        if settings.batch_schedule:
+            self.batch.start()
         if self.feeds is not None:
             self.feeds.start()
         self._start_warming()

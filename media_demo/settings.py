@@ -205,6 +205,16 @@ class Settings(BaseSettings):
         default=DATA_DIR / "models",
         description="Trained models, one file per version (`make train`); the newest scores readers.",
     )
+    batch_schedule: bool = Field(
+        default=True,
+        description="Run the batch groups at start and every `batch_interval_seconds`; false: only on demand.",
+    )
+    model_retrain_hours: float = Field(
+        default=24.0,
+        gt=0,
+        description="Retrain the subscription propensity model on the event log once it is this old (when the "
+        "log has enough readers who accepted the offer and who did not; otherwise the model in use stays).",
+    )
     batch_interval_seconds: float = Field(
         default=900.0,
         ge=0,

@@ -26,6 +26,9 @@ os.environ["EXPERIMENTS_DIR"] = str(_SCRATCH / "no-experiments")
 os.environ["OUTBOX_DIR"] = str(_SCRATCH / "outbox")
 # The batch engine's exports and features likewise: never data/batch/.
 os.environ["BATCH_DIR"] = str(_SCRATCH / "batch")
+os.environ["MODELS_DIR"] = str(_SCRATCH / "models")
+# Batch runs happen when a test asks (`batch.run`, POST /api/batch/run): one started on its own races it.
+os.environ["BATCH_SCHEDULE"] = "false"
 os.environ.pop("SMTP_URL", None)
 # Digests go out only when a test asks (`send_now`, `send_due`): a scheduler sending on its own mid-test races it.
 os.environ["DIGEST_SCHEDULE"] = "false"

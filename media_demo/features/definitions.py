@@ -8,9 +8,7 @@ from __future__ import annotations
 
 from snowplow_signals import BatchSource, ExternalBatchAttributeGroup, Field, domain_userid
 
-from media_demo.definitions import OWNER
-
-FEATURES_GROUP = "reader_features"
+from media_demo.definitions import FEATURES_GROUP, OWNER
 
 
 def reader_features_group() -> ExternalBatchAttributeGroup:

@@ -22,7 +22,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -31,14 +31,16 @@ from snowplow_signals import BatchAttributeGroup, ExternalBatchAttributeGroup
 
 from media_demo.signals.batch.compute import attribute_names, compute_group
 from media_demo.signals.batch.events import EventExport, RawLog
+from media_demo.signals.batch.external import ExternalSync
 from media_demo.signals.engine.plans import default_value, group_id
 from media_demo.signals.storage.batch_values import BatchRun, BatchValues
 
 logger = logging.getLogger(__name__)
 
 AnyBatchGroup = BatchAttributeGroup | ExternalBatchAttributeGroup
+MAX_REJECTIONS_SHOWN = 20  # a run's summary names this many rejected values; the count says how many in all
 BeforeSync = Callable[[pl.LazyFrame, float], None]
-ExternalReader = Callable[[ExternalBatchAttributeGroup, Path], Any]
+ExternalReader = Callable[[ExternalBatchAttributeGroup, Path], ExternalSync]
 
 
 def gid_of(group: Any) -> str:
@@ -65,9 +67,11 @@ class Batch:
         interval: float,
         read_external: ExternalReader | None = None,
         clock: Callable[[], float] = time.time,
+        roots: Mapping[str, Path] | None = None,
     ) -> None:
         self.values, self.export, self._log = values, export, log
         self.sources_dir = sources_dir
+        self._roots = dict(roots or {})  # schemas whose tables this app writes itself (the features), elsewhere
         self.interval = interval
         self._read_external = read_external
         self._clock = clock
@@ -239,16 +243,21 @@ class Batch:
             self.values.record_failure(run)
             return run
         try:
-            synced = self._read_external(group, self.sources_dir)
+            synced = self._read_external(group, self._roots.get(group.batch_source.schema_, self.sources_dir))
         except (ValueError, OSError, pl.exceptions.PolarsError) as exc:
             logger.error("batch: external group %s not synced: %s", gid, exc)
             run = BatchRun(gid, "external", now, 0, 0, time.perf_counter() - started, {"error": str(exc)})
             self.values.record_failure(run)
             return run
-        rows, times = synced.values(), synced.timestamps()
+        rows, times = synced.attributes(), synced.timestamps()
         rows = self._without_forgotten(rows)
         rows = {key: values for key, values in rows.items() if not self.values.is_tombstoned(key)}
-        detail = synced.summary()
+        detail = {
+            "source": str(synced.source.path),
+            "source_modified": synced.source.modified,
+            "rows_rejected": synced.rows_rejected,
+            "rejections": [str(r) for r in synced.rejections[:MAX_REJECTIONS_SHOWN]],
+        }
         run = BatchRun(gid, "external", now, len(rows), synced.rows_read, time.perf_counter() - started, detail)
         self.values.replace(run, rows, {key: times[key] for key in rows})
         return run

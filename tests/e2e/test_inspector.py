@@ -59,8 +59,9 @@ def test_the_inspector_shows_the_readers_own_data_live(
     tab.wait_for_url("**/inspector")
     expect(attribute(tab, "article_read_count")).to_have_text("1")
     expect(attribute(tab, "articles_read")).to_have_text(first)
-    # Profile, engagement, assistant and search by reader, a session, and the batch reading history.
-    expect(tab.get_by_test_id("attribute-group")).to_have_count(6)
+    # Profile, engagement, assistant and search by reader, a session, and two batch groups (reading history,
+    # features); the CRM's subscription group is by account, so not shown to a reader who is not signed in.
+    expect(tab.get_by_test_id("attribute-group")).to_have_count(7)
     expect(tab.locator("[data-testid=attribute-group][data-group=reader_search]")).to_be_visible()
     expect(tab.locator("[data-testid=attribute-group][data-group=reader_session]")).to_contain_text("v1")
     expect(tab.get_by_test_id("inspector-segment")).not_to_be_empty()

@@ -19,6 +19,7 @@ from snowplow_signals import (
 
 from media_demo.services.batch import Batch
 from media_demo.signals.batch.events import EventExport
+from media_demo.signals.batch.external import read_external
 from media_demo.signals.engine.events import CanonicalEvent
 from media_demo.signals.storage.batch_values import BatchValues
 from media_demo.signals.storage.database import open_database
@@ -108,19 +109,12 @@ def test_forgetting_drops_rows_now_and_the_export(tmp_path: Path, log: ListLog) 
     assert batch.values.is_tombstoned("a") and not batch.values.is_tombstoned("b")
 
 
-class Synced:
-    """What an external table read gives the service (the CRM's rows, keyed)."""
-
-    rows_read = 2
-
-    def values(self) -> dict[str, dict[str, object]]:
-        return {"a": {"plan": "digital"}, "b": {"plan": "premium"}}
-
-    def timestamps(self) -> dict[str, float]:
-        return {"a": 10.0, "b": 20.0}
-
-    def summary(self) -> dict[str, object]:
-        return {"rejected": []}
+def crm_table(folder: Path) -> Path:
+    """A CRM export of two subscribers, as the newsroom would drop it in its sources folder."""
+    (folder / "crm").mkdir(parents=True, exist_ok=True)
+    path = folder / "crm" / "subs.csv"
+    path.write_text("user_id,plan,at\na,digital,1970-01-01T00:00:10Z\nb,premium,1970-01-01T00:00:20Z\n")
+    return path
 
 
 def test_a_reader_forgotten_during_a_run_is_not_synced_then_or_later(tmp_path: Path, log: ListLog) -> None:
@@ -133,7 +127,8 @@ def test_a_reader_forgotten_during_a_run_is_not_synced_then_or_later(tmp_path: P
         fields=[Field(name="plan", type="string")],
         batch_source=BatchSource(name="crm", database="files", schema="crm", table="subs", timestamp_field="at"),
     )
-    batch = Batch(values, EventExport(tmp_path / "export"), log, tmp_path, 0, read_external=lambda _g, _d: Synced())
+    crm_table(tmp_path / "sources")
+    batch = Batch(values, EventExport(tmp_path / "export"), log, tmp_path / "sources", 0, read_external=read_external)
     batch.add(crm)
     deleting = [True]
     batch.before_sync(lambda _events, _now: deleting and batch.forget({"a"}) and None)  # mid-run, once
