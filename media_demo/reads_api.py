@@ -98,7 +98,7 @@ def reads_routes(newsroom: Callable[[], Newsroom]) -> list[Route]:
         ids |= {k: v for k, v in request.query_params.items() if k != "domain_userid" and 0 < len(v) <= MAX_ID_CHARS}
         found = await asyncio.to_thread(room.reads.reader_groups, ids)
         body = [
-            {"group": g.model_dump(mode="json"), "attributes": values, "computed_at": computed}
+            {"group": g.model_dump(mode="json", by_alias=True), "attributes": values, "computed_at": computed}
             for g, values, computed in found
         ]
         return Response(orjson.dumps({"groups": body}, default=str), media_type="application/json", headers=NO_STORE)
