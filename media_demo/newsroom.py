@@ -18,6 +18,8 @@ import gc
 import hashlib
 import logging
 import threading
+import time
+import uuid
 from collections.abc import Mapping, Sequence
 from functools import cache
 from pathlib import Path
@@ -65,6 +67,8 @@ from media_demo.services.publishing import ArticleIndexFollower, PassageIndexFol
 from media_demo.services.reader_views import ReaderViews
 from media_demo.services.remote_reads import RemoteEraser, RemoteOutcomes, RemoteReads
 from media_demo.settings import Settings, get_settings
+from media_demo.signals.batch.compute import ComputableGroup
+from media_demo.signals.batch.datasets import DatasetPreview, DatasetRequest, DatasetRun, DatasetRuns, preview_group
 from media_demo.signals.batch.events import EventExport
 from media_demo.signals.batch.external import read_external
 from media_demo.signals.engine.event_logs import Window
@@ -240,6 +244,10 @@ class Newsroom(Newspaper):
             if group.name not in self.batch.builtin_names:
                 self.batch.add(group)
         self.signals_registry.add_builtin(self.batch.builtin_names)
+        # Training datasets (`submit_dataset_run_*`) over the batch engine's export, kept beside it.
+        self.datasets = DatasetRuns(
+            batch_folder(settings) / "datasets", self.batch.export, self.log, settings.sources_dir
+        )
         self.memory.add_source(self.batch)  # rules may read batch attributes (the subscription offer: propensity)
         # Interventions: evaluated after each event, delivered to open pages and SSE subscribers.
         self.bus = InterventionBus()
@@ -257,7 +265,7 @@ class Newsroom(Newspaper):
         )
         self.tracker = NewsroomTracker(emitter, app_id=settings.snowplow_app_id)
         self.eraser = EngineEraser(
-            self.memory, self.ingest, self.log, self.accounts, self.subscriptions, self.batch.forget
+            self.memory, self.ingest, self.log, self.accounts, self.subscriptions, self._forget_batch
         )
         # What the pages read of the engine: this process's memory and log.
         self._open_paper(
@@ -303,6 +311,7 @@ class Newsroom(Newspaper):
         if self.feeds is not None:
             self.feeds.close()
         self.batch.close()
+        self.datasets.close()
         self.ingest.close()
         self.log.close()
 
@@ -313,6 +322,7 @@ class Newsroom(Newspaper):
         """
         self.ingest.reset()
         self.batch.reset()
+        self.datasets.clear()
 
     # --- SignalsBackend: what the HTTP routes use, each from the service it belongs to --------------------------------
 
@@ -350,6 +360,33 @@ class Newsroom(Newspaper):
     def event_logs_changed(self) -> None:
         """Serve the registry's published event logs, their buffers rebuilt from the log's newest events."""
         self.contexts.rebuild()
+
+    def _forget_batch(self, entities: set[str]) -> int:
+        """Deletion: batch rows and the export, and the rows of kept training datasets."""
+        return self.batch.forget(entities) + self.datasets.forget(entities)
+
+    def preview_attribute_group(
+        self, group: ComputableGroup, key_ids: Sequence[str], app_ids: Sequence[str], window: dt.timedelta
+    ) -> dict[str, list[Any]]:
+        """`signals.test`: the group over the last `window` of the batch export (brought up to date first)."""
+        self.batch.export.update(self.log)
+        return preview_group(group, self.batch.export.scan(), time.time(), window.total_seconds(), key_ids, app_ids)
+
+    def submit_dataset_run(self, request: DatasetRequest) -> DatasetRun:
+        """Start a training dataset run."""
+        return self.datasets.submit(request)
+
+    def dataset_run(self, run_id: uuid.UUID) -> DatasetRun:
+        """A dataset run's status."""
+        return self.datasets.status(run_id)
+
+    def dataset_preview(self, run_id: uuid.UUID, limit: int) -> DatasetPreview:
+        """A finished dataset's first rows."""
+        return self.datasets.preview(run_id, limit)
+
+    def cancel_dataset_run(self, run_id: uuid.UUID) -> DatasetRun:
+        """Stop a dataset run."""
+        return self.datasets.cancel(run_id)
 
     def agentic_context(self, name: str, identifier: str) -> Window | None:
         """Session `identifier`'s recent entries of published event log `name`; None when it is not served."""

@@ -40,6 +40,7 @@ from media_demo.signals.engine.properties import Property, property_key
 ComputableGroup = BatchAttributeGroup | StreamAttributeGroup
 NEEDS_NO_VALUE = ("counter", "time_since_first", "time_since_last")
 NUMERIC = ("sum", "min", "max", "mean")
+NOW = "_now"  # the column of each row's own "now" when `compute_group` is given a `now_column`
 
 
 @dataclass(frozen=True, slots=True)
@@ -100,9 +101,11 @@ def _accepts(attribute: Any, columns: _Columns) -> pl.Expr:
     return accepted
 
 
-def _narrow(group: ComputableGroup, events: pl.LazyFrame, columns: _Columns) -> pl.DataFrame:
-    """One row per event some attribute accepts: entity, seq, ts, each property, each attribute's flag."""
-    key = group.attribute_key.name or ""
+def _narrow(
+    group: ComputableGroup, events: pl.LazyFrame, columns: _Columns, key: str, now_column: str | None
+) -> pl.DataFrame:
+    """One row per event some attribute accepts: entity, seq, ts, each property, each attribute's flag
+    (and the row's own `_now` when `now_column` names one)."""
     kinds = [events_expr(a.events) for a in group.attributes]
     any_kind = pl.any_horizontal(kinds) if kinds else pl.lit(False)
     keyed = events.filter(pl.col(key).is_not_null() if key in events.collect_schema() else pl.lit(False))
@@ -121,6 +124,7 @@ def _narrow(group: ComputableGroup, events: pl.LazyFrame, columns: _Columns) -> 
         pl.col(key).alias("entity"),
         "seq",
         "ts",
+        *([pl.col(now_column).alias(NOW)] if now_column is not None else []),
         *[pl.col(f"p{i}") for i in range(len(columns.properties))],
         *numbers,
         *flags,
@@ -129,7 +133,7 @@ def _narrow(group: ComputableGroup, events: pl.LazyFrame, columns: _Columns) -> 
     return selected.filter(pl.any_horizontal(accepted)).collect(engine="streaming")
 
 
-def _live_rows(group: ComputableGroup, rows: pl.DataFrame, now: float) -> pl.DataFrame:
+def _live_rows(group: ComputableGroup, rows: pl.DataFrame, now: float | pl.Expr) -> pl.DataFrame:
     """With a `ttl`: each entity's last run of events (a gap over ttl starts afresh), and none expired at `now`."""
     if group.ttl is None or rows.is_empty():
         return rows
@@ -143,7 +147,7 @@ def _live_rows(group: ComputableGroup, rows: pl.DataFrame, now: float) -> pl.Dat
     return runs.drop("_gap", "_run")
 
 
-def _aggregate(attribute: Any, rows: pl.DataFrame, columns: _Columns, now: float) -> pl.DataFrame:
+def _aggregate(attribute: Any, rows: pl.DataFrame, columns: _Columns, now: float | pl.Expr) -> pl.DataFrame:
     """(entity, value) for one attribute; `value` still raw (before defaults and coercion)."""
     kind = attribute.aggregation
     if kind == "counter":
@@ -188,12 +192,12 @@ def _aggregate(attribute: Any, rows: pl.DataFrame, columns: _Columns, now: float
     raise ValueError(f"aggregation: unknown aggregation {kind!r}")
 
 
-def _windowed(attribute: Any, rows: pl.DataFrame, now: float) -> pl.DataFrame:
+def _windowed(attribute: Any, rows: pl.DataFrame, now: float | pl.Expr) -> pl.DataFrame:
     if attribute.period is None:
         return rows
     period = attribute.period.total_seconds()
     width = period / WINDOW_BUCKETS
-    cutoff = math.floor((now - period) / width)
+    cutoff = math.floor((now - period) / width) if isinstance(now, float | int) else ((now - period) / width).floor()
     return rows.filter((pl.col("ts") / width).floor() > cutoff)
 
 
@@ -207,28 +211,44 @@ def _finish(attribute: Any, raw: Any) -> Any:
     return raw if coerce is None else coerce(raw)
 
 
-def compute_group(group: ComputableGroup, events: pl.LazyFrame, now: float | None = None) -> BatchValues:
-    """Every entity's attributes for `group` over `events`, as of `now` (the time of the run by default)."""
+def compute_group(
+    group: ComputableGroup,
+    events: pl.LazyFrame,
+    now: float | None = None,
+    *,
+    key: str | None = None,
+    now_column: str | None = None,
+) -> BatchValues:
+    """Every entity's attributes for `group` over `events`, as of `now` (the time of the run by default).
+
+    For point-in-time datasets: `key` names the column holding the entity instead of the group's
+    attribute key (a synthetic id per anchor), and `now_column` a column giving each entity its own
+    "now" (the anchor's time, the same on all its rows) for windows, `time_since_*` and `ttl` expiry.
+    """
     started = time.perf_counter()
     check_computable(group)
     now = time.time() if now is None else now
     columns = _Columns(group)
-    rows = _live_rows(group, _narrow(group, events, columns), now)
+    # Per-entity "now" in a group_by (`time_since_*`) is its rows' (equal) `_now`; elsewhere the row's own.
+    row_now: float | pl.Expr = pl.col(NOW) if now_column is not None else now
+    agg_now: float | pl.Expr = pl.col(NOW).first() if now_column is not None else now
+    narrow = _narrow(group, events, columns, key or group.attribute_key.name or "", now_column)
+    rows = _live_rows(group, narrow, row_now)
     entities = (
         rows.get_column("entity").unique(maintain_order=True) if not rows.is_empty() else pl.Series([], dtype=pl.String)
     )
     table = pl.DataFrame({"entity": entities}, schema={"entity": pl.String})
     for index, attribute in enumerate(group.attributes):
         # Only the columns this attribute reads: a filter copies every column it keeps.
-        needed = ["entity", "seq", "ts"]
+        needed = ["entity", "seq", "ts", *([NOW] if now_column is not None else [])]
         prop = attribute.property
         if prop is not None and attribute.aggregation not in NEEDS_NO_VALUE:
             needed.append(columns.number(prop) if attribute.aggregation in NUMERIC else columns.text(prop))
-        accepted = _windowed(attribute, rows.select(*needed).filter(rows.get_column(f"a{index}")), now)
+        accepted = _windowed(attribute, rows.select(*needed).filter(rows.get_column(f"a{index}")), row_now)
         if accepted.is_empty():
             values = pl.DataFrame({"entity": [], "value": []}, schema={"entity": pl.String, "value": pl.Null})
         else:
-            values = _aggregate(attribute, accepted, columns, now)
+            values = _aggregate(attribute, accepted, columns, agg_now)
         table = table.join(values.rename({"value": f"v{index}"}), on="entity", how="left")
     result: dict[str, dict[str, Any]] = {}
     for record in table.iter_rows():

@@ -13,11 +13,15 @@ in memory behind its own lock (collecting, reading attributes, publishing).
 
 from __future__ import annotations
 
+import datetime as dt
+import uuid
 from collections.abc import Mapping, Sequence
 from typing import Any, Protocol, runtime_checkable
 
 from snowplow_signals import RuleIntervention, StreamAttributeGroup
 
+from media_demo.signals.batch.compute import ComputableGroup
+from media_demo.signals.batch.datasets import DatasetPreview, DatasetRequest, DatasetRun
 from media_demo.signals.engine.event_logs import Window
 from media_demo.signals.engine.interventions import InterventionBus
 from media_demo.signals.storage.event_log import EventLog
@@ -110,4 +114,29 @@ class SignalsBackend(Protocol):
 
     def agentic_context(self, name: str, identifier: str) -> Window | None:
         """Session `identifier`'s recent entries of published event log `name`; None when it is not served."""
+        ...
+
+    def preview_attribute_group(
+        self, group: ComputableGroup, key_ids: Sequence[str], app_ids: Sequence[str], window: dt.timedelta
+    ) -> dict[str, list[Any]]:
+        """A group's values (published or not) over the last `window` of logged events, as columns: the key's,
+        then each attribute's, for `key_ids` or up to 10 entities seen (`signals.test`; blocking; ValueError
+        when the group cannot be computed)."""
+        ...
+
+    def submit_dataset_run(self, request: DatasetRequest) -> DatasetRun:
+        """Start computing a training dataset in the background (ValueError: it cannot work, said now;
+        `TooManyRunsError`: no room for another run)."""
+        ...
+
+    def dataset_run(self, run_id: uuid.UUID) -> DatasetRun:
+        """A dataset run's status (`UnknownRunError` when there is none)."""
+        ...
+
+    def dataset_preview(self, run_id: uuid.UUID, limit: int) -> DatasetPreview:
+        """The first `limit` rows of a finished dataset (`RunNotReadyError` until it succeeded)."""
+        ...
+
+    def cancel_dataset_run(self, run_id: uuid.UUID) -> DatasetRun:
+        """Stop a pending dataset run (it fails as cancelled); a finished one is left as it is."""
         ...

@@ -15,10 +15,12 @@ routes reach the application only through `backend.SignalsBackend`.
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import logging
 import math
 import re
+import uuid
 import weakref
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -26,11 +28,20 @@ from typing import Any, cast, get_args
 
 import orjson
 from pydantic import BaseModel, ValidationError
-from snowplow_signals import AtomicProperty, AttributeKey, EventLog, Service, StreamAttributeGroup
+from snowplow_signals import (
+    AtomicProperty,
+    AttributeKey,
+    EventLog,
+    ExternalBatchAttributeGroup,
+    Service,
+    StreamAttributeGroup,
+)
 from snowplow_signals.models import (
+    DatasetBundleRequest,
     GetAttributeGroupAttributesRequest,
     GetServiceAttributesRequest,
     SelectivePublishRequest,
+    TestAttributeGroupRequest,
     UnpublishRequest,
 )
 from starlette.concurrency import run_in_threadpool
@@ -38,7 +49,15 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import Route
 
-from media_demo.signals.batch.compute import attribute_names, check_computable
+from media_demo.signals.batch.compute import ComputableGroup, attribute_names, check_computable
+from media_demo.signals.batch.datasets import (
+    MAX_PREVIEW_ROWS,
+    DatasetRequest,
+    DatasetRun,
+    RunNotReadyError,
+    TooManyRunsError,
+    UnknownRunError,
+)
 from media_demo.signals.engine.event_logs import narrative, response_document
 from media_demo.signals.engine.plans import compile_group, group_id
 from media_demo.signals.http.auth import authorised
@@ -743,6 +762,121 @@ def _json(document: dict[str, Any]) -> Response:
     return Response(content, media_type="application/json")
 
 
+# --- testing a group, training datasets ------------------------------------------------------------------------
+
+
+def _validated(model: type[BaseModel], document: Any, what: str) -> Any:
+    if not isinstance(document, dict):
+        raise ApiError(422, "the body must be a JSON object")
+    try:
+        return model.model_validate(document)
+    except ValidationError as exc:
+        raise ApiError(422, f"invalid {what}", validation_errors(exc)) from exc
+
+
+def _computable_group(document: Any) -> ComputableGroup:
+    """A group from a request body, as the SDK class it is; refused when it is not computed from events."""
+    try:
+        group = parse_definition("attribute_group", document)
+    except InvalidDefinitionError as exc:
+        raise ApiError(422, str(exc), exc.errors or None) from exc
+    if isinstance(group, ExternalBatchAttributeGroup):
+        raise ApiError(422, f"attribute group {group.name!r} is read from a table, not computed from events")
+    return cast(ComputableGroup, group)
+
+
+def test_group(backend: SignalsBackend, _params: Params, body: bytes) -> Response:
+    """`signals.test(group)`: the group's values over the last window of events, as columns (one per attribute,
+    after the key's), which the SDK turns into a DataFrame with a row per entity (its columns even when empty)."""
+    document = _body_json(body)
+    request = _validated(TestAttributeGroupRequest, document, "test request")
+    group = _computable_group(document["attribute_group"])
+    window = request.window or dt.timedelta(hours=1)
+    if window <= dt.timedelta(0):
+        raise ApiError(422, "window: must be a positive duration")
+    key_ids = [k.root for k in request.attribute_key_ids or []]
+    app_ids = [a.root for a in request.app_ids or []]
+    try:
+        columns = backend.preview_attribute_group(group, key_ids, app_ids, window)
+    except ValueError as exc:
+        raise ApiError(422, f"attribute group {group.name!r}: {exc}") from exc
+    return _json(columns)
+
+
+def _run_document(run: DatasetRun, *, status: bool) -> dict[str, Any]:
+    document: dict[str, Any] = {"id": str(run.id), "dataset": run.dataset}
+    if status:
+        document.update(status=run.status, error=run.error)
+    else:
+        document["created_at"] = run.created_at.isoformat()
+    return document
+
+
+def submit_dataset_run(backend: SignalsBackend, _params: Params, body: bytes) -> Response:
+    """`submit_dataset_run_with_*`: start computing the dataset here (polars, in the background); 202."""
+    document = _body_json(body)
+    request = _validated(DatasetBundleRequest, document, "dataset request")
+    groups = [_computable_group(g) for g in document["attributes"]["attribute_groups"]]
+    table = request.dataset
+    dataset = {"database": table.database, "schema": table.schema_, "table": table.table} if table else None
+    try:
+        run = backend.submit_dataset_run(DatasetRequest(groups, request.anchors, dataset, request.max_lookback_days))
+    except TooManyRunsError as exc:
+        raise ApiError(429, str(exc)) from exc
+    except ValueError as exc:  # (AnchorError included: a missing table or column)
+        raise ApiError(422, str(exc)) from exc
+    return _ok(_run_document(run, status=False), 202)
+
+
+def _run_id(params: Params) -> uuid.UUID:
+    try:
+        return uuid.UUID(params["run_id"])
+    except ValueError:
+        raise ApiError(404, f"unknown dataset run {params['run_id'][:64]!r}") from None
+
+
+def _known_run(call: Callable[[], Any]) -> Any:
+    try:
+        return call()
+    except UnknownRunError as exc:
+        raise ApiError(404, str(exc)) from exc
+
+
+def dataset_run_status(backend: SignalsBackend, params: Params, _body: bytes) -> Response:
+    """`get_dataset_run_status`: pending, success, or failed with the error (`cancelled` when cancelled)."""
+    run_id = _run_id(params)
+    return _ok(_run_document(_known_run(lambda: backend.dataset_run(run_id)), status=True))
+
+
+def dataset_run_preview(backend: SignalsBackend, params: Params, _body: bytes) -> Response:
+    """`get_dataset_run_preview`: columns, the first `limit` rows, and the row count; 409 until it succeeded."""
+    run_id = _run_id(params)
+    text = params.get("limit") or "100"
+    if not text.isdigit() or not 1 <= int(text) <= MAX_PREVIEW_ROWS:
+        raise ApiError(422, f"limit: a whole number from 1 to {MAX_PREVIEW_ROWS}, got {text[:32]!r}")
+    try:
+        preview = _known_run(lambda: backend.dataset_preview(run_id, int(text)))
+    except RunNotReadyError as exc:
+        raise ApiError(409, str(exc)) from exc
+    return _json({"columns": preview.columns, "data": preview.data, "row_count": preview.row_count})
+
+
+def cancel_dataset_run(backend: SignalsBackend, params: Params, _body: bytes) -> Response:
+    """`cancel_dataset_run`: a pending run stops at its next step and fails as cancelled."""
+    run_id = _run_id(params)
+    return _ok(_run_document(_known_run(lambda: backend.cancel_dataset_run(run_id)), status=True))
+
+
+def dataset_sql(_backend: SignalsBackend, _params: Params, _body: bytes) -> Response:
+    """`build_dataset_with_*` asks for warehouse SQL; with no warehouse here, say what computes the dataset."""
+    raise ApiError(
+        422,
+        "this embedded engine has no warehouse to write SQL for: use submit_dataset_run_with_session_anchors or "
+        "submit_dataset_run_with_custom_anchors, which compute the same dataset here (then "
+        "get_dataset_run_status and get_dataset_run_preview)",
+    )
+
+
 # --- routing ----------------------------------------------------------------------------------------------------
 
 
@@ -814,5 +948,11 @@ def signals_routes(get_backend: Callable[[], SignalsBackend]) -> list[Route]:
         route("/engines/publish", {"POST": publish_to_engines}),
         route("/engines/unpublish", {"POST": unpublish_from_engines}),
         route("/event_log", {"GET": agentic_context}, query=True),
+        *collection("/testing/attribute_groups", {"POST": test_group}),
+        route("/datasets/sql", {"POST": dataset_sql}),
+        route("/datasets/runs", {"POST": submit_dataset_run}),
+        route("/datasets/runs/{run_id}", {"GET": dataset_run_status}),
+        route("/datasets/runs/{run_id}/preview", {"GET": dataset_run_preview}, query=True),
+        route("/datasets/runs/{run_id}/cancel", {"POST": cancel_dataset_run}),
         route("/{path:path}", {m: unknown for m in ("GET", "POST", "PUT", "DELETE", "PATCH")}),
     ]
