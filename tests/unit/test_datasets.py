@@ -256,9 +256,9 @@ def test_a_supplied_table_is_a_file_under_the_sources_folder(tmp_path: Path) -> 
     unlabelled = custom_anchors(read_source(path).drop("label"), ["domain_userid"], has_label=False)
     assert unlabelled.get_column("label").to_list() == [None, None]
 
-    with pytest.raises(AnchorError, match="only database 'files'"):
+    with pytest.raises(AnchorError, match="database 'warehouse' is not supported; supported: 'files'"):
         source_path(tmp_path, "warehouse", "ml", "churn")
-    with pytest.raises(AnchorError, match=r"no ml/missing\.parquet or \.csv"):
+    with pytest.raises(AnchorError, match=r"no file ml/missing\.parquet or \.csv"):
         source_path(tmp_path, "files", "ml", "missing")
     with pytest.raises(AnchorError, match=r"no column \['user_id'\]"):
         custom_anchors(read_source(path), ["user_id"], has_label=True)
@@ -373,6 +373,6 @@ def test_a_cancelled_run_fails_as_cancelled_at_its_next_check(tmp_path: Path) ->
 def test_a_supplied_table_that_does_not_exist_is_refused_at_submission(tmp_path: Path) -> None:
     runs = DatasetRuns(tmp_path / "datasets", EventExport(tmp_path / "export"), ListLog([]), tmp_path)
     anchors = UserSuppliedAnchors(source=WarehouseTable(database="files", schema="ml", table="nothing"))
-    with pytest.raises(AnchorError, match="no ml/nothing"):
+    with pytest.raises(AnchorError, match="no file ml/nothing"):
         runs.submit(DatasetRequest([reading()], anchors, {"database": None, "schema": None, "table": "t"}))
     runs.close()

@@ -291,12 +291,12 @@ def test_only_the_files_database_is_supported(tmp_path: Path) -> None:
 
 def test_a_source_needs_exactly_one_file(tmp_path: Path) -> None:
     source = group({"plan": "string"}).batch_source
-    with pytest.raises(ExternalSourceError, match=r"no file .*subs\.parquet or .*subs\.csv"):
+    with pytest.raises(ExternalSourceError, match=r"no file crm/subs\.parquet or \.csv in the sources folder"):
         locate_source(source, tmp_path)
     csv_path = write_csv(tmp_path, "user_id,plan,updated_at\nu1,free,1\n")
     assert locate_source(source, tmp_path) == csv_path
     write_parquet(tmp_path, pl.DataFrame({"user_id": ["u1"], "plan": ["x"], "updated_at": [1]}))
-    with pytest.raises(ExternalSourceError, match=r"both .*subs\.parquet and .*subs\.csv exist"):
+    with pytest.raises(ExternalSourceError, match=r"both crm/subs\.parquet and \.csv are in the sources folder"):
         read_external(group({"plan": "string"}), tmp_path)
 
 

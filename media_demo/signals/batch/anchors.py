@@ -25,8 +25,8 @@ import polars as pl
 
 from media_demo.signals.batch.events import KEY_FIELDS
 from media_demo.signals.batch.expressions import criteria_expr
+from media_demo.signals.batch.external import ExternalSourceError, table_file
 
-FILES_DATABASE = "files"
 ANCHOR_ID, ANCHOR_TS, LABEL = "anchor_id", "anchor_ts", "label"
 # A supplied table's time column: the first of these names it has (epoch seconds, or a date-time, UTC if naive).
 TIME_COLUMNS = ("anchor_time", "anchor_tstamp", "timestamp")
@@ -40,22 +40,11 @@ class AnchorError(ValueError):
 
 
 def source_path(sources_dir: Path, database: str | None, schema: str | None, table: str) -> Path:
-    """The file standing for warehouse table `database.schema.table`: `<sources_dir>/<schema>/<table>.parquet|.csv`."""
-    if database != FILES_DATABASE:
-        raise AnchorError(
-            f"table {database}.{schema}.{table}: only database {FILES_DATABASE!r} is readable here "
-            f"(files under the sources folder: <schema>/<table>.parquet or .csv)"
-        )
-    if not schema:
-        raise AnchorError(f"table {table!r}: give the schema (the folder under the sources folder)")
-    root = sources_dir.resolve()
-    for suffix in (".parquet", ".csv"):
-        path = (root / schema / f"{table}{suffix}").resolve()
-        if not path.is_relative_to(root):  # (the SDK's name patterns allow no separators; be sure anyway)
-            raise AnchorError(f"table {schema}.{table}: outside the sources folder")
-        if path.is_file():
-            return path
-    raise AnchorError(f"table {database}.{schema}.{table}: no {schema}/{table}.parquet or .csv in {sources_dir}")
+    """The file standing for warehouse table `database.schema.table`, as external batch sources find theirs."""
+    try:
+        return table_file(sources_dir, database, schema, table, f"anchors table {schema}.{table}")
+    except ExternalSourceError as exc:
+        raise AnchorError(str(exc)) from exc
 
 
 def read_source(path: Path) -> pl.DataFrame:

@@ -148,23 +148,35 @@ class ExternalSync:
         return dict(zip(self.frame[self.key].to_list(), self.frame[self.timestamp_field].to_list(), strict=True))
 
 
-def locate_source(source: BatchSource, sources_dir: Path) -> Path:
-    """The one file that holds `source`; an error when the database is not supported or the file is not unique."""
-    if source.database not in SUPPORTED_DATABASES:
+def table_file(sources_dir: Path, database: str | None, schema: str | None, table: str, what: str) -> Path:
+    """The one file standing for warehouse table `database.schema.table` (`what` names it in errors): only
+    database `files`, read as `<sources_dir>/<schema>/<table>.parquet` or `.csv`, never both."""
+    if database not in SUPPORTED_DATABASES:
         supported = ", ".join(repr(d) for d in SUPPORTED_DATABASES)
         raise ExternalSourceError(
-            f"batch source {source.name!r}: database {source.database!r} is not supported; "
+            f"{what}: database {database!r} is not supported; "
             f"supported: {supported} (a file <sources_dir>/<schema>/<table>.parquet or .csv)"
         )
-    stem = Path(sources_dir) / source.schema_ / source.table
+    if not schema:
+        raise ExternalSourceError(f"{what}: give the schema (the folder under the sources folder)")
+    root = Path(sources_dir).resolve()
+    stem = root / schema / table
+    if not stem.resolve().is_relative_to(root):  # (the SDK's name patterns allow no separators; be sure anyway)
+        raise ExternalSourceError(f"{what}: {schema}.{table} is outside the sources folder")
     found = [stem.with_suffix(suffix) for suffix in FORMATS if stem.with_suffix(suffix).is_file()]
+    # (Named relative to the sources folder: these messages reach API clients, who need not see server paths.)
     if not found:
-        raise ExternalSourceError(f"batch source {source.name!r}: no file {stem}.parquet or {stem}.csv")
+        raise ExternalSourceError(f"{what}: no file {schema}/{table}.parquet or .csv in the sources folder")
     if len(found) > 1:
         raise ExternalSourceError(
-            f"batch source {source.name!r}: both {found[0]} and {found[1]} exist; keep only one of them"
+            f"{what}: both {schema}/{table}.parquet and .csv are in the sources folder; keep only one of them"
         )
     return found[0]
+
+
+def locate_source(source: BatchSource, sources_dir: Path) -> Path:
+    """The one file that holds `source`; an error when the database is not supported or the file is not unique."""
+    return table_file(sources_dir, source.database, source.schema_, source.table, f"batch source {source.name!r}")
 
 
 def source_changed(previous: FileStat | None, path: Path) -> bool:
