@@ -556,19 +556,9 @@ class EventLog:
         tuples, which the garbage collector stops tracking: a million of them read in a row do
         not set off the full collections (which pause every thread) that row objects would.
         """
-        last = after_seq
-        while True:
-            with self.engine.connect() as connection:
-                cursor = connection.connection.cursor()
-                try:
-                    rows = cursor.execute(self._select_after, (last, batch_size)).fetchall()
-                finally:
-                    cursor.close()
-            if not rows:
-                return
+        for rows in self.raw_chunks(after_seq, batch_size):
             for seq, body in rows:
                 yield seq, CanonicalEvent.from_json(body)
-            last = rows[-1][0]
 
     def bad_events(self, limit: int = 100) -> list[BadEventRow]:
         """The most recent bad events, newest first."""
