@@ -320,11 +320,12 @@ def test_the_archives_hold_what_hosting_needs_and_nothing_of_this_machine(export
         backend = set(archive.namelist())
     assert {"rxconfig.py", "pyproject.toml", "media_demo/media_demo.py", "data/page_shell.html"} <= backend
     assert {f"data/articles/{article.slug}.md" for article in get_corpus()} <= backend
+    assert "data/sources/crm/subscriptions.csv" in backend  # the external batch group's table travels with it
     local = sorted(
         n
         for n in backend
         if n.startswith("data/")
-        and not n.startswith(("data/articles/", "data/schemas/", "data/experiments/"))
+        and not n.startswith(("data/articles/", "data/schemas/", "data/experiments/", "data/sources/"))
         and n != "data/page_shell.html"
     )
     assert local == [], f"backend.zip ships this machine's data: {local}"
