@@ -79,7 +79,8 @@ class BatchRun:
             "computed_at": self.finished_at,
             "computed_at_iso": dt.datetime.fromtimestamp(self.finished_at, dt.UTC).isoformat(timespec="seconds"),
             "entities": self.entities,
-            "events_read": self.events_read,
+            # (What a run read: events for a batch group, the table's rows for an external one.)
+            "rows_read" if self.kind == "external" else "events_read": self.events_read,
             "seconds": round(self.seconds, 3),
             **self.detail,
         }
