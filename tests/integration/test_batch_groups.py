@@ -18,6 +18,9 @@ from snowplow_signals import (
     AtomicProperty,
     Attribute,
     BatchAttributeGroup,
+    BatchSource,
+    ExternalBatchAttributeGroup,
+    Field,
     PageView,
     Service,
     SignalsSandbox,
@@ -70,6 +73,20 @@ def both() -> Service:
     return Service(name="pages_both", owner=OWNER, attribute_groups=[history(), live()])
 
 
+def plans() -> ExternalBatchAttributeGroup:
+    """The newsroom's CRM table, by the reader's device id here so one service can read all three kinds."""
+    return ExternalBatchAttributeGroup(
+        name="crm_plans",
+        version=1,
+        attribute_key=domain_userid,
+        owner=OWNER,
+        fields=[Field(name="plan", type="string"), Field(name="seats", type="int32")],
+        batch_source=BatchSource(
+            name="crm", database="files", schema="crm", table="plans", timestamp_field="updated_at"
+        ),
+    )
+
+
 @pytest.fixture
 def settings(tmp_path: Path) -> Settings:
     return Settings(
@@ -77,8 +94,50 @@ def settings(tmp_path: Path) -> Settings:
         flush_interval_seconds=0.01,
         signals_api_token=TOKEN,
         batch_dir=tmp_path / "batch",
+        sources_dir=tmp_path / "sources",
         batch_interval_seconds=0,
     )
+
+
+def test_one_service_reads_stream_batch_and_external_attributes(settings: Settings, corpus: Corpus) -> None:
+    reader, other = new_domain_userid(), new_domain_userid()
+    table = settings.sources_dir / "crm" / "plans.csv"
+    table.parent.mkdir(parents=True)
+    table.write_text(
+        "domain_userid,plan,seats,updated_at\n"
+        f"{reader},digital,1,2026-01-01T00:00:00Z\n"
+        f"{reader},premium,3,2026-02-01T00:00:00Z\n"  # newer: wins
+        f"{other},family,not-a-number,2026-02-01T00:00:00Z\n"  # rejected, naming line and field
+    )
+    with running(settings, corpus) as (room, url):
+        read_pages(tracker_for(url), reader, ["One", "Two"])
+        room.log.flush()
+        sandbox = SignalsSandbox(api_url=url, sandbox_token=TOKEN)
+        everything = Service(name="everything", owner=OWNER, attribute_groups=[live(), history(), plans()])
+        sandbox.publish([live(), history(), plans(), everything])
+        assert sandbox.get_service_attributes("everything", "domain_userid", reader) == {
+            "domain_userid": reader,
+            "pages_now": 2,
+            "pages_ever": 2,
+            "titles": ["One", "Two"],
+            "plan": "premium",
+            "seats": 3,
+        }
+        assert sandbox.get_service_attributes("everything", "domain_userid", other)["plan"] is None
+        assert sandbox.get_attribute_group("crm_plans", 1).batch_source.table == "plans"  # type: ignore[union-attr]
+        status = {g["group"]: g for g in httpx.get(f"{url}/api/batch", headers=AUTH).json()["groups"]}
+        run = status["crm_plans_v1"]["last_run"]
+        assert (run["kind"], run["entities"], run["rows_read"], run["rows_rejected"]) == ("external", 1, 3, 1)
+        assert run["rejections"] == [f"{table} line 4, seats: not a int32 value ('not-a-number')"]
+        # A table that is not there is refused at publish, saying which.
+        missing = plans().model_copy(update={"name": "crm_missing"})
+        missing.batch_source = BatchSource(
+            name="crm", database="files", schema="crm", table="absent", timestamp_field="updated_at"
+        )
+        with pytest.raises(SignalsAPIError) as caught:
+            sandbox.publish([missing])
+        assert caught.value.status_code == 422
+        assert "no file crm/absent.parquet or .csv in the sources folder" in str(caught.value)
 
 
 def test_the_sdk_publishes_a_batch_group_and_reads_it_with_streaming_attributes(
