@@ -345,13 +345,17 @@ class Newsroom(Newspaper):
     def publish_batch(self, group: StreamAttributeGroup) -> str | None:
         """Compute (or sync) a batch group now, and on the schedule from then on; the run's error, if any."""
         batch_group = cast(BatchAttributeGroup | ExternalBatchAttributeGroup, group)
+        previous = self.batch.group(gid_of(batch_group))
         self.batch.add(batch_group)
         runs = self.batch.run(only=[gid_of(batch_group)])
         errors = [str(run.detail["error"]) for run in runs if "error" in run.detail]
-        if errors:
+        if not errors:
+            return None
+        if previous is not None:  # a changed definition that fails: the one before stays, with its values
+            self.batch.add(previous)
+        else:
             self.batch.remove(batch_group.name, batch_group.version or 1)
-            return errors[0]
-        return None
+        return errors[0]
 
     def drop_batch(self, name: str, version: int) -> None:
         """Stop computing a batch group and forget its values."""

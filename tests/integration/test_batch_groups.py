@@ -138,6 +138,13 @@ def test_one_service_reads_stream_batch_and_external_attributes(settings: Settin
             sandbox.publish([missing])
         assert caught.value.status_code == 422
         assert "no file crm/absent.parquet or .csv in the sources folder" in str(caught.value)
+        # Changing a published group to a table that is not there is refused too, and the group as it was stays.
+        moved = plans()
+        moved.batch_source = missing.batch_source
+        with pytest.raises(SignalsAPIError):
+            sandbox.publish([moved])
+        assert sandbox.get_service_attributes("everything", "domain_userid", reader)["plan"] == "premium"
+        assert sandbox.get_attribute_group("crm_plans", 1).batch_source.table == "plans"  # type: ignore[union-attr]
 
 
 def test_the_sdk_publishes_a_batch_group_and_reads_it_with_streaming_attributes(
