@@ -54,9 +54,12 @@ def run_apart(coroutine: Coroutine[Any, Any, T]) -> T:
 
 
 def assert_loop_kept_running(took: float, stall: float, waited_for: float, what: str) -> None:
-    """The handler did wait for the slow part (`waited_for` seconds), and the loop kept ticking meanwhile."""
+    """The handler did wait for the slow part (`waited_for` seconds), and the loop kept ticking meanwhile.
+
+    Work blocking the loop would stall it for the whole wait; the bar is half of it, so that a busy machine's
+    scheduling hiccups (a few hundred milliseconds on a loaded CI runner) never pass for blocking."""
     assert took >= waited_for * 0.9, f"the work did not wait for {what} ({took:.2f} s)"
-    assert stall < 0.25, f"the event loop stood still for {stall:.2f} s while {what} was waited for"
+    assert stall < waited_for / 2, f"the event loop stood still for {stall:.2f} s while {what} was waited for"
 
 
 async def tab(cls: type[S], path: str) -> S:

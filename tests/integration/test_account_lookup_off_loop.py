@@ -28,7 +28,7 @@ from media_demo.state.privacy import PrivacyState
 from media_demo.state.reader import ReaderState
 from tests.loop_watch import assert_loop_kept_running, loop_stall, run_apart, tab
 
-SLOW_SECONDS = 0.6
+SLOW_SECONDS = 1.0
 NAME = "Ada Reader"
 
 
