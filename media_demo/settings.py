@@ -115,8 +115,14 @@ class Settings(BaseSettings):
     assistant_llm_tool_calls: bool = Field(
         default=True,
         description="Whether the model at `assistant_llm_url` is offered the reader tool by function calling. "
-        "Turn off for a server that cannot stream tool calls (llama-cpp-python's server): the assistant then "
-        "reads the reader's attributes itself and sends them, without identifiers, as data in the prompt.",
+        "Turn off for a server or model without function calling: the assistant then reads the reader's "
+        "attributes itself and sends them, without identifiers, as data in the prompt.",
+    )
+    assistant_llm_tool_choice: Literal["auto", "required"] = Field(
+        default="auto",
+        description="`auto`: the model decides whether to call the reader tool; `required`: the first request "
+        "names the tool, so the model reads the reader before answering (small models rarely decide to; "
+        "llama-cpp-python's server only honours a named tool).",
     )
     assistant_model_path: Path | None = Field(
         default=None,

@@ -118,7 +118,8 @@ class BuiltInGenerator:
             return self._nothing()
         articles = sorted((self._article(slug) for slug in ranked), key=lambda a: (a.published, a.slug))
         sentences = [Sentence("Here is how it has unfolded in our stories, oldest first.")]
-        for article in articles:
+        for article in articles:  # each paragraph opens with its story's headline, so the reader knows whose words
+            sentences.append(Sentence(f"{article.title}:", article.slug))
             sentences.extend(self._evidence(topic, article, count=2))
         return sentences
 

@@ -68,6 +68,7 @@ def build_generator(settings: Settings, builtin: BuiltInGenerator, index: Passag
             retrieve,
             builtin,
             tool_calls=settings.assistant_llm_tool_calls,
+            tool_choice=settings.assistant_llm_tool_choice,
             intent_of=intent_of,
         )
     elif settings.assistant_model_path:

@@ -29,6 +29,12 @@ from media_demo.assistant.prompting import (
 )
 from media_demo.assistant.timing import Timings
 
+# What each `tool_choice` setting sends on the first request, when the reader tool is offered.
+TOOL_CHOICES: dict[str, str | dict[str, Any]] = {
+    "auto": "auto",
+    "required": {"type": "function", "function": {"name": READER_TOOL_NAME}},
+}
+
 
 @dataclass
 class _ToolCall:
@@ -47,10 +53,15 @@ class OpenAICompatibleGenerator(ModelGenerator):
     result back, and streams the final answer with no further tool calls allowed. Fallback and
     replacement follow `ModelGenerator`.
 
-    `tool_calls=False` is for a server that cannot stream a tool call (llama-cpp-python's
-    server refuses "auto" tool choice when streaming; many small models' templates have no
-    tools): the generator then reads the reader itself, as `LocalModelGenerator` does, and sends
-    the sanitised result as a data block in the prompt.
+    `tool_choice` is `"auto"` (the model decides whether to read the reader) or `"required"`
+    (the first request names the tool, so the model reads the reader before it answers). A named
+    choice is the form every OpenAI-compatible server implements: llama-cpp-python's server, with
+    a model's own chat template, ignores tools under "auto" but streams a call to a named tool.
+    Small models rarely decide to call a tool; `"required"` makes them.
+
+    `tool_calls=False` is for a server or model with no function calling at all: the generator
+    then reads the reader itself, as `LocalModelGenerator` does, and sends the sanitised result
+    as a data block in the prompt.
     """
 
     name = "openai-compatible"
@@ -67,6 +78,7 @@ class OpenAICompatibleGenerator(ModelGenerator):
         max_tokens: int = 256,
         temperature: float = 0.2,
         tool_calls: bool = True,
+        tool_choice: str = "auto",
         intent_of: Callable[[AskRequest], Intent] | None = None,
         http_client: httpx.Client | None = None,
     ) -> None:
@@ -81,6 +93,9 @@ class OpenAICompatibleGenerator(ModelGenerator):
         self.max_tokens = max_tokens
         self.temperature = temperature
         self.tool_calls = tool_calls
+        if tool_choice not in TOOL_CHOICES:
+            raise ValueError(f"tool_choice: one of {', '.join(TOOL_CHOICES)} (got {tool_choice!r})")
+        self.tool_choice: str | dict[str, Any] = TOOL_CHOICES[tool_choice]
         # Local servers need no key, but the client insists on one.
         self._client = openai.OpenAI(
             base_url=url,
@@ -108,10 +123,11 @@ class OpenAICompatibleGenerator(ModelGenerator):
         if not (offered and wanted):
             return  # no call, or a call to a tool that was never offered: it is not run
         result = read_reader(request)  # once, however many calls: each would read the same reader
+        # An empty string, not null: llama-cpp-python's server refuses a null content (checked against it).
         messages.append(
             {
                 "role": "assistant",
-                "content": None,
+                "content": "",
                 "tool_calls": [
                     {
                         "id": call.id or f"call_{i}",
@@ -141,7 +157,7 @@ class OpenAICompatibleGenerator(ModelGenerator):
         # the history) but may not be called again: one round only. Left out entirely when not offered.
         offer: dict[str, Any] = {}
         if tools:
-            offer = {"tools": [READER_TOOL], "tool_choice": "none" if final else "auto"}
+            offer = {"tools": [READER_TOOL], "tool_choice": "none" if final else self.tool_choice}
         # Messages and tools are plain dicts in the documented shape, not the client's TypedDicts.
         create: Any = self._client.chat.completions.create
         stream: openai.Stream[ChatCompletionChunk]

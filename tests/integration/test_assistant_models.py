@@ -181,15 +181,55 @@ def test_the_reader_tool_is_offered_only_with_the_readers_consent(server: str) -
     assert all(SECRET_ID not in json.dumps(body) for body in recorder.bodies)
 
 
-@pytest.mark.parametrize("tool_calls", [True, False], ids=["function-calling", "data-block"])
-def test_injected_instructions_cannot_reach_another_reader(server: str, tool_calls: bool) -> None:
+def test_a_required_reader_tool_is_called_by_the_model_and_its_result_answered(server: str) -> None:
+    """The whole function-calling round trip against the real server: the model streams a call to the
+    named tool, the generator runs the bound reader once, sends the result back, and streams the answer."""
     recorder = Recorder()
-    generator = remote(server, recorder, tool_calls=tool_calls, retrieve=lambda request: [POISONED, *STORIES[1:]])
+    reader = BoundReader()
+    timings = Timings()
+    request = AskRequest("When did the harbour bridge reopen?", read_attributes=reader)
+    chunks, answer = run(remote(server, recorder, tool_choice="required"), request, timings)
+    assert reader.calls == 1, "the model's streamed tool call was not run"
+    first, second = recorder.bodies
+    assert first["stream"] is True and first["tool_choice"] == {
+        "type": "function",
+        "function": {"name": "get_reader_attributes"},
+    }
+    call, result = second["messages"][-2:]
+    assert call["role"] == "assistant" and call["tool_calls"][0]["function"]["name"] == "get_reader_attributes"
+    assert result["role"] == "tool" and result["tool_call_id"] == call["tool_calls"][0]["id"]
+    assert '"categories_read": ["city", "transport"]' in result["content"] and SECRET_ID not in result["content"]
+    assert second["stream"] is True and second["tool_choice"] == "none"  # one round: no second call
+    assert chunks and timings.tokens == len(chunks), "the answer after the tool's result streams in pieces"
+    assert_contract(answer, [s.slug for s in retrieve(request)], "openai-compatible")
+
+
+def test_an_unknown_tool_choice_is_refused_naming_it(server: str) -> None:
+    with pytest.raises(ValueError, match="tool_choice: one of auto, required"):
+        remote(server, tool_choice="sometimes")
+
+
+@pytest.mark.parametrize(
+    ("tool_calls", "tool_choice"),
+    [(True, "auto"), (True, "required"), (False, "auto")],
+    ids=["function-calling", "required-call", "data-block"],
+)
+def test_injected_instructions_cannot_reach_another_reader(server: str, tool_calls: bool, tool_choice: str) -> None:
+    recorder = Recorder()
+    generator = remote(
+        server,
+        recorder,
+        tool_calls=tool_calls,
+        tool_choice=tool_choice,
+        retrieve=lambda request: [POISONED, *STORIES[1:]],
+    )
     reader = BoundReader()
     chunks, answer = run(generator, AskRequest(INJECTED_QUESTION, read_attributes=reader))
     sent = json.dumps(recorder.bodies)
     # The tool is the bound reader's callable: called at most once, with nothing that could name anyone.
     assert reader.calls == (0 if tool_calls and len(recorder.bodies) == 1 else 1)
+    if tool_choice == "required":
+        assert reader.calls == 1 and len(recorder.bodies) == 2
     # Identifiers never reach the model, nor the reader's screen; the injected text stays inside its data block.
     assert SECRET_ID not in sent and SECRET_ID not in "".join(chunks) + answer.text
     prompt = recorder.bodies[0]["messages"][1]["content"]

@@ -1,6 +1,7 @@
 """The settings choose the assistant's generator, and the newsroom answers through it: a real
-llama.cpp server behind `ASSISTANT_LLM_URL`, a real model file behind `ASSISTANT_MODEL_PATH`.
-Questions about the reader stay with the built-in generator whichever model is set."""
+llama.cpp server behind `ASSISTANT_LLM_URL` (its reader tool called by the model, read through the
+Signals API), a real model file behind `ASSISTANT_MODEL_PATH`. Questions about the reader stay with
+the built-in generator whichever model is set."""
 
 from __future__ import annotations
 
@@ -17,8 +18,9 @@ from media_demo.assistant.choice import ByIntent
 from media_demo.newsroom import Newsroom, get_index
 from media_demo.settings import Settings
 from media_demo.tracking import Page, Reader, new_domain_userid, touch_session
-from tests.integration.conftest import API_TOKEN
+from tests.integration.conftest import API_TOKEN, read, running
 from tests.integration.llm import llama_server, model_path
+from tests.integration.test_assistant_service import CountingTool
 
 PAGE = Page(url="http://localhost:3000/", title="Home")
 
@@ -66,7 +68,7 @@ def test_an_openai_compatible_endpoint_answers_the_archives_questions(
         corpus,
         assistant_llm_url=server,
         assistant_llm_model="smollm2",
-        assistant_llm_tool_calls=False,  # llama.cpp's server cannot stream a tool call
+        assistant_llm_tool_calls=False,  # the reader's attributes as a data block, for models without tools
     )
     try:
         assert isinstance(room.assistant.generator, ByIntent)
@@ -75,6 +77,34 @@ def test_an_openai_compatible_endpoint_answers_the_archives_questions(
         assert about.generator == "built-in" and not about.note  # the reader's facts: never the model's
     finally:
         room.close()
+
+
+def test_the_model_calls_the_reader_tool_which_reads_the_reader_through_the_signals_api(
+    tmp_path: Path, corpus: Corpus, server: str
+) -> None:
+    """The tutorial's loop with a real model: it calls `get_reader_attributes`, and the app answers that
+    call with the asking reader's attributes read by the official client from the Signals API."""
+    settings = Settings(
+        media_demo_db=tmp_path / "events.db",
+        flush_interval_seconds=0.01,
+        signals_api_token=API_TOKEN,
+        batch_dir=tmp_path / "batch",
+        assistant_llm_url=server,
+        assistant_llm_model="smollm2",
+        assistant_llm_tool_choice="required",
+    )
+    with running(settings, corpus) as (room, url):
+        tool = CountingTool(url, API_TOKEN)
+        reader = Reader(new_domain_userid(), touch_session(None, time.time()))
+        for article in room.corpus.in_category("science")[:2]:
+            read(room, reader, article.slug)  # allows behavioural use first
+        room.log.flush()
+        question = room.assistant.ask(reader, PAGE, "Catch me up on the comet", None, True, tool)
+        assert tool.asked == [reader.domain_userid]  # the facts the built-in answer would use
+        final = list(room.assistant.answer(question))[-1]
+        assert isinstance(final, Answer)
+        assert tool.asked == [reader.domain_userid] * 2, "the model's call to the tool did not read the reader"
+        assert_from_the_archive(room, final, "openai-compatible")
 
 
 def test_a_local_model_file_answers_the_archives_questions(tmp_path: Path, corpus: Corpus) -> None:

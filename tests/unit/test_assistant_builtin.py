@@ -94,6 +94,9 @@ def test_catch_up_runs_oldest_to_newest(corpus: Corpus, generator: BuiltInGenera
     dates = [corpus.get(slug).published for slug in answer.cited]  # type: ignore[union-attr]
     assert len(dates) >= 2 and dates == sorted(dates)
     assert "comet-water-vapour-beyond-jupiter" in answer.cited
+    for slug in answer.cited:  # each story's paragraph opens with its headline, cited to it
+        opening = next(s for s in answer.sentences if s.slug == slug)
+        assert opening.text == f"{corpus.get(slug).title}:"  # type: ignore[union-attr]
 
 
 def test_summarise_cites_only_the_page(generator: BuiltInGenerator) -> None:
