@@ -121,8 +121,8 @@ def test_catch_up_cites_the_stories_of_the_topic_oldest_first(reader: tuple[Page
     expect(tab.get_by_test_id("consent-banner")).to_have_count(0)
     tab.get_by_test_id("assistant-open").click()
     expect(tab.get_by_test_id("assistant-history-note")).to_contain_text("not allowed personalisation")
-    _text, cited = ask(tab, f"Catch me up on {story.title}")
-    assert story.slug in cited
+    text, cited = ask(tab, f"Catch me up on {story.title}")
+    assert story.slug in cited and f"{story.title}:" in text  # its paragraph opens with its headline
     dates = [a.published for slug in cited if (a := corpus.get(slug)) is not None]
     assert dates == sorted(dates)  # oldest to newest
     _summary, cited = ask(tab, "Summarise this article")
