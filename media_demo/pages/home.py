@@ -21,7 +21,13 @@ def _latest() -> rx.Component:
         return rx.tabs.trigger(tab.label, value=tab.key, custom_attrs={"data-testid": "latest-tab"})
 
     def content(tab: SectionTab) -> rx.Component:
-        return rx.tabs.content(_grid(tab.stories), value=tab.key)
+        # The tabs are shared by every reader; what this reader already has above is left out here, in the
+        # page, and the stylesheet shows the first PER_SECTION of the rest (`.section-grid`).
+        cards = rx.foreach(
+            tab.stories,
+            lambda card: rx.cond(HomeState.above.contains(card.slug), rx.fragment(), story_card(card)),
+        )
+        return rx.tabs.content(rx.el.div(cards, class_name="card-grid section-grid"), value=tab.key)
 
     return rx.el.section(
         rx.el.h2("Latest", class_name="section-title"),

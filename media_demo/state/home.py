@@ -26,8 +26,10 @@ class SectionTab:
 
     @classmethod
     def of(cls, corpus: Corpus, category: str) -> SectionTab:
-        """The tab of one section: its newest `PER_SECTION` stories."""
-        return cls(category, section_label(category), [story_card(a) for a in corpus.latest(PER_SECTION, category)])
+        """The tab of one section: its newest stories, enough that `PER_SECTION` remain once the page leaves
+        out those it already shows above (the lead and the teasers, which the tab list is shared without)."""
+        latest = corpus.latest(PER_SECTION + 1 + TEASERS, category)
+        return cls(category, section_label(category), [story_card(a) for a in latest])
 
 
 @functools.lru_cache(maxsize=4096)
@@ -79,6 +81,7 @@ class HomeState(rx.State):
         StoryCard.of(a) for a in get_shipped_corpus().articles[1 + TEASERS : 1 + TEASERS + PER_SECTION]
     ]
     active_tab: str = "all"
+    above: list[str] = [_FEATURED.slug, *(card.slug for card in _TEASERS)]  # left out of "Latest": shown already
     segment: str = NEW_VISITOR
     segment_label: str = SEGMENTS_BY_NAME[NEW_VISITOR].label
     personalised: bool = False
@@ -109,6 +112,7 @@ class HomeState(rx.State):
         shown = {featured.slug, *(card.slug for card in teasers)}
         assign_changed(
             self,
+            above=[featured.slug, *(card.slug for card in teasers)],
             featured=featured,
             teasers=teasers,
             sections=[section_tab(corpus.version, c) for c in layout.section_order if c in corpus.categories],

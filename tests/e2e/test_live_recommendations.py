@@ -71,6 +71,14 @@ def test_recommendations_update_live_without_a_reload(page: tuple[Page, ConsoleE
     assert not set(shown) & set(slugs), "an article already read was recommended"
     assert len(set(shown)) == 3
 
+    # The front page opens "Latest" on the reader's section, without the stories it already shows above.
+    expect(tab.get_by_role("tab", name="Technology")).to_have_attribute("aria-selected", "true")
+    visible = "els => els.filter(e => e.offsetParent !== null).map(e => e.dataset.slug)"
+    above = tab.locator("[data-testid=featured] [data-testid=article-card]").evaluate_all(visible)
+    latest = tab.locator("[data-testid=latest] [data-testid=article-card]").evaluate_all(visible)
+    assert len(above) == 4 and len(latest) == 6, (above, latest)
+    assert not set(above) & set(latest), f"the front page shows {set(above) & set(latest)} twice"
+
     assert tab.evaluate("window.__sameDocument === true"), "the page reloaded"
     assert errors == []
 
