@@ -138,11 +138,14 @@ def home_layout(
     context: ReaderContext | None,
     corpus: Corpus,
     covers_dir: Path = VARIANT_COVERS_DIR,
+    beside: Collection[str] = (),
 ) -> HomeLayout:
     """The front page for one reader.
 
     A link naming a section (newsletter or campaign `utm_*`) puts that section
     first for this visit, even for a new reader: it is what they came for.
+    `beside` are the stories the page shows next to the layout (the reader's
+    recommendations): the teasers leave them out, so no story is offered twice.
     """
     if not len(corpus):
         raise ValueError("corpus: at least one article is needed")
@@ -165,5 +168,5 @@ def home_layout(
     variant = featured_variant(featured, segment, covers_dir)
     notes.append(f"Featured text: {variant.variant}{' (hand-written)' if variant.hand_written else ''}")
 
-    skip = read | {featured.slug}
+    skip = read | {featured.slug} | set(beside)
     return HomeLayout(sections, featured.slug, variant, _teasers(corpus, affinity, skip), notes)

@@ -209,7 +209,9 @@ class ReaderViews:
                 decision.experiment.name if decision else None,
                 decision.assignment.variant if decision else None,
             )
-        layout = home_layout(profile, segment, context, self.corpus)
+        layout = home_layout(
+            profile, segment, context, self.corpus, beside=[s.recommendation.article.slug for s in shown]
+        )
         reason = None if personalised else _why_not(consent)
         picks = [s.recommendation for s in shown]
         return ReaderView(
@@ -225,7 +227,7 @@ class ReaderViews:
             picks = popular(self.corpus, everyone.popularity, count, exclude=frozenset({reading} if reading else ()))
         shown = tuple(Shown(r, i, 1.0) for i, r in enumerate(picks, start=1))
         attributes: dict[str, Any] = {"articles_read": []}  # what the page reads of them: nothing known
-        layout = home_layout(profile, segment, None, self.corpus)
+        layout = home_layout(profile, segment, None, self.corpus, beside=[r.article.slug for r in picks])
         panel = PanelLog(str(uuid.uuid4()), DEFAULT_STRATEGY)
         return ReaderView(
             attributes, picks, segment, layout, False, ENGINE_DOWN, profile, None, shown, panel, unavailable=True

@@ -78,6 +78,8 @@ def test_recommendations_update_live_without_a_reload(page: tuple[Page, ConsoleE
     latest = tab.locator("[data-testid=latest] [data-testid=article-card]").evaluate_all(visible)
     assert len(above) == 4 and len(latest) == 6, (above, latest)
     assert not set(above) & set(latest), f"the front page shows {set(above) & set(latest)} twice"
+    teasers = tab.locator("[data-testid=featured] .lead-secondary [data-testid=article-card]").evaluate_all(visible)
+    assert len(teasers) == 3 and not set(teasers) & set(shown), "a teaser is also recommended beside it"
 
     assert tab.evaluate("window.__sameDocument === true"), "the page reloaded"
     assert errors == []

@@ -115,6 +115,13 @@ def test_the_featured_story_is_the_newest_one_not_read(corpus: Corpus, no_covers
     assert "chip-plant" not in layout.teaser_order and "opera-tour" not in layout.teaser_order
 
 
+def test_the_teasers_leave_out_the_stories_recommended_beside_them(corpus: Corpus, no_covers: Path) -> None:
+    facts = reader(("marathon-record", "cricket-debut", "comet-tail"), {"sport": 2, "science": 1})
+    layout = home_layout(facts[0], segment_for(*facts), None, corpus, no_covers, beside=["soil-fungi", "opera-tour"])
+    assert "soil-fungi" not in layout.teaser_order and "opera-tour" not in layout.teaser_order
+    assert len(layout.teaser_order) == 3 and "battery-recycling" in layout.teaser_order
+
+
 def test_everything_read_features_the_newest(corpus: Corpus, no_covers: Path) -> None:
     facts = reader(tuple(a.slug for a in corpus), {"technology": 3, "science": 2, "sport": 2, "culture": 2})
     layout = layout_for(facts, corpus, no_covers)
