@@ -16,7 +16,7 @@ import logging
 import threading
 import time
 import uuid
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -157,8 +157,13 @@ class AssistantService:
         use_history: bool,
         tool: ReaderContextTool | None,
         days_away: float | None = None,
+        panel: Sequence[Pick] = (),
     ) -> Question:
-        """Accept a question (ValueError: invalid, naming the field; AssistantBusyError: too many) and track it."""
+        """Accept a question (ValueError: invalid, naming the field; AssistantBusyError: too many) and track it.
+
+        `panel` is what the reader's "Recommended for you" shows beside the panel (an experiment's variant
+        included): when their history may be used, "what should I read next" names those same picks.
+        """
         text = " ".join(text.split())
         wait = self._limit.take(reader.domain_userid)
         if wait:
@@ -179,7 +184,8 @@ class AssistantService:
             segment = segment_for(profile, SessionFacts(reader.session.index, days_away))
             previous = now - dt.timedelta(days=days_away) if days_away is not None else None
             facts = facts_of(attributes, self._corpus.categories, previous, segment)
-        request = AskRequest(text, slug, facts, self._picks(profile), read_attributes, now)
+        picks = tuple(panel) if facts is not None and panel else self._picks(profile)
+        request = AskRequest(text, slug, facts, picks, read_attributes, now)
         question = Question(str(uuid.uuid4()), intent, topic, request, page, reason)
         words = None if reason else (text, topic)  # the words only when the reader lets their history be used
         self._tracker.assistant_question(reader, page, question.id, intent.value, len(text), facts is not None, words)

@@ -18,7 +18,7 @@ from typing import Any
 import reflex as rx
 
 from media_demo import routes
-from media_demo.assistant.answer import MAX_QUESTION_CHARS, Answer
+from media_demo.assistant.answer import MAX_QUESTION_CHARS, Answer, Pick
 from media_demo.definitions import ASSISTANT_OFFER
 from media_demo.newsroom import get_newsroom
 from media_demo.services.assistant import AssistantBusyError, Question, ReaderContextTool
@@ -165,9 +165,10 @@ class AssistantState(rx.State):
         service, tool = get_newsroom().assistant, reader_tool()
         page = Page(url=str(self.router.url) or "/", title="Ask the Current")
         slug, use_history, days_away = _article_slug(self.router.url.path), self.use_history, reader_state._days_away
+        panel = [Pick(card.slug, card.reason) for card in reader_state.recommendations]  # what the reader sees
         try:
             reader, question = await reader_state._as_reader(
-                lambda reader: service.ask(reader, page, text, slug, use_history, tool, days_away)
+                lambda reader: service.ask(reader, page, text, slug, use_history, tool, days_away, panel)
             )
         except (ValueError, AssistantBusyError) as exc:
             self._finish(reply.id, str(exc).removeprefix("question: ").capitalize(), [], "", "")

@@ -88,6 +88,8 @@ def test_a_reader_asks_what_to_read_next_and_turning_history_off_changes_the_ans
     expect(tab.get_by_test_id("assistant-input")).to_be_focused()
     with_history, picks = ask(tab, "What should I read next, and why?")
     assert picks and not set(picks) & set(science[:2])  # picks, none already read
+    beside = tab.get_by_test_id("recommendation").evaluate_all("els => els.map(e => e.dataset.slug)")
+    assert picks == beside, "the assistant's picks are not the ones the panel shows"
     assert "science" in with_history.lower()  # the reasons name what they read
     for slug in picks:
         expect(panel.locator(f"[data-testid=assistant-source][data-slug='{slug}']")).to_have_attribute(

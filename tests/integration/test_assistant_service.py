@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from media_demo.assistant.answer import Answer, Intent
+from media_demo.assistant.answer import Answer, Intent, Pick
 from media_demo.definitions import ANSWER_EVENT, ASSISTANT_GROUP, QUESTION_EVENT
 from media_demo.newsroom import Newsroom
 from media_demo.services.assistant import AssistantBusyError, AssistantService, Question, RateLimit, ReaderContextTool
@@ -88,6 +88,18 @@ def test_the_tool_reads_the_reader_through_the_signals_api_and_the_answer_uses_i
     (answered,) = logged(room, ANSWER_EVENT, reader)
     assert answered["cited"] == list(answer.cited) and answered["generator"] == "built-in"
     assert answered["latency_ms"] == 12 and answered["first_text_ms"] == 3 and answered["fell_back"] is False
+
+
+def test_what_to_read_next_names_the_picks_the_readers_panel_shows(served: tuple[Newsroom, CountingTool]) -> None:
+    """The panel may show an experiment's variant: the assistant names what the reader sees, not another list."""
+    room, tool = served
+    reader, slugs = science_reader(room)
+    others = [a.slug for a in room.corpus.articles if a.slug not in slugs][-2:]  # the archive's oldest two
+    panel = [Pick(others[0], "Readers who read this also read"), Pick(others[1], "New in Sport")]
+    question = room.assistant.ask(reader, PAGE, "What should I read next?", None, True, tool, None, panel)
+    assert answer_of(room, question).cited == tuple(others)
+    without = room.assistant.ask(reader, PAGE, "What should I read next?", None, False, tool, None, panel)
+    assert not set(answer_of(room, without).cited) & set(others)  # history off: the most-read, not the panel
 
 
 def test_without_consent_or_with_history_off_the_tool_is_never_called_and_no_words_are_kept(
