@@ -7,8 +7,12 @@ import reflex as rx
 from media_demo.state.search import SearchState
 
 
-def search_form(class_name: str = "search-form") -> rx.Component:
-    """A search box (in the masthead and atop the results): Enter goes to `/search?q=`."""
+def search_form(class_name: str = "search-form", query: rx.Var[str] | str = "") -> rx.Component:
+    """A search box (in the masthead and atop the results): Enter goes to `/search?q=`.
+
+    `query` fills the box (the results page shows what was searched for, ready to refine); the box stays
+    the browser's own while typing, and is drawn anew, keyed by the query, when another search lands.
+    """
     return rx.el.form(
         rx.el.input(
             name="q",
@@ -16,6 +20,8 @@ def search_form(class_name: str = "search-form") -> rx.Component:
             placeholder="Search the archive",
             aria_label="Search the archive",
             class_name="search-input",
+            default_value=query,
+            key=query,
             custom_attrs={"data-testid": "search-input", "enterKeyHint": "search"},
         ),
         rx.el.button(

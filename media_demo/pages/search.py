@@ -37,7 +37,7 @@ def search_page(categories: tuple[str, ...]) -> rx.Component:
             rx.el.div(
                 rx.el.header(
                     rx.el.h1("Search", class_name="section-heading"),
-                    search_form("search-form search-form-page"),
+                    search_form("search-form search-form-page", SearchState.query),
                     class_name="section-header",
                 ),
                 rx.cond(SearchState.searched, _summary()),

@@ -37,9 +37,14 @@ def test_a_reader_searches_the_archive_from_any_page(page: tuple[Page, ConsoleEr
     # A search that finds nothing says so; the page's own box searches again, without a reload.
     tab.evaluate("window.__sameDocument = true")
     box = tab.locator(".search-form-page [data-testid=search-input]")
+    expect(box).to_have_value(QUERY)  # the results page shows what was searched for, ready to refine
     box.fill("qwertyuiopasdf")
     box.press("Enter")
     expect(summary).to_contain_text("Nothing in the archive matches “qwertyuiopasdf”")
     expect(tab.locator("[data-testid=search-results] [data-testid=article-card]")).to_have_count(0)
+    expect(box).to_have_value("qwertyuiopasdf")
+    search_from_masthead(tab, "harbour")  # another search from the masthead: the page's box follows it
+    expect(summary).to_contain_text("match “harbour”")
+    expect(box).to_have_value("harbour")
     assert tab.evaluate("window.__sameDocument") is True
     assert not errors
