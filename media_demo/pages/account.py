@@ -137,6 +137,15 @@ def _signed_in() -> rx.Component:
                 custom_attrs={"data-testid": "account-signout"},
             ),
             rx.link("Your privacy choices", href=routes.PRIVACY, class_name="inline-link"),
+            rx.cond(
+                AccountState.is_editor,
+                rx.link(
+                    "Experiments dashboard",
+                    href=routes.EXPERIMENTS,
+                    class_name="inline-link",
+                    custom_attrs={"data-testid": "account-experiments"},
+                ),
+            ),
             class_name="account-actions",
         ),
         class_name="account-card",

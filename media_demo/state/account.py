@@ -17,7 +17,7 @@ from typing import Any
 import reflex as rx
 
 from media_demo import routes
-from media_demo.accounts import AccountError
+from media_demo.accounts import EDITOR, AccountError
 from media_demo.newsroom import get_newsroom
 from media_demo.state.privacy import policy_url
 from media_demo.state.reader import ReaderState
@@ -44,6 +44,7 @@ class AccountState(rx.State):
     signing_up: bool = False
     signing_out: bool = False
     email: str = ""
+    is_editor: bool = False  # an editor's account card links to the newsroom's dashboards
 
     async def _sign_in_as(self, user_id: str, display_name: str):
         """Open a session for this browser; returns the redirect home (or None if the account vanished)."""
@@ -59,10 +60,15 @@ class AccountState(rx.State):
         self.signin_error = self.signup_error = ""
         self.signing_in = self.signing_up = self.signing_out = False
         accounts = get_newsroom().accounts
-        _reader, account = await (await self.get_state(ReaderState))._as_reader(
-            lambda reader: accounts.get(reader.user_id) if reader.user_id else None
-        )
+
+        def account_and_role(reader: Any) -> tuple[Any, bool]:
+            if not reader.user_id:
+                return None, False
+            return accounts.get(reader.user_id), accounts.has_role(reader.user_id, EDITOR)
+
+        _reader, (account, editor) = await (await self.get_state(ReaderState))._as_reader(account_and_role)
         self.email = account.email if account is not None else ""
+        self.is_editor = account is not None and editor
 
     @rx.event
     async def sign_in(self, form_data: dict[str, Any]):
@@ -128,6 +134,6 @@ class AccountState(rx.State):
 
             await asyncio.to_thread(sign_out_and_carry_consent)
             await reader_state._refresh_view()
-            self.email = ""
+            self.email, self.is_editor = "", False
         finally:
             self.signing_out = False

@@ -101,10 +101,15 @@ def test_two_phone_readers_in_two_variants_reach_the_editors_dashboard_within_se
         accept_all(editor)
         email = f"editor-{uuid.uuid4().hex[:10]}@example.org"
         sign_up(editor, "Edna", email, "a long enough secret")
+        editor.goto("/account")
+        expect(editor.get_by_test_id("account-signed-in")).to_be_visible()
+        expect(editor.get_by_test_id("account-experiments")).to_have_count(0)  # not an editor yet: no link
         editor.goto("/experiments")
         expect(editor.get_by_test_id("experiments-forbidden")).to_contain_text("not an editor")
         room.accounts.grant(email, EDITOR)
-        editor.reload()
+        editor.goto("/account")  # an editor's account card leads to the dashboard
+        editor.get_by_test_id("account-experiments").click()
+        editor.wait_for_url("**/experiments")
         expect(editor.get_by_test_id("experiments-report")).to_be_visible()
         expect(editor.get_by_test_id("exp-status")).to_have_text("running")
 
