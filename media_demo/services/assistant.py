@@ -161,7 +161,7 @@ class AssistantService:
     ) -> Question:
         """Accept a question (ValueError: invalid, naming the field; AssistantBusyError: too many) and track it.
 
-        `panel` is what the reader's "Recommended for you" shows beside the panel (an experiment's variant
+        `panel` is what the reader's "Recommended for you" shows on their page (an experiment's variant
         included): when their history may be used, "what should I read next" names those same picks.
         """
         text = " ".join(text.split())

@@ -27,7 +27,7 @@ class SectionTab:
     @classmethod
     def of(cls, corpus: Corpus, category: str) -> SectionTab:
         """The tab of one section: its newest stories, enough that `PER_SECTION` remain once the page leaves
-        out those it already shows above (the lead and the teasers, which the tab list is shared without)."""
+        out the lead and the teasers it shows above (a tab's list is shared by every reader, so the page does)."""
         latest = corpus.latest(PER_SECTION + 1 + TEASERS, category)
         return cls(category, section_label(category), [story_card(a) for a in latest])
 
@@ -109,10 +109,10 @@ class HomeState(rx.State):
             chosen += [a for a in corpus if a.slug not in shown][: TEASERS - len(chosen)]
         teasers = [story_card(a) for a in chosen[:TEASERS]]
         personalised = segment.name != NEW_VISITOR or layout.section_order != list(corpus.categories)
-        shown = {featured.slug, *(card.slug for card in teasers)}
+        above = [featured.slug, *(card.slug for card in teasers)]
         assign_changed(
             self,
-            above=[featured.slug, *(card.slug for card in teasers)],
+            above=above,
             featured=featured,
             teasers=teasers,
             sections=[section_tab(corpus.version, c) for c in layout.section_order if c in corpus.categories],
@@ -120,7 +120,7 @@ class HomeState(rx.State):
             segment_label=segment.label,
             personalised=personalised,
             active_tab=layout.section_order[0] if personalised else "all",
-            latest=[story_card(a) for a in corpus.latest(PER_SECTION + len(shown)) if a.slug not in shown][
+            latest=[story_card(a) for a in corpus.latest(PER_SECTION + len(above)) if a.slug not in above][
                 :PER_SECTION
             ],
             breaking=urgent is not None,
