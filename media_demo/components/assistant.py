@@ -14,6 +14,16 @@ ESCAPE_CLOSES_SCRIPT = (
     " if (e.key === 'Escape') document.querySelector('[data-testid=assistant-close]')?.click(); }))"
 )
 
+# The conversation follows the reader: each question they ask scrolls to the top of the messages, its answer
+# arriving below it (installed once per opening of the panel; the browser does it, no round trip).
+FOLLOW_QUESTIONS_SCRIPT = (
+    "(() => { const list = document.querySelector('[data-testid=assistant-messages]');"
+    " if (!list || list.__dcFollow) return; list.__dcFollow = true;"
+    " new MutationObserver(changes => { for (const change of changes) for (const node of change.addedNodes)"
+    " if (node.nodeType === 1 && node.dataset.role === 'reader') node.scrollIntoView({block: 'start'}); })"
+    ".observe(list, {childList: true}); })()"
+)
+
 
 def _source(source: ChatSource) -> rx.Component:
     return rx.el.li(
@@ -194,7 +204,7 @@ def assistant_panel() -> rx.Component:
         role="dialog",
         aria_labelledby="assistant-title",
         class_name="assistant-panel",
-        on_mount=rx.call_script(ESCAPE_CLOSES_SCRIPT),
+        on_mount=[rx.call_script(ESCAPE_CLOSES_SCRIPT), rx.call_script(FOLLOW_QUESTIONS_SCRIPT)],
         custom_attrs={"data-testid": "assistant-panel"},
     )
     return rx.fragment(rx.cond(AssistantState.is_open, panel, launcher))
