@@ -14,14 +14,15 @@ ESCAPE_CLOSES_SCRIPT = (
     " if (e.key === 'Escape') document.querySelector('[data-testid=assistant-close]')?.click(); }))"
 )
 
-# The conversation follows the reader: each question they ask scrolls to the top of the messages, its answer
-# arriving below it (installed once per opening of the panel; the browser does it, no round trip).
+# The conversation follows the reader: the question they just asked is held at the top of the messages while
+# its answer arrives below it (installed once per opening of the panel; the browser does it, no round trip).
 FOLLOW_QUESTIONS_SCRIPT = (
     "(() => { const list = document.querySelector('[data-testid=assistant-messages]');"
-    " if (!list || list.__dcFollow) return; list.__dcFollow = true;"
+    " if (!list || list.__dcFollow) return; list.__dcFollow = true; let asked = null;"
     " new MutationObserver(changes => { for (const change of changes) for (const node of change.addedNodes)"
-    " if (node.nodeType === 1 && node.dataset.role === 'reader') node.scrollIntoView({block: 'start'}); })"
-    ".observe(list, {childList: true}); })()"
+    " if (node.nodeType === 1 && node.parentNode === list && node.dataset.role === 'reader') asked = node;"
+    " if (asked && asked.isConnected) asked.scrollIntoView({block: 'start'}); })"
+    ".observe(list, {childList: true, subtree: true, characterData: true}); })()"
 )
 
 

@@ -61,6 +61,7 @@ def ask(tab: Page, question: str) -> tuple[str, list[str]]:
     expect(answer).to_have_attribute("data-writing", "false")  # finished: its sources are shown
     # The panel follows the conversation: the question just asked is on screen, its answer below it.
     expect(tab.locator("[data-testid=assistant-message][data-role=reader]").last).to_be_in_viewport()
+    expect(answer).to_be_in_viewport()
     slugs = answer.get_by_test_id("assistant-source").evaluate_all("els => els.map(e => e.dataset.slug)")
     return answer.inner_text(), slugs
 
