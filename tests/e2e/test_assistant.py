@@ -160,3 +160,24 @@ def test_a_deep_dive_into_one_section_makes_the_assistant_offer_a_catch_up(
     expect(panel.locator(ANSWER).last.get_by_test_id("assistant-source").first).to_be_visible()
     shoot(tab, "phone-answer")
     assert offline.refused == [] and errors == []
+
+
+def test_on_a_phone_the_launcher_leaves_the_end_of_the_page_readable(
+    reader: tuple[Page, ConsoleErrors, Offline],
+) -> None:
+    tab, errors, _offline = reader
+    tab.set_viewport_size({"width": 390, "height": 844})
+    tab.goto("/")
+    tab.get_by_test_id("consent-reject-all").click()
+    expect(tab.get_by_test_id("consent-banner")).to_have_count(0)
+    expect(tab.get_by_test_id("assistant-open")).to_be_visible()
+    tab.evaluate("window.scrollTo(0, document.body.scrollHeight)")
+    link = tab.get_by_test_id("footer-inspector")
+    expect(link).to_be_in_viewport()
+    # What the reader would tap at the link's centre is the link, not the launcher floating over it.
+    hit = link.evaluate(
+        "el => { const r = el.getBoundingClientRect();"
+        " return el.contains(document.elementFromPoint(r.x + r.width / 2, r.y + r.height / 2)); }"
+    )
+    assert hit, "the assistant's launcher covers the footer's links"
+    assert errors == []
