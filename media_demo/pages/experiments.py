@@ -107,24 +107,33 @@ def _series(kind: str) -> list[rx.Component]:
     return parts
 
 
-def _chart(title: str, caption: str, data: rx.Var, kind: str, testid: str) -> rx.Component:
+def _chart(title: str, caption: str, data: rx.Var, kind: str, testid: str, empty: str) -> rx.Component:
+    """A plot of `data`, or `empty` (why there is nothing to draw yet) instead of bare axes."""
     extra = [rx.recharts.reference_line(y=0, stroke="#7a756b", stroke_dasharray="4 4")] if kind == "lift" else []
     return rx.el.figure(
         rx.el.figcaption(rx.el.strong(title), " ", caption, class_name="exp-caption"),
-        rx.recharts.composed_chart(
-            *_series(kind),
-            *extra,
-            rx.recharts.x_axis(data_key="day"),
-            rx.recharts.y_axis(unit=" %", width=60),
-            rx.recharts.cartesian_grid(stroke_dasharray="3 3", stroke="#d9d4c7"),
-            rx.recharts.tooltip(),
-            rx.recharts.legend(),
-            data=data,
-            width="100%",
-            height=CHART_HEIGHT,
+        rx.cond(
+            data.length() == 0,
+            rx.el.p(empty, class_name="exp-chart-empty", custom_attrs={"data-testid": f"{testid}-empty"}),
+            _plot(data, kind, extra),
         ),
         class_name="exp-chart",
         custom_attrs={"data-testid": testid},
+    )
+
+
+def _plot(data: rx.Var, kind: str, extra: list[rx.Component]) -> rx.Component:
+    return rx.recharts.composed_chart(
+        *_series(kind),
+        *extra,
+        rx.recharts.x_axis(data_key="day"),
+        rx.recharts.y_axis(unit=" %", width=60),
+        rx.recharts.cartesian_grid(stroke_dasharray="3 3", stroke="#d9d4c7"),
+        rx.recharts.tooltip(),
+        rx.recharts.legend(),
+        data=data,
+        width="100%",
+        height=CHART_HEIGHT,
     )
 
 
@@ -176,6 +185,7 @@ def _report() -> rx.Component:
                 ExperimentsState.ctr_chart,
                 "ctr",
                 "exp-ctr-chart",
+                "Nothing to draw yet: no reader has seen a panel of this experiment.",
             ),
             _chart(
                 "Lift against the control",
@@ -183,6 +193,7 @@ def _report() -> rx.Component:
                 ExperimentsState.lift_chart,
                 "lift",
                 "exp-lift-chart",
+                "No lift to draw yet: too few readers and clicks in each variant to estimate one.",
             ),
             class_name="exp-charts",
         ),

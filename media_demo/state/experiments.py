@@ -109,7 +109,7 @@ def chart_rows(report: ExperimentReport) -> tuple[list[dict[str, Any]], list[dic
         row[key] = _round(point.ctr.value)
         if point.ctr.low is not None and point.ctr.high is not None:
             row[f"{key}_band"] = [_round(point.ctr.low), _round(point.ctr.high)]
-        if point.lift is not None:
+        if point.lift is not None and point.lift.value is not None:  # none until there is data enough for one
             lifted = lift.setdefault(point.day, {"day": point.day, "zero": 0})
             lifted[key] = _round(point.lift.value)
             if point.lift.low is not None and point.lift.high is not None:
