@@ -17,6 +17,7 @@ import pytest
 from media_demo.signals.http.intake import Intake
 from media_demo.signals.storage.event_log import EventLog
 from tests.factories import page_view
+from tests.loop_watch import run_apart
 
 
 @pytest.fixture
@@ -68,7 +69,7 @@ def test_intake_answers_after_the_commit_in_arrival_order(log: EventLog) -> None
         await asyncio.gather(*(intake.submit(log, lambda n=n: collect(n), timeout=5) for n in ("a", "b", "c")))
         return log.counts()["good"]
 
-    assert asyncio.run(run()) == 3  # all committed when the requests are answered
+    assert run_apart(run()) == 3  # all committed when the requests are answered
     assert order == ["a", "b", "c"]
 
 
@@ -83,7 +84,7 @@ def test_intake_passes_on_a_failed_collect_and_goes_on_with_the_others(log: Even
             await intake.submit(log, broken, timeout=5)
         await intake.submit(log, lambda: log.append(page_view("reader-1")), timeout=5)
 
-    asyncio.run(run())
+    run_apart(run())
     assert log.counts()["good"] == 1
 
 
@@ -95,4 +96,4 @@ def test_intake_reports_a_closed_log_instead_of_hanging(log: EventLog) -> None:
         with pytest.raises(RuntimeError, match="closed"):
             await intake.submit(log, lambda: log.append(page_view("reader-1")), timeout=5)
 
-    asyncio.run(run())
+    run_apart(run())
