@@ -371,7 +371,7 @@ def test_delete_my_data_leaves_no_trace_of_the_reader(
         assert not [n for n in (reader, user_id, email, token) if n in written]
 
         # The next page: a brand-new reader, asked again.
-        tab.reload()
+        tab.goto("/")
         expect(tab.get_by_test_id("consent-banner")).to_be_visible()
         expect(tab.get_by_test_id("masthead-signin")).to_be_visible()
         fresh = cookie(tab, "dc_duid")
@@ -430,4 +430,23 @@ def test_a_forged_reader_cookie_gets_a_new_reader(
         assert cookie(theirs, "dc_duid") not in (None, "", victim)
     finally:
         forger.close()
+    assert errors == []
+
+
+def test_the_privacy_page_asks_with_its_own_choices_and_no_banner_over_them(page: tuple[Page, ConsoleErrors]) -> None:
+    tab, errors = page
+    tab.goto("/privacy")
+    expect(tab.get_by_test_id("privacy-status")).to_contain_text("You haven't chosen yet")
+    expect(tab.get_by_test_id("consent-banner")).to_be_hidden()  # the page's own choices ask instead
+    behavioural = tab.get_by_test_id("privacy-behavioural")
+    behavioural.click()
+    expect(behavioural).to_be_checked()
+    tab.get_by_test_id("privacy-save").click()
+    expect(tab.get_by_test_id("privacy-status")).not_to_contain_text("You haven't chosen yet")
+    reader = cookie(tab, "dc_duid")
+    consent = get_newsroom().privacy.consent_of(reader or "")
+    assert consent is not None and BEHAVIOURAL in consent.scopes
+    tab.goto("/")
+    expect(tab.get_by_test_id("latest")).to_be_visible()
+    expect(tab.get_by_test_id("consent-banner")).to_have_count(0)  # chosen once, not asked again
     assert errors == []
