@@ -80,20 +80,12 @@ def test_an_openai_compatible_endpoint_answers_the_archives_questions(
 
 
 def test_the_model_calls_the_reader_tool_which_reads_the_reader_through_the_signals_api(
-    tmp_path: Path, corpus: Corpus, server: str
+    settings: Settings, corpus: Corpus, server: str
 ) -> None:
     """The tutorial's loop with a real model: it calls `get_reader_attributes`, and the app answers that
     call with the asking reader's attributes read by the official client from the Signals API."""
-    settings = Settings(
-        media_demo_db=tmp_path / "events.db",
-        flush_interval_seconds=0.01,
-        signals_api_token=API_TOKEN,
-        batch_dir=tmp_path / "batch",
-        assistant_llm_url=server,
-        assistant_llm_model="smollm2",
-        assistant_llm_tool_choice="required",
-    )
-    with running(settings, corpus) as (room, url):
+    model = {"assistant_llm_url": server, "assistant_llm_model": "smollm2", "assistant_llm_tool_choice": "required"}
+    with running(settings.model_copy(update=model), corpus) as (room, url):
         tool = CountingTool(url, API_TOKEN)
         reader = Reader(new_domain_userid(), touch_session(None, time.time()))
         for article in room.corpus.in_category("science")[:2]:
