@@ -12,6 +12,7 @@ which a page built apart from the backend (dev mode, an export) reaches through 
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from functools import cache
 from pathlib import Path
 
@@ -43,9 +44,14 @@ def stored_cover_url(slug: str, backend: str = "") -> str:
     return f"{backend.rstrip('/')}{STORED_COVERS_PATH}/{slug}.svg"
 
 
-def cover_src(slug: str, backend: str) -> str:
-    """Where a page finds `slug`'s cover: the shipped file when there is one, else the drawn one at the backend."""
-    return cover_url(slug) if has_shipped_cover(slug) else stored_cover_url(slug, backend)
+def cover_src(slug: str, backend: str | Callable[[], str]) -> str:
+    """Where a page finds `slug`'s cover: the shipped file when there is one, else the drawn one at the backend.
+
+    `backend` is the backend's origin, or a function that gives it, asked only for a drawn cover.
+    """
+    if has_shipped_cover(slug):
+        return cover_url(slug)
+    return stored_cover_url(slug, backend if isinstance(backend, str) else backend())
 
 
 def cover_path(name: str, covers_dir: Path = COVERS_DIR) -> Path:

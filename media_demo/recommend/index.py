@@ -386,13 +386,17 @@ class ArticleIndex:
         _, at_a, at_b = np.intersect1d(columns_a, columns_b, assume_unique=True, return_indices=True)
         return float(np.clip(values_a[at_a] @ values_b[at_b], 0.0, 1.0))
 
-    def similarity_to(self, candidates: Sequence[str], anchors: Sequence[tuple[str, float]]) -> np.ndarray:
+    def similarity_to(
+        self, candidates: Sequence[str], anchors: Sequence[tuple[str, float]], keep: bool = True
+    ) -> np.ndarray:
         """Σ weight x similarity(candidate, anchor) for each candidate, at once.
 
         Anchors and candidates unknown to the index count 0. By linearity this is the dot product
         of each candidate with the weighted sum of the anchors' vectors. The same candidates (a
         section's newest stories, for every reader) are compacted once per state of the index and
-        kept, so a call costs a search of the anchors' terms and one sparse product.
+        kept, so a call costs a search of the anchors' terms and one sparse product. `keep=False`
+        for a candidate set that will not come again (one reader's): it is compacted for this call
+        only, and pushes none of the kept sets out.
         """
         state = self._state
         scores = np.zeros(len(candidates), dtype=np.float64)
@@ -408,6 +412,8 @@ class ArticleIndex:
         block = state.blocks.get(key)
         if block is None:
             block = _Block.of(state, key)
+            if not keep:
+                return block.scores(centre_columns, centre_values)
             if len(state.blocks) >= _BLOCKS_KEPT:
                 state.blocks.pop(next(iter(state.blocks)), None)  # the oldest kept
             state.blocks[key] = block

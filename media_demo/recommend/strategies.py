@@ -18,6 +18,7 @@ The registry `STRATEGIES` maps a name to a factory taking a parameter mapping:
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import math
 import random
 from collections.abc import Callable, Mapping, Sequence
@@ -90,10 +91,15 @@ def _check_count(count: int) -> None:
         raise ValueError(f"count: must be >= 1, got {count}")
 
 
+@functools.lru_cache(maxsize=4096)
+def _midnight(day: dt.date) -> float:
+    """Epoch seconds of the day's midnight UTC (a few hundred distinct days, asked once per article per panel)."""
+    return dt.datetime.combine(day, dt.time(), tzinfo=dt.UTC).timestamp()
+
+
 def _age_days(article: Article, now: float) -> float:
     """Days from the article's publication (midnight UTC) to `now`; 0 for one "from the future"."""
-    published = dt.datetime.combine(article.published, dt.time(), tzinfo=dt.UTC).timestamp()
-    return max(0.0, (now - published) / SECONDS_PER_DAY)
+    return max(0.0, (now - _midnight(article.published)) / SECONDS_PER_DAY)
 
 
 @dataclass(frozen=True)
@@ -175,22 +181,27 @@ class CoRead:
         reads_total = sum(profile.category_reads.values())
         pool = self._pool(profile, corpus, index, recent, co)
         anchors = [(r, w / total_weight) for w, r in zip(weights, recent, strict=True)]
-        contents = index.similarity_to([a.slug for _, a in pool], anchors)
-        scored: list[tuple[float, int, Article, str, str]] = []
-        for (position, article), content in zip(pool, contents.tolist(), strict=True):
-            slug = article.slug
+        if len(corpus) <= self.pool:
+            # The whole corpus is the same candidate set for every reader, so the index keeps it compacted;
+            # the reader's own unread pool would be a new set (and a new block) on every call.
+            everything = index.similarity_to([a.slug for a in corpus], anchors).tolist()
+            contents = [everything[position] for position, _ in pool]
+        else:
+            contents = index.similarity_to([a.slug for _, a in pool], anchors, keep=False).tolist()
+        scored: list[tuple[float, int, Article, tuple[float, float, float]]] = []
+        for (position, article), content in zip(pool, contents, strict=True):
             share = profile.category_reads.get(article.category, 0) / reads_total if reads_total else 0.0
             fresh = 2.0 ** (-_age_days(article, inputs.now) / self.half_life_days)
-            terms = {
-                "coread": self.coread * co.get(slug, 0.0),
-                "content": self.content * content,
-                "affinity": self.affinity * share,
-            }
-            score = sum(terms.values()) + self.recency * fresh
-            reason, kind = self._reason(max(terms, key=terms.__getitem__), terms, article, because.get(slug), corpus)
-            scored.append((score, position, article, reason, kind))
+            parts = (self.coread * co.get(article.slug, 0.0), self.content * content, self.affinity * share)
+            scored.append((sum(parts) + self.recency * fresh, position, article, parts))
         scored.sort(key=lambda item: (-round(item[0], 12), item[1]))
-        return [Recommendation(article, reason, kind) for _score, _pos, article, reason, kind in scored[:count]]
+        picks = []
+        for _score, _position, article, parts in scored[:count]:  # the reasons of the shown picks only
+            terms = dict(zip(("coread", "content", "affinity"), parts, strict=True))
+            best = max(terms, key=terms.__getitem__)
+            reason, kind = self._reason(best, terms, article, because.get(article.slug), corpus)
+            picks.append(Recommendation(article, reason, kind))
+        return picks
 
     def _pool(
         self,

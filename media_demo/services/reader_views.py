@@ -316,7 +316,10 @@ class ReaderViews:
         """Log that the reader saw `panel`: the experiment's exposure (when one decided it), then the impression.
 
         Called when the browser reports the panel on screen, not when it was built: a panel
-        below the fold that nobody scrolled to exposes no one.
+        below the fold that nobody scrolled to exposes no one. It does not wait for the group
+        commit: nothing on the page depends on it and the browser is told nothing back, so the
+        events join the next commit (the next page's, or within the log's flush interval)
+        instead of forcing one of their own (a commit's fixed cost was a fifth of a page event's).
         """
         log = panel.log
         experiment = self._experiments.get(log.experiment) if self._experiments and log.experiment else None
@@ -333,15 +336,17 @@ class ReaderViews:
                 reads_before=panel.reads_before,
             )
         self._tracker.recommendation_impression(reader, page, log, panel.items)
-        self._reads.settle()
 
     def panel_clicked(self, reader: Reader, page: Page, panel: ShownPanel, slug: str) -> bool:
-        """Log a click on `slug` of `panel`, with its position and propensity; False if the panel never showed it."""
+        """Log a click on `slug` of `panel`, with its position and propensity; False if the panel never showed it.
+
+        Like `panel_seen`, it does not wait for the commit: the story the link opens is a page
+        view whose commit includes it.
+        """
         item = panel.item(slug)
         if item is None:
             return False
         self._tracker.recommendation_click(reader, page, panel.log, slug, item[1], item[2])
-        self._reads.settle()
         return True
 
     def refresh(

@@ -15,7 +15,7 @@ from media_demo import routes
 from media_demo.articles import Article
 from media_demo.newsroom import get_newsroom
 from media_demo.paper import PAPER_NAME
-from media_demo.state.cards import StoryCard, assign_changed
+from media_demo.state.cards import StoryCard, assign_changed, card_of
 from media_demo.state.reader import ReaderState
 
 MORE_LIKE_THIS = 3
@@ -60,10 +60,10 @@ class ArticleState(rx.State):
         assign_changed(
             self,
             status=found.status,
-            story=StoryCard.of(article) if article is not None else StoryCard(),
+            story=card_of(article) if article is not None else StoryCard(),
             body=article.body if found.status == SHOWN and article is not None else "",
             tags=list(article.tags) if found.status == SHOWN and article is not None else [],
-            more_like_this=[StoryCard.of(a) for a in found.more],
+            more_like_this=[card_of(a) for a in found.more],
             page_title=_title(found),
         )
 

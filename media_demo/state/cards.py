@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import functools
 from typing import Any
 
 import reflex as rx
@@ -15,8 +16,11 @@ from media_demo.recommend import Recommendation
 
 def story_cover(slug: str) -> str:
     """The cover a page shows: the shipped file beside the frontend, else the one the backend drew and keeps
-    (at the backend's address as the frontend was built with it, read when asked: a test harness sets it late)."""
-    return cover_src(slug, rx.config.get_config().api_url)
+    (at the backend's address as the frontend was built with it, read when asked: a test harness sets it late).
+
+    The configuration is read only for a drawn cover: reading it costs more than building the rest of a card.
+    """
+    return cover_src(slug, lambda: rx.config.get_config().api_url)
 
 
 def assign_changed(state: Any, **values: Any) -> None:
@@ -65,6 +69,17 @@ class StoryCard:
             cover=cover or story_cover(article.slug),
             href=routes.article_url(article.slug),
         )
+
+
+@functools.lru_cache(maxsize=4096)
+def card_of(article: Article, kicker: str = "", excerpt: str = "", cover: str = "") -> StoryCard:
+    """`StoryCard.of`, built once per article and variant: the pages list the same stories on every visit.
+
+    Articles are immutable, so a card never goes stale; cards are only ever replaced in a state,
+    never changed in place, so sharing one between tabs is safe (and an unchanged list compares
+    equal by identity, element by element).
+    """
+    return StoryCard.of(article, kicker, excerpt, cover)
 
 
 @dataclasses.dataclass

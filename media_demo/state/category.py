@@ -10,7 +10,7 @@ from media_demo import routes
 from media_demo.articles import Article, section_label
 from media_demo.newsroom import get_newsroom
 from media_demo.paper import PAPER_NAME, SECTION_BLURBS
-from media_demo.state.cards import StoryCard, assign_changed
+from media_demo.state.cards import StoryCard, assign_changed, card_of
 from media_demo.state.reader import ReaderState
 
 LOADING, SHOWN, MISSING = "loading", "shown", "missing"
@@ -43,8 +43,8 @@ class CategoryState(rx.State):
             section=section if known else "",
             label=label if known else "",
             blurb=SECTION_BLURBS.get(section, "") if known else "",
-            lead=StoryCard.of(stories[0]) if known else StoryCard(),
-            stories=[StoryCard.of(a) for a in stories[1:]],
+            lead=card_of(stories[0]) if known else StoryCard(),
+            stories=[card_of(a) for a in stories[1:]],
             page_title=f"{label} — {PAPER_NAME}" if known else f"Page not found — {PAPER_NAME}",
         )
 

@@ -11,7 +11,7 @@ from media_demo.articles import Article, Corpus, section_label
 from media_demo.newsroom import get_corpus, get_shipped_corpus
 from media_demo.personalise.layout import TEASERS, HomeLayout
 from media_demo.personalise.segments import NEW_VISITOR, SEGMENTS_BY_NAME, SegmentMatch
-from media_demo.state.cards import StoryCard, assign_changed
+from media_demo.state.cards import StoryCard, assign_changed, card_of
 
 PER_SECTION = 6
 
@@ -29,18 +29,7 @@ class SectionTab:
         """The tab of one section: its newest stories, enough that `PER_SECTION` remain once the page leaves
         out the lead and the teasers it shows above (a tab's list is shared by every reader, so the page does)."""
         latest = corpus.latest(PER_SECTION + 1 + TEASERS, category)
-        return cls(category, section_label(category), [story_card(a) for a in latest])
-
-
-@functools.lru_cache(maxsize=4096)
-def story_card(article: Article, kicker: str = "", excerpt: str = "", cover: str = "") -> StoryCard:
-    """`StoryCard.of`, built once per article and variant: the front page is arranged on every visit.
-
-    Articles are immutable, so a card never goes stale; cards are only ever replaced in a state,
-    never changed in place, so sharing one between tabs is safe (and an unchanged list compares
-    equal by identity, element by element).
-    """
-    return StoryCard.of(article, kicker, excerpt, cover)
+        return cls(category, section_label(category), [card_of(a) for a in latest])
 
 
 @functools.lru_cache(maxsize=256)
@@ -97,17 +86,17 @@ class HomeState(rx.State):
         self._arranged = (layout, segment)
         corpus = get_corpus()
         if (urgent := breaking_story(corpus)) is not None:
-            featured = story_card(urgent, "Breaking")
+            featured = card_of(urgent, "Breaking")
             article = urgent
         else:
             article = corpus.get(layout.featured_slug) or corpus.articles[0]
             variant = layout.featured_variant
-            featured = story_card(article, variant.headline_kicker, variant.description, variant.cover_path)
+            featured = card_of(article, variant.headline_kicker, variant.description, variant.cover_path)
         chosen = [a for slug in layout.teaser_order if (a := corpus.get(slug)) is not None and a != article]
         if len(chosen) < TEASERS:
             shown = {article.slug, *(a.slug for a in chosen)}
             chosen += [a for a in corpus if a.slug not in shown][: TEASERS - len(chosen)]
-        teasers = [story_card(a) for a in chosen[:TEASERS]]
+        teasers = [card_of(a) for a in chosen[:TEASERS]]
         personalised = segment.name != NEW_VISITOR or layout.section_order != list(corpus.categories)
         above = [featured.slug, *(card.slug for card in teasers)]
         assign_changed(
@@ -120,9 +109,7 @@ class HomeState(rx.State):
             segment_label=segment.label,
             personalised=personalised,
             active_tab=layout.section_order[0] if personalised else "all",
-            latest=[story_card(a) for a in corpus.latest(PER_SECTION + len(above)) if a.slug not in above][
-                :PER_SECTION
-            ],
+            latest=[card_of(a) for a in corpus.latest(PER_SECTION + len(above)) if a.slug not in above][:PER_SECTION],
             breaking=urgent is not None,
         )
 

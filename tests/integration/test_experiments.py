@@ -4,6 +4,7 @@ click as tracked events, and the report through `GET /api/experiments` with the 
 from __future__ import annotations
 
 import datetime as dt
+import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -229,3 +230,19 @@ def test_signing_in_after_an_exposure_keeps_the_variant(room: Newsroom) -> None:
     assert view_of(room, laptop).decision.assignment.variant == "control"  # type: ignore[union-attr]
     document = report(room)
     assert document["readers"] == 1 and document["excluded_readers"] == 0
+
+
+def test_a_seen_panel_is_logged_without_waiting_for_a_commit(room: Newsroom) -> None:
+    """Nothing on the page waits for an impression: its events join the next group commit instead of forcing one."""
+    reader = reader_with_history(room)
+    panel = view_of(room, reader).shown_panel()
+    assert panel is not None
+    done = threading.Event()
+    with room.log._commit_mutex:  # the writer cannot commit meanwhile (internal: a commit held off on purpose)
+        seen = threading.Thread(target=lambda: (room.views.panel_seen(reader, HOME, panel), done.set()))
+        seen.start()
+        assert done.wait(5.0), "panel_seen waited for the group commit"
+    seen.join(5.0)
+    room.log.flush()
+    logged = {event.atomic["event_name"] for event in room.log.reader_events(reader.domain_userid, 20)}
+    assert {"recommendation_impression", "experiment_exposure"} <= logged

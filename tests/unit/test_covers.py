@@ -11,6 +11,7 @@ import pytest
 from media_demo.articles.cover_art import ArticleInfo, load_articles, render_cover, write_cover
 from media_demo.articles.cover_urls import (
     VARIANT_COVERS_DIR,
+    cover_src,
     cover_url,
     drawn_variants,
     has_variant_cover,
@@ -40,6 +41,21 @@ def test_urls_and_file_names() -> None:
     assert cover_url("chip-plant") == "/covers/chip-plant.svg"
     assert variant_name("chip-plant", "topic_loyalist") == "chip-plant--topic-loyalist"
     assert variant_cover_url("chip-plant", "deep_reader") == "/covers/variants/chip-plant--deep-reader.svg"
+
+
+def test_the_backend_address_is_asked_only_for_a_drawn_cover() -> None:
+    """Reading the backend's address (Reflex's configuration) costs more than the rest of a card: a shipped
+    cover, the usual case, must not ask for it."""
+    asked: list[str] = []
+
+    def backend() -> str:
+        asked.append("asked")
+        return "http://backend:8000/"
+
+    assert cover_src(LEAD, backend) == cover_url(LEAD) and not asked
+    assert cover_src("published-at-run-time", backend) == "http://backend:8000/api/covers/published-at-run-time.svg"
+    assert asked == ["asked"]
+    assert cover_src("published-at-run-time", "") == "/api/covers/published-at-run-time.svg"
 
 
 def test_the_drawn_variants_are_listed_once_per_folder(tmp_path: Path) -> None:

@@ -566,3 +566,20 @@ def test_similarity_to_is_the_weighted_sum_of_similarities_before_and_after_chan
     index.remove(candidates[5])
     scores = index.similarity_to(candidates, anchors)
     assert scores[5] == 0.0 and scores == pytest.approx(expected())
+
+
+def test_a_candidate_set_not_kept_is_scored_alike_and_pushes_no_kept_set_out(corpus: Corpus) -> None:
+    """One reader's own candidates (`keep=False`) must not evict the sets every reader shares."""
+    articles = list(corpus)
+    index = ArticleIndex.for_corpus(articles)
+    shared = [a.slug for a in articles[:10]]
+    anchors = [(articles[20].slug, 1.0)]
+    kept = index.similarity_to(shared, anchors)
+    blocks = index._state.blocks  # the compacted sets (internal: what is kept is the point of this test)
+    assert list(blocks) == [tuple(shared)]
+    for start in range(1, 80):
+        own = [a.slug for a in articles[start : start + 15]]
+        expected = [index.similarity(c, articles[20].slug) for c in own]
+        assert index.similarity_to(own, anchors, keep=False) == pytest.approx(expected)
+    assert list(blocks) == [tuple(shared)]
+    assert index.similarity_to(shared, anchors) == pytest.approx(kept)

@@ -258,3 +258,14 @@ def test_coread_scores_a_bounded_pool_that_keeps_its_answers(corpus: Corpus, inp
 def test_coread_pool_must_be_whole(corpus: Corpus) -> None:
     with pytest.raises(ValueError, match="pool: must be a whole number >= 1"):
         build_strategy("coread", {"pool": 0})
+
+
+def test_coread_scores_every_reader_against_one_kept_candidate_set(corpus: Corpus, inputs: StrategyInputs) -> None:
+    """On a corpus within its pool, each reader's unread stories are picked out of the whole corpus's scores:
+    one compacted set for everyone, not one per reader pushing the sections' kept sets out of the index."""
+    index = ArticleIndex.for_corpus(list(corpus))
+    own = StrategyInputs(corpus, index, inputs.stats, inputs.coreads, NOW)
+    strategy = build_strategy("coread")
+    for profile in profiles(corpus)[1:]:
+        assert strategy.rank(profile, own, 3) == strategy.rank(profile, inputs, 3)
+    assert list(index._state.blocks) == [tuple(a.slug for a in corpus)]  # (internal: what is kept)
