@@ -81,6 +81,7 @@ class Options:
     profile: bool = False
     pin: bool = True
     out: Path = OUT
+    batch_runs: int = 2  # batch runs timed after the levels (the schedule is off while they are measured)
 
 
 # ----------------------------------------------------------------------------- the backend process
@@ -176,6 +177,12 @@ class Backend:
             "COOKIE_SECRET": history_module.COOKIE_SECRET,
             "REFLEX_LOG_JSON": "1",  # one JSON record per line, with its level: warnings are counted exactly
             "PYTHONUNBUFFERED": "1",
+            # The batch engine's runs (the log exported to Parquet, the batch groups, the reader features, the
+            # model) are background work of minutes over a month of history: off while the pages are measured,
+            # then timed on their own (`time_batch_runs`); its files in this run's folder, not the project's.
+            "BATCH_SCHEDULE": "false",
+            "BATCH_DIR": str(self.folder / "batch"),
+            "MODELS_DIR": str(self.folder / "models"),
         }
         env.pop("SIGNALS_API_URL", None)
         env.pop("SNOWPLOW_COLLECTOR_URL", None)
@@ -243,14 +250,31 @@ class Backend:
             return ""
         return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
 
-    def get_json(self, path: str, body: Any = None) -> Any:
+    def time_batch_runs(self, runs: int) -> list[dict[str, Any]]:
+        """Run the batch engine `runs` times (`POST /api/batch/run`), each with its wall time, the backend's CPU
+        and its RSS after: the first exports the whole log and may train the model, the next is a scheduled run."""
+        timed = []
+        for _ in range(runs):
+            cpu, started = cpu_seconds(self.tree()), time.perf_counter()
+            answer = self.get_json("/api/batch/run", b"", timeout=1800)  # an empty body: every group
+            timed.append(
+                {
+                    "wall_s": time.perf_counter() - started,
+                    "cpu_s": cpu_seconds(self.tree()) - cpu,
+                    "rss_mib": rss_mib(self.worker()),
+                    "rows": {run["group"]: run.get("entities") for run in answer["runs"]},
+                }
+            )
+        return timed
+
+    def get_json(self, path: str, body: Any = None, timeout: float = 10) -> Any:
         request = urllib.request.Request(
             self.url + path,
-            data=None if body is None else json.dumps(body).encode(),
+            data=None if body is None else body if isinstance(body, bytes) else json.dumps(body).encode(),
             headers={"Authorization": f"Bearer {history_module.API_TOKEN}", "Content-Type": "application/json"},
             method="GET" if body is None else "POST",
         )
-        with urllib.request.urlopen(request, timeout=10) as answer:
+        with urllib.request.urlopen(request, timeout=timeout) as answer:
             return json.loads(answer.read())
 
     def stop(self, timeout: float = 20.0) -> None:
@@ -598,6 +622,9 @@ def run_scenario(
                     raise RuntimeError(f"a generator failed ({process.returncode}):\n{err.decode()[-3000:]}")
                 results.append(json.loads(out))
         info["history_check"] = check_history(backend, history) if history is not None else None
+        if server is None and options.batch_runs:
+            progress(f"[{name}] timing {options.batch_runs} batch run(s) after the levels")
+            info["batch_runs"] = backend.time_batch_runs(options.batch_runs)
         info["generators"] = len(generators)
         info["readers_started"] = len(specs)
         info["returning_readers"] = len(cookies_of)
@@ -771,6 +798,12 @@ def notes(results: list[LevelResult], infos: list[dict[str, Any]], options: Opti
                 lines.append(
                     f"  {what}, whole run: {stats['count']}, p50 {stats['p50']:.1f} ms, p95 {stats['p95']:.1f} ms"
                 )
+        for number, batch in enumerate(info.get("batch_runs") or (), start=1):
+            what = "exports the log, may train the model" if number == 1 else "as the schedule runs it"
+            lines.append(
+                f"  batch run {number} after the levels ({what}): {batch['wall_s']:.1f} s, "
+                f"{batch['cpu_s']:.1f} s of backend CPU, RSS {batch['rss_mib']:.0f} MiB after"
+            )
         if info.get("history_check"):
             check = info["history_check"]
             lines.append(
@@ -926,6 +959,9 @@ def parse(argv: list[str] | None) -> Options:
     parser.add_argument("--profile", action="store_true", help="record each measured window with py-spy")
     parser.add_argument("--no-pin", action="store_true", help="do not pin the backend and generators to cores")
     parser.add_argument("--out", type=Path, default=OUT)
+    parser.add_argument(
+        "--batch-runs", type=int, default=Options.batch_runs, help="batch runs timed after the levels (0: none)"
+    )
     args = parser.parse_args(argv)
     low, high = (float(x) for x in args.think.split(","))
     return Options(
@@ -945,6 +981,7 @@ def parse(argv: list[str] | None) -> Options:
         profile=args.profile,
         pin=not args.no_pin,
         out=args.out,
+        batch_runs=args.batch_runs,
     )
 
 
