@@ -20,10 +20,10 @@ import logging
 import threading
 import time
 import uuid
-from collections.abc import Mapping, Sequence
-from functools import cache
+from collections.abc import Callable, Mapping, Sequence
+from functools import cache, wraps
 from pathlib import Path
-from typing import Any, cast
+from typing import Any, TypeVar, cast
 
 from snowplow_signals import BatchAttributeGroup, ExternalBatchAttributeGroup, RuleIntervention, StreamAttributeGroup
 from sqlalchemy import Engine
@@ -499,7 +499,29 @@ def mail_sender(settings: Settings) -> MailSender:
     return OutboxSender(settings.outbox_dir)
 
 
-@cache
+T = TypeVar("T")
+
+
+def once(build: Callable[[], T]) -> Callable[[], T]:
+    """`functools.cache` for a process-wide object that two threads may ask for first at the same moment.
+
+    A bare cache lets both build it (two live corpora creating the same tables, two newsrooms with two
+    writers on one log); here the second waits for the first and gets the same object. `cache_clear`
+    stays available.
+    """
+    lock = threading.RLock()
+    cached = cache(build)
+
+    @wraps(build)
+    def get() -> T:
+        with lock:
+            return cached()
+
+    get.cache_clear = cached.cache_clear  # type: ignore[attr-defined]
+    return get
+
+
+@once
 def get_corpus() -> Corpus:
     """This process's live corpus: the stories of the database, after the articles folder's new and changed
     files are imported (a malformed one stops the start, naming file and field). Pages and the newsroom share
@@ -508,7 +530,7 @@ def get_corpus() -> Corpus:
     return open_corpus(settings.database_url, settings.articles_dir)
 
 
-@cache
+@once
 def get_shipped_corpus() -> Corpus:
     """The Markdown corpus of the articles folder alone, validated: what the pages are compiled with.
 
@@ -518,13 +540,13 @@ def get_shipped_corpus() -> Corpus:
     return load_corpus(get_settings().articles_dir)
 
 
-@cache
+@once
 def get_index() -> ArticleIndex:
     """The TF-IDF index of the published articles."""
     return ArticleIndex.for_corpus(get_corpus())
 
 
-@cache
+@once
 def get_newsroom() -> Newspaper:
     """This process's newsroom, built on first use from the environment: the whole engine in this process,
     or, with `SIGNALS_API_URL` set (remote mode: every UI worker of a cluster), pages over that engine service.

@@ -26,7 +26,7 @@ from media_demo.settings import Settings
 from media_demo.signals.engine.consent import BEHAVIOURAL, CONTEXTUAL
 from media_demo.signals.engine.events import CanonicalEvent
 from media_demo.tracking import Page, Reader, new_domain_userid, touch_session
-from tests.benchmarks.common import latency_line
+from tests.benchmarks.common import latency_line, scratch_batch
 from tests.loop_watch import run_apart
 
 BENCH_LOG_EVENTS = 1_000_000
@@ -144,7 +144,8 @@ def bench_backfill() -> None:
     corpus = get_corpus()
     with tempfile.TemporaryDirectory() as folder:
         database = Path(folder) / "events.db"
-        room = Newsroom(Settings(media_demo_db=database, database_url=f"sqlite:///{database}"), corpus, get_index())
+        settings = Settings(media_demo_db=database, database_url=f"sqlite:///{database}", **scratch_batch(Path(folder)))
+        room = Newsroom(settings, corpus, get_index())
         try:
             started = time.perf_counter()
             fill(room, BENCH_LOG_EVENTS, BENCH_LOG_READERS)

@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import contextvars
 import datetime as dt
 import json
 import os
@@ -414,7 +415,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
             pin_to(BACKEND_CORE, loadtest.process_tree(postgres.process.pid))
         with ThreadPoolExecutor(2) as pool:
             contract = pool.submit(FrontendContract.compile, loadtest.PROJECT_ROOT)
-            site = pool.submit(loadtest.read_site)
+            site = pool.submit(contextvars.copy_context().run, loadtest.read_site)  # (see loadtest.main)
             runs = readers.out / "runs"
             if options.baseline:
                 level_results, info = loadtest.run_scenario(

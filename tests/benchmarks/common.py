@@ -26,7 +26,15 @@ def bench_settings(folder: str | Path, name: str = "bench", database_url: str | 
     """Settings for a throwaway newsroom whose event log lives in `folder` (or at `database_url`)."""
     database = Path(folder) / f"{name}.db"
     url = database_url or f"sqlite:///{database}"
-    return Settings(media_demo_db=database, database_url=url, signals_api_token=BENCH_TOKEN)
+    return Settings(
+        media_demo_db=database, database_url=url, signals_api_token=BENCH_TOKEN, **scratch_batch(Path(folder))
+    )
+
+
+def scratch_batch(folder: Path) -> dict[str, Any]:
+    """Settings that keep a throwaway newsroom's batch export and models in `folder`, out of the project's `data/`,
+    with the batch schedule off (a benchmark times its own work, not a batch run that happened to start)."""
+    return {"batch_dir": folder / "batch", "models_dir": folder / "models", "batch_schedule": False}
 
 
 def synthetic_events(count: int, readers: int, seed: int = 7) -> list[CanonicalEvent]:

@@ -109,6 +109,7 @@ class AppIngest:
         from media_demo.signals.storage.checkpoints import fingerprint
         from media_demo.tracking import InProcessEmitter, NewsroomTracker, Page, Reader, ReaderSession
         from media_demo.tracking.identity import sign_domain_userid
+        from tests.benchmarks.common import scratch_batch
 
         corpus = get_corpus()
         self.stories = [(routes.article_url(a.slug), a.title, a) for a in corpus.articles]
@@ -127,6 +128,7 @@ class AppIngest:
             database_url=f"sqlite:///{database}",
             signals_api_token=API_TOKEN,
             cookie_secret=COOKIE_SECRET,
+            **scratch_batch(database.parent),
         )
         self.room = Newsroom(settings, corpus, get_index())
         self._moment = 0.0

@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import contextvars
 import datetime as dt
 import json
 import math
@@ -869,7 +870,8 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     infos: list[dict[str, Any]] = []
     with ThreadPoolExecutor(2) as pool:  # while the history is made ready and the first backend starts
         contract = pool.submit(FrontendContract.compile, PROJECT_ROOT)
-        site = pool.submit(read_site)
+        # In the caller's context: where Reflex is imported already, its registration context is there.
+        site = pool.submit(contextvars.copy_context().run, read_site)
         history = None
         if options.history:
             params = history_module.HistoryParams(options.history, min(options.history_readers, options.history))
