@@ -319,7 +319,7 @@ class ReaderViews:
         below the fold that nobody scrolled to exposes no one. It does not wait for the group
         commit: nothing on the page depends on it and the browser is told nothing back, so the
         events join the next commit (the next page's, or within the log's flush interval)
-        instead of forcing one of their own (a commit's fixed cost was a fifth of a page event's).
+        instead of forcing one of their own (a commit costs ~0.3-0.5 ms of CPU, a tenth of a page event or more).
         """
         log = panel.log
         experiment = self._experiments.get(log.experiment) if self._experiments and log.experiment else None
