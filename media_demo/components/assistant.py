@@ -8,6 +8,9 @@ from media_demo import routes
 from media_demo.state.assistant import STARTERS, SUMMARISE, AssistantState, ChatMessage, ChatSource
 
 PANEL_ID = "assistant-panel"
+# Whether the tab shows a story (it may then be summarised), worked out in the browser from the address it
+# already holds: as a computed var of the state it was recomputed on the server at every page event.
+ON_ARTICLE = rx.State.router.url.path.startswith(routes.ARTICLE_PREFIX)
 # Escape closes the panel wherever the focus is (installed once per page; the button does the closing).
 ESCAPE_CLOSES_SCRIPT = (
     "window.__dcAssistantEscape || (window.__dcAssistantEscape = true, document.addEventListener('keydown', e => {"
@@ -161,7 +164,7 @@ def assistant_panel() -> rx.Component:
         rx.cond(
             AssistantState.messages.length() == 0,
             rx.el.div(
-                rx.cond(AssistantState.on_article, _starter(SUMMARISE)),
+                rx.cond(ON_ARTICLE, _starter(SUMMARISE)),
                 *[_starter(q) for q in STARTERS],
                 class_name="assistant-starters",
             ),

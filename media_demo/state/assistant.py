@@ -100,11 +100,6 @@ class AssistantState(rx.State):
     history_note: str = ""  # why the reader's history is not used, shown beside the toggle
 
     @rx.var
-    def on_article(self) -> bool:
-        """Whether the reader is on a story (it may then be summarised)."""
-        return self.router.url.path.startswith(routes.ARTICLE_PREFIX)
-
-    @rx.var
     def remaining(self) -> int:
         """Characters the reader may still type."""
         return MAX_QUESTION_CHARS - len(self.draft)

@@ -10,6 +10,7 @@ from collections.abc import Callable
 from typing import Any, TypeVar
 
 import reflex as rx
+from reflex.istate.data import RouterData
 
 from media_demo import routes
 from media_demo.accounts import DEFAULT_SESSION_TTL, Account
@@ -111,13 +112,14 @@ class ReaderState(rx.State):
         if not is_signed_domain_userid(self.domain_userid, self.duid_signature, get_newsroom().cookie_secret):
             self._issue_reader_id()
 
-    def _cookie_reader(self) -> Reader:
+    def _cookie_reader(self, router: RouterData | None = None) -> Reader:
         """The reader behind this tab as its cookies say, issuing or rotating ids as needed.
 
         An id cookie without our signature (edited, or from before signing) is replaced
         by a new one: a browser can only ever act as the reader it was given. The
         signed-in account is not looked up here (a database read): `_as_reader` does it
-        off the event loop.
+        off the event loop. `router` is this event's router data when the caller already read it
+        (each `self.router` assembles it anew).
         """
         self._check_signature()
         now = time.time()
@@ -126,11 +128,12 @@ class ReaderState(rx.State):
         if previous is not None and session.index > previous.index:
             self._days_away = (now - previous.last_activity) / 86400
         self.session = session.to_cookie()
+        router = router or self.router
         return Reader(
             domain_userid=self.domain_userid,
             session=session,
-            user_agent=self.router.headers.user_agent or None,
-            ip_address=self.router.session.client_ip or None,
+            user_agent=router.headers.user_agent or None,
+            ip_address=router.session.client_ip or None,
         )
 
     async def _as_reader(self, work: Callable[[Reader], T], reader: Reader | None = None) -> tuple[Reader, T]:
@@ -155,15 +158,16 @@ class ReaderState(rx.State):
         self.account_name = account.display_name if account is not None else ""
         return signed_in, result
 
-    def _context(self) -> ReaderContext:
+    def _context(self, router: RouterData) -> ReaderContext:
         """The reader's context: device, languages, the link and referrer that brought them, local hour."""
         referrer, offset = self._client_context or ["", None]
+        headers = router.headers
         return ReaderContext.from_request(
-            user_agent=self.router.headers.user_agent or None,
+            user_agent=headers.user_agent or None,
             referrer=referrer or None,
             query=self._landing_query,
-            accept_language=self.router.headers.accept_language or None,
-            host=self.router.url.hostname,
+            accept_language=headers.accept_language or None,
+            host=router.url.hostname,
             tz_offset_minutes=offset if isinstance(offset, int) and abs(offset) <= 14 * 60 else None,
         )
 
@@ -197,12 +201,12 @@ class ReaderState(rx.State):
 
     async def _track_visit(self, title: str, article_slug: str) -> rx.event.EventSpec:
         """Track the page view; returns the script that marks the page as tracked."""
-        newsroom = get_newsroom()
-        token = self.router.session.client_token
-        path = self.router.url.path or "/"
+        newsroom, router = get_newsroom(), self.router
+        token = router.session.client_token
+        path = router.url.path or "/"
         external = (self._client_context or [""])[0] if not self._previous_url else ""
-        page = Page(url=str(self.router.url), title=title, referrer=self._previous_url or external or None)
-        context, reader = self._context(), self._cookie_reader()
+        page = Page(url=str(router.url), title=title, referrer=self._previous_url or external or None)
+        context, reader = self._context(router), self._cookie_reader(router)
         days_away = self._days_away  # as the cookies just told
         OPEN_TABS.add(reader.domain_userid, token)  # before the visit: an intervention it fires can reach this tab
         OPEN_TABS.on_page(token, path)
@@ -229,16 +233,18 @@ class ReaderState(rx.State):
 
     async def _refresh_view(self) -> None:
         """Re-read the reader's attributes and consent after a change made outside `visit`."""
-        views, context = get_newsroom().views, self._context()
-        path = self.router.url.path or "/"
+        router = self.router
+        views, context = get_newsroom().views, self._context(router)
+        path = router.url.path or "/"
         reading = path.removeprefix(routes.ARTICLE_PREFIX) if path.startswith(routes.ARTICLE_PREFIX) else ""
         _reader, (view, trending) = await self._as_reader(
             lambda signed_in: views.refresh(
                 signed_in.domain_userid, context, signed_in.session.index, signed_in.user_id, TRENDING_COUNT, reading
-            )
+            ),
+            self._cookie_reader(router),
         )
         self._refresh(view, trending)
-        if (self.router.url.path or "/") == "/":
+        if path == "/":
             (await self.get_state(HomeState)).arrange(view.layout, view.segment)
 
     def _reset_identity(self) -> None:
@@ -286,11 +292,12 @@ class ReaderState(rx.State):
         # Before anything else in this on_load reads the id (the first visit waits for the browser,
         # and the page's other on_load handlers run meanwhile): never leave a forged one in place.
         self._check_signature()
+        url = self.router.url
         if self._client_context is None:
             self._pending_visit = [title, article_slug]
-            self._landing_query = self.router.url.query
+            self._landing_query = url.query
             return rx.call_script(CLIENT_CONTEXT_SCRIPT, callback=ReaderState.client_context)
-        if self._tracked_view and str(self.router.url) == self._previous_url:  # a reconnect, a reload or a re-click
+        if self._tracked_view and str(url) == self._previous_url:  # a reconnect, a reload or a re-click
             self._pending_visit = [title, article_slug]
             return rx.call_script(is_tracked_script(self._tracked_view), callback=ReaderState.same_url_visit)
         return await self._track_visit(title, article_slug)
@@ -327,9 +334,13 @@ class ReaderState(rx.State):
     @rx.event
     async def panel_seen(self, panel_id: str):
         """The browser shows panel `panel_id`: log its impression (and the experiment's exposure), once."""
-        panel = self._panel
-        if panel is None or panel.log.panel_id != panel_id or self._panel_logged or not self.domain_userid:
+        # `panel_id` (a plain string) names the panel `_panel` holds: compared first, it spares the
+        # proxy Reflex wraps around `_panel` on every read (most reports are for the current panel anyway).
+        if panel_id != self.panel_id or self._panel_logged or not self.domain_userid:
             return  # an older panel, or already logged
+        panel = self._panel
+        if panel is None:
+            return
         self._panel_logged = True
         views, page = get_newsroom().views, self._panel_page()
         await self._as_reader(lambda reader: views.panel_seen(reader, page, panel))
@@ -337,8 +348,10 @@ class ReaderState(rx.State):
     @rx.event
     async def recommendation_clicked(self, slug: str, panel_id: str):
         """A recommendation of panel `panel_id` was clicked (the link then opens the story)."""
+        if panel_id != self.panel_id or not self.domain_userid:
+            return
         panel = self._panel
-        if panel is None or panel.log.panel_id != panel_id or not self.domain_userid:
+        if panel is None:
             return
         unlogged, self._panel_logged = not self._panel_logged, True  # a click proves the panel was seen
         views, page = get_newsroom().views, self._panel_page()

@@ -14,6 +14,7 @@ from reflex.testing import AppHarness
 
 from media_demo.definitions import ASSISTANT_OFFER_READS
 from media_demo.newsroom import get_corpus
+from media_demo.state.assistant import SUMMARISE
 from tests.e2e.conftest import TIMEOUT_MS, ConsoleErrors, accept_all
 from tests.e2e.test_live_recommendations import open_section, read_article_from_listing
 
@@ -114,6 +115,18 @@ def test_a_reader_asks_what_to_read_next_and_turning_history_off_changes_the_ans
     tab.keyboard.press("Escape")
     expect(panel).to_have_count(0)
     expect(tab.get_by_test_id("assistant-open")).to_be_visible()
+
+    # "Summarise this article" is offered on a story only, and follows the reader's links without a reload.
+    summarise = tab.get_by_test_id("assistant-starter").filter(has_text=SUMMARISE)
+    tab.get_by_test_id("assistant-open").click()
+    tab.get_by_test_id("assistant-clear").click()
+    expect(tab.get_by_test_id("assistant-starter").first).to_be_visible()
+    expect(summarise).to_have_count(0)  # the section page
+    tab.keyboard.press("Escape")
+    tab.locator(f"[data-testid=article-card][data-slug='{science[2]}'] .card-title-link").first.click()
+    tab.wait_for_url(f"**/article/{science[2]}")
+    tab.get_by_test_id("assistant-open").click()
+    expect(summarise).to_have_count(1)
     assert offline.refused == [] and errors == []
 
 

@@ -15,6 +15,7 @@ A moment is epoch seconds or a `datetime`; a `datetime` without a zone is taken 
 from __future__ import annotations
 
 import datetime as dt
+import functools
 
 EPOCH = dt.datetime(1970, 1, 1)  # UTC, without a zone: its arithmetic and isoformat cost half an aware one's
 
@@ -32,8 +33,18 @@ def iso_millis(moment: float | dt.datetime) -> str:
 
 
 def iso_from_epoch_millis(millis: int) -> str:
-    """`iso_millis` of epoch milliseconds, exact where a float of seconds near year 9999 would lose the last one."""
-    return (EPOCH + dt.timedelta(milliseconds=millis)).isoformat(timespec="milliseconds") + "Z"
+    """`iso_millis` of epoch milliseconds, exact where a float of seconds near year 9999 would lose the last one.
+
+    Every event carries two or three of these, mostly within the same second as the event before:
+    the second's text is kept and only the milliseconds are written.
+    """
+    seconds, rest = divmod(millis, 1000)
+    return f"{_iso_second(seconds)}.{rest:03d}Z"
+
+
+@functools.lru_cache(maxsize=1024)
+def _iso_second(seconds: int) -> str:
+    return (EPOCH + dt.timedelta(seconds=seconds)).isoformat()
 
 
 def iso_seconds(moment: float | dt.datetime) -> str:
