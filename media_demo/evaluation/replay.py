@@ -21,6 +21,9 @@ its propensities, and what the candidate (`coread`) would have shown in its plac
 SNIPS estimate the candidate's CTR@3 from those logs (`offpolicy`), beside the simulator's
 exact expected clicks of the candidate's panels on the same contexts and the candidate's own
 online CTR@3. The last line sums up: `replay: popular=... current=... coread=... ratio current/popular=...`.
+
+`--model NAME=VALUE` (repeatable) runs with a reader model other than the defaults, the one fixed before the
+comparison, to see how the results depend on it; the report's header then names each changed parameter.
 """
 
 from __future__ import annotations
@@ -43,7 +46,7 @@ from scipy import stats as scipy_stats
 
 from media_demo.articles import Article, Corpus
 from media_demo.evaluation.offpolicy import Estimate, LoggedPanel, ips, snips
-from media_demo.evaluation.simulation import Population, ReaderModel, SimulatedReader
+from media_demo.evaluation.simulation import Population, ReaderModel, SimulatedReader, parse_model_overrides
 from media_demo.newsroom import Newsroom, get_corpus, get_index
 from media_demo.recommend import ArticleIndex
 from media_demo.recommend.strategies import Strategy, StrategyInputs, build_strategy, serve
@@ -267,6 +270,7 @@ class Report:
     online: Estimate  # the candidate's own online CTR@3
     panels_logged: int
     seconds: float
+    model: ReaderModel = field(default_factory=ReaderModel)
 
     @property
     def ratio(self) -> float:
@@ -286,7 +290,7 @@ class Report:
         """The report as printed, the summary line last."""
         names = list(self.metrics)
         width = max(len(n) for n in names) + 2
-        out = ["", "## Strategies (mean over seeds, [95% t-interval])", ""]
+        out = ["", model_line(self.model), "", "## Strategies (mean over seeds, [95% t-interval])", ""]
         out.append("strategy".ljust(width) + "".join(LABELS[m].ljust(28) for m in METRICS))
         for name in names:
             out.append(name.ljust(width) + "".join(str(self.metrics[name][m]).ljust(28) for m in METRICS))
@@ -354,7 +358,18 @@ def replay(
         online=metrics[candidate]["ctr"],
         panels_logged=len(logged),
         seconds=time.perf_counter() - started,
+        model=model or ReaderModel(),
     )
+
+
+def model_line(model: ReaderModel) -> str:
+    """The reader model a report was measured with: the defaults, or each parameter changed beside its default."""
+    changed = model.changed()
+    if not changed:
+        return "reader model: the defaults (fixed before the comparison)"
+    default = ReaderModel()
+    parts = [f"{name}={value:g} (default {getattr(default, name):g})" for name, value in changed.items()]
+    return "reader model: NOT the defaults: " + ", ".join(parts)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -365,7 +380,19 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--visits", type=int, default=3, help="visits per reader (default 3)")
     parser.add_argument("--exploration", type=float, default=0.3, help="the logging policy's ε (default 0.3)")
     parser.add_argument("--short", action="store_true", help="a quick run: 2 seeds, 60 readers, 2 visits")
+    parser.add_argument(
+        "--model",
+        action="append",
+        default=[],
+        metavar="NAME=VALUE",
+        help="override a reader model parameter for this run (repeatable), e.g. quality_sigma=0.25; "
+        "the defaults are the model fixed before the comparison",
+    )
     args = parser.parse_args(argv)
+    try:
+        model = parse_model_overrides(args.model)
+    except ValueError as exc:
+        parser.error(f"--model {exc}")
     if args.short:
         args.seeds, args.readers, args.visits = 2, 60, 2
     if args.seeds < 2:
@@ -373,7 +400,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.readers < 1 or args.visits < 1:
         parser.error("--readers and --visits: at least 1")
     print(f"replay: {args.seeds} seeds x {args.readers} readers x {args.visits} visits", file=sys.stderr)
-    report = replay(range(1, args.seeds + 1), args.readers, args.visits, exploration=args.exploration, progress=True)
+    print(model_line(model), file=sys.stderr)
+    report = replay(
+        range(1, args.seeds + 1), args.readers, args.visits, exploration=args.exploration, model=model, progress=True
+    )
     print("\n".join(report.lines()))
     return 0
 

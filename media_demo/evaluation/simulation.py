@@ -27,12 +27,14 @@ Nothing here knows which strategy is on trial. Every draw comes from a seeded
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import math
 import random
+import typing
 import uuid
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -56,6 +58,79 @@ class ReaderModel:
     leave_without_click: float = 0.5
     fatigue: float = 0.1
     max_reads: int = 12
+
+    def with_overrides(self, overrides: Mapping[str, str]) -> ReaderModel:
+        """This model with some parameters replaced, each given as text (the replay's `--model NAME=VALUE`).
+
+        Strict, so that a sensitivity run with a typo fails instead of quietly measuring another model than
+        the one asked for: an unknown name, a value that does not parse as the field's type (an int field
+        needs an int) or one outside the range the behaviour is defined on (`PARAMETER_RANGES`) raises a
+        `ValueError` whose message starts with the field's name.
+        """
+        types = typing.get_type_hints(ReaderModel)
+        changes: dict[str, typing.Any] = {}  # of each field's type (mypy cannot check a field named at run time)
+        for name, text in overrides.items():
+            if name not in PARAMETER_RANGES:
+                raise ValueError(f"{name!r}: not a reader model parameter (one of {', '.join(PARAMETER_RANGES)})")
+            kind = types[name]
+            expected = "an integer" if kind is int else "a finite number"
+            try:
+                value = kind(text)
+            except ValueError:
+                raise ValueError(f"{name}: expects {expected}, got {text!r}") from None
+            if not math.isfinite(value):
+                raise ValueError(f"{name}: expects {expected}, got {text!r}")
+            low, high, low_allowed = PARAMETER_RANGES[name]
+            inside = (value >= low if low_allowed else value > low) and value <= high
+            if not inside:
+                bound = f"{'>=' if low_allowed else '>'} {low:g}" if high == math.inf else f"in [{low:g}, {high:g}]"
+                raise ValueError(f"{name}: must be {bound}, got {text!r}")
+            changes[name] = value
+        return dataclasses.replace(self, **changes)
+
+    def changed(self) -> dict[str, int | float]:
+        """The parameters that differ from the defaults (the model fixed before the comparison), in field order."""
+        default = ReaderModel()
+        return {
+            f.name: getattr(self, f.name)
+            for f in dataclasses.fields(self)
+            if getattr(self, f.name) != getattr(default, f.name)
+        }
+
+
+# Where each parameter of `ReaderModel` keeps the behaviour defined: (lowest, highest, whether the lowest itself is
+# allowed). A Dirichlet needs a positive concentration, a half-life of 0 days would divide by zero, the
+# probabilities stay in [0, 1], and a visit reads at least its first story.
+PARAMETER_RANGES: dict[str, tuple[float, float, bool]] = {
+    "topic_concentration": (0.0, math.inf, False),
+    "subjects_per_reader": (0, math.inf, True),
+    "subject_boost": (0.0, math.inf, True),
+    "quality_sigma": (0.0, math.inf, True),
+    "recency_half_life_days": (0.0, math.inf, False),
+    "click_scale": (0.0, math.inf, True),
+    "max_click": (0.0, 1.0, True),
+    "leave_without_click": (0.0, 1.0, True),
+    "fatigue": (0.0, 1.0, True),
+    "max_reads": (1, math.inf, True),
+}
+
+
+def parse_model_overrides(items: Sequence[str]) -> ReaderModel:
+    """The default `ReaderModel` with `NAME=VALUE` overrides applied (the replay's repeated `--model` option).
+
+    A separate step from the replay so that a malformed option fails before minutes of simulation, with a
+    `ValueError` naming the field (see `ReaderModel.with_overrides`); a name given twice is an error too.
+    """
+    overrides: dict[str, str] = {}
+    for item in items:
+        name, equals, value = item.partition("=")
+        name = name.strip()
+        if not equals or not name:
+            raise ValueError(f"expects NAME=VALUE, got {item!r}")
+        if name in overrides:
+            raise ValueError(f"{name}: given twice ({overrides[name]!r} and {value!r})")
+        overrides[name] = value.strip()
+    return ReaderModel().with_overrides(overrides)
 
 
 @dataclass(frozen=True)
