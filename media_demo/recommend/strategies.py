@@ -401,8 +401,11 @@ def propensity_of(
     return propensity
 
 
-def slot_marginals(m: int, n: int, exploration: float) -> list[list[float]]:
+@functools.lru_cache(maxsize=1024)
+def slot_marginals(m: int, n: int, exploration: float) -> tuple[tuple[float, ...], ...]:
     """P(slot k shows the strategy's j-th choice), and that of any one other eligible article, per slot.
+
+    The same for every reader with as many eligible articles: worked out once per (m, n, ε), kept.
 
     `m` slots (the ranking's length), `n` eligible articles (m ≤ n), ε = `exploration`.
     Row k (0-based) has m + 1 entries: j = 0 … m - 1 for the ranked articles, then the
@@ -414,7 +417,7 @@ def slot_marginals(m: int, n: int, exploration: float) -> list[list[float]]:
         raise ValueError(f"m: a ranking of {m} articles among {n} eligible ones")
     others = n - m
     states: dict[tuple[frozenset[int], int], float] = {(frozenset(), 0): 1.0}
-    rows: list[list[float]] = []
+    rows: list[tuple[float, ...]] = []
     for k in range(m):
         row = [0.0] * (m + 1)
         following: dict[tuple[frozenset[int], int], float] = {}
@@ -438,6 +441,6 @@ def slot_marginals(m: int, n: int, exploration: float) -> list[list[float]]:
                 following[key] = following.get(key, 0.0) + q
         if others:
             row[m] /= others
-        rows.append(row)
+        rows.append(tuple(row))
         states = following
-    return rows
+    return tuple(rows)
