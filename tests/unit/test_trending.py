@@ -239,3 +239,42 @@ def test_ranking_is_trendings_order_kept_until_the_next_read() -> None:
     assert stats.ranking() == [s for s, _ in stats.trending(None, NOW + 60)] == ["fresh", "old-crowd", "breaking"]
     stats.forget([f"c{n}" for n in range(4)])  # still counted, anonymously: the order stays
     assert stats.ranking() == ["fresh", "old-crowd", "breaking"]
+
+
+@given(
+    st.lists(
+        st.tuples(
+            st.sampled_from(["a", "b", "c", "d"]),
+            st.one_of(st.none(), st.sampled_from(["r1", "r2", "r3"])),
+            st.integers(min_value=-72, max_value=3).map(lambda hours: NOW + hours * HOUR / 2),
+        ),
+        max_size=40,
+    ),
+    st.lists(st.sampled_from(["r1", "r2", "r3"]), max_size=2),
+)
+def test_ranking_is_trendings_order_at_the_newest_read_whatever_the_reads(
+    reads: list[tuple[str, str | None, float]], forgotten: list[str]
+) -> None:
+    """Ties included (the same moment, the same readers): the one-pass order is `trending`'s own."""
+    stats, newest = ReadStats(), -math.inf
+    for slug, reader, at in reads:
+        stats.observe(slug, reader, at)
+        newest = max(newest, at)
+        assert stats.ranking() == [s for s, _ in stats.trending(None, newest)]
+    stats.forget(forgotten)
+    assert stats.ranking() == [s for s, _ in stats.trending(None, newest)]
+
+
+def test_ranking_breaks_ties_by_the_latest_read_and_treats_last_bit_differences_as_ties() -> None:
+    stats = ReadStats()
+    stats.observe("a", "r1", NOW - 24 * HOUR)
+    stats.observe("a", "r2", NOW - 24 * HOUR)
+    stats.observe("b", "r3", NOW)  # as much as a's two readers a half-life ago: read later, so first
+    assert stats.ranking() == ["b", "a"] == [s for s, _ in stats.trending(None, NOW)]
+
+    stats = ReadStats()
+    stats.observe("z", "r0", NOW - 36 * HOUR)
+    stats.observe("a", "r1", NOW - 36 * HOUR)
+    stats.observe("a", "r1", NOW - 30 * HOUR)  # a re-read: its running sum ends a last bit below b's
+    stats.observe("b", "r2", NOW - 30 * HOUR)
+    assert stats.ranking() == ["a", "b", "z"] == [s for s, _ in stats.trending(None, NOW - 30 * HOUR)]
