@@ -334,8 +334,8 @@ class ReaderState(rx.State):
     @rx.event
     async def panel_seen(self, panel_id: str):
         """The browser shows panel `panel_id`: log its impression (and the experiment's exposure), once."""
-        # `panel_id` (a plain string) names the panel `_panel` holds: compared first, it spares the
-        # proxy Reflex wraps around `_panel` on every read (most reports are for the current panel anyway).
+        # `panel_id`, a plain string var set together with `_panel`, names it: compared first, a report of
+        # an older panel returns without reading `_panel`, which Reflex wraps in a proxy at every read.
         if panel_id != self.panel_id or self._panel_logged or not self.domain_userid:
             return  # an older panel, or already logged
         panel = self._panel
