@@ -128,7 +128,7 @@ class ReaderState(rx.State):
         if previous is not None and session.index > previous.index:
             self._days_away = (now - previous.last_activity) / 86400
         self.session = session.to_cookie()
-        router = router or self.router
+        router = router if router is not None else self.router
         return Reader(
             domain_userid=self.domain_userid,
             session=session,
@@ -199,9 +199,13 @@ class ReaderState(rx.State):
             ],
         )
 
-    async def _track_visit(self, title: str, article_slug: str) -> rx.event.EventSpec:
-        """Track the page view; returns the script that marks the page as tracked."""
-        newsroom, router = get_newsroom(), self.router
+    async def _track_visit(self, title: str, article_slug: str, router: RouterData | None = None) -> rx.event.EventSpec:
+        """Track the page view; returns the script that marks the page as tracked.
+
+        `router` is this event's router data when the caller already read it, as for `_cookie_reader`.
+        """
+        newsroom = get_newsroom()
+        router = router if router is not None else self.router
         token = router.session.client_token
         path = router.url.path or "/"
         external = (self._client_context or [""])[0] if not self._previous_url else ""
@@ -292,7 +296,8 @@ class ReaderState(rx.State):
         # Before anything else in this on_load reads the id (the first visit waits for the browser,
         # and the page's other on_load handlers run meanwhile): never leave a forged one in place.
         self._check_signature()
-        url = self.router.url
+        router = self.router
+        url = router.url
         if self._client_context is None:
             self._pending_visit = [title, article_slug]
             self._landing_query = url.query
@@ -300,7 +305,7 @@ class ReaderState(rx.State):
         if self._tracked_view and str(url) == self._previous_url:  # a reconnect, a reload or a re-click
             self._pending_visit = [title, article_slug]
             return rx.call_script(is_tracked_script(self._tracked_view), callback=ReaderState.same_url_visit)
-        return await self._track_visit(title, article_slug)
+        return await self._track_visit(title, article_slug, router)
 
     @rx.event
     async def same_url_visit(self, tracked: bool):
