@@ -10,7 +10,7 @@ from media_demo.state.reader import ReaderState
 
 def _read_mark(slug: rx.Var[str]) -> rx.Component:
     return rx.cond(
-        ReaderState.read_slugs.contains(slug),
+        ReaderState.read_slugs.contains(slug) | ReaderState.read_since.contains(slug),
         rx.el.span("✓ Read", class_name="read-mark", custom_attrs={"data-testid": "read-indicator"}),
     )
 

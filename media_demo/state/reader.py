@@ -21,6 +21,7 @@ from media_demo.signals.engine.consent import BEHAVIOURAL, CONTEXTUAL
 from media_demo.state.cards import RecommendationCard, TrendingCard, assign_changed
 from media_demo.state.clients import OPEN_TABS
 from media_demo.state.home import HomeState
+from media_demo.state.read_marks import next_marks
 from media_demo.tracking import Page, Reader, ReaderSession, new_domain_userid, touch_session
 from media_demo.tracking.identity import (
     SESSION_COOKIE,
@@ -81,7 +82,9 @@ class ReaderState(rx.State):
     personalised: bool = False
     not_personalised_reason: str = ""
     engine_unavailable: bool = False  # the engine service could not be asked: the panel says so
+    # The "✓ Read" marks: the stories read when this tab last got them whole, and those read since.
     read_slugs: list[str] = []
+    read_since: list[str] = []
     recommendations: list[RecommendationCard] = []
     recommendations_loaded: bool = False
     # A new id for every panel shown (the browser reports each one it sees once).
@@ -178,6 +181,7 @@ class ReaderState(rx.State):
         if panel is None or self._panel is None or panel.log.panel_id != self._panel.log.panel_id:
             self._panel, self._panel_logged = panel, False
         consent = view.consent
+        marks = next_marks(self.read_slugs, view.attributes["articles_read"])
         assign_changed(
             self,
             consent_known=not view.unavailable,  # the engine away: no banner, no note about their choice
@@ -187,7 +191,8 @@ class ReaderState(rx.State):
             personalised=view.personalised,
             not_personalised_reason=view.reason or "",
             engine_unavailable=view.unavailable,
-            read_slugs=list(view.attributes["articles_read"]),
+            read_slugs=marks.shown,
+            read_since=marks.since,
             recommendations=[RecommendationCard.of(r) for r in view.recommendations],
             panel_id=view.panel.panel_id if view.panel is not None and view.shown else "",
             recommendations_loaded=True,
@@ -282,6 +287,7 @@ class ReaderState(rx.State):
         self.personalised = False
         self.not_personalised_reason = ""
         self.read_slugs = []
+        self.read_since = []
         self.recommendations = []
         self.recommendations_loaded = False
         self.segment = ""
