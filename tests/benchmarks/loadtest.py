@@ -14,7 +14,9 @@ during the window. The generators measure themselves too (CPU, event-loop lag).
 
 Scenarios: `fresh` (an empty event log) and, with `--history N`, `history` (a backend started
 on N page views of history, built once by `history.py` and cached in `.loadtest/history/`),
-where `--returning` of the readers are readers of that history coming back.
+where `--returning` of the readers are readers of that history coming back. `--rounds N` runs
+the scenarios N times in turn and reports the median history / fresh ratio with its range: on a
+shared machine two runs of the same code can differ by a fifth, so one pair of runs proves little.
 
 Writes `.loadtest/loadtest-<time>.json` and `.md` (and `latest.*`); `--profile` records each
 measured window with py-spy (speedscope files in `.loadtest/`, their top frames in the report).
@@ -39,6 +41,7 @@ import re
 import shutil
 import signal
 import socket
+import statistics
 import subprocess
 import sys
 import time
@@ -83,6 +86,7 @@ class Options:
     pin: bool = True
     out: Path = OUT
     batch_runs: int = 2  # batch runs timed after the levels (the schedule is off while they are measured)
+    rounds: int = 1  # the scenarios run this many times in turn (`round_ratios` summarises them)
 
 
 # ----------------------------------------------------------------------------- the backend process
@@ -411,6 +415,7 @@ class LevelResult:
     engine_cpu_ms_per_event: float | None = None
     workers_cpu_ms_per_event: float | None = None
     services_cpu_ms_per_event: float | None = None
+    round: int = 0  # which of `--rounds` it was measured in (0: a single round)
 
 
 def schedule(options: Options, start: float) -> tuple[list[Level], list[float]]:
@@ -761,8 +766,15 @@ COLUMNS = (
 )
 
 
+def label(scenario: str, round_: int | None) -> str:
+    """A scenario's name, with its round when the scenarios ran in rounds ("fresh #2")."""
+    return f"{scenario} #{round_}" if round_ else scenario
+
+
 def _cell(result: LevelResult, attribute: str, spec: str) -> str:
     value = getattr(result, attribute)
+    if attribute == "scenario":
+        return label(value, result.round)
     return "-" if value is None else spec.format(value)
 
 
@@ -783,11 +795,22 @@ def table(
     return "\n".join(lines)
 
 
+def round_ratios(results: list[LevelResult]) -> dict[tuple[int, int], float]:
+    """History / fresh CPU per page event, for each (round, readers) measured in both scenarios."""
+    fresh = {(r.round, r.readers): r for r in results if r.scenario == "fresh"}
+    ratios = {}
+    for result in results:
+        base = fresh.get((result.round, result.readers))
+        if result.scenario == "history" and base and base.cpu_ms_per_event and result.cpu_ms_per_event:
+            ratios[(result.round, result.readers)] = result.cpu_ms_per_event / base.cpu_ms_per_event
+    return ratios
+
+
 def notes(results: list[LevelResult], infos: list[dict[str, Any]], options: Options) -> list[str]:
     lines = []
     for info in infos:
         line = (
-            f"{info['scenario']}: backend up in {info.get('startup_s', 0):.1f} s, "
+            f"{label(info['scenario'], info.get('round'))}: backend up in {info.get('startup_s', 0):.1f} s, "
             f"RSS {info.get('rss_start_mib', 0):.0f} MiB at start, {info.get('rss_end_mib', 0):.0f} MiB at the end; "
             f"{info.get('readers_started', 0)} readers "
             f"({info.get('returning_readers', 0)} returning from the history), {info.get('hydrated', 0)} hydrated, "
@@ -818,16 +841,19 @@ def notes(results: list[LevelResult], infos: list[dict[str, Any]], options: Opti
             lines.append(f"  frontend events the simulated tabs could not run: {info['unexpected_events']}")
     for result in results:
         if result.error_kinds:
-            lines.append(f"{result.scenario} {result.readers}: errors {result.error_kinds}")
+            lines.append(f"{label(result.scenario, result.round)} {result.readers}: errors {result.error_kinds}")
         for example in result.warning_examples:
-            lines.append(f"{result.scenario} {result.readers}: log: {example}")
-    fresh = {r.readers: r for r in results if r.scenario == "fresh"}
-    for result in results:
-        base = fresh.get(result.readers)
-        if result.scenario == "history" and base and base.cpu_ms_per_event and result.cpu_ms_per_event:
+            lines.append(f"{label(result.scenario, result.round)} {result.readers}: log: {example}")
+    ratios = round_ratios(results)
+    for (round_, readers), ratio in ratios.items():
+        where = f" (round {round_})" if round_ else ""
+        lines.append(f"CPU per page event with the history / fresh at {readers} readers{where}: {ratio:.2f}x")
+    for readers in sorted({readers for round_, readers in ratios if round_}):
+        each = [ratio for (round_, at), ratio in ratios.items() if at == readers]
+        if len(each) > 1:
             lines.append(
-                f"CPU per page event with the history / fresh at {result.readers} readers: "
-                f"{result.cpu_ms_per_event / base.cpu_ms_per_event:.2f}x"
+                f"history / fresh at {readers} readers over {len(each)} rounds: median {statistics.median(each):.2f}x "
+                f"(range {min(each):.2f}-{max(each):.2f}x)"
             )
     for result in results:
         disturbed = []
@@ -836,7 +862,8 @@ def notes(results: list[LevelResult], infos: list[dict[str, Any]], options: Opti
         if (result.loop_lag_p99_ms or 0) > 50:
             disturbed.append(f"the generators' event loops lagged {result.loop_lag_p99_ms:.0f} ms (p99)")
         if disturbed:
-            lines.append(f"{result.scenario} {result.readers}: disturbed measurement: {'; '.join(disturbed)}")
+            where = f"{label(result.scenario, result.round)} {result.readers}"
+            lines.append(f"{where}: disturbed measurement: {'; '.join(disturbed)}")
     for result in results:
         if result.profile_top:
             lines.append(f"py-spy, {result.scenario} {result.readers} readers ({result.profile}):")
@@ -885,13 +912,17 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         scenarios = [] if options.history_only and history is not None else [("fresh", None)]
         if history is not None:
             scenarios.append(("history", history))
-        for name, source in scenarios:
-            level_results, info = run_scenario(
-                name, options, contract, site, options.out / "runs" / f"{stamp}-{name}", source
-            )
-            results += level_results
-            infos.append(info)
-            print(table(level_results))
+        rounds = range(1, options.rounds + 1) if options.rounds > 1 else [0]
+        for round_ in rounds:  # in turn, so a slow spell of a shared machine falls on both scenarios
+            for name, source in scenarios:
+                folder = options.out / "runs" / f"{stamp}-{name}{f'-{round_}' if round_ else ''}"
+                level_results, info = run_scenario(name, options, contract, site, folder, source)
+                for result in level_results:
+                    result.round = round_
+                info["round"] = round_
+                results += level_results
+                infos.append(info)
+                print(table(level_results))
     report = {
         "started": stamp,
         "machine": {"python": platform.python_version(), "cpus": os.cpu_count(), "load": os.getloadavg()},
@@ -964,7 +995,14 @@ def parse(argv: list[str] | None) -> Options:
     parser.add_argument(
         "--batch-runs", type=int, default=Options.batch_runs, help="batch runs timed after the levels (0: none)"
     )
+    parser.add_argument(
+        "--rounds", type=int, default=Options.rounds, help="run the scenarios this many times in turn (ratios: median)"
+    )
     args = parser.parse_args(argv)
+    if args.rounds < 1:
+        parser.error("--rounds: at least 1")
+    if args.rounds > 1 and args.profile:
+        parser.error("--profile with --rounds: profile one round (py-spy's own cost would be in every ratio)")
     low, high = (float(x) for x in args.think.split(","))
     return Options(
         levels=tuple(int(x) for x in args.levels.split(",") if x),
@@ -984,6 +1022,7 @@ def parse(argv: list[str] | None) -> Options:
         pin=not args.no_pin,
         out=args.out,
         batch_runs=args.batch_runs,
+        rounds=args.rounds,
     )
 
 

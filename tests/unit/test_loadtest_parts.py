@@ -9,8 +9,21 @@ import json
 import uuid
 from pathlib import Path
 
+import pytest
+
 from media_demo.state.reader import is_tracked_script, mark_tracked_script
-from tests.benchmarks.loadtest import Options, _quantile, page_patterns, schedule, top_frames
+from tests.benchmarks.loadtest import (
+    LevelResult,
+    Options,
+    _quantile,
+    notes,
+    page_patterns,
+    parse,
+    round_ratios,
+    schedule,
+    table,
+    top_frames,
+)
 from tests.benchmarks.reflex_socket import FrontendContract, ReflexTab, _callback_event, _js_constants
 
 ROOT = "reflex___state____state"
@@ -125,3 +138,41 @@ def test_a_profile_summary_names_the_hottest_frames(tmp_path: Path) -> None:
     assert lines[0] == "self, of 3.0 seconds holding the GIL:"
     assert "66.7%  trending (recommend/popularity.py:3)" in lines[1]
     assert not any("run (" in line for line in lines[lines.index("total (the frame and what it calls):") :])
+
+
+def _level(scenario: str, readers: int, cpu_ms: float | None, round_: int) -> LevelResult:
+    return LevelResult(
+        scenario, readers, 30.0, 3000, 100.0, 10.0, 20.0, 30.0, 0, {}, cpu_ms, 80.0, 300.0, 0.0, 300.0, 0.0, 0, [],
+        None, 0, 4.0, 2.0, 20.0, 2.0, round=round_,
+    )  # fmt: skip
+
+
+def test_rounds_pair_each_history_window_with_the_fresh_one_of_its_own_round() -> None:
+    results = [
+        _level("fresh", 175, 8.0, 1), _level("history", 175, 8.8, 1),
+        _level("fresh", 175, 6.0, 2), _level("history", 175, 9.0, 2),
+        _level("fresh", 175, 10.0, 3), _level("history", 175, 9.0, 3),
+        _level("fresh", 300, 7.0, 3), _level("history", 300, None, 3),  # no CPU measured: no ratio
+    ]  # fmt: skip
+    ratios = round_ratios(results)
+    assert ratios == pytest.approx({(1, 175): 1.1, (2, 175): 1.5, (3, 175): 0.9})
+    lines = notes(results, [], Options(rounds=3))
+    assert "CPU per page event with the history / fresh at 175 readers (round 2): 1.50x" in lines
+    assert "history / fresh at 175 readers over 3 rounds: median 1.10x (range 0.90-1.50x)" in lines
+    assert "fresh #2" in table(results)
+
+
+def test_a_single_run_reports_its_ratio_without_rounds() -> None:
+    results = [_level("fresh", 50, 8.0, 0), _level("history", 50, 9.6, 0)]
+    lines = notes(results, [], Options())
+    assert "CPU per page event with the history / fresh at 50 readers: 1.20x" in lines
+    assert not [line for line in lines if "rounds" in line]
+    assert "#" not in table(results)
+
+
+def test_rounds_are_counted_and_not_profiled(capsys: pytest.CaptureFixture[str]) -> None:
+    assert parse(["--rounds", "3"]).rounds == 3
+    for wrong in (["--rounds", "0"], ["--rounds", "2", "--profile"]):
+        with pytest.raises(SystemExit):
+            parse(wrong)
+    assert "--profile with --rounds" in capsys.readouterr().err
