@@ -55,7 +55,7 @@ from typing import Any
 
 from tests.benchmarks import history as history_module
 from tests.benchmarks.readers import PATTERN_ANSWERS, GeneratorConfig, GeneratorResult, ReaderSpec, Window
-from tests.benchmarks.reflex_socket import FrontendContract, PatternScript
+from tests.benchmarks.reflex_socket import FrontendContract, PatternScript, var_key
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 OUT = PROJECT_ROOT / ".loadtest"
@@ -345,7 +345,7 @@ def read_site() -> Site:
     corpus = get_corpus()
 
     def var(name: str) -> str:
-        return getattr(ReaderState, name)._js_expr.rpartition(".")[2]
+        return var_key(getattr(ReaderState, name))
 
     return Site(
         stories=[routes.article_url(a.slug) for a in corpus.articles],

@@ -96,6 +96,11 @@ DYNAMIC_ROUTES = tuple(
 )
 
 
+def var_key(var: Any) -> str:
+    """A state var's key in the page's copy of its state and in a delta (the last part of its JavaScript name)."""
+    return var._js_expr.rpartition(".")[2]
+
+
 def route_params(path: str) -> dict[str, str]:
     """The dynamic route's parameters in `path` (`{"slug": ...}` on a story), or none."""
     for pattern in DYNAMIC_ROUTES:
@@ -189,7 +194,7 @@ def _compile_contract() -> FrontendContract:
         payload_hashes=compile_vars.PAYLOAD_HASHES,
         auth_event=compile_vars.CONNECT_AUTH_EVENT,
         auth_state_schema=compile_vars.CONNECT_AUTH_STATE_SCHEMA,
-        hydrated_var=State.is_hydrated._js_expr.rpartition(".")[2],
+        hydrated_var=var_key(State.is_hydrated),
         states=states,
     )
 

@@ -21,7 +21,7 @@ from media_demo.state.privacy import PrivacyState
 from media_demo.state.read_marks import SINCE_LIMIT
 from media_demo.state.reader import CLIENT_CONTEXT_SCRIPT, ReaderState
 from tests.benchmarks.loadtest import page_patterns
-from tests.benchmarks.reflex_socket import FrontendContract, ReflexTab
+from tests.benchmarks.reflex_socket import FrontendContract, ReflexTab, var_key
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 SLUG = get_corpus().in_category("sport")[-2].slug  # an old story the other tests do not open
@@ -32,11 +32,6 @@ QUIET_SECONDS = 1.5  # long enough for the audience push, which waits for the vi
 READER_STATE = ReaderState.get_full_name()
 
 
-def _field(var: object) -> str:
-    """A ReaderState var's name in the page's state (and in a delta)."""
-    return var._js_expr.rpartition(".")[2]  # type: ignore[attr-defined]
-
-
 async def consented_tab(app: AppHarness, contract: FrontendContract) -> ReflexTab:
     """A simulated tab on the front page whose reader accepted everything (so their reads count)."""
     assert app.backend is not None
@@ -45,7 +40,7 @@ async def consented_tab(app: AppHarness, contract: FrontendContract) -> ReflexTa
         f"http://{host}:{port}", contract, scripts={CLIENT_CONTEXT_SCRIPT: lambda: ["", 60]}, patterns=page_patterns()
     )
     await tab.open("/")
-    decided = _field(ReaderState.consent_decided)
+    decided = var_key(ReaderState.consent_decided)
     await tab.send(
         f"{PrivacyState.get_full_name()}.accept_all",
         until=lambda update: bool((update.get("delta") or {}).get(READER_STATE, {}).get(decided)),
@@ -55,7 +50,7 @@ async def consented_tab(app: AppHarness, contract: FrontendContract) -> ReflexTa
 
 def test_a_story_visit_sends_five_updates_and_no_push_for_an_unchanged_count(app: AppHarness) -> None:
     contract = FrontendContract.compile(PROJECT_ROOT)
-    others_here = _field(ReaderState.others_here)
+    others_here = var_key(ReaderState.others_here)
     story = routes.article_url(SLUG)
 
     async def visit() -> tuple[int, list[dict], dict]:
@@ -93,7 +88,7 @@ def test_a_story_visit_sends_five_updates_and_no_push_for_an_unchanged_count(app
 def test_a_read_sends_the_new_read_mark_not_every_story_read(app: AppHarness) -> None:
     """Each story read adds one slug to the short `read_since`; the whole list goes only past its limit."""
     contract = FrontendContract.compile(PROJECT_ROOT)
-    shown_var, since_var = _field(ReaderState.read_slugs), _field(ReaderState.read_since)
+    shown_var, since_var = var_key(ReaderState.read_slugs), var_key(ReaderState.read_since)
     stories = [a.slug for a in get_corpus().articles[: SINCE_LIMIT + 2]]  # shipped stories: never withdrawn
 
     async def read_all() -> list[tuple[dict, set[str]]]:

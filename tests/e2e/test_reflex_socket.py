@@ -22,7 +22,7 @@ from playwright.sync_api import Page, WebSocket, expect
 from media_demo.state.privacy import PrivacyState
 from media_demo.state.reader import CLIENT_CONTEXT_SCRIPT, ReaderState
 from tests.benchmarks.loadtest import page_patterns
-from tests.benchmarks.reflex_socket import EventSocket, FrontendContract, ReflexTab
+from tests.benchmarks.reflex_socket import EventSocket, FrontendContract, ReflexTab, var_key
 from tests.e2e.conftest import ConsoleErrors, accept_all
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
@@ -91,8 +91,8 @@ def test_the_simulated_tab_sends_the_frames_the_browser_sends(
 
     monkeypatch.setattr(EventSocket, "_send_text", record)
     reader_state = ReaderState.get_full_name()
-    decided = ReaderState.consent_decided._js_expr.rpartition(".")[2]
-    panel_var = ReaderState.panel_id._js_expr.rpartition(".")[2]
+    decided = var_key(ReaderState.consent_decided)
+    panel_var = var_key(ReaderState.panel_id)
     origin = tab.evaluate("window.location.origin")
 
     async def simulate() -> None:

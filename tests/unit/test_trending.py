@@ -255,7 +255,7 @@ def test_ranking_is_trendings_order_kept_until_the_next_read() -> None:
 def test_ranking_is_trendings_order_at_the_newest_read_whatever_the_reads(
     reads: list[tuple[str, str | None, float]], forgotten: list[str]
 ) -> None:
-    """Ties included (the same moment, the same readers): the one-pass order is `trending`'s own."""
+    """Ties included (the same moment, the same readers): the kept ranking is `trending`'s order at the newest read."""
     stats, newest = ReadStats(), -math.inf
     for slug, reader, at in reads:
         stats.observe(slug, reader, at)
