@@ -14,20 +14,17 @@ later event is applied, as live ingestion and a replay do.
 from __future__ import annotations
 
 import threading
-import time
 from collections.abc import Iterable
 
 from snowplow_signals import StreamAttributeGroup
 
+from media_demo.services.yielding import let_waiting_threads_run
 from media_demo.signals.engine.attribute_engine import AttributeEngine
 from media_demo.signals.engine.events import CanonicalEvent
 from media_demo.signals.engine.plans import group_id
 
-# Every this many events the backfill sleeps for a moment, so threads waiting for the GIL (a page's
-# handler, the log's writer committing its events) take it at once instead of after Python's
-# 5 ms switch interval, at each of their many SQLite calls. About 2 ms of work, then 0.1 ms of pause.
+# Every this many events (about 2 ms of work) the backfill lets threads waiting for the GIL run.
 YIELD_EVERY = 256
-YIELD_SECONDS = 0.0001
 
 
 class GroupBackfill:
@@ -61,7 +58,7 @@ class GroupBackfill:
             self.position = seq
             applied += 1
             if applied % YIELD_EVERY == 0:
-                time.sleep(YIELD_SECONDS)
+                let_waiting_threads_run()
         self.replayed += applied
         return applied
 

@@ -5,16 +5,20 @@ experiment of the slot (at most one), whether the reader belongs to its audience
 (or was already exposed: a reader who has seen a variant stays in), and the
 variant by hash, from the reader's attributes (`EngineReads`). The report is built here
 from each exposed unit's metrics, which an `Outcomes` source reads from wherever the
-attribute engine is: `EngineOutcomes` in the process that holds it.
+attribute engine is: `EngineOutcomes` in the process that holds it. An experiment keeps
+every reader it exposed, so a report's cost grows with it: it is read from the engine a
+chunk at a time and shared between callers, recomputed at a rate its cost bounds.
 """
 
 from __future__ import annotations
 
+import threading
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Protocol
+from functools import partial
+from typing import Protocol, TypeVar
 
 from media_demo.experiments.assignment import Assignment, assign
 from media_demo.experiments.attributes import VISITS_SUFFIX, group_name, visit_group
@@ -25,8 +29,12 @@ from media_demo.experiments.report import ExperimentReport, build_report
 from media_demo.recommend.strategies import Strategy
 from media_demo.services.engine_reads import EngineReads
 from media_demo.services.memory import Memory
+from media_demo.services.yielding import let_waiting_threads_run
 
 RETURN_WINDOW_SECONDS = 7 * 86400.0
+OUTCOMES_CHUNK = 64  # entities read per hold of the memory lock (~0.8 ms here): what a report can make a page wait
+REPORT_COST_RATIO = 10.0  # a report is reused until ten times what computing it took has passed (see `report`)
+Row = TypeVar("Row")
 USER_ID, DOMAIN_USERID = "user_id", "domain_userid"
 
 
@@ -39,6 +47,13 @@ class Decision:
     strategy: Strategy
     exploration: float
     unit_kind: str  # which id was hashed, as the exposure event records it: `user_id` or `domain_userid`
+
+
+@dataclass(frozen=True)
+class _KeptReport:
+    report: ExperimentReport
+    finished: float  # the timer when it was computed
+    cost: float  # seconds computing it took
 
 
 class Outcomes(Protocol):
@@ -62,11 +77,15 @@ class Experiments:
         reads: EngineReads,
         outcomes: Outcomes,
         clock: Callable[[], float] = time.time,
+        timer: Callable[[], float] = time.monotonic,
+        cost_ratio: float = REPORT_COST_RATIO,
     ) -> None:
         self.all = list(experiments)
         self._by_name = {e.name: e for e in self.all}
         self._reads, self._outcomes = reads, outcomes
-        self._clock = clock
+        self._clock, self._timer, self._cost_ratio = clock, timer, cost_ratio
+        self._computing = threading.Lock()
+        self._kept: dict[str, _KeptReport] = {}
 
     def unexposed_groups(self, domain_userid: str) -> set[str]:
         """The groups of every experiment this browser was never exposed to: they say nothing about the
@@ -150,9 +169,25 @@ class Experiments:
         return [self.report(experiment) for experiment in self.all]
 
     def report(self, experiment: Experiment) -> ExperimentReport:
-        """The experiment's report now: per-variant numbers, lifts, SRM, verdict and series (blocking)."""
-        now = datetime.fromtimestamp(self._clock(), UTC)
-        return build_report(experiment, self.outcomes(experiment), self.visits(experiment), now)
+        """The experiment's report: per-variant numbers, lifts, SRM, verdict and series (blocking).
+
+        Computing one walks every reader the experiment ever exposed, so it is shared: every caller
+        (each open dashboard, the API) gets the last one until `cost_ratio` times what it took has
+        passed, and one computation runs at a time (a caller arriving meanwhile waits and gets its
+        result). However large the experiment, reports cost about 1 / (1 + ratio) of a core at most:
+        a small one is recomputed within milliseconds, a month-long one every few seconds. Its
+        `computed_at` says when.
+        """
+        with self._computing:
+            kept = self._kept.get(experiment.name)
+            if kept is not None and self._timer() - kept.finished < kept.cost * self._cost_ratio:
+                return kept.report
+            started = self._timer()
+            now = datetime.fromtimestamp(self._clock(), UTC)
+            report = build_report(experiment, self.outcomes(experiment), self.visits(experiment), now)
+            finished = self._timer()
+            self._kept[experiment.name] = _KeptReport(report, finished, finished - started)
+            return report
 
     def visits(self, experiment: Experiment) -> list[VisitOutcome]:
         """Every visit with a click on the experiment's panel (recirculation is reads per such visit)."""
@@ -160,47 +195,69 @@ class Experiments:
 
 
 class EngineOutcomes:
-    """`Outcomes` from the attribute engine in this process's `Memory`."""
+    """`Outcomes` from the attribute engine in this process's `Memory`.
 
-    def __init__(self, memory: Memory) -> None:
-        self._memory = memory
+    An experiment holds every reader it ever exposed, so its walk is read `chunk` entities per hold
+    of the memory lock: readers' pages, which need the same lock, wait for one chunk at most.
+    """
+
+    def __init__(self, memory: Memory, chunk: int = OUTCOMES_CHUNK) -> None:
+        self._memory, self._chunk = memory, chunk
+
+    def _walk(self, name: str, read: Callable[[Memory, str, str], Row | None]) -> list[Row]:
+        """`read(memory, group, entity)` for every entity of the group, `chunk` of them per hold of the lock.
+
+        Each entity is read whole under the lock; one event landing between two chunks changes at most
+        that reader's row, which a live report shows at its next refresh anyway. Rows are made compact
+        as they are read (the engine's attribute dicts die at once): a month of readers' rows would
+        otherwise pile up and set off the garbage collector's full pass, a pause for every request.
+        """
+        with self._memory.lock:
+            entities = self._memory.engine.entity_ids(name)
+        rows: list[Row] = []
+        for start in range(0, len(entities), self._chunk):
+            if start:
+                let_waiting_threads_run()
+            with self._memory.lock:
+                for entity in entities[start : start + self._chunk]:
+                    if (row := read(self._memory, name, entity)) is not None:
+                        rows.append(row)
+        return rows
 
     def units(self, experiment: Experiment, now: float) -> list[UnitOutcome]:
         """Every exposed unit's metrics, one per reader (an account's devices summed)."""
-        name = group_name(experiment)
-        with self._memory.lock:  # a signed-in reader's unit is their account, whichever device they used
-            engine, links = self._memory.engine, self._memory.links
-            rows = [
-                (links.user_of(device) or device, engine.get_attributes(name, device, 1))
-                for device in engine.entity_ids(name)
-            ]
         units: dict[str, UnitOutcome] = {}
-        for unit, row in rows:
-            if not row["exposures"]:
-                continue
-            seen = tuple(row["variants_seen"] or ())
-            outcome = UnitOutcome(
-                unit=unit,
-                variant=row["variant"] or "",
-                variants_seen=seen,
-                first_exposed_at=now - float(row["since_first_exposure"] or 0.0),
-                exposures=int(row["exposures"]),
-                impressions=int(row["impressions"]),
-                clicks=int(row["clicks"]),
-                returned=bool(row["returns"]),
-                reads_before=int(row["reads_before"] or 0),
-            )
-            earlier = units.get(unit)
-            units[unit] = outcome if earlier is None else _merge(earlier, outcome)
+        for outcome in self._walk(group_name(experiment), partial(_device_outcome, now=now)):
+            earlier = units.get(outcome.unit)
+            units[outcome.unit] = outcome if earlier is None else _merge(earlier, outcome)
         return sorted(units.values(), key=lambda o: o.first_exposed_at)
 
     def visits(self, experiment: Experiment) -> list[VisitOutcome]:
         """Every visit with a click on the experiment's panel."""
-        name = visit_group(experiment).name
-        with self._memory.lock:
-            engine = self._memory.engine
-            rows = [engine.get_attributes(name, session, 1) for session in engine.entity_ids(name)]
-        return [VisitOutcome(row["variant"], int(row["clicks"]), int(row["reads"])) for row in rows if row["clicks"]]
+        return self._walk(visit_group(experiment).name, _clicked_visit)
+
+
+def _device_outcome(memory: Memory, group: str, device: str, now: float) -> UnitOutcome | None:
+    """A device's outcome if it was exposed, under its unit: the account when signed in, whichever device."""
+    row = memory.engine.get_attributes(group, device, 1)
+    if not row["exposures"]:
+        return None
+    return UnitOutcome(
+        unit=memory.links.user_of(device) or device,
+        variant=row["variant"] or "",
+        variants_seen=tuple(row["variants_seen"] or ()),
+        first_exposed_at=now - float(row["since_first_exposure"] or 0.0),
+        exposures=int(row["exposures"]),
+        impressions=int(row["impressions"]),
+        clicks=int(row["clicks"]),
+        returned=bool(row["returns"]),
+        reads_before=int(row["reads_before"] or 0),
+    )
+
+
+def _clicked_visit(memory: Memory, group: str, session: str) -> VisitOutcome | None:
+    row = memory.engine.get_attributes(group, session, 1)
+    return VisitOutcome(row["variant"], int(row["clicks"]), int(row["reads"])) if row["clicks"] else None
 
 
 def _merge(a: UnitOutcome, b: UnitOutcome) -> UnitOutcome:

@@ -26,6 +26,7 @@ from media_demo import side_state
 from media_demo.definitions import ARTICLE_EVENT, ARTICLE_VENDOR
 from media_demo.services.backfill import GroupBackfill
 from media_demo.services.memory import Memory
+from media_demo.services.yielding import let_waiting_threads_run
 from media_demo.signals.engine.consent import BEHAVIOURAL, anonymised
 from media_demo.signals.engine.events import CanonicalEvent
 from media_demo.signals.engine.interventions import InterventionBus
@@ -325,6 +326,8 @@ class Ingest:
             definitions = self._definitions()
         for _ in range(SNAPSHOT_PASSES):
             for start in range(0, len(items), SNAPSHOT_SLICE):
+                if start:
+                    let_waiting_threads_run()
                 with memory.lock:
                     self._read(items[start : start + SNAPSHOT_SLICE], snap)
             with memory.lock:

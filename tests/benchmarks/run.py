@@ -1,5 +1,6 @@
-"""`make bench`: ingest, durable ingest, recommendation and API latency, memory, pages during a backfill,
-the archive, e-mail digests, the batch engine at 1M and 10M events, each beside a baseline.
+"""`make bench`: ingest, durable ingest, recommendation and API latency, memory, pages during a backfill and
+while dashboards watch a large experiment, the archive, e-mail digests, the batch engine at 1M and 10M events,
+each beside a baseline.
 
 Run with `python -m tests.benchmarks.run`. Numbers are printed, never asserted:
 speed is measured here, not in timed unit tests. Each section lives in its own
@@ -21,6 +22,7 @@ from tests.benchmarks.backfill import bench_backfill
 from tests.benchmarks.batch import bench_batch
 from tests.benchmarks.common import PlainDictProfiles, synthetic_events
 from tests.benchmarks.digests import bench_digests
+from tests.benchmarks.experiment_reports import bench_experiment_reports
 from tests.benchmarks.ingest import bench_durable_ingest, bench_ingest
 from tests.benchmarks.memory import bench_memory
 from tests.benchmarks.recommendations import bench_recommendations
@@ -34,6 +36,7 @@ SECTIONS: list[Callable[[], None]] = [
     bench_online_attributes,
     bench_memory,
     bench_backfill,
+    bench_experiment_reports,
     bench_archive,
     bench_digests,
     bench_batch,

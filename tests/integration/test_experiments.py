@@ -8,6 +8,7 @@ import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -16,8 +17,10 @@ from snowplow_signals import InterventionCriterion, LinkAttributeKey, RuleInterv
 from media_demo.api import build_api
 from media_demo.articles import Corpus
 from media_demo.experiments.assignment import assign
+from media_demo.experiments.outcomes import UnitOutcome
 from media_demo.newsroom import Newsroom, get_index
 from media_demo.personalise import ReaderContext
+from media_demo.services.experiments import EngineOutcomes
 from media_demo.services.reader_views import ReaderView
 from media_demo.settings import Settings
 from media_demo.tracking import Page, Reader, new_domain_userid, touch_session
@@ -246,3 +249,55 @@ def test_a_seen_panel_is_logged_without_waiting_for_a_commit(room: Newsroom) -> 
     room.log.flush()
     logged = {event.atomic["event_name"] for event in room.log.reader_events(reader.domain_userid, 20)}
     assert {"recommendation_impression", "experiment_exposure"} <= logged
+
+
+def test_a_report_holds_the_engine_for_a_few_readers_at_a_time(room: Newsroom, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Readers' pages need the memory lock too: an experiment's walk holds it for one chunk of readers at a
+    time, and reads what one long hold would (an account's devices still merged across chunks)."""
+    experiment = room.experiments.get("panel-test")
+    assert experiment is not None
+    readers = [reader_with_history(room) for _ in range(5)]
+    readers += [reader_with_history(room, "reader@example.org") for _ in range(2)]  # one account, two devices
+    for reader in readers:
+        panel = view_of(room, reader).shown_panel()
+        assert panel is not None
+        room.views.panel_seen(reader, HOME, panel)
+        assert room.views.panel_clicked(reader, HOME, panel, panel.items[0][0])
+    now = time.time()
+    whole = EngineOutcomes(room.memory, chunk=1_000_000)
+    expected_units, expected_visits = whole.units(experiment, now), whole.visits(experiment)
+    assert len(expected_units) == 6 and len(expected_visits) == 7
+
+    reads_per_hold: list[int] = []
+    depth = 0
+    inner_lock, get_attributes = room.memory.lock, room.memory.engine.get_attributes
+
+    class CountingLock:
+        def __enter__(self) -> None:
+            nonlocal depth
+            inner_lock.acquire()
+            depth += 1
+            if depth == 1:
+                reads_per_hold.append(0)
+
+        def __exit__(self, *exc: object) -> None:
+            nonlocal depth
+            depth -= 1
+            inner_lock.release()
+
+    def counted(*args: Any, **kwargs: Any) -> dict[str, Any]:
+        reads_per_hold[-1] += 1
+        return get_attributes(*args, **kwargs)
+
+    monkeypatch.setattr(room.memory, "lock", CountingLock())
+    monkeypatch.setattr(room.memory.engine, "get_attributes", counted)
+    chunked = EngineOutcomes(room.memory, chunk=2)
+    units, visits = chunked.units(experiment, now), chunked.visits(experiment)
+    assert max(reads_per_hold) == 2 and sum(reads_per_hold) == 7 + 7
+
+    def without_time(outcomes: list[UnitOutcome]) -> list[tuple[Any, ...]]:
+        return sorted((o.unit, o.variant, o.variants_seen, o.exposures, o.impressions, o.clicks) for o in outcomes)
+
+    assert without_time(units) == without_time(expected_units)
+    assert [o.first_exposed_at for o in units] == pytest.approx([o.first_exposed_at for o in expected_units], abs=1)
+    assert sorted(visits, key=repr) == sorted(expected_visits, key=repr)
