@@ -127,7 +127,8 @@ def _plot(data: rx.Var, kind: str, extra: list[rx.Component]) -> rx.Component:
         *_series(kind),
         *extra,
         rx.recharts.x_axis(data_key="day"),
-        rx.recharts.y_axis(unit=" %", width=60),
+        # A lift's interval is wide while samples are small: its ticks (e.g. "-5000 %") need the room.
+        rx.recharts.y_axis(unit=" %", width=84 if kind == "lift" else 60),
         rx.recharts.cartesian_grid(stroke_dasharray="3 3", stroke="#d9d4c7"),
         rx.recharts.tooltip(),
         rx.recharts.legend(),
