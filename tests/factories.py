@@ -107,3 +107,24 @@ def articles_folder(target: Path, slugs: Sequence[str] = SMALL_CORPUS) -> Path:
         shutil.copy(ARTICLES_DIR / f"{slug}.md", target / f"{slug}.md")
     shutil.copy(ARTICLES_DIR / "FORMAT.md", target / "FORMAT.md")
     return target
+
+
+def coread_experiment(name: str, device: str = "any", exploration: float = 0.2, minimum_sample: int = 10) -> str:
+    """An experiment's TOML: today's picks (`current`) against co-reads, half the readers each, from 2026."""
+    return f"""
+name = "{name}"
+hypothesis = "Co-read picks get more clicks than today's picks."
+start = 2026-01-01T00:00:00Z
+minimum_sample = {minimum_sample}
+[audience]
+device = "{device}"
+[[variants]]
+name = "control"
+strategy = "current"
+weight = 0.5
+[[variants]]
+name = "coread"
+strategy = "coread"
+weight = 0.5
+params = {{ exploration = {exploration} }}
+"""

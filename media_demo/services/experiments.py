@@ -51,6 +51,8 @@ class Decision:
 
 @dataclass(frozen=True)
 class _KeptReport:
+    """The last report of an experiment, and what it cost: how long it may be given out again."""
+
     report: ExperimentReport
     finished: float  # the timer when it was computed
     cost: float  # seconds computing it took

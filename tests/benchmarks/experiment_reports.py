@@ -33,6 +33,7 @@ from media_demo.tracking import Page, PanelLog, Reader, new_domain_userid, touch
 from tests.benchmarks.api_latency import GcPauses
 from tests.benchmarks.backfill import POLICY_URL, page_events, reader_with_consent
 from tests.benchmarks.common import latency_line, scratch_batch
+from tests.factories import coread_experiment
 from tests.loop_watch import run_apart
 
 BENCH_EXPOSED_READERS = 50_000
@@ -42,19 +43,6 @@ WATCH_SECONDS = 20.0
 CLICK_RATE = 0.3
 FLUSH_EVERY = 1000
 HOME = Page(url="http://localhost:3000/", title="Home")
-EXPERIMENT = """
-name = "bench-panel"
-hypothesis = "Co-read picks get more clicks than today's picks."
-start = 2026-01-01T00:00:00Z
-[[variants]]
-name = "control"
-strategy = "current"
-weight = 0.5
-[[variants]]
-name = "coread"
-strategy = "coread"
-weight = 0.5
-"""
 
 
 def expose(room: Newsroom, experiment: Experiment, readers: int, seed: int = 11) -> None:
@@ -137,7 +125,7 @@ def bench_experiment_reports() -> None:
     with tempfile.TemporaryDirectory() as folder:
         experiments_dir = Path(folder) / "experiments"
         experiments_dir.mkdir()
-        (experiments_dir / "bench.toml").write_text(EXPERIMENT, encoding="utf-8")
+        (experiments_dir / "bench.toml").write_text(coread_experiment("bench-panel"), encoding="utf-8")
         database = Path(folder) / "events.db"
         settings = Settings(
             media_demo_db=database,

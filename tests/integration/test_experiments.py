@@ -24,26 +24,10 @@ from media_demo.services.experiments import EngineOutcomes
 from media_demo.services.reader_views import ReaderView
 from media_demo.settings import Settings
 from media_demo.tracking import Page, Reader, new_domain_userid, touch_session
+from tests.factories import coread_experiment
 from tests.integration.conftest import API_TOKEN, AUTH, grant, read, running
 from tests.loop_watch import run_apart
 
-EXPERIMENT = """
-name = "panel-test"
-hypothesis = "Co-read picks get more clicks than today's picks."
-start = 2026-01-01T00:00:00Z
-minimum_sample = 10
-[audience]
-device = "{device}"
-[[variants]]
-name = "control"
-strategy = "current"
-weight = 0.5
-[[variants]]
-name = "coread"
-strategy = "coread"
-weight = 0.5
-params = {{ exploration = 0.2 }}
-"""
 HOME = Page(url="http://localhost:3000/", title="Home")
 NOON = dt.datetime(2026, 12, 5, 12, tzinfo=dt.UTC)
 DESKTOP = ReaderContext(at=NOON, local_hour=12, device="Computer")
@@ -52,7 +36,7 @@ DESKTOP = ReaderContext(at=NOON, local_hour=12, device="Computer")
 def room_with(tmp_path: Path, corpus: Corpus, device: str = "any") -> Newsroom:
     folder = tmp_path / "experiments"
     folder.mkdir()
-    (folder / "panel.toml").write_text(EXPERIMENT.format(device=device), encoding="utf-8")
+    (folder / "panel.toml").write_text(coread_experiment("panel-test", device), encoding="utf-8")
     settings = Settings(media_demo_db=tmp_path / "events.db", signals_api_token=API_TOKEN, experiments_dir=folder)
     return Newsroom(settings, corpus, get_index())
 
@@ -179,7 +163,7 @@ def test_the_api_needs_the_token_and_names_unknown_experiments(room: Newsroom) -
 def test_an_intervention_written_with_the_sdk_targets_one_variant(tmp_path: Path, corpus: Corpus) -> None:
     folder = tmp_path / "experiments"
     folder.mkdir()
-    (folder / "panel.toml").write_text(EXPERIMENT.format(device="any"), encoding="utf-8")
+    (folder / "panel.toml").write_text(coread_experiment("panel-test"), encoding="utf-8")
     settings = Settings(media_demo_db=tmp_path / "events.db", signals_api_token=API_TOKEN, experiments_dir=folder)
     nudge = RuleIntervention(
         name="coread_survey",
