@@ -12,9 +12,11 @@ chunk at a time and shared between callers, recomputed at a rate its cost bounds
 
 from __future__ import annotations
 
+import gc
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from functools import partial
@@ -186,7 +188,8 @@ class Experiments:
                 return kept.report
             started = self._timer()
             now = datetime.fromtimestamp(self._clock(), UTC)
-            report = build_report(experiment, self.outcomes(experiment), self.visits(experiment), now)
+            with _no_collections():
+                report = build_report(experiment, self.outcomes(experiment), self.visits(experiment), now)
             finished = self._timer()
             self._kept[experiment.name] = _KeptReport(report, finished, finished - started)
             return report
@@ -237,6 +240,25 @@ class EngineOutcomes:
     def visits(self, experiment: Experiment) -> list[VisitOutcome]:
         """Every visit with a click on the experiment's panel."""
         return self._walk(visit_group(experiment).name, _clicked_visit)
+
+
+@contextmanager
+def _no_collections() -> Iterator[None]:
+    """The garbage collector paused while a report is computed.
+
+    A report holds one outcome per exposed reader until it is built: collections meanwhile would
+    move them to the oldest generation, and enough of them there sets off a full pass over
+    everything the process holds (about 0.4 s with 50,000 readers' attributes, every page waiting).
+    Paused, they are freed by reference counting before any collection sees them. Nothing here
+    makes reference cycles, and the few the pages make meanwhile wait a second at most.
+    """
+    paused = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if paused:
+            gc.enable()
 
 
 def _device_outcome(memory: Memory, group: str, device: str, now: float) -> UnitOutcome | None:

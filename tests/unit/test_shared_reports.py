@@ -6,8 +6,11 @@ seconds on a fake timer, so the reuse rule is checked exactly, without sleeping.
 
 from __future__ import annotations
 
+import gc
 import threading
 from typing import cast
+
+import pytest
 
 from media_demo.experiments.definitions import Experiment
 from media_demo.experiments.outcomes import UnitOutcome, VisitOutcome
@@ -29,12 +32,17 @@ class SlowOutcomes:
 
     def __init__(self, timer: Timer, cost: float) -> None:
         self.timer, self.cost, self.walks = timer, cost, 0
+        self.collector_on: list[bool] = []
+        self.fail = False
         self.gate = threading.Event()
         self.gate.set()
         self.walking = threading.Event()
 
     def units(self, experiment: Experiment, now: float) -> list[UnitOutcome]:
         self.walks += 1
+        self.collector_on.append(gc.isenabled())
+        if self.fail:
+            raise RuntimeError("the engine went away")
         self.walking.set()
         self.gate.wait(5.0)
         self.timer.now += self.cost
@@ -81,3 +89,18 @@ def test_callers_arriving_during_a_computation_wait_for_it_and_share_it() -> Non
     for caller in callers:
         caller.join(5.0)
     assert outcomes.walks == 1 and len(got) == 3 and got[0] is got[1] is got[2]
+
+
+def test_the_garbage_collector_rests_while_a_report_is_computed_and_resumes_after() -> None:
+    """A report's one-object-per-reader outcomes must not reach the oldest generation (a full pass there
+    pauses every page): no collection runs while they live, and the collector is back on after, even
+    when the computation fails."""
+    experiments, outcomes, timer = shared(cost=0.5)
+    assert gc.isenabled()
+    experiments.report(experiments.all[0])
+    assert outcomes.collector_on == [False] and gc.isenabled()
+    outcomes.fail = True
+    timer.now += 100.0
+    with pytest.raises(RuntimeError):
+        experiments.report(experiments.all[0])
+    assert outcomes.collector_on == [False, False] and gc.isenabled()
