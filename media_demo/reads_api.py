@@ -23,6 +23,7 @@ from starlette.routing import Route
 
 from media_demo.newsroom import Newsroom
 from media_demo.recommend import PopularitySnapshot
+from media_demo.services.experiments import collector_resting
 from media_demo.signals.engine.interventions import FiredIntervention
 from media_demo.signals.http.auth import authorised
 from media_demo.signals.http.errors import json_error, unauthorised
@@ -148,11 +149,13 @@ def reads_routes(newsroom: Callable[[], Newsroom]) -> list[Route]:
         if experiment is None:
             return json_error(404, f"no experiment named {name[:64]!r}")
         now = time.time()
-        units, visits = await asyncio.to_thread(
-            lambda: (room.experiments.outcomes(experiment), room.experiments.visits(experiment))
-        )
-        body = {"now": now, "units": units, "visits": visits}
-        return Response(orjson.dumps(body), media_type="application/json", headers=NO_STORE)
+
+        def body() -> bytes:  # one object per exposed reader: serialised before any collection sees them
+            with collector_resting():
+                units, visits = room.experiments.outcomes(experiment), room.experiments.visits(experiment)
+                return orjson.dumps({"now": now, "units": units, "visits": visits})
+
+        return Response(await asyncio.to_thread(body), media_type="application/json", headers=NO_STORE)
 
     async def feed(request: Request, room: Newsroom) -> Response:
         return StreamingResponse(

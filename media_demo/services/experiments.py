@@ -188,7 +188,7 @@ class Experiments:
                 return kept.report
             started = self._timer()
             now = datetime.fromtimestamp(self._clock(), UTC)
-            with _no_collections():
+            with collector_resting():
                 report = build_report(experiment, self.outcomes(experiment), self.visits(experiment), now)
             finished = self._timer()
             self._kept[experiment.name] = _KeptReport(report, finished, finished - started)
@@ -243,8 +243,8 @@ class EngineOutcomes:
 
 
 @contextmanager
-def _no_collections() -> Iterator[None]:
-    """The garbage collector paused while a report is computed.
+def collector_resting() -> Iterator[None]:
+    """The garbage collector paused while a report is computed (or, on the engine service, its outcomes sent).
 
     A report holds one outcome per exposed reader until it is built: collections meanwhile would
     move them to the oldest generation, and enough of them there sets off a full pass over

@@ -18,7 +18,7 @@ from media_demo.api import build_api
 from media_demo.articles import Corpus
 from media_demo.experiments.assignment import assign
 from media_demo.experiments.outcomes import UnitOutcome
-from media_demo.newsroom import Newsroom, get_index
+from media_demo.newsroom import Newsroom, RemoteNewsroom, get_index
 from media_demo.personalise import ReaderContext
 from media_demo.services.experiments import EngineOutcomes
 from media_demo.services.reader_views import ReaderView
@@ -285,3 +285,40 @@ def test_a_report_holds_the_engine_for_a_few_readers_at_a_time(room: Newsroom, m
     assert without_time(units) == without_time(expected_units)
     assert [o.first_exposed_at for o in units] == pytest.approx([o.first_exposed_at for o in expected_units], abs=1)
     assert sorted(visits, key=repr) == sorted(expected_visits, key=repr)
+
+
+def test_a_ui_worker_reports_what_the_engine_service_holds(tmp_path: Path, corpus: Corpus) -> None:
+    """In a cluster the dashboard runs in a UI worker with no engine: it reads every unit's outcome from the
+    engine service over HTTP and builds the same report the engine's own process would."""
+    folder = tmp_path / "experiments"
+    folder.mkdir()
+    (folder / "panel.toml").write_text(coread_experiment("panel-test"), encoding="utf-8")
+    settings = Settings(media_demo_db=tmp_path / "events.db", signals_api_token=API_TOKEN, experiments_dir=folder)
+    with running(settings, corpus) as (room, url):
+        for i, reader in enumerate([reader_with_history(room) for _ in range(5)]):
+            panel = view_of(room, reader).shown_panel()
+            assert panel is not None
+            room.views.panel_seen(reader, HOME, panel)
+            if i % 2 == 0:
+                assert room.views.panel_clicked(reader, HOME, panel, panel.items[0][0])
+        room.log.flush()
+        worker_settings = Settings(
+            media_demo_db=tmp_path / "worker" / "events.db",
+            signals_api_url=url,
+            signals_api_token=API_TOKEN,
+            experiments_dir=folder,
+        )
+        worker = RemoteNewsroom(worker_settings, corpus, get_index())
+        try:
+            experiment = worker.experiments.get("panel-test")
+            assert experiment is not None
+            remote = worker.experiments.report(experiment)
+        finally:
+            worker.close()
+        local = room.experiments.report(room.experiments.get("panel-test"))  # type: ignore[arg-type]
+    counts = [(v.name, v.readers, v.impressions, v.clicks, v.visits_with_click) for v in remote.variants]
+    assert counts == [(v.name, v.readers, v.impressions, v.clicks, v.visits_with_click) for v in local.variants]
+    assert sum(v.readers for v in remote.variants) == 5 and sum(v.clicks for v in remote.variants) == 3
+    assert [(p.day, p.variant, p.readers) for p in remote.series] == [
+        (p.day, p.variant, p.readers) for p in local.series
+    ]
