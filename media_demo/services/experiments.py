@@ -250,7 +250,8 @@ def collector_resting() -> Iterator[None]:
     move them to the oldest generation, and enough of them there sets off a full pass over
     everything the process holds (about 0.4 s with 50,000 readers' attributes, every page waiting).
     Paused, they are freed by reference counting before any collection sees them. Nothing here
-    makes reference cycles, and the few the pages make meanwhile wait a second at most.
+    makes reference cycles; the few the pages make meanwhile wait for the report (seconds at most:
+    the engine service's answer, in a cluster, is given up on after 2 s).
     """
     paused = gc.isenabled()
     gc.disable()
