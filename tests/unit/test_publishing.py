@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import itertools
 import logging
+import threading
 import time
 from pathlib import Path
 
@@ -297,10 +298,13 @@ def test_refits_are_spaced_by_ten_times_the_last_ones_duration() -> None:
 def test_a_failing_refit_is_logged_and_not_retried_at_once(caplog: pytest.LogCaptureFixture) -> None:
     """A refit that raises leaves the index as it was and waits a minute before trying again (no busy loop)."""
     attempts: list[float] = []
+    disk_full = threading.Event()
+    disk_full.set()
 
     def refit() -> None:
-        attempts.append(time.monotonic())
-        raise RuntimeError("disk full")
+        if disk_full.is_set():
+            attempts.append(time.monotonic())
+            raise RuntimeError("disk full")
 
     background = BackgroundRefit("test-refit", refit, lambda: True)
     with caplog.at_level(logging.ERROR):
@@ -309,6 +313,7 @@ def test_a_failing_refit_is_logged_and_not_retried_at_once(caplog: pytest.LogCap
     assert len(attempts) == 1 and background.failures == 1 and background.refits == 0
     assert not background.wait_idle(0.01)  # the next try is waiting out its pause
     assert "test-refit: refit failed" in caplog.text
+    disk_full.clear()  # the try a minute later, long after this test, succeeds quietly
 
 
 def test_another_process_shows_what_one_publishes_replaces_and_withdraws(tmp_path: Path) -> None:
