@@ -354,15 +354,23 @@ def test_a_killed_worker_loses_nothing_and_the_tab_carries_on(
     expect(tab.locator("[data-testid=article] [data-testid=read-indicator]")).to_be_visible()
     now_serving = cluster.worker_serving(browser_ports(tab))
     assert now_serving and not now_serving & serving
-    events = cluster.reader_events(duid)
-    assert len(events) > before  # every event acknowledged before the kill is there, and the new ones
-    read_slugs = [
-        e["atomic"].get("page_url", "").rsplit("/", 1)[-1]
-        for e in events
-        if e["atomic"].get("event_name") == ARTICLE_EVENT
-    ]
+
+    def tracked_reads() -> list[str]:
+        events = cluster.reader_events(duid)
+        assert len(events) > before  # every event acknowledged before the kill is there, and the new ones
+        return [
+            e["atomic"].get("page_url", "").rsplit("/", 1)[-1]
+            for e in events
+            if e["atomic"].get("event_name") == ARTICLE_EVENT
+        ]
+
     # At least once, not exactly once: a tab state the killed worker had not yet written to Redis is lost with
     # it, and the reconnected tab may track the story on screen a second time. Nothing acknowledged is lost.
+    # The new story's event may still be on its way: a worker keeps a payload the engine did not take in time
+    # (a 2 s timeout on a loaded machine) and sends it again (seen once in CI: the page marked, the log not yet).
+    deadline = time.monotonic() + 30
+    while set(read_slugs := tracked_reads()) != {slugs[0], slugs[1]} and time.monotonic() < deadline:
+        time.sleep(0.5)
     assert set(read_slugs) == {slugs[0], slugs[1]}, read_slugs
     deadline = time.monotonic() + 60  # granian starts a new worker in its place
     while len(cluster.ui_workers()) < WORKERS and time.monotonic() < deadline:
