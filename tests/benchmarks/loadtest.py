@@ -23,6 +23,10 @@ measured window with py-spy (speedscope files in `.loadtest/`, their top frames 
 Every run is bounded: levels x (ramp + warm-up + duration), a timeout per page event, and the
 backend and generators are stopped at the end whatever happens. Loopback only.
 
+With `--floor`, a third scenario runs first in each round: the same readers against `floor/`, a Reflex app
+with the newspaper's routes, state classes, events and deltas and none of its work, so the report gives
+the newspaper's CPU per page event beside what Reflex alone costs for the same pages, in the same run.
+
 With `--collector`, it measures the collector instead: tracker traffic at fixed rates against the
 engine service, beside the Reflex backend (`collector_load.py`, which takes the options after it).
 """
@@ -32,6 +36,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import contextvars
+import dataclasses
 import datetime as dt
 import json
 import math
@@ -59,6 +64,8 @@ from tests.benchmarks.reflex_socket import FrontendContract, PatternScript, var_
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 OUT = PROJECT_ROOT / ".loadtest"
+FLOOR_DIR = Path(__file__).resolve().with_name("floor")  # the floor app (`--floor`), run from its own folder
+FLOOR = "floor"
 LEVELS = (50, 175, 300, 500)
 BACKEND_CORE, GENERATOR_CORE = 0, 1
 READERS_PER_GENERATOR = 300  # more readers than this per asyncio process: another process
@@ -87,6 +94,7 @@ class Options:
     out: Path = OUT
     batch_runs: int = 2  # batch runs timed after the levels (the schedule is off while they are measured)
     rounds: int = 1  # the scenarios run this many times in turn (`round_ratios` summarises them)
+    floor: bool = False  # the floor scenario first in each round (Reflex alone, same pages)
 
 
 # ----------------------------------------------------------------------------- the backend process
@@ -166,8 +174,8 @@ def pss_mib(pids: list[int]) -> float:
 class Backend:
     """`reflex run --env prod --backend-only` on a loopback port and a scratch database, its log in a file."""
 
-    def __init__(self, folder: Path, database: Path, pin: bool) -> None:
-        self.folder, self.database, self.pin = folder, database, pin
+    def __init__(self, folder: Path, database: Path, pin: bool, app_dir: Path = PROJECT_ROOT) -> None:
+        self.folder, self.database, self.pin, self.app_dir = folder, database, pin, app_dir
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.log_path = folder / "backend.log"
@@ -200,7 +208,7 @@ class Backend:
         started = time.perf_counter()
         with self.log_path.open("wb") as log:
             self.process = subprocess.Popen(
-                command, cwd=PROJECT_ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
+                command, cwd=self.app_dir, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
             )
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
@@ -358,6 +366,17 @@ def read_site() -> Site:
         recommendations_var=var("recommendations"),
         panel_var=var("panel_id"),
         panel_seen_event=f"{ReaderState.get_full_name()}.{ReaderState.panel_seen.fn.__name__}",
+    )
+
+
+def floor_site(site: Site, contract: FrontendContract) -> Site:
+    """The newspaper's `site` as the floor app answers it: the same pages, scripts and vars, its own states' names."""
+    reader, privacy = contract.states["ReaderState"], contract.states["PrivacyState"]
+    return dataclasses.replace(
+        site,
+        consent_event=f"{privacy}.{site.consent_event.rpartition('.')[2]}",
+        reader_state=reader,
+        panel_seen_event=f"{reader}.{site.panel_seen_event.rpartition('.')[2]}",
     )
 
 
@@ -756,6 +775,8 @@ COLUMNS = (
     ("p99 ms", "p99_ms", "{:.1f}"),
     ("errors", "errors", "{:,}"),
     ("CPU ms/page", "cpu_ms_per_event", "{:.2f}"),
+    ("updates/page", "updates_per_page", "{:.2f}"),
+    ("KiB/page", "kib_per_page", "{:.1f}"),
     ("CPU %", "backend_cpu_percent", "{:.0f}"),
     ("RSS MiB", "rss_mib", "{:.0f}"),
     ("RSS Δ", "rss_growth_mib", "{:+.0f}"),
@@ -795,13 +816,15 @@ def table(
     return "\n".join(lines)
 
 
-def round_ratios(results: list[LevelResult]) -> dict[tuple[int, int], float]:
-    """History / fresh CPU per page event, for each (round, readers) measured in both scenarios."""
-    fresh = {(r.round, r.readers): r for r in results if r.scenario == "fresh"}
+def round_ratios(
+    results: list[LevelResult], scenario: str = "history", baseline: str = "fresh"
+) -> dict[tuple[int, int], float]:
+    """`scenario` / `baseline` CPU per page event (history / fresh by default), for each (round, readers) in both."""
+    base_of = {(r.round, r.readers): r for r in results if r.scenario == baseline}
     ratios = {}
     for result in results:
-        base = fresh.get((result.round, result.readers))
-        if result.scenario == "history" and base and base.cpu_ms_per_event and result.cpu_ms_per_event:
+        base = base_of.get((result.round, result.readers))
+        if result.scenario == scenario and base and base.cpu_ms_per_event and result.cpu_ms_per_event:
             ratios[(result.round, result.readers)] = result.cpu_ms_per_event / base.cpu_ms_per_event
     return ratios
 
@@ -844,17 +867,21 @@ def notes(results: list[LevelResult], infos: list[dict[str, Any]], options: Opti
             lines.append(f"{label(result.scenario, result.round)} {result.readers}: errors {result.error_kinds}")
         for example in result.warning_examples:
             lines.append(f"{label(result.scenario, result.round)} {result.readers}: log: {example}")
-    ratios = round_ratios(results)
-    for (round_, readers), ratio in ratios.items():
-        where = f" (round {round_})" if round_ else ""
-        lines.append(f"CPU per page event with the history / fresh at {readers} readers{where}: {ratio:.2f}x")
-    for readers in sorted({readers for round_, readers in ratios if round_}):
-        each = [ratio for (round_, at), ratio in ratios.items() if at == readers]
-        if len(each) > 1:
-            lines.append(
-                f"history / fresh at {readers} readers over {len(each)} rounds: median {statistics.median(each):.2f}x "
-                f"(range {min(each):.2f}-{max(each):.2f}x)"
-            )
+    for scenario, baseline, what in (
+        ("history", "fresh", "with the history / fresh"),
+        ("fresh", FLOOR, "of the newspaper (fresh) / of Reflex alone (floor)"),
+    ):
+        ratios = round_ratios(results, scenario, baseline)
+        for (round_, readers), ratio in ratios.items():
+            where = f" (round {round_})" if round_ else ""
+            lines.append(f"CPU per page event {what} at {readers} readers{where}: {ratio:.2f}x")
+        for readers in sorted({readers for round_, readers in ratios if round_}):
+            each = [ratio for (round_, at), ratio in ratios.items() if at == readers]
+            if len(each) > 1:
+                lines.append(
+                    f"{scenario} / {baseline} at {readers} readers over {len(each)} rounds: median "
+                    f"{statistics.median(each):.2f}x (range {min(each):.2f}-{max(each):.2f}x)"
+                )
     for result in results:
         disturbed = []
         if result.core_others_percent > 10:
@@ -899,6 +926,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         contract = pool.submit(FrontendContract.compile, PROJECT_ROOT)
         # In the caller's context: where Reflex is imported already, its registration context is there.
         site = pool.submit(contextvars.copy_context().run, read_site)
+        floor_contract = pool.submit(FrontendContract.compile, FLOOR_DIR) if options.floor else None
         history = None
         if options.history:
             params = history_module.HistoryParams(options.history, min(options.history_readers, options.history))
@@ -909,14 +937,23 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
                 f"{history.database_bytes / 2**20:,.0f} MiB (built in {history.build_seconds:,.0f} s; "
                 f"ready in {time.perf_counter() - built:.0f} s)"
             )
-        scenarios = [] if options.history_only and history is not None else [("fresh", None)]
+        scenarios: list[tuple[str, history_module.History | None]] = [(FLOOR, None)] if options.floor else []
+        if not (options.history_only and history is not None):
+            scenarios.append(("fresh", None))
         if history is not None:
             scenarios.append(("history", history))
         rounds = range(1, options.rounds + 1) if options.rounds > 1 else [0]
         for round_ in rounds:  # in turn, so a slow spell of a shared machine falls on both scenarios
             for name, source in scenarios:
                 folder = options.out / "runs" / f"{stamp}-{name}{f'-{round_}' if round_ else ''}"
-                level_results, info = run_scenario(name, options, contract, site, folder, source)
+                if name == FLOOR and floor_contract is not None:
+                    floor = Backend(folder, folder / "floor.db", options.pin, app_dir=FLOOR_DIR)
+                    floor_site_future = pool.submit(lambda: floor_site(site.result(), floor_contract.result()))
+                    level_results, info = run_scenario(
+                        name, options, floor_contract, floor_site_future, folder, None, server=floor
+                    )
+                else:
+                    level_results, info = run_scenario(name, options, contract, site, folder, source)
                 for result in level_results:
                     result.round = round_
                 info["round"] = round_
@@ -992,6 +1029,7 @@ def parse(argv: list[str] | None) -> Options:
     parser.add_argument("--profile", action="store_true", help="record each measured window with py-spy")
     parser.add_argument("--no-pin", action="store_true", help="do not pin the backend and generators to cores")
     parser.add_argument("--out", type=Path, default=OUT)
+    parser.add_argument("--floor", action="store_true", help="first: the same readers against Reflex alone (floor/)")
     parser.add_argument(
         "--batch-runs", type=int, default=Options.batch_runs, help="batch runs timed after the levels (0: none)"
     )
@@ -1023,6 +1061,7 @@ def parse(argv: list[str] | None) -> Options:
         out=args.out,
         batch_runs=args.batch_runs,
         rounds=args.rounds,
+        floor=args.floor,
     )
 
 

@@ -44,6 +44,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import os
 import re
 import subprocess
 import sys
@@ -73,6 +74,7 @@ from wsproto.utilities import LocalProtocolError
 
 from media_demo import routes
 
+REPOSITORY = Path(__file__).resolve().parents[2]  # holds the `tests` package
 NAMESPACE = "/_event"
 READ_BYTES = 65_536
 CHROME_UA = "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/131.0.0.0 Safari/537.36"
@@ -138,10 +140,16 @@ class FrontendContract:
 
     @classmethod
     def compile(cls, project_root: Path, timeout: float = 120.0) -> FrontendContract:
-        """Render the app's `context.js` with Reflex's compiler (in a subprocess run in `project_root`)."""
+        """Render the app's `context.js` with Reflex's compiler (in a subprocess run in `project_root`).
+
+        `project_root` is this project's, or the folder of another app (the load test's floor): this module is
+        found from there too.
+        """
+        path = os.pathsep.join(p for p in (str(REPOSITORY), os.environ.get("PYTHONPATH", "")) if p)
         done = subprocess.run(
             [sys.executable, "-m", "tests.benchmarks.reflex_socket", "contract"],
             cwd=project_root,
+            env={**os.environ, "PYTHONPATH": path},
             capture_output=True,
             text=True,
             timeout=timeout,

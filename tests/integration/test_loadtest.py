@@ -58,6 +58,36 @@ def test_ten_readers_on_a_small_history(tmp_path: Path) -> None:
     assert not list(Path(scenario["folder"]).glob("media_demo.db*"))  # the scratch database is gone
 
 
+def test_the_floor_runs_the_same_readers_on_reflex_alone_beside_the_newspaper(tmp_path: Path) -> None:
+    """`--floor`: the floor app answers the newspaper's readers page for page (same events, scripts, updates)."""
+    report = loadtest.main(
+        [
+            *("--floor", "--levels", "8", "--duration", "4", "--warmup", "1.5", "--ramp-rate", "20"),
+            *("--think", "0.5,1", "--timeout", "10", "--no-pin", "--batch-runs", "0", "--out", str(tmp_path)),
+        ]
+    )
+
+    floor, fresh = report["scenarios"]
+    assert (floor["scenario"], fresh["scenario"]) == ("floor", "fresh")
+    assert floor["folder"] != fresh["folder"]
+    for scenario in (floor, fresh):
+        assert scenario["hydrated"] == 8, scenario["run_errors"]
+        assert scenario["run_errors"] == {}
+        assert scenario["unexpected_events"] == {}  # the floor's scripts are the ones the readers answer
+        assert scenario["consent_ms"]["count"] > 0  # its "Accept all" is found and answered
+    floor_level, fresh_level = report["levels"]
+    for level in (floor_level, fresh_level):
+        assert level["pages"] >= 8
+        assert level["errors"] == 0, level["error_kinds"]
+        assert level["cpu_ms_per_event"] > 0
+    # A page of the floor is a page of the newspaper's shape: the same updates (router data, is_hydrated, the
+    # page's content, the view's script, is_hydrated, the panel's answer), about as many per page event.
+    assert 3 <= floor_level["updates_per_page"] <= fresh_level["updates_per_page"] + 0.5
+    text = (tmp_path / "latest.md").read_text()
+    assert text.count("| floor |") == 1 and text.count("| fresh |") == 1
+    assert "of the newspaper (fresh) / of Reflex alone (floor) at 8 readers" in text
+
+
 def test_the_collector_load_counts_every_acknowledged_event_back(tmp_path: Path) -> None:
     report = loadtest.main(
         [
