@@ -17,10 +17,10 @@ def _grid(stories: rx.Var[list[StoryCard]]) -> rx.Component:
 
 
 def _latest() -> rx.Component:
-    def trigger(tab: SectionTab) -> rx.Component:
+    def trigger(tab: rx.Var[SectionTab]) -> rx.Component:
         return rx.tabs.trigger(tab.label, value=tab.key, custom_attrs={"data-testid": "latest-tab"})
 
-    def content(tab: SectionTab) -> rx.Component:
+    def content(tab: rx.Var[SectionTab]) -> rx.Component:
         # The tabs are shared by every reader; what this reader already has above is left out here, in the
         # page, and the stylesheet shows the first PER_SECTION of the rest (`.section-grid`).
         cards = rx.foreach(
@@ -34,11 +34,11 @@ def _latest() -> rx.Component:
         rx.tabs.root(
             rx.tabs.list(
                 rx.tabs.trigger("All sections", value="all", custom_attrs={"data-testid": "latest-tab"}),
-                rx.foreach(HomeState.sections, trigger),
+                rx.foreach(HomeState.section_order, lambda key: trigger(HomeState.section_tabs[key])),
                 class_name="latest-tabs",
             ),
             rx.tabs.content(_grid(HomeState.latest), value="all"),
-            rx.foreach(HomeState.sections, content),
+            rx.foreach(HomeState.section_order, lambda key: content(HomeState.section_tabs[key])),
             value=HomeState.active_tab,
             on_change=HomeState.choose_tab,
         ),

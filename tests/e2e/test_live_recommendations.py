@@ -73,6 +73,7 @@ def test_recommendations_update_live_without_a_reload(page: tuple[Page, ConsoleE
 
     # The front page opens "Latest" on the reader's section, without the stories it already shows above.
     expect(tab.get_by_role("tab", name="Technology")).to_have_attribute("aria-selected", "true")
+    expect(tab.get_by_role("tab").nth(1)).to_have_accessible_name("Technology")  # first after "All sections"
     visible = "els => els.filter(e => e.offsetParent !== null).map(e => e.dataset.slug)"
     above = tab.locator("[data-testid=featured] [data-testid=article-card]").evaluate_all(visible)
     latest = tab.locator("[data-testid=latest] [data-testid=article-card]").evaluate_all(visible)
