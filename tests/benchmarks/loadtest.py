@@ -23,7 +23,7 @@ measured window with py-spy (speedscope files in `.loadtest/`, their top frames 
 Every run is bounded: levels x (ramp + warm-up + duration), a timeout per page event, and the
 backend and generators are stopped at the end whatever happens. Loopback only.
 
-With `--floor`, a third scenario runs first in each round: the same readers against `floor/`, a Reflex app
+With `--floor`, one more scenario runs first in each round: the same readers against `floor/`, a Reflex app
 with the newspaper's routes, state classes, events and deltas and none of its work, so the report gives
 the newspaper's CPU per page event beside what Reflex alone costs for the same pages, in the same run.
 
@@ -595,7 +595,8 @@ def run_scenario(
     progress: Any = print,
     server: Backend | None = None,
 ) -> tuple[list[LevelResult], dict[str, Any]]:
-    """Start a backend (on a copy of `history`'s database, if any) or `server` (a cluster), run every level, stop it."""
+    """Start a backend (on a copy of `history`'s database, if any) or `server` (a cluster, the floor app), run every
+    level, stop it. A `server` has no batch runs timed after the levels."""
     folder.mkdir(parents=True, exist_ok=True)
     database = history.copy_to(folder) if history is not None else folder / "media_demo.db"
     backend = server or Backend(folder, database, options.pin)

@@ -16,9 +16,11 @@ from tests.benchmarks.loadtest import (
     LevelResult,
     Options,
     _quantile,
+    floor_site,
     notes,
     page_patterns,
     parse,
+    read_site,
     round_ratios,
     schedule,
     table,
@@ -168,6 +170,46 @@ def test_a_single_run_reports_its_ratio_without_rounds() -> None:
     assert "CPU per page event with the history / fresh at 50 readers: 1.20x" in lines
     assert not [line for line in lines if "rounds" in line]
     assert "#" not in table(results)
+
+
+def test_the_newspaper_is_reported_against_the_floor_of_its_own_round() -> None:
+    results = [
+        _level("floor", 175, 3.0, 1), _level("fresh", 175, 7.5, 1), _level("history", 175, 8.25, 1),
+        _level("floor", 175, 4.0, 2), _level("fresh", 175, 8.0, 2),
+    ]  # fmt: skip
+    assert round_ratios(results, "fresh", "floor") == pytest.approx({(1, 175): 2.5, (2, 175): 2.0})
+    assert round_ratios(results) == pytest.approx({(1, 175): 1.1})  # history / fresh, untouched by the floor
+    lines = notes(results, [], Options(rounds=2, floor=True))
+    assert (
+        "CPU per page event of the newspaper (fresh) / of Reflex alone (floor) at 175 readers (round 1): 2.50x" in lines
+    )
+    assert "fresh / floor at 175 readers over 2 rounds: median 2.25x (range 2.00-2.50x)" in lines
+    assert parse(["--floor"]).floor and not parse([]).floor
+
+
+def test_the_floor_answers_the_newspapers_readers_under_its_own_state_names() -> None:
+    site = read_site()
+    root = "reflex___state____state"
+    contract = FrontendContract("0", "/_event", root, None, [], {}, "h", "u", "o", "vars", "hashes", "event",
+        "state_schema", "is_hydrated_rx_state_",
+        states={"ReaderState": f"{root}.floor___reader_state", "PrivacyState": f"{root}.floor___privacy_state"},
+    )  # fmt: skip
+    floor = floor_site(site, contract)
+    assert floor.reader_state == f"{root}.floor___reader_state"
+    assert floor.consent_event == f"{root}.floor___privacy_state.accept_all"
+    assert floor.panel_seen_event == f"{root}.floor___reader_state.panel_seen"
+    # Pages, scripts and var names stay the newspaper's: the floor spells them as the newspaper does.
+    assert (floor.stories, floor.sections, floor.scripts, floor.patterns) == (
+        site.stories,
+        site.sections,
+        site.scripts,
+        site.patterns,
+    )
+    assert (floor.consent_var, floor.recommendations_var, floor.panel_var) == (
+        site.consent_var,
+        site.recommendations_var,
+        site.panel_var,
+    )
 
 
 def test_rounds_are_counted_and_not_profiled(capsys: pytest.CaptureFixture[str]) -> None:

@@ -27,6 +27,7 @@ import reflex as rx
 from media_demo import routes
 from media_demo.articles import Article, load_corpus
 from media_demo.paper import PAPER_NAME
+from media_demo.recommend import Recommendation
 from media_demo.settings import ARTICLES_DIR
 from media_demo.state.cards import RecommendationCard, StoryCard, TrendingCard, assign_changed, card_of
 
@@ -131,17 +132,7 @@ class ReaderState(rx.State):
             VIEWS[slug] += 1
             self._last_read = slug
         recommendations = [
-            RecommendationCard(
-                slug=a.slug,
-                title=a.title,
-                category=a.category,
-                category_label=a.category_label,
-                excerpt=a.excerpt,
-                reason="Popular with readers",
-                kind="popular",
-                href=routes.article_url(a.slug),
-                cover=card_of(a).cover,
-            )
+            RecommendationCard.of(Recommendation(a, "Popular with readers", "popular"))
             for a in NEXT[self._last_read or STORIES[0].slug]
         ]
         assign_changed(
