@@ -11,19 +11,21 @@ from __future__ import annotations
 
 import asyncio
 import json
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
 import pytest
-from playwright.sync_api import Page, WebSocket, expect
+from playwright.sync_api import Browser, BrowserContext, Page, WebSocket, expect
+from reflex.testing import AppHarness
 
 from media_demo.state.privacy import PrivacyState
 from media_demo.state.reader import CLIENT_CONTEXT_SCRIPT, ReaderState
 from tests.benchmarks.loadtest import page_patterns
 from tests.benchmarks.reflex_socket import EventSocket, FrontendContract, ReflexTab, var_key
-from tests.e2e.conftest import ConsoleErrors, accept_all
+from tests.e2e.conftest import TIMEOUT_MS, ConsoleErrors, accept_all
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 CONNECT, EVENT = "40/_event,", "42/_event,"
@@ -57,17 +59,16 @@ def shapes(frames: list[str]) -> list[tuple[Any, ...]]:
     return found
 
 
-def test_the_simulated_tab_sends_the_frames_the_browser_sends(
-    page: tuple[Page, ConsoleErrors], monkeypatch: pytest.MonkeyPatch
-) -> None:
-    tab, errors = page
-    browser_frames: list[str] = []
+def browse(tab: Page, errors: ConsoleErrors) -> tuple[list[str], list[str], str]:
+    """In `tab`, a new reader's journey: the front page, "Accept all", a story. Returns the socket.io frames the
+    page sent, the websockets it opened and the story's path."""
+    frames: list[str] = []
     sockets: list[str] = []
 
     def watch(socket: WebSocket) -> None:
         if "/_event" in socket.url:
             sockets.append(socket.url)
-            socket.on("framesent", lambda payload: browser_frames.append(str(payload)))
+            socket.on("framesent", lambda payload: frames.append(str(payload)))
 
     tab.on("websocket", watch)
     tab.goto("/")
@@ -79,6 +80,43 @@ def test_the_simulated_tab_sends_the_frames_the_browser_sends(
     tab.wait_for_url(f"**{path}")
     expect(tab.locator("[data-testid=article] [data-testid=read-indicator]")).to_be_visible()
     assert not errors
+    return frames, sockets, path
+
+
+@pytest.fixture
+def new_reader(app: AppHarness, browser: Browser) -> Iterator[Callable[[], tuple[Page, ConsoleErrors]]]:
+    """Opens another new reader's tab (its own browser context), as the `page` fixture does; closed after the test."""
+    contexts: list[BrowserContext] = []
+
+    def open_tab() -> tuple[Page, ConsoleErrors]:
+        context = browser.new_context(base_url=app.frontend_url, viewport={"width": 1280, "height": 900})
+        context.set_default_timeout(TIMEOUT_MS)
+        contexts.append(context)
+        tab, errors = context.new_page(), ConsoleErrors()
+        tab.on("console", errors.record)
+        tab.on("pageerror", lambda exc: errors.append(f"pageerror: {exc}"))
+        return tab, errors
+
+    yield open_tab
+    for context in contexts:
+        context.close()
+
+
+def test_the_simulated_tab_sends_the_frames_the_browser_sends(
+    page: tuple[Page, ConsoleErrors],
+    new_reader: Callable[[], tuple[Page, ConsoleErrors]],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    tab, errors = page
+    browser_frames, sockets, path = browse(tab, errors)
+    # A page whose websocket reconnected (a busy machine: CI runs the load tests beside this one) sends its
+    # hydrate and on_load again, which is right but not comparable: the journey again, in a new reader's tab.
+    for _ in range(2):
+        if len(sockets) == 1:
+            break
+        tab, errors = new_reader()
+        browser_frames, sockets, path = browse(tab, errors)
+    assert len(sockets) == 1, f"the page's websocket reconnected in each of three journeys: {sockets}"
 
     url = urlsplit(sockets[0])
     contract = FrontendContract.compile(PROJECT_ROOT)

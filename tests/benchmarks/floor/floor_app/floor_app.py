@@ -31,7 +31,8 @@ from media_demo.recommend import Recommendation
 from media_demo.settings import ARTICLES_DIR
 from media_demo.state.cards import RecommendationCard, StoryCard, TrendingCard, assign_changed, card_of
 
-# The newspaper's browser-side answers, spelled as its pages spell them, so the same simulated readers answer.
+# The newspaper's browser-side scripts, spelled as its pages spell them so the same simulated readers answer them
+# (not imported: importing `media_demo.state.reader` would register the newspaper's states in this app).
 CLIENT_CONTEXT_SCRIPT = "[document.referrer || '', -new Date().getTimezoneOffset()]"
 COOKIE_AGE = 60 * 60 * 24 * 365
 PANEL, MORE_LIKE_THIS, TRENDING = 3, 3, 5  # as many as the newspaper shows
