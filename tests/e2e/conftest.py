@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import NoReturn
 
 import pytest
-from playwright.sync_api import Browser, ConsoleMessage, Page, expect, sync_playwright
+from playwright.sync_api import Browser, BrowserContext, ConsoleMessage, Page, expect, sync_playwright
 from reflex.testing import AppHarness
 from reflex_base.config import get_config
 
@@ -88,15 +88,22 @@ class ConsoleErrors(list):
             self.append(f"console: {message.text}")
 
 
-@pytest.fixture
-def page(app: AppHarness, browser: Browser) -> Iterator[tuple[Page, ConsoleErrors]]:
-    """A fresh reader: a new browser context has no cookies, so a new domain_userid."""
-    context = browser.new_context(base_url=app.frontend_url, viewport={"width": 1280, "height": 900})
+def open_reader(browser: Browser, base_url: str) -> tuple[BrowserContext, Page, ConsoleErrors]:
+    """A fresh reader's tab, its console errors recorded: a new browser context has no cookies, so a new
+    domain_userid. The caller closes the context."""
+    context = browser.new_context(base_url=base_url, viewport={"width": 1280, "height": 900})
     context.set_default_timeout(TIMEOUT_MS)
     tab = context.new_page()
     errors = ConsoleErrors()
     tab.on("console", errors.record)
     tab.on("pageerror", lambda exc: errors.append(f"pageerror: {exc}"))
+    return context, tab, errors
+
+
+@pytest.fixture
+def page(app: AppHarness, browser: Browser) -> Iterator[tuple[Page, ConsoleErrors]]:
+    """A fresh reader (`open_reader`)."""
+    context, tab, errors = open_reader(browser, app.frontend_url)
     yield tab, errors
     context.close()
 

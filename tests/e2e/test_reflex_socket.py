@@ -25,7 +25,7 @@ from media_demo.state.privacy import PrivacyState
 from media_demo.state.reader import CLIENT_CONTEXT_SCRIPT, ReaderState
 from tests.benchmarks.loadtest import page_patterns
 from tests.benchmarks.reflex_socket import EventSocket, FrontendContract, ReflexTab, var_key
-from tests.e2e.conftest import TIMEOUT_MS, ConsoleErrors, accept_all
+from tests.e2e.conftest import ConsoleErrors, accept_all, open_reader
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 CONNECT, EVENT = "40/_event,", "42/_event,"
@@ -85,16 +85,12 @@ def browse(tab: Page, errors: ConsoleErrors) -> tuple[list[str], list[str], str]
 
 @pytest.fixture
 def new_reader(app: AppHarness, browser: Browser) -> Iterator[Callable[[], tuple[Page, ConsoleErrors]]]:
-    """Opens another new reader's tab (its own browser context), as the `page` fixture does; closed after the test."""
+    """Opens another new reader's tab (`open_reader`), as the `page` fixture does; closed after the test."""
     contexts: list[BrowserContext] = []
 
     def open_tab() -> tuple[Page, ConsoleErrors]:
-        context = browser.new_context(base_url=app.frontend_url, viewport={"width": 1280, "height": 900})
-        context.set_default_timeout(TIMEOUT_MS)
+        context, tab, errors = open_reader(browser, app.frontend_url)
         contexts.append(context)
-        tab, errors = context.new_page(), ConsoleErrors()
-        tab.on("console", errors.record)
-        tab.on("pageerror", lambda exc: errors.append(f"pageerror: {exc}"))
         return tab, errors
 
     yield open_tab
